@@ -1,0 +1,1 @@
+"""Helpers shared by the scripts: config loading and checks, image I/O, naming, plots."""

@@ -1,0 +1,74 @@
+"""Loading the Hydra config outside a Hydra app, and checking it before any work starts."""
+import os
+from typing import Iterable, Optional
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from utils.errors import UserError
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_DIR = os.path.join(REPO_ROOT, "configs")
+
+MODEL_TYPES = ("unet3plus", "unet3plus_deepsup", "unet3plus_deepsup_cgm")
+BACKBONE_TYPES = ("unet3plus", "vgg16", "vgg19")
+GENERATOR_TYPES = ("TF_GENERATOR", "DALI_GENERATOR")
+
+
+def compose_config(overrides: Iterable[str] = (), work_dir: Optional[str] = None) -> DictConfig:
+    """The config as a Hydra app would see it, for notebooks, tests and benchmarks.
+
+    WORK_DIR defaults to the current directory because `${hydra:runtime.cwd}` only exists
+    inside a running Hydra app.
+    """
+    overrides = list(overrides)
+    if not any(o.startswith("WORK_DIR=") for o in overrides):
+        overrides.insert(0, f"WORK_DIR={os.path.abspath(work_dir or os.getcwd())}")
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise UserError(message)
+
+
+def _positive_int(cfg: DictConfig, key: str) -> None:
+    value = OmegaConf.select(cfg, key)
+    _check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+           f"{key} must be a positive integer, got {value!r}")
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Fail fast, with the key to fix, on values that would otherwise crash deep inside TF."""
+    _check(cfg.MODEL.TYPE in MODEL_TYPES,
+           f"MODEL.TYPE must be one of {', '.join(MODEL_TYPES)}; got '{cfg.MODEL.TYPE}'")
+    _check(cfg.MODEL.BACKBONE.TYPE in BACKBONE_TYPES,
+           f"MODEL.BACKBONE.TYPE must be one of {', '.join(BACKBONE_TYPES)}; got '{cfg.MODEL.BACKBONE.TYPE}'")
+    _check(cfg.DATA_GENERATOR_TYPE in GENERATOR_TYPES,
+           f"DATA_GENERATOR_TYPE must be one of {', '.join(GENERATOR_TYPES)}; got '{cfg.DATA_GENERATOR_TYPE}'")
+    for key in ("HYPER_PARAMETERS.BATCH_SIZE", "HYPER_PARAMETERS.EPOCHS", "INPUT.HEIGHT", "INPUT.WIDTH",
+                "MODEL.SKIP_FILTERS"):
+        _positive_int(cfg, key)
+    _check(float(cfg.HYPER_PARAMETERS.LEARNING_RATE) > 0,
+           f"HYPER_PARAMETERS.LEARNING_RATE must be > 0, got {cfg.HYPER_PARAMETERS.LEARNING_RATE}")
+    _check(cfg.INPUT.CHANNELS in (1, 3), f"INPUT.CHANNELS must be 1 or 3, got {cfg.INPUT.CHANNELS}")
+    _check(isinstance(cfg.OUTPUT.CLASSES, int) and cfg.OUTPUT.CLASSES in (2, 3),
+           f"OUTPUT.CLASSES must be 2 (background, liver) or 3 (+ tumour), got {cfg.OUTPUT.CLASSES}")
+    _check(cfg.INPUT.HEIGHT % 16 == 0 and cfg.INPUT.WIDTH % 16 == 0,
+           f"INPUT.HEIGHT and INPUT.WIDTH must be multiples of 16 (4 poolings), got "
+           f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}")
+    _check(len(cfg.MODEL.FILTERS) == 5 and all(int(f) > 0 for f in cfg.MODEL.FILTERS),
+           f"MODEL.FILTERS must list 5 positive filter counts, got {list(cfg.MODEL.FILTERS)}")
+    window = cfg.DATA_PREPARATION.HU_WINDOW
+    _check(window.MIN < window.MAX, f"DATA_PREPARATION.HU_WINDOW.MIN must be < MAX, got {window.MIN}..{window.MAX}")
+
+
+def require_dir(path: str, what: str, pattern_suffix: str = "") -> str:
+    """A directory that exists and holds files (ending with pattern_suffix); else a UserError."""
+    if not os.path.isdir(path):
+        raise UserError(f"{what} not found: {path}")
+    files = [f for f in os.listdir(path) if f.endswith(pattern_suffix) and not f.startswith(".")]
+    if not files:
+        raise UserError(f"{what} is empty (no '*{pattern_suffix}' files): {path}")
+    return path

@@ -1,0 +1,70 @@
+"""Reading and writing the PNG slices with OpenCV, in one channel order (RGB) everywhere.
+
+OpenCV stores colour as BGR; DALI's decoder returns RGB. Converting here keeps channel k of
+a 3-slice image equal to slice i-1+k whichever generator reads it.
+"""
+import os
+import tempfile
+
+import cv2
+import numpy as np
+
+from utils.errors import UserError
+
+
+def read_image(path: str, channels: int) -> np.ndarray:
+    """HxWxC uint8 image, C = channels (1 or 3), RGB order for 3 channels."""
+    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+    image = cv2.imread(path, flag)
+    if image is None:
+        raise UserError(f"cannot read image {path} (missing or corrupt PNG)")
+    if channels == 1:
+        return image[..., np.newaxis]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_mask(path: str) -> np.ndarray:
+    """HxW uint8 label map (0 background, 1 liver, 2 tumour)."""
+    mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise UserError(f"cannot read mask {path} (missing or corrupt PNG)")
+    return mask
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """PNG bytes of an HxW or HxWx{1,3} uint8 array given in RGB order."""
+    array = np.asarray(array, dtype=np.uint8)
+    if array.ndim == 3 and array.shape[2] == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    elif array.ndim == 3:
+        array = array[..., 0]
+    ok, buffer = cv2.imencode(".png", array)
+    if not ok:
+        raise RuntimeError("OpenCV could not encode PNG")
+    return buffer.tobytes()
+
+
+def write_png(path: str, array: np.ndarray) -> None:
+    """Write a PNG atomically: a crash leaves either the old file or the new one, never half."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    data = encode_png(array)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def display_image(image: np.ndarray, center_channel: bool = True) -> np.ndarray:
+    """2D view of an input image: the centre slice of a 3-slice stack, or the image as is."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        return image[..., 0]
+    if image.ndim == 3 and center_channel:
+        return image[..., image.shape[-1] // 2]
+    return image

@@ -1,0 +1,66 @@
+"""Figures people look at: image / truth / prediction / overlay rows."""
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from utils.images import display_image  # noqa: E402
+
+_LABEL_COLOURS = np.array([[0, 0, 0], [0, 200, 0], [230, 0, 0], [0, 0, 230]], dtype=np.uint8)
+
+
+def colour_labels(mask: np.ndarray) -> np.ndarray:
+    """RGB picture of a label map: liver green, tumour red."""
+    mask = np.clip(np.asarray(mask, dtype=np.int64), 0, len(_LABEL_COLOURS) - 1)
+    return _LABEL_COLOURS[mask]
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.4) -> np.ndarray:
+    """Greyscale image with the label colours blended on top."""
+    grey = display_image(image).astype(np.float32)
+    if grey.max() <= 1.0:
+        grey = grey * 255.0
+    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    colours = colour_labels(mask).astype(np.float32)
+    where = (np.asarray(mask) > 0)[..., None]
+    blended = np.where(where, (1 - alpha) * rgb + alpha * colours, rgb)
+    return blended.clip(0, 255).astype(np.uint8)
+
+
+def sample_panels(image, truth=None, prediction=None, center_channel=True):
+    """The panels of one figure row, as (title, picture, colormap)."""
+    panels = [("image", display_image(image, center_channel), "gray")]
+    if truth is not None:
+        panels.append(("ground truth", colour_labels(truth), None))
+    if prediction is not None:
+        panels.append(("prediction", colour_labels(prediction), None))
+        panels.append(("overlay", overlay(image, prediction), None))
+    return panels
+
+
+def plot_rows(rows, titles=None, out_path=None, center_channel=True):
+    """One row per sample: rows is a list of dicts with 'image' and optional 'truth', 'prediction'.
+
+    Returns the matplotlib figure; also saves it as PNG when out_path is given.
+    """
+    panel_rows = [sample_panels(r["image"], r.get("truth"), r.get("prediction"), center_channel) for r in rows]
+    columns = max(len(p) for p in panel_rows)
+    figure, axes = plt.subplots(len(panel_rows), columns, figsize=(3 * columns, 3 * len(panel_rows)), squeeze=False)
+    for row_index, panels in enumerate(panel_rows):
+        for column in range(columns):
+            axis = axes[row_index][column]
+            axis.axis("off")
+            if column >= len(panels):
+                continue
+            title, picture, cmap = panels[column]
+            axis.imshow(picture, cmap=cmap)
+            name = titles[row_index] if titles else ""
+            axis.set_title(f"{name} {title}".strip(), fontsize=8)
+    figure.tight_layout()
+    if out_path:
+        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+        figure.savefig(out_path, dpi=80)
+    return figure
