@@ -49,3 +49,23 @@ def prepared_workdir(tmp_path_factory, raw_lits):
                       f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val")
     prepare_dataset(cfg)
     return work_dir
+
+
+TRAIN_OVERRIDES = ["HYPER_PARAMETERS.EPOCHS=12", "HYPER_PARAMETERS.LEARNING_RATE=3e-3",
+                   "CALLBACKS.TENSORBOARD.VALUE=False", "CALLBACKS.TIMING.WARMUP_STEPS=1"]
+
+
+def workdir_config(work_dir, prepared_workdir, raw_lits, *overrides):
+    """A config that writes into work_dir but reads the shared prepared data."""
+    return tiny_config(work_dir, f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed",
+                       f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val", *overrides)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, prepared_workdir, raw_lits):
+    """A tiny UNet3+ trained on the synthetic phantom: (config, history)."""
+    from train import train
+
+    cfg = workdir_config(tmp_path_factory.mktemp("trained"), prepared_workdir, raw_lits, *TRAIN_OVERRIDES)
+    history = train(cfg)
+    return cfg, history

@@ -1,9 +1,11 @@
 """Figures people look at: image / truth / prediction / overlay rows."""
 import os
+import sys
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:   # scripts only save files; notebooks keep their inline backend
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -64,3 +66,30 @@ def plot_rows(rows, titles=None, out_path=None, center_channel=True):
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
         figure.savefig(out_path, dpi=80)
     return figure
+
+
+def plot_training_curves(csv_path: str, out_path: str):
+    """Loss and Dice per epoch (train and validation) from the CSVLogger file, saved as PNG."""
+    import csv
+
+    with open(csv_path) as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return None
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    dice_key = next((k for k in rows[0] if k.endswith("dice_coef") and not k.startswith("val_")), None)
+    panels = [("loss", "loss")] + ([("Dice", dice_key)] if dice_key else [])
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
+    for axis, (title, key) in zip(axes[0], panels):
+        for prefix, style in (("", "-o"), ("val_", "--s")):
+            if prefix + key in rows[0]:
+                axis.plot(epochs, [float(r[prefix + key]) for r in rows], style, label=(prefix + key).rstrip("_"))
+        axis.set_xlabel("epoch")
+        axis.set_title(title)
+        axis.legend()
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    figure.savefig(out_path, dpi=80)
+    plt.close(figure)
+    return out_path

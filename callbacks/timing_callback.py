@@ -1,0 +1,87 @@
+"""Latency (ms per batch: mean, p90/p95/p99) and throughput (images/s) after warm-up steps."""
+import json
+import os
+import time
+from typing import Dict, Optional, Sequence
+
+import keras
+import numpy as np
+
+
+def latency_stats(step_seconds: Sequence[float], batch_size: int) -> Dict[str, float]:
+    """Summary of measured step times; the one formula for training and inference benchmarks."""
+    ms = np.asarray(step_seconds, dtype=np.float64) * 1000.0
+    if ms.size == 0:
+        raise ValueError("no measured steps: increase the number of steps past the warm-up")
+    return {
+        "batch_size": int(batch_size),
+        "steps": int(ms.size),
+        "latency_ms_mean": float(ms.mean()),
+        "latency_ms_p90": float(np.percentile(ms, 90)),
+        "latency_ms_p95": float(np.percentile(ms, 95)),
+        "latency_ms_p99": float(np.percentile(ms, 99)),
+        "throughput_img_s": float(batch_size * ms.size / (ms.sum() / 1000.0)),
+    }
+
+
+def format_stats(stats: Dict[str, float]) -> str:
+    return (f"latency avg {stats['latency_ms_mean']:.1f} ms/batch (p90 {stats['latency_ms_p90']:.1f}, "
+            f"p95 {stats['latency_ms_p95']:.1f}, p99 {stats['latency_ms_p99']:.1f}), "
+            f"throughput {stats['throughput_img_s']:.1f} img/s (batch {stats['batch_size']}, {stats['steps']} steps)")
+
+
+def write_json(path: str, payload) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(payload, handle, indent=2)
+
+
+class TimingCallback(keras.callbacks.Callback):
+    """Times every training batch; skips the first warmup_steps (graph tracing, XLA compiling).
+
+    Prints images/s at each epoch end and a latency/throughput summary at the end of training,
+    also written to json_path when given.
+    """
+
+    def __init__(self, batch_size: int, warmup_steps: int = 2, json_path: Optional[str] = None):
+        super().__init__()
+        self.batch_size = batch_size
+        self.warmup_steps = warmup_steps
+        self.json_path = json_path
+        self.step_seconds = []
+        self.epoch_step_seconds = []
+        self.epoch_throughput = []
+        self._seen = 0
+        self._start = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        elapsed = time.perf_counter() - self._start
+        self._seen += 1
+        if self._seen > self.warmup_steps:
+            self.step_seconds.append(elapsed)
+            self.epoch_step_seconds.append(elapsed)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_step_seconds = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.epoch_step_seconds:
+            return
+        throughput = latency_stats(self.epoch_step_seconds, self.batch_size)["throughput_img_s"]
+        self.epoch_throughput.append({"epoch": epoch + 1, "throughput_img_s": throughput})
+        print(f"\nepoch {epoch + 1}: training throughput {throughput:.1f} img/s")
+
+    def summary(self) -> Optional[Dict[str, float]]:
+        return latency_stats(self.step_seconds, self.batch_size) if self.step_seconds else None
+
+    def on_train_end(self, logs=None):
+        stats = self.summary()
+        if stats is None:
+            print(f"timing: no step after the {self.warmup_steps} warm-up steps to measure")
+            return
+        print(f"training {format_stats(stats)}")
+        if self.json_path:
+            write_json(self.json_path, {**stats, "warmup_steps": self.warmup_steps, "epochs": self.epoch_throughput})

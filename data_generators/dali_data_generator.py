@@ -1,0 +1,106 @@
+"""NVIDIA DALI pipeline feeding the same (image, mask) batches as the TF generator.
+
+Samples are chosen by the shared EpochSampler (so, without augmentation, batches equal the TF
+generator's for the same seed) and handed to DALI as encoded PNG bytes; DALI decodes (on GPU
+with the `mixed` decoder when there is one), normalises, augments and one-hots them. The result
+is a `tf.data.Dataset` through DALI's TF plugin, one pipeline per replica with its own shard.
+Without a GPU the same pipeline runs on DALI's CPU backend, which is what CI exercises.
+"""
+import numpy as np
+import tensorflow as tf
+
+from data_generators.sampling import EpochSampler
+from utils.errors import UserError
+
+DALI_INSTALL_HINT = ("pip install --no-build-isolation -r requirements-dali.txt "
+                     "(NVIDIA DALI and its TensorFlow plugin, Linux x86-64 only)")
+
+
+def dali_import_error():
+    """None when DALI and its TF plugin import, else the reason why not."""
+    try:
+        import nvidia.dali  # noqa: F401
+        import nvidia.dali.plugin.tf  # noqa: F401
+    except Exception as err:  # ImportError, or the plugin failing to load its .so
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def require_dali():
+    reason = dali_import_error()
+    if reason:
+        raise UserError(f"DATA_GENERATOR_TYPE=DALI_GENERATOR needs NVIDIA DALI, which is not usable here "
+                        f"({reason.splitlines()[0]}). Install it with: {DALI_INSTALL_HINT}, "
+                        f"or use DATA_GENERATOR_TYPE=TF_GENERATOR")
+
+
+class _EncodedFileSource:
+    """DALI external-source callback: the raw bytes of the file the sampler picks for a sample."""
+
+    def __init__(self, paths, sampler):
+        self.paths = paths
+        self.sampler = sampler
+
+    def __call__(self, sample_info):
+        return np.fromfile(self.paths[self.sampler.sample(sample_info.idx_in_epoch)], dtype=np.uint8)
+
+
+def _build_pipeline(image_paths, mask_paths, sampler, *, classes, channels, normalize, augment_data,
+                    seed, device_id, num_threads):
+    from nvidia.dali import fn, pipeline_def, types
+    from nvidia.dali import math as dali_math
+
+    on_gpu = device_id is not None
+    decoder_device = "mixed" if on_gpu else "cpu"
+
+    @pipeline_def(batch_size=sampler.batch_size, num_threads=num_threads, device_id=device_id, seed=seed,
+                  prefetch_queue_depth=2)
+    def pipeline():
+        encoded_images = fn.external_source(source=_EncodedFileSource(image_paths, sampler), batch=False,
+                                            dtype=types.UINT8)
+        encoded_masks = fn.external_source(source=_EncodedFileSource(mask_paths, sampler), batch=False,
+                                           dtype=types.UINT8)
+        image_type = types.GRAY if channels == 1 else types.RGB
+        images = fn.decoders.image(encoded_images, device=decoder_device, output_type=image_type)
+        masks = fn.decoders.image(encoded_masks, device=decoder_device, output_type=types.GRAY)
+        images = fn.cast(images, dtype=types.FLOAT)
+        if normalize:
+            images = images / 255.0
+        if augment_data:
+            horizontal = fn.random.coin_flip(probability=0.5)
+            vertical = fn.random.coin_flip(probability=0.5)
+            images = fn.flip(images, horizontal=horizontal, vertical=vertical)
+            masks = fn.flip(masks, horizontal=horizontal, vertical=vertical)
+            images = images * fn.random.uniform(range=(0.9, 1.1))
+        labels = fn.cast(fn.squeeze(masks, axes=[2]), dtype=types.INT32)
+        labels = dali_math.min(labels, classes - 1)   # with 2 classes the tumour counts as liver
+        one_hot = fn.one_hot(labels, num_classes=classes, axis=-1, dtype=types.FLOAT)
+        return images, one_hot
+
+    return pipeline()
+
+
+def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, *, shuffle=False, augment_data=False,
+                 normalize=True, seed=0, shard_id=0, num_shards=1, device_id=None, num_threads=2):
+    """An infinite tf.data.Dataset of (images, one-hot masks) for one shard, and its steps per epoch.
+
+    device_id=None runs DALI's CPU backend; an int runs on that GPU (decode on the GPU too).
+    """
+    require_dali()
+    import nvidia.dali.plugin.tf as dali_tf
+
+    sampler = EpochSampler(len(image_paths), batch_size, shuffle, seed, shard_id, num_shards, pad_last_batch=True)
+    pipeline = _build_pipeline(list(image_paths), list(mask_paths), sampler, classes=classes, channels=channels,
+                               normalize=normalize, augment_data=augment_data, seed=seed, device_id=device_id,
+                               num_threads=num_threads)
+    device = "/cpu:0" if device_id is None else f"/gpu:{device_id}"
+    with tf.device(device):
+        dataset = dali_tf.experimental.DALIDatasetWithInputs(
+            pipeline=pipeline, batch_size=batch_size, device_id=device_id,
+            output_shapes=((batch_size, None, None, channels), (batch_size, None, None, classes)),
+            output_dtypes=(tf.float32, tf.float32))
+    return dataset, sampler.steps_per_epoch
+
+
+def gpu_device_ids():
+    return list(range(len(tf.config.list_physical_devices("GPU"))))

@@ -1,0 +1,38 @@
+"""Finding the (image, mask) PNG pairs that both generators read."""
+import os
+from typing import List, Tuple
+
+from utils.config import require_dir
+from utils.errors import UserError
+from utils.naming import mask_name_for
+
+
+def list_pairs(images_dir: str, masks_dir: str, image_prefix: str, mask_prefix: str) -> Tuple[List[str], List[str]]:
+    """Sorted image paths and their mask paths; a UserError names the first image without a mask."""
+    require_dir(images_dir, "images directory", ".png")
+    require_dir(masks_dir, "masks directory", ".png")
+    names = sorted(f for f in os.listdir(images_dir) if f.endswith(".png") and not f.startswith("."))
+    images, masks = [], []
+    for name in names:
+        try:
+            mask_name = mask_name_for(name, image_prefix, mask_prefix)
+        except ValueError as err:
+            raise UserError(str(err)) from None
+        mask_path = os.path.join(masks_dir, mask_name)
+        if not os.path.isfile(mask_path):
+            raise UserError(f"image {name} has no mask {mask_name} in {masks_dir}")
+        images.append(os.path.join(images_dir, name))
+        masks.append(mask_path)
+    return images, masks
+
+
+def split_dirs(cfg, mode: str) -> Tuple[str, str]:
+    """(images_dir, masks_dir) of the 'train' or 'val' split."""
+    split = {"train": cfg.DATASET.TRAIN, "val": cfg.DATASET.VAL}[mode]
+    return split.IMAGES_PATH, split.MASK_PATH
+
+
+def list_split_pairs(cfg, mode: str) -> Tuple[List[str], List[str]]:
+    images_dir, masks_dir = split_dirs(cfg, mode)
+    prefixes = cfg.DATA_PREPARATION
+    return list_pairs(images_dir, masks_dir, prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)

@@ -1,0 +1,64 @@
+"""`keras.utils.PyDataset` (the Keras 3 `Sequence`) feeding (image, mask) batches from PNG pairs.
+
+Parallel workers (threads: OpenCV releases the GIL while decoding) keep the model fed.
+"""
+import keras
+import numpy as np
+
+from data_generators.preprocessing import augment, normalize_image, one_hot, to_class_labels
+from data_generators.sampling import EpochSampler
+from utils.images import read_image, read_mask
+
+
+def load_image(path: str, channels: int, normalize: bool) -> np.ndarray:
+    """One network input: HxWxC float32, divided by 255 when normalize is set."""
+    return normalize_image(read_image(path, channels), normalize)
+
+
+class SliceSequence(keras.utils.PyDataset):
+    """Batches of (images float32 BxHxWxC, one-hot masks float32 BxHxWxK).
+
+    target_fn, when given, maps the mask batch to what the model's loss expects (e.g. the dict
+    of deep-supervision targets), so the training script never branches on the model type.
+    """
+
+    def __init__(self, image_paths, mask_paths, batch_size, classes, channels, *, shuffle=False,
+                 augment_data=False, normalize=True, seed=0, shard_id=0, num_shards=1,
+                 pad_last_batch=False, target_fn=None, workers=1):
+        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
+        self.image_paths = list(image_paths)
+        self.mask_paths = list(mask_paths)
+        self.sampler = EpochSampler(len(self.image_paths), batch_size, shuffle, seed, shard_id, num_shards,
+                                    pad_last_batch)
+        self.classes = classes
+        self.channels = channels
+        self.augment_data = augment_data
+        self.normalize = normalize
+        self.seed = seed
+        self.target_fn = target_fn
+        self.epoch = 0
+
+    def __len__(self):
+        return self.sampler.steps_per_epoch
+
+    def batch_indices(self, step):
+        return self.sampler.batch(self.epoch, step)
+
+    def load_pair(self, index, rng=None):
+        image = load_image(self.image_paths[index], self.channels, self.normalize)
+        labels = to_class_labels(read_mask(self.mask_paths[index]), self.classes)
+        if rng is not None:
+            image, labels = augment(image, labels, rng)
+        return image, one_hot(labels, self.classes)
+
+    def __getitem__(self, step):
+        if step >= len(self):
+            raise IndexError(step)
+        rng = np.random.default_rng([self.seed, self.epoch, step]) if self.augment_data else None
+        pairs = [self.load_pair(i, rng) for i in self.batch_indices(step)]
+        images = np.stack([p[0] for p in pairs])
+        masks = np.stack([p[1] for p in pairs])
+        return images, (self.target_fn(masks) if self.target_fn else masks)
+
+    def on_epoch_end(self):
+        self.epoch += 1

@@ -1,0 +1,141 @@
+"""Small synthetic CT volumes in the LiTS layout, for tests, demos and CI without the real data.
+
+    python data_preparation/make_synthetic_lits.py --out data/raw --train 4 --val 2 --size 128 --slices 32
+
+Writes <out>/train/volume-N.nii + segmentation-N.nii and <out>/val/... (ids unique across
+splits), like the LiTS release: float32 Hounsfield units, uint8 labels (0 background, 1 liver,
+2 tumour), slices along the last axis. Each volume is a phantom: air outside a soft-tissue body
+ellipse, a spine, a brighter ellipsoid liver with 1-3 darker tumours inside it, Gaussian noise.
+The liver sits in the middle ~70% of the slices, so the top and bottom slices hold no liver.
+"""
+import argparse
+import os
+
+import nibabel as nib
+import numpy as np
+
+SPACING_MM = (0.8, 0.8, 2.5)
+AIR_HU, BODY_HU, SPINE_HU = -1000.0, 0.0, 400.0
+NOISE_HU = 10.0
+MIN_SIZE, MIN_SLICES = 16, 8   # below this the liver's core may hold no voxel to seed a tumour
+
+
+def _ellipsoid_radius(grid, centre, semi_axes):
+    """Normalised radius of every voxel: < 1 inside the ellipsoid, 0 at its centre."""
+    return np.sqrt(sum(((g - c) / s) ** 2 for g, c, s in zip(grid, centre, semi_axes)))
+
+
+def _liver_geometry(rng, size, slices):
+    """Random liver centre and semi-axes (voxels): on the image's left, inside the body, clear of the
+    spine, and off the end slices (it spans at most the middle 70%)."""
+    centre = (size * rng.uniform(0.42, 0.5), size * rng.uniform(0.34, 0.42), slices * rng.uniform(0.45, 0.55))
+    semi_axes = (size * rng.uniform(0.18, 0.24), size * rng.uniform(0.16, 0.22), slices * rng.uniform(0.22, 0.3))
+    return centre, semi_axes
+
+
+def _tumours(rng, liver_coords, liver_radius):
+    """1-3 balls in the liver's normalised coordinates, centred on a voxel of its inner half.
+
+    Centre radius <= 0.5 and ball radius <= 0.35 keep each tumour strictly inside the liver.
+    """
+    core = np.argwhere(liver_radius <= 0.5)
+    tumour = np.zeros(liver_radius.shape, dtype=bool)
+    for _ in range(rng.integers(1, 4)):
+        seed_voxel = tuple(core[rng.integers(len(core))])
+        centre = [coords[seed_voxel] for coords in liver_coords]
+        distance = np.sqrt(sum((coords - c) ** 2 for coords, c in zip(liver_coords, centre)))
+        tumour |= distance <= rng.uniform(0.15, 0.35)
+    return tumour
+
+
+def make_synthetic_volume(size: int = 64, slices: int = 16, seed=0):
+    """(HU float32, labels uint8) arrays of shape (size, size, slices).
+
+    seed is an int or a list of ints (NumPy's SeedSequence); the same seed gives the same volume.
+    """
+    if size < MIN_SIZE or slices < MIN_SLICES:
+        raise ValueError(f"a phantom needs size >= {MIN_SIZE} and slices >= {MIN_SLICES}, got {size}x{size}x{slices}")
+    rng = np.random.default_rng(seed)
+    grid = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5, np.arange(slices) + 0.5, indexing="ij")
+    body = _ellipsoid_radius(grid[:2], (size / 2, size / 2), (0.38 * size, 0.46 * size)) < 1   # wider than deep
+    spine = _ellipsoid_radius(grid[:2], (0.8 * size, size / 2), (0.06 * size, 0.06 * size)) < 1
+    centre, semi_axes = _liver_geometry(rng, size, slices)
+    liver_coords = [(g - c) / s for g, c, s in zip(grid, centre, semi_axes)]
+    liver_radius = np.sqrt(sum(c ** 2 for c in liver_coords))
+    liver = liver_radius < 1
+    tumour = _tumours(rng, liver_coords, liver_radius)
+
+    hu = np.full(liver.shape, AIR_HU, dtype=np.float32)
+    hu[body] = BODY_HU
+    hu[spine] = SPINE_HU
+    hu[liver] = rng.uniform(60.0, 120.0)
+    hu[tumour] = rng.uniform(10.0, 30.0)
+    hu += rng.normal(0.0, NOISE_HU, size=hu.shape).astype(np.float32)
+    labels = liver.astype(np.uint8) + tumour.astype(np.uint8)
+    return hu, labels
+
+
+def _affine() -> np.ndarray:
+    return np.diag([*SPACING_MM, 1.0])
+
+
+def write_volume(directory: str, volume_id: int, hu: np.ndarray, labels: np.ndarray, compress: bool = False):
+    """Save one volume-N / segmentation-N pair; returns the two paths."""
+    os.makedirs(directory, exist_ok=True)
+    extension = ".nii.gz" if compress else ".nii"
+    paths = (os.path.join(directory, f"volume-{volume_id}{extension}"),
+             os.path.join(directory, f"segmentation-{volume_id}{extension}"))
+    nib.save(nib.Nifti1Image(hu.astype(np.float32), _affine()), paths[0])
+    nib.save(nib.Nifti1Image(labels.astype(np.uint8), _affine()), paths[1])
+    return paths
+
+
+def make_synthetic_splits(out_dir: str, train: int = 3, val: int = 2, size: int = 64, slices: int = 16,
+                          seed: int = 0, compress: bool = False) -> str:
+    """Write out_dir/train (ids 0..train-1) and out_dir/val (ids train..train+val-1); returns out_dir.
+
+    Volume N is generated from (seed, N), so adding volumes leaves the existing ones unchanged.
+    """
+    for split, ids in (("train", range(train)), ("val", range(train, train + val))):
+        for volume_id in ids:
+            hu, labels = make_synthetic_volume(size, slices, seed=[seed, volume_id])
+            write_volume(os.path.join(out_dir, split), volume_id, hu, labels, compress)
+    return out_dir
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Write synthetic LiTS-like CT volumes (volume-N.nii + segmentation-N.nii, labels 0 "
+                    "background / 1 liver / 2 tumour) into OUT/train and OUT/val, for trying the pipeline "
+                    "without the real data.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--out", default=os.path.join("data", "raw"),
+                        help="root folder; matches DATA_PREPARATION.SCANS_*_DATA_PATH's default data/raw")
+    parser.add_argument("--train", type=_positive_int, default=4, help="number of training volumes")
+    parser.add_argument("--val", type=_positive_int, default=2, help="number of validation volumes")
+    parser.add_argument("--size", type=_positive_int, default=128, help=f"slice height and width (>= {MIN_SIZE})")
+    parser.add_argument("--slices", type=_positive_int, default=32, help=f"slices per volume (>= {MIN_SLICES})")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same data")
+    parser.add_argument("--compress", action="store_true", help="write .nii.gz instead of .nii")
+    args = parser.parse_args(argv)
+    if args.size < MIN_SIZE or args.slices < MIN_SLICES:
+        parser.error(f"--size must be >= {MIN_SIZE} and --slices >= {MIN_SLICES}")
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    make_synthetic_splits(args.out, args.train, args.val, args.size, args.slices, args.seed, args.compress)
+    print(f"wrote {args.train} train and {args.val} val volumes of {args.size}x{args.size}x{args.slices} "
+          f"to {os.path.abspath(args.out)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Encoders: five feature maps [e1..e5] at scales 1, 1/2, 1/4, 1/8 and 1/16 of the input.
+
+The UNet 3+ decoder only needs these five maps, so any backbone that yields them plugs in.
+"""
+import os
+
+import keras
+
+from utils.errors import UserError
+
+# Last convolution of each VGG block: the full-resolution features before each pooling.
+VGG_FEATURE_LAYERS = {
+    "vgg16": ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3"),
+    "vgg19": ("block1_conv2", "block2_conv2", "block3_conv4", "block4_conv4", "block5_conv4"),
+}
+VGG_APPLICATIONS = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}
+BACKBONE_TYPES = ("unet3plus", *VGG_APPLICATIONS)
+
+
+def conv_bn_relu(x, filters: int, name: str, kernel_size: int = 3):
+    """Conv -> BatchNorm -> ReLU, the unit every UNet 3+ encoder and decoder stage is made of."""
+    x = keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def unet3plus_encoder(inputs, filters) -> list:
+    """The paper's plain encoder: two conv units per level, 2x2 max pooling between levels."""
+    features, x = [], inputs
+    for level, width in enumerate(filters, start=1):
+        if level > 1:
+            x = keras.layers.MaxPooling2D(2, name=f"encoder{level}_pool")(x)
+        x = conv_bn_relu(x, width, f"encoder{level}_1")
+        x = conv_bn_relu(x, width, f"encoder{level}_2")
+        features.append(x)
+    return features
+
+
+def vgg_encoder(inputs, backbone: str, weights_path=None) -> list:
+    """VGG16/19 features before each pooling; weights from a local file or random (never downloaded)."""
+    vgg = VGG_APPLICATIONS[backbone](include_top=False, weights=None, input_tensor=inputs)
+    if weights_path:
+        load_backbone_weights(vgg, weights_path)
+    return [vgg.get_layer(name).output for name in VGG_FEATURE_LAYERS[backbone]]
+
+
+def load_backbone_weights(model: keras.Model, path: str) -> None:
+    """Load a local weights file into a backbone, skipping layers whose shapes differ.
+
+    Accepts Keras 3 `.weights.h5` files and legacy `.h5` files such as keras.applications'
+    `vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5` (matched by layer name). Skipping
+    mismatches lets 3-channel (RGB) weights initialise a 1-channel model except its first conv.
+    """
+    if not os.path.isfile(path):
+        raise UserError(f"MODEL.BACKBONE.WEIGHTS file not found: {path}")
+    by_name = {} if path.endswith(".weights.h5") else {"by_name": True}
+    try:
+        model.load_weights(path, skip_mismatch=True, **by_name)
+    except Exception as err:  # h5py and Keras raise many types for foreign or corrupt files
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"cannot load MODEL.BACKBONE.WEIGHTS {path} into {model.name}: {reason}") from None
+
+
+def build_encoder(inputs, backbone: str, filters, weights_path=None) -> list:
+    """[e1..e5] of the named backbone on `inputs`; UserError for unknown names or misplaced weights."""
+    if backbone not in BACKBONE_TYPES:
+        raise UserError(f"MODEL.BACKBONE.TYPE must be one of {', '.join(BACKBONE_TYPES)}; got '{backbone}'")
+    if backbone == "unet3plus":
+        if weights_path:
+            raise UserError("MODEL.BACKBONE.WEIGHTS only applies to the vgg16/vgg19 backbones; "
+                            "set it to null for the unet3plus backbone")
+        return unet3plus_encoder(inputs, filters)
+    return vgg_encoder(inputs, backbone, weights_path)

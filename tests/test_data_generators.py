@@ -1,0 +1,154 @@
+"""TF and DALI generators: batches, shuffling, sharding, equality, and clear errors."""
+import numpy as np
+import pytest
+
+from data_generators import dali_data_generator
+from data_generators.data_generator import get_data_generator
+from data_generators.dataset_files import list_pairs, list_split_pairs
+from data_generators.sampling import EpochSampler
+from data_generators.tf_data_generator import SliceSequence
+from tests.conftest import tiny_config
+from utils.errors import UserError
+from utils.images import read_mask
+
+needs_dali = pytest.mark.skipif(dali_data_generator.dali_import_error() is not None,
+                                reason="NVIDIA DALI not installed")
+
+
+def test_sampler_shards_are_disjoint_and_cover_everything():
+    shards = [EpochSampler(10, 3, shuffle=True, seed=1, shard_id=k, num_shards=3, pad_last_batch=False)
+              for k in range(3)]
+    seen = np.concatenate([s.epoch_order(0) for s in shards])
+    assert sorted(seen.tolist()) == list(range(10))
+    assert set(shards[0].epoch_order(0)).isdisjoint(shards[1].epoch_order(0))
+
+
+def test_sampler_shuffles_per_epoch_reproducibly_and_pads_last_batch():
+    sampler = EpochSampler(10, 4, shuffle=True, seed=7, pad_last_batch=True)
+    first, second = sampler.epoch_order(0), sampler.epoch_order(1)
+    assert len(first) == 12 and sampler.steps_per_epoch == 3
+    assert sorted(set(first.tolist())) == list(range(10))
+    assert not np.array_equal(first, second)
+    assert np.array_equal(first, EpochSampler(10, 4, shuffle=True, seed=7).epoch_order(0))
+    assert not np.array_equal(first, EpochSampler(10, 4, shuffle=True, seed=8).epoch_order(0))
+    # sample() walks the same orders across epoch boundaries, as DALI asks for it
+    assert [sampler.sample(i) for i in range(24)] == first.tolist() + second.tolist()
+
+
+def test_sampler_rejects_bad_shard():
+    with pytest.raises(ValueError):
+        EpochSampler(10, 2, False, 0, shard_id=3, num_shards=3)
+
+
+def test_pairs_listing_reports_image_without_mask(tmp_path, prepared_workdir):
+    cfg = tiny_config(prepared_workdir)
+    images, masks = list_split_pairs(cfg, "train")
+    assert len(images) == len(masks) > 0
+    images_dir = tmp_path / "images"
+    masks_dir = tmp_path / "mask"
+    images_dir.mkdir()
+    masks_dir.mkdir()
+    (images_dir / "image_0_0001.png").write_bytes(b"x")
+    (masks_dir / "mask_0_0002.png").write_bytes(b"x")
+    with pytest.raises(UserError, match="image_0_0001.png has no mask"):
+        list_pairs(str(images_dir), str(masks_dir), "image", "mask")
+    with pytest.raises(UserError, match="not found"):
+        list_pairs(str(tmp_path / "nope"), str(masks_dir), "image", "mask")
+
+
+def test_tf_generator_batches_match_files(prepared_workdir):
+    cfg = tiny_config(prepared_workdir)
+    feed = get_data_generator(cfg, "val")
+    images, masks = feed.data[0]
+    assert images.shape == (4, 64, 64, 3) and images.dtype == np.float32
+    assert masks.shape == (4, 64, 64, 3)
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    np.testing.assert_array_equal(masks.sum(axis=-1), 1.0)
+    image_paths, mask_paths = list_split_pairs(cfg, "val")
+    np.testing.assert_array_equal(np.argmax(masks[0], -1), read_mask(mask_paths[0]))
+    # validation covers every slice exactly once, the last batch may be smaller
+    total = sum(len(feed.data.batch_indices(s)) for s in range(feed.steps))
+    assert total == len(image_paths)
+
+
+def test_tf_generator_two_classes_merges_tumour_into_liver(prepared_workdir):
+    cfg = tiny_config(prepared_workdir, "OUTPUT.CLASSES=2")
+    sequence = get_data_generator(cfg, "train").data
+    _, mask_paths = list_split_pairs(cfg, "train")
+    labels = read_mask(mask_paths[0])
+    _, one_hot = sequence.load_pair(0)
+    np.testing.assert_array_equal(np.argmax(one_hot, -1), np.minimum(labels, 1))
+
+
+def test_tf_generator_shuffles_each_epoch_and_applies_target_fn(prepared_workdir):
+    cfg = tiny_config(prepared_workdir)
+    feed = get_data_generator(cfg, "train", target_fn=lambda masks: {"d1": masks, "n": len(masks)})
+    order_epoch0 = feed.data.batch_indices(0).copy()
+    _, targets = feed.data[0]
+    assert targets["n"] == 4 and targets["d1"].shape == (4, 64, 64, 3)
+    feed.data.on_epoch_end()
+    assert not np.array_equal(order_epoch0, feed.data.batch_indices(0))
+
+
+def test_augmentation_flips_image_and_mask_together(prepared_workdir):
+    cfg = tiny_config(prepared_workdir)
+    image_paths, mask_paths = list_split_pairs(cfg, "train")
+    plain = SliceSequence(image_paths, mask_paths, 4, 3, 3, seed=0)
+    augmented = SliceSequence(image_paths, mask_paths, 4, 3, 3, seed=0, augment_data=True)
+    x0, y0 = plain[0]
+    x1, y1 = augmented[0]
+    assert not np.allclose(x0, x1)
+    for i in range(4):   # each augmented mask is a flip of the original one
+        flips = [y0[i], y0[i, :, ::-1], y0[i, ::-1], y0[i, ::-1, ::-1]]
+        assert any(np.array_equal(y1[i], f) for f in flips)
+
+
+def test_sequence_shards_split_the_files(prepared_workdir):
+    cfg = tiny_config(prepared_workdir)
+    image_paths, mask_paths = list_split_pairs(cfg, "train")
+    shards = [SliceSequence(image_paths, mask_paths, 2, 3, 3, shard_id=k, num_shards=2) for k in range(2)]
+    indices = [set(np.concatenate([s.batch_indices(i) for i in range(len(s))]).tolist()) for s in shards]
+    assert indices[0].isdisjoint(indices[1])
+    assert indices[0] | indices[1] == set(range(len(image_paths)))
+
+
+@needs_dali
+@pytest.mark.parametrize("classes", [3, 2])
+def test_dali_batches_equal_tf_batches_for_same_seed(prepared_workdir, classes):
+    tf_cfg = tiny_config(prepared_workdir, f"OUTPUT.CLASSES={classes}")
+    dali_cfg = tiny_config(prepared_workdir, "DATA_GENERATOR_TYPE=DALI_GENERATOR", f"OUTPUT.CLASSES={classes}")
+    tf_feed = get_data_generator(tf_cfg, "train")
+    dali_feed = get_data_generator(dali_cfg, "train")
+    assert dali_feed.steps == tf_feed.steps
+    dali_batches = iter(dali_feed.data)
+    for epoch in range(2):   # second epoch: both reshuffle the same way
+        for step in range(tf_feed.steps):
+            tf_images, tf_masks = tf_feed.data[step]
+            dali_images, dali_masks = (t.numpy() for t in next(dali_batches))
+            np.testing.assert_allclose(dali_images, tf_images, atol=1e-6)
+            np.testing.assert_array_equal(dali_masks, tf_masks)
+        tf_feed.data.on_epoch_end()
+
+
+@needs_dali
+def test_dali_single_channel_and_augmentation_run(prepared_workdir, tmp_path):
+    cfg = tiny_config(prepared_workdir, "DATA_GENERATOR_TYPE=DALI_GENERATOR", "PREPROCESS_DATA.AUGMENT=True")
+    images, masks = next(iter(get_data_generator(cfg, "train").data))
+    assert images.shape == (4, 64, 64, 3) and masks.shape == (4, 64, 64, 3)
+    np.testing.assert_allclose(masks.numpy().sum(-1), 1.0)
+
+
+@needs_dali
+def test_dali_target_fn_maps_masks(prepared_workdir):
+    cfg = tiny_config(prepared_workdir, "DATA_GENERATOR_TYPE=DALI_GENERATOR")
+    feed = get_data_generator(cfg, "val", target_fn=lambda masks: {"d1": masks, "d2": masks * 2})
+    _, targets = next(iter(feed.data))
+    assert set(targets) == {"d1", "d2"}
+    np.testing.assert_allclose(targets["d2"].numpy(), 2 * targets["d1"].numpy())
+
+
+def test_dali_missing_gives_clear_error(prepared_workdir, monkeypatch):
+    monkeypatch.setattr(dali_data_generator, "dali_import_error", lambda: "ModuleNotFoundError: No module named 'nvidia'")
+    cfg = tiny_config(prepared_workdir, "DATA_GENERATOR_TYPE=DALI_GENERATOR")
+    with pytest.raises(UserError, match="needs NVIDIA DALI.*TF_GENERATOR"):
+        get_data_generator(cfg, "train")

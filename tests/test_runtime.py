@@ -1,0 +1,69 @@
+"""Multi-GPU strategy, AMP and XLA switches reach the model, and a training step runs on CPU."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.model_factory import compile_arguments, make_targets, prepare_model
+from tests.conftest import tiny_config
+from utils.errors import UserError
+from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
+
+
+@pytest.fixture(autouse=True)
+def float32_policy_after():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_default_strategy_without_multi_gpu(tmp_path):
+    strategy = get_strategy(tiny_config(tmp_path))
+    assert not isinstance(strategy, tf.distribute.MirroredStrategy)
+
+
+def test_mirrored_strategy_runs_on_cpu_with_one_replica(tmp_path):
+    strategy = get_strategy(tiny_config(tmp_path, "USE_MULTI_GPUS.VALUE=True", "USE_MULTI_GPUS.GPU_IDS=-1"))
+    assert isinstance(strategy, tf.distribute.MirroredStrategy)
+    assert strategy.num_replicas_in_sync == 1
+
+
+def test_unknown_gpu_ids_are_reported(tmp_path):
+    with pytest.raises(UserError, match="GPU_IDS"):
+        get_strategy(tiny_config(tmp_path, "USE_MULTI_GPUS.VALUE=True", "USE_MULTI_GPUS.GPU_IDS=[0,3]"))
+
+
+def one_training_step(cfg):
+    model = prepare_model(cfg)
+    model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg), **compile_arguments(cfg.MODEL.TYPE))
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 64, 64, 3), dtype=np.float32)
+    masks = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (2, 64, 64))]
+    loss = model.train_on_batch(images, make_targets(cfg.MODEL.TYPE, masks), return_dict=True)["loss"]
+    return model, float(loss)
+
+
+def test_amp_sets_mixed_policy_loss_scaling_and_float32_outputs(tmp_path):
+    cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=True", "MODEL.TYPE=unet3plus_deepsup")
+    assert configure_precision(cfg) == "mixed_float16"
+    model, loss = one_training_step(cfg)
+    assert model.dtype_policy.name == "mixed_float16"
+    assert any(layer.compute_dtype == "float16" for layer in model.layers)
+    assert all(output.dtype == "float32" for output in model.outputs)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.isfinite(loss)
+
+
+def test_amp_off_keeps_float32(tmp_path):
+    cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=False")
+    assert configure_precision(cfg) == "float32"
+    assert not isinstance(make_optimizer(cfg), keras.optimizers.LossScaleOptimizer)
+
+
+def test_xla_flag_reaches_compile_and_a_step_runs(tmp_path):
+    cfg = tiny_config(tmp_path, "OPTIMIZATION.XLA=True")
+    configure_precision(cfg)
+    model, loss = one_training_step(cfg)
+    assert model.jit_compile is True
+    assert np.isfinite(loss)
+    cfg_off = tiny_config(tmp_path, "OPTIMIZATION.XLA=False")
+    assert use_xla(cfg_off) is False

@@ -1,0 +1,78 @@
+"""Train UNet3+ on the prepared PNG slices.
+
+    python train.py MODEL.TYPE=unet3plus_deepsup HYPER_PARAMETERS.EPOCHS=2
+    python train.py USE_MULTI_GPUS.VALUE=True DATA_GENERATOR_TYPE=DALI_GENERATOR OPTIMIZATION.AMP=True OPTIMIZATION.XLA=True
+
+Saves the best weights by validation Dice, a CSV log, TensorBoard logs, a loss/Dice plot, and
+resumes an interrupted run (BackupAndRestore). See configs/config.yaml for every option.
+"""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up chatter out of the output
+
+
+import hydra
+import keras
+from omegaconf import DictConfig
+
+from callbacks.training_callbacks import build_callbacks
+from data_generators.data_generator import get_data_generator
+from models.model_factory import FINAL_OUTPUT, compile_arguments, make_targets, prepare_model
+from utils.config import validate_config
+from utils.errors import exit_on_user_error
+from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
+from utils.seed import set_seed
+from utils.visualize import plot_training_curves
+
+
+def monitored_metric(model: keras.Model) -> str:
+    """Keras logs the Dice of the final output as 'dice_coef' for one output, 'd1_dice_coef' for several."""
+    name = "dice_coef" if len(model.outputs) == 1 else f"{FINAL_OUTPUT}_dice_coef"
+    return f"val_{name}"
+
+
+def build_compiled_model(cfg, strategy) -> keras.Model:
+    """Model and optimizer created under the strategy's scope, compiled with the AMP/XLA switches."""
+    with strategy.scope():
+        model = prepare_model(cfg)
+        model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg), **compile_arguments(cfg.MODEL.TYPE))
+    return model
+
+
+def train(cfg: DictConfig) -> keras.callbacks.History:
+    validate_config(cfg)
+    set_seed(cfg.SEED)
+    configure_precision(cfg)
+    strategy = get_strategy(cfg)
+    model_type = cfg.MODEL.TYPE
+
+    def target_fn(masks):
+        return make_targets(model_type, masks)
+
+    train_feed = get_data_generator(cfg, "train", strategy, target_fn)
+    val_feed = get_data_generator(cfg, "val", strategy, target_fn)
+    model = build_compiled_model(cfg, strategy)
+    monitor = monitored_metric(model)
+    callbacks = build_callbacks(cfg, monitor, train_feed.global_batch_size)
+    print(f"training {model.name}: {model.count_params():,} parameters, {train_feed.steps} steps/epoch, "
+          f"global batch {train_feed.global_batch_size}, generator {cfg.DATA_GENERATOR_TYPE}, "
+          f"AMP={cfg.OPTIMIZATION.AMP}, XLA={cfg.OPTIMIZATION.XLA}")
+    history = model.fit(train_feed.data, steps_per_epoch=train_feed.steps, epochs=cfg.HYPER_PARAMETERS.EPOCHS,
+                        validation_data=val_feed.data, validation_steps=val_feed.steps, callbacks=callbacks,
+                        verbose=cfg.VERBOSE)
+    csv_path = cfg.CALLBACKS.CSV_LOGGER.PATH
+    if os.path.isfile(csv_path):
+        plot_path = os.path.splitext(csv_path)[0] + ".png"
+        plot_training_curves(csv_path, plot_path)
+        print(f"training curves: {plot_path}")
+    return history
+
+
+@hydra.main(config_path="configs", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    with exit_on_user_error():
+        train(cfg)
+
+
+if __name__ == "__main__":
+    main()
