@@ -80,11 +80,12 @@ def _build_pipeline(image_paths, mask_paths, sampler, *, classes, channels, norm
     return pipeline()
 
 
-def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, *, shuffle=False, augment_data=False,
+def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_size, *, shuffle=False, augment_data=False,
                  normalize=True, seed=0, shard_id=0, num_shards=1, device_id=None, num_threads=2):
     """An infinite tf.data.Dataset of (images, one-hot masks) for one shard, and its steps per epoch.
 
     device_id=None runs DALI's CPU backend; an int runs on that GPU (decode on the GPU too).
+    image_size (height, width) makes the batch shape static, which graph mode and XLA need.
     """
     require_dali()
     import nvidia.dali.plugin.tf as dali_tf
@@ -97,7 +98,7 @@ def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, *, shuf
     with tf.device(device):
         dataset = dali_tf.experimental.DALIDatasetWithInputs(
             pipeline=pipeline, batch_size=batch_size, device_id=device_id,
-            output_shapes=((batch_size, None, None, channels), (batch_size, None, None, classes)),
+            output_shapes=((batch_size, *image_size, channels), (batch_size, *image_size, classes)),
             output_dtypes=(tf.float32, tf.float32))
     return dataset, sampler.steps_per_epoch
 

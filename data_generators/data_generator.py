@@ -54,7 +54,8 @@ def _dali_feed(cfg, mode, strategy, target_fn, image_paths, mask_paths, per_repl
     def replica_dataset(context: tf.distribute.InputContext):
         shard = context.input_pipeline_id
         dataset, shard_steps = dali_data_generator.dali_dataset(
-            image_paths, mask_paths, per_replica_batch, **_common_arguments(cfg, mode), shard_id=shard,
+            image_paths, mask_paths, per_replica_batch, image_size=(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH),
+            **_common_arguments(cfg, mode), shard_id=shard,
             num_shards=replicas, device_id=gpus[shard % len(gpus)] if gpus else None)
         steps.append(shard_steps)
         if target_fn is not None:

@@ -18,10 +18,14 @@ BACKBONE_TYPES = ("unet3plus", *VGG_APPLICATIONS)
 
 
 def conv_bn_relu(x, filters: int, name: str, kernel_size: int = 3):
-    """Conv -> BatchNorm -> ReLU, the unit every UNet 3+ encoder and decoder stage is made of."""
+    """Conv -> BatchNorm -> ReLU, the unit every UNet 3+ encoder and decoder stage is made of.
+
+    BatchNorm momentum 0.9 (Keras' default is 0.99) lets the moving statistics used at
+    inference catch up within tens of steps: with 0.99 short runs validate far below training.
+    """
     x = keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-    return keras.layers.ReLU(name=f"{name}_relu")(x)
+    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
 def unet3plus_encoder(inputs, filters) -> list:

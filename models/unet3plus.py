@@ -20,12 +20,15 @@ def full_scale_skip(source, source_level: int, target_level: int, skip_filters: 
     """One decoder input: `source` resized to the target scale, reduced to skip_filters channels.
 
     Finer maps are max-pooled down, coarser maps bilinearly upsampled, as in the paper.
+    Upsampling runs in float32 under mixed precision: XLA's CPU backend rejects the float16
+    gradient of bilinear resizing, and the next layer casts back to float16 anyway.
     """
     if source_level < target_level:
         source = keras.layers.MaxPooling2D(2 ** (target_level - source_level), name=f"{name}_pool")(source)
     elif source_level > target_level:
         factor = 2 ** (source_level - target_level)
-        source = keras.layers.UpSampling2D(factor, interpolation="bilinear", name=f"{name}_up")(source)
+        source = keras.layers.UpSampling2D(factor, interpolation="bilinear", dtype="float32",
+                                           name=f"{name}_up")(source)
     return conv_bn_relu(source, skip_filters, name)
 
 
@@ -55,7 +58,8 @@ def segmentation_head(features, level: int, classes: int, name: str):
     """
     x = keras.layers.Conv2D(classes, 3, padding="same", name=f"{name}_logits")(features)
     if level > 1:
-        x = keras.layers.UpSampling2D(2 ** (level - 1), interpolation="bilinear", name=f"{name}_upsample")(x)
+        x = keras.layers.UpSampling2D(2 ** (level - 1), interpolation="bilinear", dtype="float32",
+                                      name=f"{name}_upsample")(x)
     return keras.layers.Activation("softmax", dtype="float32", name=name)(x)
 
 

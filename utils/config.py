@@ -15,7 +15,8 @@ BACKBONE_TYPES = ("unet3plus", "vgg16", "vgg19")
 GENERATOR_TYPES = ("TF_GENERATOR", "DALI_GENERATOR")
 
 
-def compose_config(overrides: Iterable[str] = (), work_dir: Optional[str] = None) -> DictConfig:
+def compose_config(overrides: Iterable[str] = (), work_dir: Optional[str] = None,
+                   config_name: str = "config") -> DictConfig:
     """The config as a Hydra app would see it, for notebooks, tests and benchmarks.
 
     WORK_DIR defaults to the current directory because `${hydra:runtime.cwd}` only exists
@@ -25,7 +26,7 @@ def compose_config(overrides: Iterable[str] = (), work_dir: Optional[str] = None
     if not any(o.startswith("WORK_DIR=") for o in overrides):
         overrides.insert(0, f"WORK_DIR={os.path.abspath(work_dir or os.getcwd())}")
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+        return compose(config_name=config_name, overrides=overrides)
 
 
 def _check(condition: bool, message: str) -> None:
