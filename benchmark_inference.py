@@ -12,15 +12,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up ch
 
 import time
 
-import hydra
 import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
 from callbacks.timing_callback import format_stats, latency_stats, write_json
 from models.model_factory import prepare_model
+from utils.cli import hydra_app
 from utils.config import validate_config
-from utils.errors import UserError, exit_on_user_error
+from utils.errors import UserError
 from utils.inference import make_predict_fn
 from utils.runtime import configure_precision, get_strategy
 from utils.seed import set_seed
@@ -67,20 +67,23 @@ def run_benchmark(cfg, warmup_steps: int, bench_steps: int) -> dict:
             "warmup_steps": warmup_steps, **latency_stats(step_seconds, batch_size)}
 
 
-@hydra.main(config_path="configs", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    with exit_on_user_error():
-        warmup = int(OmegaConf.select(cfg, "warmup_steps", default=50))
-        steps = int(OmegaConf.select(cfg, "bench_steps", default=100))
-        json_path = OmegaConf.select(cfg, "json_path", default=os.path.join(cfg.WORK_DIR, "results",
-                                                                            "benchmark_inference.json"))
-        result = run_benchmark(cfg, warmup, steps)
-        print(f"{result['model']}/{result['backbone']} {result['input']} AMP={result['amp']} XLA={result['xla']}: "
-              f"{format_stats(result)}")
-        print(TABLE_HEADER)
-        print(table_row(result))
-        write_json(json_path, {**result, "table_row": table_row(result)})
-        print(f"written: {json_path}")
+def benchmark(cfg: DictConfig) -> dict:
+    """The command-line job: run, print the summary line and table row, write JSON."""
+    warmup = int(OmegaConf.select(cfg, "warmup_steps", default=50))
+    steps = int(OmegaConf.select(cfg, "bench_steps", default=100))
+    json_path = OmegaConf.select(cfg, "json_path", default=os.path.join(cfg.WORK_DIR, "results",
+                                                                        "benchmark_inference.json"))
+    result = run_benchmark(cfg, warmup, steps)
+    print(f"{result['model']}/{result['backbone']} {result['input']} AMP={result['amp']} XLA={result['xla']}: "
+          f"{format_stats(result)}")
+    print(TABLE_HEADER)
+    print(table_row(result))
+    write_json(json_path, {**result, "table_row": table_row(result)})
+    print(f"written: {json_path}")
+    return result
+
+
+main = hydra_app(benchmark)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up chatter out of the output
 
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
@@ -20,7 +19,7 @@ from tqdm import tqdm
 from data_generators.dataset_files import list_split_pairs
 from data_generators.tf_data_generator import SliceSequence
 from losses.metrics import dice_per_class
-from utils.errors import exit_on_user_error
+from utils.cli import hydra_app
 from utils.inference import load_trained_model, make_predict_fn, to_label_maps
 from utils.volumes import (CLASS_NAMES, VolumeCollector, find_source_volume, format_table, volume_dice_rows,
                            write_prediction_nifti, write_summary_csv)
@@ -75,10 +74,7 @@ def evaluate(cfg: DictConfig) -> dict:
     return {"dice_per_class": dice, "volumes": rows, "summary_csv": summary_path, "nifti": nifti_paths}
 
 
-@hydra.main(config_path="configs", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    with exit_on_user_error():
-        evaluate(cfg)
+main = hydra_app(evaluate)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up ch
 
 from typing import Dict, List, Optional
 
-import hydra
+import matplotlib.pyplot as plt
 import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
 from data_generators.tf_data_generator import load_image
+from utils.cli import hydra_app
 from utils.config import require_dir
-from utils.errors import UserError, exit_on_user_error
+from utils.errors import UserError
 from utils.images import read_image, read_mask, write_png
 from utils.inference import load_trained_model, make_predict_fn, to_label_maps
 from utils.naming import mask_name_for, parse_slice_name, slice_file_name
@@ -76,6 +77,16 @@ def predict_images(cfg, model, image_paths: List[str]) -> List[Dict]:
     return results
 
 
+def figure_rows(results: List[Dict], count: int) -> List[Dict]:
+    """Up to `count` results worth looking at: evenly spread over those showing liver or tumour
+    (in truth or prediction), so the figure is not filled by empty slices at a volume's ends."""
+    interesting = [r for r in results if (r["prediction"] > 0).any() or (r["truth"] is not None and (r["truth"] > 0).any())]
+    pool = interesting or results
+    if len(pool) <= count:
+        return pool
+    return [pool[int(i)] for i in np.linspace(0, len(pool) - 1, count).round()]
+
+
 def predict(cfg: DictConfig) -> List[Dict]:
     names = list(cfg.PREDICTION.IMAGE_NAMES) if cfg.PREDICTION.IMAGE_NAMES is not None else None
     image_paths = select_images(cfg.PREDICTION.IMAGES_PATH, names)
@@ -84,18 +95,16 @@ def predict(cfg: DictConfig) -> List[Dict]:
     out_dir = cfg.PREDICTION.RESULTS_PATH
     for result in results:
         write_png(os.path.join(out_dir, prediction_file_name(result["path"])), result["prediction"])
-    shown = results[:cfg.PREDICTION.MAX_FIGURE_ROWS]
+    shown = figure_rows(results, cfg.PREDICTION.MAX_FIGURE_ROWS)
     figure_path = os.path.join(out_dir, "predictions.png")
-    plot_rows(shown, titles=[r["name"] for r in shown], out_path=figure_path,
-              center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE)
+    figure = plot_rows(shown, titles=[r["name"] for r in shown], out_path=figure_path,
+                       center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE)
+    plt.close(figure)
     print(f"{len(results)} predicted masks in {out_dir}; figure: {figure_path}")
     return results
 
 
-@hydra.main(config_path="configs", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    with exit_on_user_error():
-        predict(cfg)
+main = hydra_app(predict)
 
 
 if __name__ == "__main__":

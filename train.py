@@ -11,15 +11,14 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up chatter out of the output
 
 
-import hydra
 import keras
 from omegaconf import DictConfig
 
 from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
 from models.model_factory import FINAL_OUTPUT, compile_arguments, make_targets, prepare_model
+from utils.cli import hydra_app
 from utils.config import validate_config
-from utils.errors import exit_on_user_error
 from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
 from utils.seed import set_seed
 from utils.visualize import plot_training_curves
@@ -68,10 +67,7 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
     return history
 
 
-@hydra.main(config_path="configs", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    with exit_on_user_error():
-        train(cfg)
+main = hydra_app(train)
 
 
 if __name__ == "__main__":

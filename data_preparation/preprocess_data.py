@@ -23,14 +23,14 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import cv2  # noqa: E402
-import hydra  # noqa: E402
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from utils.cli import hydra_app  # noqa: E402
 from utils.config import validate_config  # noqa: E402
-from utils.errors import UserError, exit_on_user_error  # noqa: E402
+from utils.errors import UserError  # noqa: E402
 from utils.images import write_png  # noqa: E402
 from utils.naming import slice_file_name  # noqa: E402
 
@@ -286,11 +286,13 @@ def prepare_dataset(cfg: DictConfig) -> dict:
     return counts
 
 
-@hydra.main(config_path="../configs", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    with exit_on_user_error():
-        validate_config(cfg)
-        prepare_dataset(cfg)
+def prepare_checked_dataset(cfg: DictConfig) -> dict:
+    """The command-line job: check the config, then prepare both splits."""
+    validate_config(cfg)
+    return prepare_dataset(cfg)
+
+
+main = hydra_app(prepare_checked_dataset)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,12 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import cv2  # noqa: E402
-import hydra  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
+from utils.cli import hydra_app  # noqa: E402
 from utils.config import require_dir  # noqa: E402
-from utils.errors import UserError, exit_on_user_error  # noqa: E402
+from utils.errors import UserError  # noqa: E402
 from utils.images import read_image, read_mask  # noqa: E402
 from utils.naming import mask_name_for  # noqa: E402
 from utils.visualize import plot_rows  # noqa: E402
@@ -151,10 +151,12 @@ def raise_on_problems(result: dict) -> None:
                         f"(train: {counts['train']}, val: {counts['val']}); see the list above")
 
 
-@hydra.main(config_path="../configs", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    with exit_on_user_error():
-        raise_on_problems(verify_dataset(cfg))
+def verify_and_report(cfg: DictConfig) -> None:
+    """The command-line job: verify both splits, exit 2 with a summary when anything is wrong."""
+    raise_on_problems(verify_dataset(cfg))
+
+
+main = hydra_app(verify_and_report)
 
 
 if __name__ == "__main__":
