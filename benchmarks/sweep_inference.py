@@ -88,12 +88,14 @@ def main(argv=None):
             print(table_row(result), flush=True)
             results.append(result)
     table = "\n".join([TABLE_HEADER, "|" + "---|" * TABLE_HEADER.count(" | ") + "---|"] + [table_row(r) for r in results])
-    plot_path = os.path.splitext(args.out)[0] + f"_{args.section}.png"
-    plot_throughput(results, plot_path)
-    body = (f"{table}\n\nwarm-up {args.warmup_steps} steps, {args.bench_steps} timed steps, random input.\n\n"
-            f"![throughput vs batch size]({os.path.basename(plot_path)})")
+    body = f"{table}\n\nwarm-up {args.warmup_steps} steps, {args.bench_steps} timed steps, random input."
+    plot_path = None
+    if len(args.batch_sizes) > 1:   # a curve needs more than one batch size
+        plot_path = os.path.splitext(args.out)[0] + f"_{args.section}.png"
+        plot_throughput(results, plot_path)
+        body += f"\n\n![throughput vs batch size]({os.path.basename(plot_path)})"
     replace_section(args.out, args.section, body)
-    print(f"written: {args.out} (section '{args.section}'), {plot_path}")
+    print(f"written: {args.out} (section '{args.section}')" + (f", {plot_path}" if plot_path else ""))
     return results
 
 
