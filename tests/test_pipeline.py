@@ -135,6 +135,7 @@ def run_cli(script, *args, cwd=REPO):
 @pytest.mark.parametrize("script,args,message", [
     ("train.py", ["MODEL.TYPE=unet4"], "MODEL.TYPE must be one of"),
     ("train.py", ["HYPER_PARAMETERS.BATCH_SIZE=-2"], "BATCH_SIZE must be a positive integer"),
+    ("train.py", ["INPUT.CHANNELS=1", "DATA_PREPARATION.SLICES_PER_IMAGE=3"], "must equal INPUT.CHANNELS"),
     ("train.py", ["DATA_PREPARATION.PROCESSED_DATA_PATH=/nonexistent/data"], "images directory not found"),
     ("evaluate.py", ["DATA_PREPARATION.PROCESSED_DATA_PATH=/nonexistent/data",
                      "CALLBACKS.MODEL_CHECKPOINT.PATH=/nonexistent/ckpt"], "no trained weights"),
@@ -149,7 +150,15 @@ def test_cli_bad_inputs_give_one_clear_line(tmp_path, script, args, message):
     assert not os.path.exists(tmp_path / "checkpoint")
 
 
+def test_cli_misspelt_key_is_refused_by_hydra_without_traceback(tmp_path):
+    result = run_cli("train.py", f"WORK_DIR={tmp_path}", "MODEL.TPYE=unet3plus")
+    assert result.returncode != 0
+    assert "Could not override 'MODEL.TPYE'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_cli_help_lists_config(tmp_path):
     result = run_cli("train.py", "--help")
     assert result.returncode == 0
+    assert result.stdout.startswith("unet3p train.py: Train UNet3+")
     assert "MODEL" in result.stdout and "DATA_GENERATOR_TYPE" in result.stdout
