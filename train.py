@@ -58,6 +58,7 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
           f"AMP={cfg.OPTIMIZATION.AMP}, XLA={cfg.OPTIMIZATION.XLA}")
     history = model.fit(train_feed.data, steps_per_epoch=train_feed.steps, epochs=cfg.HYPER_PARAMETERS.EPOCHS,
                         validation_data=val_feed.data, validation_steps=val_feed.steps, callbacks=callbacks,
+                        shuffle=False,  # the generators shuffle per epoch themselves (EpochSampler)
                         verbose=cfg.VERBOSE)
     csv_path = cfg.CALLBACKS.CSV_LOGGER.PATH
     if os.path.isfile(csv_path):

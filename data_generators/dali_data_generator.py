@@ -1,8 +1,9 @@
 """NVIDIA DALI pipeline feeding the same (image, mask) batches as the TF generator.
 
 Samples are chosen by the shared EpochSampler (so, without augmentation, batches equal the TF
-generator's for the same seed) and handed to DALI as encoded PNG bytes; DALI decodes (on GPU
-with the `mixed` decoder when there is one), normalises, augments and one-hots them. The result
+generator's for the same seed) and their encoded PNG bytes are read by a tf.data input dataset;
+DALI decodes (on GPU with the `mixed` decoder when there is one), normalises, augments and
+one-hots them. The result
 is a `tf.data.Dataset` through DALI's TF plugin, one pipeline per replica with its own shard.
 Without a GPU the same pipeline runs on DALI's CPU backend, which is what CI exercises.
 """
@@ -34,32 +35,37 @@ def require_dali():
                         f"or use DATA_GENERATOR_TYPE=TF_GENERATOR")
 
 
-class _EncodedFileSource:
-    """DALI external-source callback: the raw bytes of the file the sampler picks for a sample."""
+def encoded_files_dataset(paths, sampler: EpochSampler) -> tf.data.Dataset:
+    """Infinite tf.data.Dataset of the raw bytes of paths[i], i following the sampler epoch after epoch.
 
-    def __init__(self, paths, sampler):
-        self.paths = paths
-        self.sampler = sampler
+    Files are read by tf.data in parallel; only the epoch order comes from a (stateless) numpy call,
+    once per epoch. A per-sample Python `source` callback would instead be wrapped by the DALI
+    plugin in `from_generator`, one GIL-bound call per file.
+    """
+    paths = tf.constant(list(paths))
 
-    def __call__(self, sample_info):
-        return np.fromfile(self.paths[self.sampler.sample(sample_info.idx_in_epoch)], dtype=np.uint8)
+    def epoch_items(epoch):
+        order = tf.numpy_function(lambda e: sampler.epoch_order(int(e)).astype(np.int64), [epoch], tf.int64,
+                                  stateful=False)
+        return tf.data.Dataset.from_tensor_slices(tf.reshape(order, [-1]))
+
+    items = tf.data.Dataset.range(np.iinfo(np.int64).max).flat_map(epoch_items)
+    return items.map(lambda item: tf.io.decode_raw(tf.io.read_file(tf.gather(paths, item)), tf.uint8),
+                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _build_pipeline(image_paths, mask_paths, sampler, *, classes, channels, normalize, augment_data,
-                    seed, device_id, num_threads):
+def _build_pipeline(batch_size, *, classes, channels, normalize, augment_data, seed, device_id, num_threads):
     from nvidia.dali import fn, pipeline_def, types
     from nvidia.dali import math as dali_math
 
     on_gpu = device_id is not None
     decoder_device = "mixed" if on_gpu else "cpu"
 
-    @pipeline_def(batch_size=sampler.batch_size, num_threads=num_threads, device_id=device_id, seed=seed,
+    @pipeline_def(batch_size=batch_size, num_threads=num_threads, device_id=device_id, seed=seed,
                   prefetch_queue_depth=2)
     def pipeline():
-        encoded_images = fn.external_source(source=_EncodedFileSource(image_paths, sampler), batch=False,
-                                            dtype=types.UINT8)
-        encoded_masks = fn.external_source(source=_EncodedFileSource(mask_paths, sampler), batch=False,
-                                           dtype=types.UINT8)
+        encoded_images = fn.external_source(name="encoded_images", dtype=types.UINT8)
+        encoded_masks = fn.external_source(name="encoded_masks", dtype=types.UINT8)
         image_type = types.GRAY if channels == 1 else types.RGB
         images = fn.decoders.image(encoded_images, device=decoder_device, output_type=image_type)
         masks = fn.decoders.image(encoded_masks, device=decoder_device, output_type=types.GRAY)
@@ -91,13 +97,19 @@ def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_s
     import nvidia.dali.plugin.tf as dali_tf
 
     sampler = EpochSampler(len(image_paths), batch_size, shuffle, seed, shard_id, num_shards, pad_last_batch=True)
-    pipeline = _build_pipeline(list(image_paths), list(mask_paths), sampler, classes=classes, channels=channels,
-                               normalize=normalize, augment_data=augment_data, seed=seed, device_id=device_id,
-                               num_threads=num_threads)
+    pipeline = _build_pipeline(batch_size, classes=classes, channels=channels, normalize=normalize,
+                               augment_data=augment_data, seed=seed, device_id=device_id, num_threads=num_threads)
     device = "/cpu:0" if device_id is None else f"/gpu:{device_id}"
+    inputs = {}
+    for name, paths in (("encoded_images", image_paths), ("encoded_masks", mask_paths)):
+        with tf.device("/cpu:0"):
+            files = encoded_files_dataset(paths, sampler)
+        if device_id is not None:  # inputs must sit where the DALI dataset sits
+            files = files.apply(tf.data.experimental.copy_to_device(device))
+        inputs[name] = dali_tf.experimental.Input(files, batch=False)
     with tf.device(device):
         dataset = dali_tf.experimental.DALIDatasetWithInputs(
-            pipeline=pipeline, batch_size=batch_size, device_id=device_id,
+            pipeline=pipeline, batch_size=batch_size, device_id=device_id, input_datasets=inputs,
             output_shapes=((batch_size, *image_size, channels), (batch_size, *image_size, classes)),
             output_dtypes=(tf.float32, tf.float32))
     return dataset, sampler.steps_per_epoch

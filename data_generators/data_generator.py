@@ -62,9 +62,13 @@ def _dali_feed(cfg, mode, strategy, target_fn, image_paths, mask_paths, per_repl
             dataset = dataset.map(lambda images, masks: (images, target_fn(masks)))
         return dataset
 
-    if replicas == 1:
+    with strategy.scope():
+        mirrored = tf.distribute.has_strategy()   # False for the default (no-op) strategy
+    if not mirrored:
         data = replica_dataset(tf.distribute.InputContext(1, 0, 1))
     else:
+        # DALI's recommended placement, even for one replica: Keras would otherwise wrap the
+        # dataset in a MultiDeviceIterator, and destroying that (each validation run) segfaults.
         options = tf.distribute.InputOptions(experimental_place_dataset_on_device=True,
                                              experimental_fetch_to_device=False,
                                              experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA)

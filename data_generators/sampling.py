@@ -39,9 +39,3 @@ class EpochSampler:
 
     def batch(self, epoch: int, step: int) -> np.ndarray:
         return self.epoch_order(epoch)[step * self.batch_size:(step + 1) * self.batch_size]
-
-    def sample(self, global_index: int) -> int:
-        """Item for the n-th sample ever drawn (DALI asks sample by sample, across epochs)."""
-        samples_per_epoch = self.steps_per_epoch * self.batch_size
-        epoch, position = divmod(global_index, samples_per_epoch)
-        return int(self.epoch_order(epoch)[position])

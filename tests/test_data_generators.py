@@ -31,8 +31,20 @@ def test_sampler_shuffles_per_epoch_reproducibly_and_pads_last_batch():
     assert not np.array_equal(first, second)
     assert np.array_equal(first, EpochSampler(10, 4, shuffle=True, seed=7).epoch_order(0))
     assert not np.array_equal(first, EpochSampler(10, 4, shuffle=True, seed=8).epoch_order(0))
-    # sample() walks the same orders across epoch boundaries, as DALI asks for it
-    assert [sampler.sample(i) for i in range(24)] == first.tolist() + second.tolist()
+
+
+def test_dali_input_files_follow_the_sampler_across_epochs(tmp_path):
+    """DALI's input dataset yields each file's bytes in the sampler's order, epoch after epoch."""
+    from data_generators.dali_data_generator import encoded_files_dataset
+
+    paths = []
+    for item in range(5):
+        paths.append(str(tmp_path / f"file{item}.bin"))
+        np.full(item + 1, item, dtype=np.uint8).tofile(paths[-1])   # file i holds i+1 bytes of value i
+    sampler = EpochSampler(5, 2, shuffle=True, seed=3)
+    expected = np.concatenate([sampler.epoch_order(0), sampler.epoch_order(1), sampler.epoch_order(2)])
+    read = [int(data[0]) for data in encoded_files_dataset(paths, sampler).take(len(expected)).as_numpy_iterator()]
+    assert read == expected.tolist() and len(expected) == 18
 
 
 def test_sampler_rejects_bad_shard():

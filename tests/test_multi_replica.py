@@ -65,3 +65,34 @@ def test_dali_runs_one_sharded_pipeline_per_replica(prepared_workdir):
     assert "per_replica_batch [2, 2]" in out
     assert "shards_differ True" in out
     assert "loss_finite True" in out
+
+
+RECREATE_SCRIPT = r"""
+import gc, sys
+import keras
+import tensorflow as tf
+from tests.conftest import tiny_config
+from data_generators.data_generator import get_data_generator
+
+cfg = tiny_config(sys.argv[1], "DATA_GENERATOR_TYPE=DALI_GENERATOR")
+strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+feed = get_data_generator(cfg, "val", strategy)
+with strategy.scope():
+    model = keras.Sequential([keras.Input((cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS)),
+                              keras.layers.Conv2D(cfg.OUTPUT.CLASSES, 1)])
+    model.compile(loss="mse")
+for _ in range(40):          # each evaluate, like each epoch's validation in fit, makes a new iterator
+    model.evaluate(feed.data, steps=1, verbose=0)
+    gc.collect()
+print("survived")
+"""
+
+
+@pytest.mark.skipif(dali_import_error() is not None, reason="NVIDIA DALI not installed")
+def test_dali_iterators_can_be_recreated_under_mirrored_strategy(prepared_workdir):
+    """Regression: a DALI dataset wrapped in a MultiDeviceIterator segfaulted when the iterator died."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
+    completed = subprocess.run([sys.executable, "-c", RECREATE_SCRIPT, str(prepared_workdir)], cwd=REPO, env=env,
+                               capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, f"exit {completed.returncode}: {completed.stderr[-3000:]}"
+    assert "survived" in completed.stdout
