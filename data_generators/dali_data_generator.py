@@ -3,8 +3,8 @@
 Samples are chosen by the shared EpochSampler (so, without augmentation, batches equal the TF
 generator's for the same seed) and their encoded PNG bytes are read by a tf.data input dataset;
 DALI decodes (on GPU with the `mixed` decoder when there is one), normalises, augments and
-one-hots them. The result
-is a `tf.data.Dataset` through DALI's TF plugin, one pipeline per replica with its own shard.
+one-hots them. The result is a `tf.data.Dataset` through DALI's TF plugin, one pipeline per
+replica with its own shard.
 Without a GPU the same pipeline runs on DALI's CPU backend, which is what CI exercises.
 """
 import numpy as np

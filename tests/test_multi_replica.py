@@ -22,7 +22,6 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 from tests.conftest import tiny_config
 from data_generators.data_generator import get_data_generator
-from data_generators.dataset_files import list_split_pairs
 from models.model_factory import make_targets
 from train import build_compiled_model
 
@@ -44,12 +43,17 @@ print("loss_finite", bool(np.isfinite(history.history["loss"][0])))
 """
 
 
-def run_two_replicas(work_dir, generator):
+def run_script(script, *args):
+    """Run a Python snippet in a fresh process (its own TF devices; a crash fails the test, not pytest)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
-    completed = subprocess.run([sys.executable, "-c", SCRIPT, str(work_dir), generator], cwd=REPO, env=env,
+    completed = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=REPO, env=env,
                                capture_output=True, text=True, timeout=600)
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.returncode == 0, f"exit {completed.returncode}: {completed.stderr[-3000:]}"
     return completed.stdout
+
+
+def run_two_replicas(work_dir, generator):
+    return run_script(SCRIPT, work_dir, generator)
 
 
 def test_tf_generator_feeds_global_batches_to_two_replicas(prepared_workdir):
@@ -91,8 +95,4 @@ print("survived")
 @pytest.mark.skipif(dali_import_error() is not None, reason="NVIDIA DALI not installed")
 def test_dali_iterators_can_be_recreated_under_mirrored_strategy(prepared_workdir):
     """Regression: a DALI dataset wrapped in a MultiDeviceIterator segfaulted when the iterator died."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
-    completed = subprocess.run([sys.executable, "-c", RECREATE_SCRIPT, str(prepared_workdir)], cwd=REPO, env=env,
-                               capture_output=True, text=True, timeout=600)
-    assert completed.returncode == 0, f"exit {completed.returncode}: {completed.stderr[-3000:]}"
-    assert "survived" in completed.stdout
+    assert "survived" in run_script(RECREATE_SCRIPT, prepared_workdir)
