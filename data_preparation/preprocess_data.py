@@ -5,25 +5,25 @@
 
 For every volume-N / segmentation-N pair in DATA_PREPARATION.SCANS_{TRAIN,VAL}_DATA_PATH it
 writes `image_N_SSSS.png` (HU windowed to 0-255; 1 slice, or slices i-1, i, i+1 as channels) and
-`mask_N_SSSS.png` (raw labels 0/1/2) into DATASET.{TRAIN,VAL}.{IMAGES_PATH,MASK_PATH}. A corrupt
-volume is reported and skipped; the others are still written.
+`mask_N_SSSS.png` (raw labels 0/1/2) into DATASET.{TRAIN,VAL}.{IMAGES_PATH,MASK_PATH}. Volumes are
+read in RAS+ orientation whatever their files' orientation (volumes.nifti), and images and masks
+are resized with one pixel-centre convention (volumes.geometry). A corrupt, non-3D, NaN or constant
+volume, or a segmentation with labels other than 0/1/2, is reported with one `warning:` line and
+skipped; the others are still written, and the prepared folders then hold exactly the volumes
+that succeeded in this run.
 """
 import glob
 import os
-import re
 import shutil
 import sys
-import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-import cv2  # noqa: E402
-import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from tqdm import tqdm  # noqa: E402
@@ -32,34 +32,26 @@ from utils.cli import hydra_app  # noqa: E402
 from utils.config import validate_config  # noqa: E402
 from utils.errors import UserError  # noqa: E402
 from utils.images import write_png  # noqa: E402
-from utils.naming import slice_file_name  # noqa: E402
+from utils.naming import parse_slice_name, slice_file_name  # noqa: E402
+from volumes.nifti import (READ_ERRORS, find_volume_pairs, intensity_problem, load_segmentation,  # noqa: E402
+                           load_volume, warn)
+from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings  # noqa: E402
 
-_VOLUME_FILE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
-_NIFTI_EXTENSIONS = (".nii", ".nii.gz")
-# What reading a damaged or mismatched volume raises; anything else is a bug and should surface.
-VOLUME_ERRORS = (UserError, OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError,
-                 nib.spatialimages.HeaderDataError)
-LABEL_MAX = 2   # LiTS labels: 0 background, 1 liver, 2 tumour
-
-
-class SliceSettings(NamedTuple):
-    """What turns a volume into PNGs; a plain tuple so worker processes can receive it."""
-    hu_min: float
-    hu_max: float
-    size: Optional[Tuple[int, int]]   # (height, width), None to keep the scan's size
-    slices_per_image: int
-    stride: int
-    image_prefix: str
-    mask_prefix: str
+# What a volume can fail with and still leave the other volumes to be prepared.
+VOLUME_ERRORS = (UserError, *READ_ERRORS)
 
 
 class VolumeTask(NamedTuple):
+    """One volume's work; a plain tuple so worker processes can receive it."""
     volume_id: int
     volume_path: str
     segmentation_path: str
     images_dir: str
     masks_dir: str
     skip_empty: bool
+    stride: int
+    image_prefix: str
+    mask_prefix: str
     settings: SliceSettings
 
 
@@ -70,72 +62,17 @@ class VolumeResult(NamedTuple):
     error: Optional[str]
 
 
-def find_volume_pairs(directory: str, what: str = "scans directory") -> List[Tuple[int, str, str]]:
-    """(volume_id, volume_path, segmentation_path) of every LiTS pair in directory, sorted by id."""
-    if not os.path.isdir(directory):
-        raise UserError(f"{what} not found: {directory}")
-    volumes = {}
-    for name in sorted(os.listdir(directory)):
-        match = _VOLUME_FILE.match(name)
-        if not match:
-            continue
-        volume_id = int(match.group(1))
-        if volume_id in volumes:
-            raise UserError(f"volume {volume_id} is there twice ({os.path.basename(volumes[volume_id])} and "
-                            f"{name}) in {directory}")
-        volumes[volume_id] = os.path.join(directory, name)
-    if not volumes:
-        raise UserError(f"{what} holds no volume-N.nii(.gz) files: {directory}")
-    return [(volume_id, volumes[volume_id], _segmentation_path(volumes[volume_id], volume_id))
-            for volume_id in sorted(volumes)]
-
-
-def _segmentation_path(volume_path: str, volume_id: int) -> str:
-    directory = os.path.dirname(volume_path)
-    for extension in _NIFTI_EXTENSIONS:
-        path = os.path.join(directory, f"segmentation-{volume_id}{extension}")
-        if os.path.isfile(path):
-            return path
-    raise UserError(f"{os.path.basename(volume_path)} has no segmentation-{volume_id}.nii(.gz) in {directory}")
-
-
-def window_and_scale(hu: np.ndarray, hu_min: float, hu_max: float) -> np.ndarray:
-    """uint8 image: HU clipped to [hu_min, hu_max] and mapped linearly onto 0..255."""
-    clipped = np.clip(np.asarray(hu, dtype=np.float32), hu_min, hu_max)
-    return np.rint((clipped - hu_min) * (255.0 / (hu_max - hu_min))).astype(np.uint8)
-
-
-def stack_neighbours(volume: np.ndarray, index: int, slices_per_image: int) -> np.ndarray:
-    """HxW slice `index`, or HxWx3 slices (index-1, index, index+1), repeating the end slices at the edges.
-
-    Neighbouring slices give the 2D network some of the 3D context a radiologist scrolls through.
-    """
-    if slices_per_image == 1:
-        return volume[:, :, index]
-    last = volume.shape[2] - 1
-    return volume[:, :, [min(max(index + offset, 0), last) for offset in (-1, 0, 1)]]
-
-
-def _read_nifti(path: str) -> np.ndarray:
-    """The voxel array (in its stored dtype, memory-mapped where possible); UserError names a bad file."""
-    try:
-        return np.asanyarray(nib.load(path).dataobj)
-    except VOLUME_ERRORS as err:
-        reason = " ".join(str(err).split())
-        raise UserError(f"{os.path.basename(path)} cannot be read: {reason}") from None
-
-
-def load_pair(volume_path: str, segmentation_path: str) -> Tuple[np.ndarray, np.ndarray]:
-    """HU volume and uint8 labels, checked to be 3D, of one shape, with labels in 0..2."""
-    hu = _read_nifti(volume_path)
-    labels = _read_nifti(segmentation_path)
-    names = f"{os.path.basename(volume_path)} / {os.path.basename(segmentation_path)}"
-    if hu.ndim != 3 or hu.shape != labels.shape:
-        raise UserError(f"{names}: shapes {hu.shape} and {labels.shape} differ or are not 3D")
-    labels = np.rint(labels).astype(np.uint8) if labels.dtype.kind == "f" else labels.astype(np.uint8)
-    if labels.max() > LABEL_MAX:
-        raise UserError(f"{os.path.basename(segmentation_path)} holds label {labels.max()}; LiTS labels are 0..2")
-    return hu, labels
+def load_pair(volume_path: str, segmentation_path: str):
+    """RAS+ HU voxels and checked uint8 labels of one LiTS pair; a UserError says what is wrong with which file."""
+    volume = load_volume(volume_path)
+    segmentation = load_segmentation(segmentation_path, volume)
+    problem = intensity_problem(volume.data)
+    if problem:
+        raise UserError(f"{volume.name} {problem}; nothing to learn from it")
+    if segmentation.data.shape != volume.data.shape:
+        raise UserError(f"{volume.name} / {segmentation.name}: their orientations put the voxels on different "
+                        f"grids ({volume.data.shape} vs {segmentation.data.shape})")
+    return volume.data, segmentation.data
 
 
 def selected_slices(labels: np.ndarray, stride: int, skip_empty: bool) -> List[int]:
@@ -144,22 +81,13 @@ def selected_slices(labels: np.ndarray, stride: int, skip_empty: bool) -> List[i
     return [i for i in indices if not skip_empty or labels[:, :, i].any()]
 
 
-def _resize(array: np.ndarray, size: Optional[Tuple[int, int]], interpolation: int) -> np.ndarray:
-    if size is None:
-        return array
-    height, width = size
-    return cv2.resize(np.ascontiguousarray(array), (width, height), interpolation=interpolation)
-
-
-def write_slices(hu, labels, indices, images_dir, masks_dir, volume_id, settings: SliceSettings) -> None:
-    """One image PNG and one mask PNG per slice index."""
+def write_slices(hu, labels, indices, images_dir, masks_dir, task: VolumeTask) -> None:
+    """One image PNG and one mask PNG per slice index, on the network's grid."""
     for index in indices:
-        image = window_and_scale(stack_neighbours(hu, index, settings.slices_per_image),
-                                 settings.hu_min, settings.hu_max)
-        write_png(os.path.join(images_dir, slice_file_name(settings.image_prefix, volume_id, index)),
-                  _resize(image, settings.size, cv2.INTER_AREA))
-        write_png(os.path.join(masks_dir, slice_file_name(settings.mask_prefix, volume_id, index)),
-                  _resize(labels[:, :, index], settings.size, cv2.INTER_NEAREST))
+        write_png(os.path.join(images_dir, slice_file_name(task.image_prefix, task.volume_id, index)),
+                  input_slice(hu, index, task.settings))
+        write_png(os.path.join(masks_dir, slice_file_name(task.mask_prefix, task.volume_id, index)),
+                  label_slice(labels, index, task.settings))
 
 
 def publish(partial_dir: str, out_dir: str, prefix: str, volume_id: int) -> None:
@@ -187,13 +115,13 @@ def process_volume(task: VolumeTask) -> VolumeResult:
     partial_masks = os.path.join(task.masks_dir, f".partial-{task.volume_id}")
     try:
         hu, labels = load_pair(task.volume_path, task.segmentation_path)
-        indices = selected_slices(labels, task.settings.stride, task.skip_empty)
+        indices = selected_slices(labels, task.stride, task.skip_empty)
         for directory in (partial_images, partial_masks):
             shutil.rmtree(directory, ignore_errors=True)
             os.makedirs(directory)
-        write_slices(hu, labels, indices, partial_images, partial_masks, task.volume_id, task.settings)
-        publish(partial_images, task.images_dir, task.settings.image_prefix, task.volume_id)
-        publish(partial_masks, task.masks_dir, task.settings.mask_prefix, task.volume_id)
+        write_slices(hu, labels, indices, partial_images, partial_masks, task)
+        publish(partial_images, task.images_dir, task.image_prefix, task.volume_id)
+        publish(partial_masks, task.masks_dir, task.mask_prefix, task.volume_id)
     except VOLUME_ERRORS as err:
         message = str(err)
         return VolumeResult(task.volume_id, name, 0, message if message.startswith(name) else f"{name}: {message}")
@@ -229,20 +157,6 @@ def _positive_int(value, key: str) -> int:
     return value
 
 
-def slice_settings(cfg: DictConfig) -> SliceSettings:
-    """The DATA_PREPARATION options, checked."""
-    prep = cfg.DATA_PREPARATION
-    if prep.SLICES_PER_IMAGE not in (1, 3):
-        raise UserError(f"DATA_PREPARATION.SLICES_PER_IMAGE must be 1 or 3, got {prep.SLICES_PER_IMAGE}")
-    size = None
-    if prep.RESIZE:
-        size = (_positive_int(prep.RESIZED_HEIGHT, "DATA_PREPARATION.RESIZED_HEIGHT"),
-                _positive_int(prep.RESIZED_WIDTH, "DATA_PREPARATION.RESIZED_WIDTH"))
-    return SliceSettings(float(prep.HU_WINDOW.MIN), float(prep.HU_WINDOW.MAX), size, prep.SLICES_PER_IMAGE,
-                         _positive_int(prep.SLICE_STRIDE, "DATA_PREPARATION.SLICE_STRIDE"),
-                         prep.IMAGE_PREFIX, prep.MASK_PREFIX)
-
-
 def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
     """{split: [VolumeTask]} for train and val, found before any work so a bad val folder fails fast."""
     prep = cfg.DATA_PREPARATION
@@ -252,8 +166,9 @@ def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
     for split, (scans_dir, dataset, key) in sources.items():
         pairs = find_volume_pairs(scans_dir, f"{split} scans directory (DATA_PREPARATION.{key})")
         skip_empty = split == "train" and bool(prep.SKIP_TRAIN_SLICES_WITHOUT_LIVER)
+        stride = _positive_int(prep.SLICE_STRIDE, "DATA_PREPARATION.SLICE_STRIDE")
         tasks[split] = [VolumeTask(volume_id, volume_path, segmentation_path, dataset.IMAGES_PATH,
-                                   dataset.MASK_PATH, skip_empty, settings)
+                                   dataset.MASK_PATH, skip_empty, stride, prep.IMAGE_PREFIX, prep.MASK_PREFIX, settings)
                         for volume_id, volume_path, segmentation_path in pairs]
     return tasks
 
@@ -263,24 +178,54 @@ def prepare_split(split: str, tasks: List[VolumeTask], workers: int) -> List[Vol
     results = run_tasks(tasks, workers, f"{split} volumes")
     for result in results:
         if result.error:
-            print(f"warning: skipped {result.error}", file=sys.stderr)
+            warn(f"skipped {result.error}")
     if all(result.error for result in results):
         raise UserError(f"no {split} volume could be prepared ({len(results)} skipped, see the warnings above)")
     return results
 
 
+def remove_other_volumes(directory: str, prefix: str, keep_ids) -> int:
+    """Delete the slices of volumes that did not succeed in this run (removed, or failing now); returns how many.
+
+    The prepared folder then mirrors exactly the latest run, so training never sees a stale volume.
+    """
+    removed = 0
+    for path in glob.glob(os.path.join(directory, f"{glob.escape(prefix)}_*.png")):
+        try:
+            volume_id = parse_slice_name(path).volume
+        except ValueError:
+            continue
+        if volume_id not in keep_ids:
+            os.remove(path)
+            removed += 1
+    return removed
+
+
+def count_slices(directory: str, prefix: str) -> int:
+    return len(glob.glob(os.path.join(directory, f"{glob.escape(prefix)}_*.png")))
+
+
 def prepare_dataset(cfg: DictConfig) -> dict:
-    """Prepare train then val; returns {'train': slices, 'val': slices, 'skipped': [volume file names]}."""
+    """Prepare train then val; returns {'train': slices, 'val': slices, 'skipped': [volume file names]}.
+
+    The counts are those on disk after the run, and equal what this run wrote.
+    """
     settings = slice_settings(cfg)
     workers = _positive_int(cfg.DATA_PREPARATION.WORKERS, "DATA_PREPARATION.WORKERS")
     counts = {"skipped": []}
     for split, tasks in split_tasks(cfg, settings).items():
         results = prepare_split(split, tasks, workers)
         done = [r for r in results if not r.error]
-        counts[split] = sum(r.slices for r in done)
+        keep = {r.volume_id for r in done}
+        task = tasks[0]
+        stale = (remove_other_volumes(task.images_dir, task.image_prefix, keep)
+                 + remove_other_volumes(task.masks_dir, task.mask_prefix, keep))
+        counts[split] = count_slices(task.images_dir, task.image_prefix)
+        if counts[split] != sum(r.slices for r in done) or count_slices(task.masks_dir, task.mask_prefix) != counts[split]:
+            raise RuntimeError(f"{split}: {counts[split]} image files on disk, {sum(r.slices for r in done)} written")
         counts["skipped"] += [r.file_name for r in results if r.error]
-        print(f"{split}: {counts[split]} slices from {len(done)} volumes -> {tasks[0].images_dir}, "
-              f"{tasks[0].masks_dir}")
+        print(f"{split}: {counts[split]} slices from {len(done)} volumes -> {task.images_dir}, {task.masks_dir}"
+              + (f" ({stale} stale slice files of other volumes removed)" if stale else ""))
     if counts["skipped"]:
         print(f"skipped {len(counts['skipped'])} volume(s): {', '.join(counts['skipped'])}")
     return counts

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from data_preparation.make_synthetic_lits import make_synthetic_splits, make_synthetic_volume, write_volume
-from data_preparation.preprocess_data import find_volume_pairs, prepare_dataset, window_and_scale
+from data_preparation.preprocess_data import prepare_dataset
+from volumes.nifti import find_volume_pairs
+from volumes.slices import window_and_scale
 from data_preparation.verify_data import verify_dataset, verify_split
 from tests.conftest import tiny_config
 from utils.errors import UserError
@@ -187,17 +189,24 @@ def test_split_without_any_readable_volume_is_an_error(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_raw_folder_errors_name_the_problem(tmp_path):
+def test_raw_folder_errors_name_the_problem(tmp_path, capsys):
     with pytest.raises(UserError, match="not found"):
         find_volume_pairs(str(tmp_path / "missing"))
     with pytest.raises(UserError, match="no volume-N.nii"):
         find_volume_pairs(str(tmp_path))
     hu, labels = make_synthetic_volume(16, 8)
-    write_volume(str(tmp_path), 10, hu, labels)
-    write_volume(str(tmp_path), 2, hu, labels)
-    assert [pair[0] for pair in find_volume_pairs(str(tmp_path))] == [2, 10]
+    for volume_id in (10, 2, 7):
+        write_volume(str(tmp_path), volume_id, hu, labels)
+    assert [pair[0] for pair in find_volume_pairs(str(tmp_path))] == [2, 7, 10]
     os.remove(tmp_path / "segmentation-10.nii")
-    with pytest.raises(UserError, match="volume-10.nii has no segmentation-10"):
+    os.remove(tmp_path / "volume-7.nii")
+    capsys.readouterr()
+    assert [pair[0] for pair in find_volume_pairs(str(tmp_path))] == [2]
+    warnings = capsys.readouterr().err.splitlines()
+    assert warnings == [f"warning: segmentation-7.nii has no volume-7.nii(.gz) in {tmp_path}; skipped",
+                        f"warning: volume-10.nii has no segmentation-10.nii(.gz) in {tmp_path}; skipped"]
+    write_volume(str(tmp_path), 2, hu, labels, compress=True)
+    with pytest.raises(UserError, match="volume-2.nii and volume-2.nii.gz are both in"):
         find_volume_pairs(str(tmp_path))
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from tests.conftest import workdir_config
 from utils.images import read_mask
-from utils.naming import parse_slice_name
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_training_lowers_loss_and_learns_the_liver(trained):
@@ -27,34 +26,97 @@ def test_training_lowers_loss_and_learns_the_liver(trained):
     assert os.path.isfile(cfg.CALLBACKS.TIMING.PATH)
 
 
-def test_evaluate_reports_liver_dice_and_per_volume_summary(trained, raw_lits):
+@pytest.fixture(scope="module")
+def larger_val_scans(tmp_path_factory):
+    """Validation phantoms of 80x80x16 for the 64x64 network: evaluation must resize both ways."""
+    from data_preparation.make_synthetic_lits import make_synthetic_volume, write_volume
+
+    root = tmp_path_factory.mktemp("val80")
+    for volume_id in (3, 4):
+        hu, labels = make_synthetic_volume(80, 16, seed=[0, volume_id])
+        write_volume(str(root), volume_id, hu, labels, compress=volume_id == 4)
+    return root
+
+
+def region_dice(truth, prediction, labels):
+    t, p = np.isin(truth, labels), np.isin(prediction, labels)
+    return 1.0 if t.sum() + p.sum() == 0 else 2.0 * np.logical_and(t, p).sum() / (t.sum() + p.sum())
+
+
+def read_labels(path):
+    return np.asanyarray(nib.load(str(path)).dataobj)
+
+
+def test_evaluate_scores_the_written_nifti_against_the_source_segmentation(trained, larger_val_scans):
     from evaluate import evaluate
 
     cfg = copy.deepcopy(trained[0])
     cfg.EVALUATION.WRITE_NIFTI = True
+    cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH = str(larger_val_scans)
     result = evaluate(cfg)
-    assert result["dice_per_class"][1] > 0.8, result["dice_per_class"]
     with open(result["summary_csv"]) as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["volume"] for r in rows] == ["3", "4", "mean"]
-    assert float(rows[-1]["dice_liver"]) > 0.8
-    assert float(rows[-1]["dice_liver"]) == pytest.approx(np.mean([float(r["dice_liver"]) for r in rows[:-1]]))
-    # the NIfTI written for each volume sits on the source grid with the source affine
-    for volume_id in (3, 4):
-        source = nib.load(os.path.join(raw_lits, "val", f"volume-{volume_id}.nii"))
+    assert [r["volume"] for r in rows] == ["3", "4", "mean", "global"]
+    truths, predictions = [], []
+    for row, volume_id, extension in zip(rows, (3, 4), (".nii", ".nii.gz")):
+        source = nib.load(str(larger_val_scans / f"segmentation-{volume_id}{extension}"))
         written = nib.load(os.path.join(cfg.EVALUATION.RESULTS_PATH, f"prediction-{volume_id}.nii.gz"))
-        assert written.shape == source.shape
+        assert written.shape == source.shape == (80, 80, 16)
         np.testing.assert_allclose(written.affine, source.affine)
+        truth, prediction = np.asanyarray(source.dataobj), np.asanyarray(written.dataobj)
+        assert float(row["dice_liver"]) == pytest.approx(region_dice(truth, prediction, (1, 2)), abs=1e-6)
+        assert float(row["dice_tumour"]) == pytest.approx(region_dice(truth, prediction, (2,)), abs=1e-6)
+        assert float(row["dice_liver"]) > 0.8
+        assert 0 <= float(row["hd95_liver_mm"]) < 20 and row["slice_grid_dice_liver"]
+        truths.append(truth)
+        predictions.append(prediction)
+    pooled = region_dice(np.concatenate(truths, -1), np.concatenate(predictions, -1), (1, 2))
+    assert float(rows[3]["dice_liver"]) == pytest.approx(pooled, abs=1e-6)
+    assert float(rows[2]["dice_liver"]) == pytest.approx(np.mean([float(r["dice_liver"]) for r in rows[:2]]))
 
 
-def hand_dice(truth, prediction, label):
-    t, p = truth == label, prediction == label
-    if t.sum() + p.sum() == 0:
-        return 1.0
-    return 2.0 * np.logical_and(t, p).sum() / (t.sum() + p.sum())
+def test_predict_turns_ct_volumes_into_mask_volumes_on_their_grid(trained, larger_val_scans):
+    from predict import predict
+
+    cfg = copy.deepcopy(trained[0])
+    cfg.PREDICTION.VOLUMES = str(larger_val_scans)
+    cfg.PREDICTION.RESULTS_PATH = cfg.PREDICTION.RESULTS_PATH + "_volumes"
+    written = predict(cfg)
+    assert [os.path.basename(w["output"]) for w in written] == ["segmentation-3.nii.gz", "segmentation-4.nii.gz"]
+    for item, extension in zip(written, (".nii", ".nii.gz")):
+        source = nib.load(item["input"])
+        mask = nib.load(item["output"])
+        assert mask.shape == source.shape and mask.get_data_dtype() == np.uint8
+        np.testing.assert_allclose(mask.affine, source.affine)
+        assert os.path.isfile(item["figure"])
+        truth = read_labels(item["input"].replace("volume-", "segmentation-"))
+        assert region_dice(truth, np.asanyarray(mask.dataobj), (1, 2)) > 0.8
 
 
-def test_predict_writes_masks_and_figure_matching_per_volume_dice(trained):
+def test_a_flipped_copy_of_a_ct_gets_the_same_prediction_in_world_space(trained, larger_val_scans, tmp_path, capsys):
+    from predict import predict
+
+    source = nib.load(str(larger_val_scans / "volume-3.nii"))
+    data, affine = np.round(np.asanyarray(source.dataobj)), source.affine.copy()   # whole HU: int16 holds them
+    flipped_data = np.ascontiguousarray(np.flip(data, (0, 2))).astype(np.float32)
+    flip = np.diag([-1.0, 1.0, -1.0, 1.0])
+    flip[0, 3], flip[2, 3] = data.shape[0] - 1, data.shape[2] - 1
+    (tmp_path / "in").mkdir()
+    nib.save(nib.Nifti1Image(data.astype(np.int16), affine), str(tmp_path / "in" / "plain.nii.gz"))
+    nib.save(nib.Nifti1Image(flipped_data, affine @ flip), str(tmp_path / "in" / "flipped.nii"))
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 4, 2), np.float32), np.eye(4)), str(tmp_path / "in" / "fourd.nii"))
+    cfg = copy.deepcopy(trained[0])
+    cfg.PREDICTION.VOLUMES = str(tmp_path / "in")
+    cfg.PREDICTION.RESULTS_PATH = str(tmp_path / "out")
+    written = {os.path.basename(w["input"]): read_labels(w["output"]) for w in predict(cfg)}
+    assert sorted(written) == ["flipped.nii", "plain.nii.gz"]
+    assert written["plain.nii.gz"].any()
+    np.testing.assert_array_equal(written["flipped.nii"], np.flip(written["plain.nii.gz"], (0, 2)))
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: skipped: fourd.nii has shape (8, 8, 4, 2); a CT volume must be 3D"]
+
+
+def test_predict_writes_slice_masks_and_a_figure(trained):
     from predict import predict
 
     cfg = copy.deepcopy(trained[0])
@@ -63,18 +125,8 @@ def test_predict_writes_masks_and_figure_matching_per_volume_dice(trained):
     assert os.path.isfile(os.path.join(out_dir, "predictions.png"))
     written = sorted(f for f in os.listdir(out_dir) if f.startswith("prediction_"))
     assert len(written) == len(results) == len(os.listdir(cfg.DATASET.VAL.IMAGES_PATH))
-    # rebuild volume 3 by hand from the prediction PNGs and the mask PNGs, compare with summary.csv
-    slices = sorted((parse_slice_name(f).slice, f) for f in written if parse_slice_name(f).volume == 3)
-    prediction = np.stack([read_mask(os.path.join(out_dir, f)) for _, f in slices], axis=-1)
-    truth = np.stack([read_mask(os.path.join(cfg.DATASET.VAL.MASK_PATH, f"mask_3_{s:04d}.png")) for s, _ in slices],
-                     axis=-1)
-    from evaluate import evaluate
-
-    cfg.EVALUATION.WRITE_NIFTI = False
-    rows = evaluate(cfg)["volumes"]
-    row = next(r for r in rows if r["volume"] == 3)
-    assert row["dice_liver"] == pytest.approx(hand_dice(truth, prediction, 1), abs=1e-6)
-    assert row["dice_tumour"] == pytest.approx(hand_dice(truth, prediction, 2), abs=1e-6)
+    first = results[0]
+    np.testing.assert_array_equal(read_mask(os.path.join(out_dir, written[0])), first["prediction"])
 
 
 def test_predict_a_list_of_names(trained):
@@ -137,8 +189,8 @@ def run_cli(script, *args, cwd=REPO):
     ("train.py", ["HYPER_PARAMETERS.BATCH_SIZE=-2"], "BATCH_SIZE must be a positive integer"),
     ("train.py", ["INPUT.CHANNELS=1", "DATA_PREPARATION.SLICES_PER_IMAGE=3"], "must equal INPUT.CHANNELS"),
     ("train.py", ["DATA_PREPARATION.PROCESSED_DATA_PATH=/nonexistent/data"], "images directory not found"),
-    ("evaluate.py", ["DATA_PREPARATION.PROCESSED_DATA_PATH=/nonexistent/data",
-                     "CALLBACKS.MODEL_CHECKPOINT.PATH=/nonexistent/ckpt"], "no trained weights"),
+    ("evaluate.py", ["DATA_PREPARATION.SCANS_VAL_DATA_PATH=/nonexistent/scans"], "validation scans directory"),
+    ("predict.py", ["PREDICTION.VOLUMES=/nonexistent/ct.nii.gz"], "CT volume /nonexistent/ct.nii.gz not found"),
     ("predict.py", ["PREDICTION.IMAGES_PATH=/nonexistent/images"], "images directory not found"),
 ])
 def test_cli_bad_inputs_give_one_clear_line(tmp_path, script, args, message):

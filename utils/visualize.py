@@ -93,3 +93,60 @@ def plot_training_curves(csv_path: str, out_path: str):
     figure.savefig(out_path, dpi=80)
     plt.close(figure)
     return out_path
+
+
+def _radiological(plane: np.ndarray) -> np.ndarray:
+    """An RAS+ plane (first axis x, second y or z) as radiologists view it: up is anterior/head, patient's right on the left."""
+    return np.flipud(plane.T)[:, ::-1]
+
+
+def volume_view_rows(ct: np.ndarray, prediction: np.ndarray, truth: np.ndarray = None, display=None):
+    """Axial and coronal planes through the middle of the predicted (else true) organ, RAS+ arrays in.
+
+    `display` turns a CT plane into a uint8 picture (e.g. the HU window), applied to the two
+    planes only so a 500-slice CT is never converted whole.
+
+    Returns [(plane name, index, {'image', 'prediction', 'truth'})], ready for `plot_volume_views`.
+    """
+    focus = prediction if prediction.any() or truth is None else truth
+    voxels = np.argwhere(focus > 0)
+    centre = voxels.mean(axis=0).round().astype(int) if len(voxels) else np.array(ct.shape) // 2
+    axial = int(np.argmax((focus > 0).sum(axis=(0, 1)))) if len(voxels) else int(centre[2])
+    planes = [("axial", axial, lambda v: v[:, :, axial]), ("coronal", int(centre[1]), lambda v: v[:, int(centre[1]), :])]
+    rows = []
+    for name, index, take in planes:
+        image = take(ct) if display is None else display(take(ct))
+        row = {"image": _radiological(image), "prediction": _radiological(take(prediction))}
+        if truth is not None:
+            row["truth"] = _radiological(take(truth))
+        rows.append((name, index, row))
+    return rows
+
+
+def plot_volume_views(ct: np.ndarray, prediction: np.ndarray, truth: np.ndarray = None, spacing=(1.0, 1.0, 1.0),
+                      title: str = "", out_path: str = None, display=None):
+    """Axial and coronal views of a CT (RAS+; `display` windows it) with truth and prediction overlays.
+
+    Coronal planes are drawn with the true slice thickness (aspect from the voxel spacing).
+    """
+    rows = volume_view_rows(ct, prediction, truth, display)
+    columns = ["CT"] + (["ground truth"] if truth is not None else []) + ["prediction"]
+    figure, axes = plt.subplots(len(rows), len(columns), figsize=(3.2 * len(columns), 6.4), squeeze=False)
+    aspects = {"axial": spacing[1] / spacing[0], "coronal": spacing[2] / spacing[0]}
+    for row_index, (plane, index, row) in enumerate(rows):
+        pictures = [(row["image"], "gray")]
+        if truth is not None:
+            pictures.append((overlay(row["image"], row["truth"]), None))
+        pictures.append((overlay(row["image"], row["prediction"]), None))
+        for column, (picture, cmap) in enumerate(pictures):
+            axis = axes[row_index][column]
+            axis.imshow(picture, cmap=cmap, aspect=aspects[plane])
+            axis.set_title(f"{plane} {index}: {columns[column]}", fontsize=8)
+            axis.axis("off")
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    if out_path:
+        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+        figure.savefig(out_path, dpi=80)
+    return figure

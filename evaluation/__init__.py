@@ -1,0 +1,1 @@
+"""Scoring predicted label volumes against reference segmentations on the CT's own grid (LiTS measures)."""

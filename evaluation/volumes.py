@@ -1,0 +1,68 @@
+"""Evaluate a model on whole CT volumes: predict each one on its own grid and score it against its segmentation."""
+import os
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+from evaluation.metrics import REGIONS, case_scores, overlap
+from evaluation.summary import case_row, global_row, mean_row
+from inference.volume import PredictFn, predict_volume
+from utils.errors import UserError
+from volumes.nifti import intensity_problem, load_segmentation, load_volume, save_labels, warn
+from volumes.slices import SliceSettings, label_slice
+
+
+class Evaluation(NamedTuple):
+    cases: List[Dict]         # one row per scored volume
+    summary: List[Dict]       # the 'mean' and 'global' rows
+    written: List[str]        # predicted NIfTI files
+    skipped: List[str]        # volume files that could not be scored, with why
+
+
+def slice_grid_overlaps(labels: np.ndarray, model_labels: np.ndarray, settings: SliceSettings, classes: int) -> Dict:
+    """Overlaps per region on the network's grid: the truth resized as preprocessing resizes masks."""
+    truth = np.stack([label_slice(labels, k, settings) for k in range(labels.shape[2])], axis=-1)
+    truth = np.minimum(truth, classes - 1)
+    return {region: overlap(np.isin(truth, values), np.isin(model_labels, values))
+            for region, values in REGIONS[classes].items()}
+
+
+def evaluate_volumes(pairs: Sequence[Tuple[int, str, str]], predict_fn: PredictFn, settings: SliceSettings,
+                     classes: int, batch_size: int, normalize: bool = True, postprocess: bool = False,
+                     nifti_dir: Optional[str] = None) -> Evaluation:
+    """Score every (volume_id, volume_path, segmentation_path) on the CT's own grid.
+
+    A volume that cannot be read or scored is warned about and skipped; the others still count.
+    With nifti_dir each prediction is written there as prediction-N.nii.gz on the source grid.
+    """
+    rows, overlaps, lesions, written, skipped = [], [], [], [], []
+    for volume_id, volume_path, segmentation_path in tqdm(pairs, desc="evaluating volumes", unit="volume"):
+        try:
+            volume = load_volume(volume_path)
+            segmentation = load_segmentation(segmentation_path, volume)
+            problem = intensity_problem(volume.data)
+            if problem:
+                raise UserError(f"{volume.name} {problem}")
+            if segmentation.data.shape != volume.data.shape:
+                raise UserError(f"{volume.name} / {segmentation.name}: orientations differ so much that their "
+                                f"voxel grids do not match ({volume.data.shape} vs {segmentation.data.shape})")
+        except UserError as err:
+            warn(f"skipped: {err}")
+            skipped.append(f"{os.path.basename(volume_path)}: {err}")
+            continue
+        prediction = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
+                                    description=volume.name)
+        truth = np.minimum(segmentation.data, classes - 1)
+        scores = case_scores(truth, prediction.labels, volume.spacing, classes)
+        slice_grid = slice_grid_overlaps(segmentation.data, prediction.model_labels, settings, classes)
+        rows.append(case_row(volume_id, truth.shape[2], scores, slice_grid))
+        overlaps.append({region: scores[region]["overlap"] for region in REGIONS[classes]})
+        if "lesions" in scores:
+            lesions.append(scores["lesions"])
+        if nifti_dir:
+            written.append(save_labels(prediction.labels, volume,
+                                       os.path.join(nifti_dir, f"prediction-{volume_id}.nii.gz")))
+    if not rows:
+        raise UserError(f"no volume could be evaluated ({len(skipped)} skipped, see the warnings above)")
+    return Evaluation(rows, [mean_row(rows), global_row(rows, overlaps, lesions)], written, skipped)

@@ -1,0 +1,72 @@
+"""Predicting prepared PNG slices (predict.py's slice mode and the notebook)."""
+import os
+from typing import Dict, List, Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from data_generators.tf_data_generator import load_image
+from utils.config import require_dir
+from utils.errors import UserError
+from utils.images import read_image, read_mask
+from utils.inference import to_label_maps
+from utils.naming import mask_name_for, parse_slice_name, slice_file_name
+
+
+def select_images(images_dir: str, names: Optional[List[str]]) -> List[str]:
+    """Paths of the requested image names (all PNGs in images_dir when names is None)."""
+    require_dir(images_dir, "images directory", ".png")
+    if names is None:
+        names = sorted(f for f in os.listdir(images_dir) if f.endswith(".png") and not f.startswith("."))
+    paths = [os.path.join(images_dir, n) for n in names]
+    missing = [n for n, p in zip(names, paths) if not os.path.isfile(p)]
+    if missing:
+        raise UserError(f"{len(missing)} requested image(s) not in {images_dir}: {', '.join(missing[:5])}")
+    return paths
+
+
+def truth_for(image_path: str, cfg) -> Optional[np.ndarray]:
+    """The ground-truth label map of an image when PREDICTION.MASK_PATH has it, else None."""
+    mask_dir = cfg.PREDICTION.MASK_PATH
+    if not mask_dir:
+        return None
+    try:
+        name = mask_name_for(os.path.basename(image_path), cfg.DATA_PREPARATION.IMAGE_PREFIX,
+                             cfg.DATA_PREPARATION.MASK_PREFIX)
+    except ValueError:
+        return None
+    path = os.path.join(mask_dir, name)
+    return np.minimum(read_mask(path), cfg.OUTPUT.CLASSES - 1) if os.path.isfile(path) else None
+
+
+def prediction_file_name(image_path: str) -> str:
+    name = os.path.basename(image_path)
+    try:
+        parsed = parse_slice_name(name)
+    except ValueError:
+        return f"prediction_{name}"
+    return slice_file_name("prediction", parsed.volume, parsed.slice)
+
+
+def predict_images(cfg, predict_fn, image_paths: List[str]) -> List[Dict]:
+    """For each image: its name, the raw image, the truth (or None) and the predicted labels."""
+    batch_size = cfg.HYPER_PARAMETERS.BATCH_SIZE
+    results = []
+    for start in tqdm(range(0, len(image_paths), batch_size), desc="predicting", unit="batch"):
+        batch_paths = image_paths[start:start + batch_size]
+        images = np.stack([load_image(p, cfg.INPUT.CHANNELS, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE)
+                           for p in batch_paths])
+        for path, labels in zip(batch_paths, to_label_maps(predict_fn(images))):
+            results.append({"name": os.path.basename(path), "image": read_image(path, cfg.INPUT.CHANNELS),
+                            "truth": truth_for(path, cfg), "prediction": labels, "path": path})
+    return results
+
+
+def figure_rows(results: List[Dict], count: int) -> List[Dict]:
+    """Up to `count` results worth looking at: evenly spread over those showing liver or tumour
+    (in truth or prediction), so the figure is not filled by empty slices at a volume's ends."""
+    interesting = [r for r in results if (r["prediction"] > 0).any() or (r["truth"] is not None and (r["truth"] > 0).any())]
+    pool = interesting or results
+    if len(pool) <= count:
+        return pool
+    return [pool[int(i)] for i in np.linspace(0, len(pool) - 1, count).round()]

@@ -1,0 +1,116 @@
+"""CT volume in, label volume out: slices, windows and resizes in memory, batched, no PNG step.
+
+The network sees exactly the inputs preprocessing would have written (`volumes.slices.input_slice`),
+and its probabilities go back to the CT's own grid before the argmax (`volumes.geometry`).
+"""
+import os
+import re
+from typing import Callable, Dict, List, NamedTuple, Optional
+
+import matplotlib.pyplot as plt
+import numpy as np
+from tqdm import tqdm
+
+from utils.errors import UserError
+from utils.visualize import plot_volume_views
+from volumes.geometry import labels_from_probabilities
+from volumes.nifti import (NIFTI_EXTENSIONS, intensity_problem, load_segmentation, load_volume, nifti_stem,
+                           save_labels, warn)
+from volumes.postprocess import postprocess_labels
+from volumes.slices import SliceSettings, input_slice, window_and_scale
+
+PredictFn = Callable[[np.ndarray], np.ndarray]   # (B, h, w, C) float32 images -> (B, h, w, K) probabilities
+
+
+class VolumePrediction(NamedTuple):
+    labels: np.ndarray         # uint8 (x, y, z) on the CT's grid, RAS+
+    model_labels: np.ndarray   # uint8 (h, w, z) on the network's grid, before any post-processing
+
+
+def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
+                   normalize: bool = True, postprocess: bool = False, description: str = None) -> VolumePrediction:
+    """Labels for every slice of an RAS+ HU volume, on its own grid and on the network's.
+
+    The last batch is padded to `batch_size` so every call has one shape (one XLA compilation).
+    """
+    height, width, depth = hu.shape
+    model_size = settings.size or (height, width)
+    labels = np.zeros((height, width, depth), dtype=np.uint8)
+    model_labels = np.zeros((*model_size, depth), dtype=np.uint8)
+    starts = range(0, depth, batch_size)
+    for start in tqdm(starts, desc=description, unit="batch", leave=False, disable=description is None):
+        indices = list(range(start, min(start + batch_size, depth)))
+        images = np.stack([input_slice(hu, i, settings) for i in indices]).astype(np.float32)
+        if normalize:
+            images /= 255.0
+        padding = batch_size - len(indices)
+        if padding:
+            images = np.concatenate([images, np.repeat(images[-1:], padding, axis=0)])
+        probabilities = np.asarray(predict_fn(images))[:len(indices)]
+        for index, slice_probabilities in zip(indices, probabilities):
+            model_labels[:, :, index] = np.argmax(slice_probabilities, axis=-1)
+            labels[:, :, index] = labels_from_probabilities(slice_probabilities, (height, width))
+    if postprocess:
+        labels = postprocess_labels(labels)
+    return VolumePrediction(labels, model_labels)
+
+
+def output_name(volume_path: str) -> str:
+    """segmentation-N.nii.gz for LiTS's volume-N, <name>_segmentation.nii.gz for other names."""
+    stem = nifti_stem(volume_path)
+    match = re.fullmatch(r"volume-(\d+)", stem)
+    return f"segmentation-{match.group(1)}.nii.gz" if match else f"{stem}_segmentation.nii.gz"
+
+
+def reference_beside(volume_path: str) -> Optional[str]:
+    """The LiTS segmentation-N file next to volume-N, if there is one (shown in the figure)."""
+    match = re.fullmatch(r"volume-(\d+)", nifti_stem(volume_path))
+    if not match:
+        return None
+    for extension in NIFTI_EXTENSIONS:
+        path = os.path.join(os.path.dirname(volume_path), f"segmentation-{match.group(1)}{extension}")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
+                     out_dir: str, normalize: bool = True, postprocess: bool = False,
+                     figures: bool = True) -> List[Dict]:
+    """Write a mask volume (and a figure) into out_dir for each CT file; bad files are warned about and skipped.
+
+    Returns one dict per written volume: 'input', 'output', 'figure' (or None) and 'labels' (RAS+).
+    """
+    written = []
+    for path in tqdm(paths, desc="CT volumes", unit="volume"):
+        try:
+            volume = load_volume(path)
+            problem = intensity_problem(volume.data)
+            if problem:
+                raise UserError(f"{volume.name} {problem}")
+        except UserError as err:
+            warn(f"skipped: {err}")
+            continue
+        labels = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
+                                description=volume.name).labels
+        output = save_labels(labels, volume, os.path.join(out_dir, output_name(path)))
+        figure_path = None
+        if figures:
+            figure_path = os.path.join(out_dir, nifti_stem(output) + ".png")
+            _save_figure(volume, labels, settings, figure_path)
+        written.append({"input": path, "output": output, "figure": figure_path, "labels": labels})
+    return written
+
+
+def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: str) -> None:
+    """Axial and coronal views of CT, truth (when a segmentation sits beside the CT) and prediction."""
+    truth = None
+    reference = reference_beside(volume.path)
+    if reference:
+        try:
+            truth = load_segmentation(reference, volume).data
+        except UserError as err:
+            warn(f"not shown as ground truth: {err}")
+    figure = plot_volume_views(volume.data, labels, truth, volume.spacing, title=volume.name, out_path=out_path,
+                               display=lambda plane: window_and_scale(plane, settings.hu_min, settings.hu_max))
+    plt.close(figure)

@@ -1,0 +1,175 @@
+"""CT volumes: one resampling convention, RAS+ orientation, and clear lines for bad files."""
+import gzip
+
+import cv2
+import nibabel as nib
+import numpy as np
+import pytest
+
+from data_preparation.make_synthetic_lits import make_synthetic_volume
+from utils.errors import UserError
+from volumes.geometry import labels_from_probabilities, one_hot, resize_image, resize_labels
+from volumes.nifti import check_labels, intensity_problem, load_segmentation, load_volume, save_labels
+from volumes.postprocess import postprocess_labels
+
+DEMO_SOURCE, DEMO_MODEL = (128, 128), (96, 96)   # the README demo: 128x128 phantoms, 96x96 network
+
+
+def dice(truth, prediction):
+    return 2.0 * np.logical_and(truth, prediction).sum() / (truth.sum() + prediction.sum())
+
+
+def demo_phantoms(count=4):
+    return [make_synthetic_volume(128, 32, seed=[0, volume_id])[1] for volume_id in range(count)]
+
+
+def slice_by_slice(function, volume):
+    return np.stack([function(volume[:, :, k]) for k in range(volume.shape[2])], axis=-1)
+
+
+def test_a_mask_taken_to_the_model_grid_and_back_keeps_its_shape():
+    for labels in demo_phantoms():
+        down = slice_by_slice(lambda m: resize_labels(m, DEMO_MODEL, 3), labels)
+        back = slice_by_slice(lambda m: labels_from_probabilities(one_hot(m, 3), DEMO_SOURCE), down)
+        nearest = slice_by_slice(lambda m: cv2.resize(cv2.resize(m, DEMO_MODEL[::-1], interpolation=cv2.INTER_NEAREST),
+                                                      DEMO_SOURCE[::-1], interpolation=cv2.INTER_NEAREST), labels)
+        assert dice(labels > 0, back > 0) >= 0.98
+        assert dice(labels == 2, back == 2) >= 0.93          # 96 px hold less tumour detail than 128
+        assert dice(labels > 0, back > 0) > dice(labels > 0, nearest > 0) + 0.01   # the old half-pixel shift
+
+
+def test_a_perfect_prediction_written_back_scores_at_least_099_per_class():
+    for labels in demo_phantoms():
+        # what a perfect network outputs on its grid: the share of each pixel covered by each class
+        perfect = [resize_image(one_hot(labels[:, :, k], 3), DEMO_MODEL) for k in range(labels.shape[2])]
+        written = np.stack([labels_from_probabilities(p, DEMO_SOURCE) for p in perfect], axis=-1)
+        for label in (1, 2):
+            assert dice(labels == label, written == label) >= 0.99, label
+
+
+def test_labels_and_images_share_pixel_centres():
+    # a bright square and its mask: after resizing, the image's bright pixels are the mask's pixels
+    image = np.zeros((128, 128), np.float32)
+    image[40:88, 30:70] = 1.0
+    small_image, small_mask = resize_image(image, DEMO_MODEL), resize_labels(image.astype(np.uint8), DEMO_MODEL, 2)
+    assert ((small_image > 0.5) == (small_mask == 1))[small_image != 0.5].all()
+    assert np.isclose(small_image, 0.5).any()   # the square's edges do fall between pixels
+
+
+def write_nifti(path, data, affine, dtype=None, slope_inter=None):
+    image = nib.Nifti1Image(data, affine)
+    if dtype is not None:
+        image.set_data_dtype(dtype)
+    if slope_inter is not None:
+        image.header.set_slope_inter(*slope_inter)
+    nib.save(image, str(path))
+    return str(path)
+
+
+def flipped_copy(data, affine, axes=(0, 1)):
+    """The same scan stored with the given axes reversed: data and affine flipped together."""
+    flipped, new_affine = data, affine.copy()
+    for axis in axes:
+        flipped = np.flip(flipped, axis)
+        step = np.eye(4)
+        step[axis, axis], step[axis, 3] = -1, data.shape[axis] - 1
+        new_affine = new_affine @ step
+    return np.ascontiguousarray(flipped), new_affine
+
+
+def test_any_orientation_reads_as_the_same_ras_voxels_and_writes_back_in_its_own(tmp_path):
+    hu, labels = make_synthetic_volume(32, 12, seed=3)
+    affine = np.diag([0.7, 0.7, 2.5, 1.0])
+    plain = load_volume(write_nifti(tmp_path / "volume-1.nii", hu, affine))
+    flipped_hu, flipped_affine = flipped_copy(hu, affine, axes=(0, 2))
+    swapped_hu, swapped_affine = np.ascontiguousarray(flipped_hu.transpose(1, 0, 2)), flipped_affine[:, [1, 0, 2, 3]]
+    for path, data, aff in ((tmp_path / "volume-2.nii.gz", flipped_hu, flipped_affine),
+                            (tmp_path / "volume-3.nii", swapped_hu, swapped_affine)):
+        other = load_volume(write_nifti(path, data, aff))
+        np.testing.assert_array_equal(other.data, plain.data)
+        assert other.spacing == pytest.approx(plain.spacing)
+        out = save_labels(labels, other, str(tmp_path / f"out-{path.name}"))
+        written = nib.load(out)
+        np.testing.assert_allclose(written.affine, aff)
+        # voxel (i, j, k) of the written file holds the label at the same world point as the source file
+        expected, _ = (flipped_copy(labels, affine, axes=(0, 2)))
+        if path.name.startswith("volume-3"):
+            expected = expected.transpose(1, 0, 2)
+        np.testing.assert_array_equal(np.asanyarray(written.dataobj), expected)
+
+
+def test_int16_ct_with_scaling_reads_as_hu_and_labels_write_back_unscaled(tmp_path):
+    hu = np.arange(-1024, -1024 + 8 * 8 * 8, dtype=np.int16).reshape(8, 8, 8)
+    path = write_nifti(tmp_path / "volume-5.nii.gz", (hu + 1024).astype(np.int16), np.eye(4), np.int16, (1.0, -1024.0))
+    volume = load_volume(path)
+    np.testing.assert_allclose(volume.data, hu)
+    labels = (np.arange(512).reshape(8, 8, 8) % 3).astype(np.uint8)
+    written = nib.load(save_labels(labels, volume, str(tmp_path / "segmentation-5.nii.gz")))
+    assert written.get_data_dtype() == np.uint8
+    np.testing.assert_array_equal(np.asanyarray(written.dataobj), labels)
+
+
+def test_trailing_singleton_dimension_is_dropped(tmp_path):
+    path = write_nifti(tmp_path / "v.nii", np.ones((6, 5, 4, 1), np.float32) * np.arange(4)[:, None], np.eye(4))
+    assert load_volume(path).data.shape == (6, 5, 4)
+
+
+def test_a_4d_volume_is_refused_naming_the_file(tmp_path):
+    path = write_nifti(tmp_path / "volume-4.nii", np.zeros((6, 5, 4, 2), np.float32), np.eye(4))
+    with pytest.raises(UserError, match=r"volume-4.nii has shape \(6, 5, 4, 2\); a CT volume must be 3D"):
+        load_volume(path)
+
+
+def test_a_truncated_file_is_refused_naming_the_file(tmp_path):
+    path = write_nifti(tmp_path / "volume-6.nii.gz", np.random.default_rng(0).random((20, 20, 20), dtype=np.float32),
+                       np.eye(4))
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[:len(data) // 2])
+    with pytest.raises(UserError, match=r"^volume-6.nii.gz cannot be read"):
+        load_volume(path)
+
+
+def test_missing_spacing_warns_once_and_assumes_1mm(tmp_path, capsys):
+    image = nib.Nifti1Image(np.arange(60, dtype=np.float32).reshape(5, 4, 3), None)
+    image.header["pixdim"][1:4] = 0
+    path = str(tmp_path / "volume-7.nii.gz")
+    with gzip.open(path, "wb") as handle:   # nibabel itself would repair the header on save
+        handle.write(image.header.binaryblock + b"\0" * 4 + image.get_fdata().astype(np.float32).tobytes("F"))
+    volume = load_volume(path)
+    assert volume.spacing == (1.0, 1.0, 1.0)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: volume-7.nii.gz has no voxel spacing")
+
+
+@pytest.mark.parametrize("labels,message", [
+    (np.array([0, 0.5, 1.0]), "non-integer labels \\(e.g. 0.5\\)"),
+    (np.array([-1, 0, 1, 3]), "labels -1, 3;"),
+    (np.array([0, np.nan]), "NaN or infinite labels"),
+])
+def test_bad_label_values_are_named_with_their_real_values(labels, message):
+    with pytest.raises(UserError, match=f"^segmentation-9.nii holds {message}"):
+        check_labels(labels, "segmentation-9.nii")
+
+
+def test_float_labels_that_are_integers_are_accepted(tmp_path):
+    path = write_nifti(tmp_path / "segmentation-1.nii", np.array([[[0.0, 1.0], [2.0, 1.0]]], np.float32), np.eye(4))
+    assert load_segmentation(path).data.dtype == np.uint8
+
+
+def test_nan_and_constant_volumes_are_flagged():
+    assert intensity_problem(np.array([[[1.0, np.nan]]])) == "holds NaN or infinite values"
+    assert intensity_problem(np.full((2, 2, 2), -1024, np.int16)) == "is constant (-1024 everywhere)"
+    assert intensity_problem(np.arange(8.0).reshape(2, 2, 2)) is None
+
+
+def test_postprocess_keeps_the_largest_organ_and_the_tumours_inside_it():
+    labels = np.zeros((20, 20, 20), np.uint8)
+    labels[2:12, 2:12, 2:12] = 1
+    labels[5:8, 5:8, 5:8] = 2            # tumour inside the liver
+    labels[15:18, 15:18, 15:18] = 2      # "tumour" far away: a false positive
+    labels[15:17, 2:4, 2:4] = 1          # a second, smaller "liver"
+    cleaned = postprocess_labels(labels)
+    expected = labels.copy()
+    expected[15:18, 15:18, 15:18] = 0
+    expected[15:17, 2:4, 2:4] = 0
+    np.testing.assert_array_equal(cleaned, expected)

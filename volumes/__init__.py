@@ -1,0 +1,1 @@
+"""CT volumes: NIfTI reading in one orientation, the one resampling convention, slices as network inputs."""

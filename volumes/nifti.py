@@ -1,0 +1,248 @@
+"""Reading LiTS NIfTI files in one canonical orientation, and writing label volumes back on their grid.
+
+LiTS volumes come in several orientations (flipped axes, axes in other orders), as int16 or float
+HU, as `.nii` or `.nii.gz`. Everything downstream (slicing, training, scoring) sees RAS+ arrays:
+axis 2 runs feet to head, so slice k is always an axial slice and neighbours are in the same
+order. Predictions are turned back into the file's own orientation before they are written, so
+they overlay the source CT voxel for voxel.
+"""
+import contextlib
+import gzip
+import logging
+import os
+import re
+import sys
+import tempfile
+import zlib
+from typing import List, NamedTuple, Optional, Tuple
+
+import nibabel as nib
+import numpy as np
+from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
+from tqdm import tqdm
+
+from utils.errors import UserError
+
+NIFTI_EXTENSIONS = (".nii.gz", ".nii")
+LABEL_MAX = 2   # LiTS labels: 0 background, 1 liver, 2 tumour
+_VOLUME_FILE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
+_SEGMENTATION_FILE = re.compile(r"^segmentation-(\d+)\.nii(\.gz)?$")
+# What reading a damaged or foreign file raises; anything else is a bug and should surface.
+READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError,
+               nib.spatialimages.HeaderDataError)
+_CANONICAL = axcodes2ornt(("R", "A", "S"))
+
+
+class Volume(NamedTuple):
+    """A NIfTI volume as RAS+ voxels, with what is needed to write results back onto its file's grid."""
+    data: np.ndarray            # RAS+ voxels, stored dtype (int16, float32, ...), shape (x, y, z)
+    spacing: Tuple[float, float, float]   # mm per voxel along the RAS+ axes
+    source: nib.Nifti1Image     # the file as read (affine, header, orientation)
+    path: str
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+
+def nifti_stem(path: str) -> str:
+    """`volume-3` for `.../volume-3.nii.gz`."""
+    name = os.path.basename(path)
+    for extension in NIFTI_EXTENSIONS:
+        if name.endswith(extension):
+            return name[:-len(extension)]
+    return os.path.splitext(name)[0]
+
+
+def is_nifti(path: str) -> bool:
+    return os.path.basename(path).endswith(NIFTI_EXTENSIONS)
+
+
+def warn(message: str) -> None:
+    """The one-line `warning:` every volume-level problem that does not stop the run gets.
+
+    Written through tqdm so it lands on a line of its own even while a progress bar is drawn.
+    """
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _quiet_nibabel():
+    """nibabel logs its own fixes ('setting 0 dims to 1'); we report those once, in our words."""
+    logger = logging.getLogger("nibabel.global")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _raw_pixdim(path: str) -> Optional[np.ndarray]:
+    """pixdim[1:4] as stored in the file, before nibabel replaces zeros by 1."""
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            header = nib.Nifti1Header.from_fileobj(handle, check=False)
+    except READ_ERRORS:
+        return None
+    return np.asarray(header["pixdim"][1:4], dtype=np.float64)
+
+
+def _reason(err: Exception) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def load_volume(path: str, what: str = "volume") -> Volume:
+    """The file's voxels in RAS+ orientation; a UserError names the file when it is unusable.
+
+    Trailing singleton dimensions (x, y, z, 1) are dropped; anything else that is not 3D, an
+    unreadable or truncated file, or non-finite spacing is refused. A header without voxel spacing
+    gets a warning and 1 mm, since distances in mm then mean voxels.
+    """
+    name = os.path.basename(path)
+    if not os.path.isfile(path):
+        raise UserError(f"{what} {path} not found")
+    try:
+        with _quiet_nibabel():
+            image = nib.load(path)
+            if len(image.shape) > 3:
+                image = nib.funcs.squeeze_image(image)
+            if len(image.shape) != 3:
+                raise UserError(f"{name} has shape {image.shape}; a CT {what} must be 3D")
+            canonical = nib.as_closest_canonical(image)
+            data = np.asanyarray(canonical.dataobj)
+    except READ_ERRORS as err:
+        raise UserError(f"{name} cannot be read (truncated or not NIfTI?): {_reason(err)}") from None
+    raw = _raw_pixdim(path)
+    spacing = tuple(float(s) for s in canonical.header.get_zooms()[:3])
+    if raw is not None and (not np.all(np.isfinite(raw)) or np.any(raw <= 0)):
+        warn(f"{name} has no voxel spacing in its header (pixdim {raw.tolist()}); assuming 1 mm, "
+             f"so distances in mm are in voxels")
+        spacing = (1.0, 1.0, 1.0)
+    return Volume(data, spacing, image, path)
+
+
+def to_source_orientation(canonical: np.ndarray, source: nib.Nifti1Image) -> np.ndarray:
+    """Undo `as_closest_canonical`: a RAS+ array back into the file's own voxel order."""
+    return apply_orientation(canonical, ornt_transform(_CANONICAL, io_orientation(source.affine)))
+
+
+def save_labels(labels: np.ndarray, volume: Volume, out_path: str) -> str:
+    """Write RAS+ labels as uint8 NIfTI on the volume's own grid, affine and header; atomically.
+
+    The CT header's intensity scaling is reset so labels read back as they were written.
+    """
+    data = np.ascontiguousarray(to_source_orientation(np.asarray(labels, dtype=np.uint8), volume.source))
+    header = volume.source.header.copy() if isinstance(volume.source, nib.Nifti1Image) else None
+    image = nib.Nifti1Image(data, volume.source.affine, header=header)
+    image.set_data_dtype(np.uint8)
+    image.header.set_slope_inter(1, 0)
+    directory = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(directory, exist_ok=True)
+    suffix = ".nii.gz" if out_path.endswith(".gz") else ".nii"
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
+    os.close(fd)
+    try:
+        nib.save(image, tmp)
+        os.replace(tmp, out_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return out_path
+
+
+def check_labels(labels: np.ndarray, name: str) -> np.ndarray:
+    """uint8 labels 0..LABEL_MAX; a UserError names the file and the values when they are not."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)):
+            raise UserError(f"{name} holds NaN or infinite labels; a segmentation holds integers 0..{LABEL_MAX}")
+        fractional = labels[labels != np.round(labels)]
+        if fractional.size:
+            raise UserError(f"{name} holds non-integer labels (e.g. {fractional.flat[0]:g}); "
+                            f"a segmentation holds integers 0..{LABEL_MAX}")
+    values = np.unique(labels)
+    bad = values[(values < 0) | (values > LABEL_MAX)]
+    if bad.size:
+        shown = ", ".join(f"{v:g}" for v in bad[:5]) + (" ..." if bad.size > 5 else "")
+        raise UserError(f"{name} holds labels {shown}; LiTS labels are 0 background, 1 liver, 2 tumour")
+    return labels.astype(np.uint8)
+
+
+def load_segmentation(path: str, volume: Optional[Volume] = None) -> Volume:
+    """A segmentation as checked RAS+ uint8 labels; when the CT is given, shapes must agree."""
+    segmentation = load_volume(path, "segmentation")
+    if volume is not None and segmentation.source.shape[:3] != volume.source.shape[:3]:
+        raise UserError(f"{volume.name} / {segmentation.name}: shapes {volume.source.shape} and "
+                        f"{segmentation.source.shape} differ")
+    return segmentation._replace(data=check_labels(segmentation.data, segmentation.name))
+
+
+def intensity_problem(data: np.ndarray) -> Optional[str]:
+    """Why a CT cannot be windowed meaningfully (NaN/inf voxels, one constant value), or None."""
+    if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+        return "holds NaN or infinite values"
+    if data.size and data.min() == data.max():
+        return f"is constant ({data.flat[0]:g} everywhere)"
+    return None
+
+
+def find_volume_pairs(directory: str, what: str = "scans directory") -> List[Tuple[int, str, str]]:
+    """(volume_id, volume_path, segmentation_path) of every LiTS pair in directory, sorted by id.
+
+    A volume without its segmentation, or a segmentation without its volume, is warned about
+    and left out; a volume id present twice (`.nii` and `.nii.gz`) is an error.
+    """
+    if not os.path.isdir(directory):
+        raise UserError(f"{what} not found: {directory}")
+    volumes, segmentations = _ids(directory, _VOLUME_FILE), _ids(directory, _SEGMENTATION_FILE)
+    for volume_id in sorted(set(segmentations) - set(volumes)):
+        warn(f"{os.path.basename(segmentations[volume_id])} has no volume-{volume_id}.nii(.gz) in {directory}; "
+             f"skipped")
+    for volume_id in sorted(set(volumes) - set(segmentations)):
+        warn(f"{os.path.basename(volumes[volume_id])} has no segmentation-{volume_id}.nii(.gz) in {directory}; "
+             f"skipped")
+    pairs = [(i, volumes[i], segmentations[i]) for i in sorted(set(volumes) & set(segmentations))]
+    if not pairs:
+        raise UserError(f"{what} holds no volume-N.nii(.gz) + segmentation-N.nii(.gz) pairs: {directory}")
+    return pairs
+
+
+def _ids(directory: str, pattern) -> dict:
+    found = {}
+    for name in sorted(os.listdir(directory)):
+        match = pattern.match(name)
+        if not match:
+            continue
+        volume_id = int(match.group(1))
+        if volume_id in found:
+            raise UserError(f"{os.path.basename(found[volume_id])} and {name} are both in {directory}; keep one")
+        found[volume_id] = os.path.join(directory, name)
+    return found
+
+
+def find_nifti_files(paths) -> List[str]:
+    """NIfTI files from a file, a directory or a list of either.
+
+    A directory gives its `*.nii` / `*.nii.gz`, sorted, without the `segmentation-N` files that sit
+    beside LiTS volumes.
+    """
+    if isinstance(paths, str):
+        paths = [paths]
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(os.path.join(path, n) for n in os.listdir(path)
+                           if is_nifti(n) and not n.startswith((".", "segmentation-")))
+            if not found:
+                raise UserError(f"no .nii or .nii.gz files in {path}")
+            files += found
+        elif os.path.isfile(path):
+            if not is_nifti(path):
+                raise UserError(f"{path} is not a NIfTI file (.nii or .nii.gz)")
+            files.append(path)
+        else:
+            raise UserError(f"CT volume {path} not found")
+    return files
