@@ -1,6 +1,5 @@
-"""Dice: a soft, differentiable one for Keras logs, and a hard per-class one for evaluation."""
+"""Soft, differentiable Dice for the Keras logs (the hard, per-case Dice of evaluation is in evaluation.metrics)."""
 import keras
-import numpy as np
 from keras import ops
 
 
@@ -51,21 +50,3 @@ class DiceCoefficient(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "smooth": self.smooth}
-
-
-def dice_per_class(true_labels, pred_labels, classes: int) -> np.ndarray:
-    """Hard Dice of each class 0..classes-1 (background included) between two label maps.
-
-    A class absent from both maps scores 1.0: the model was right not to predict it.
-    """
-    truth = np.asarray(true_labels, dtype=np.int64).ravel()
-    prediction = np.asarray(pred_labels, dtype=np.int64).ravel()
-    if truth.shape != prediction.shape:
-        raise ValueError(f"label maps differ in size: {np.shape(true_labels)} vs {np.shape(pred_labels)}")
-    for labels in (truth, prediction):
-        if labels.size and (labels.min() < 0 or labels.max() >= classes):
-            raise ValueError(f"labels must lie in 0..{classes - 1}, got {labels.min()}..{labels.max()}")
-    confusion = np.bincount(truth * classes + prediction, minlength=classes * classes).reshape(classes, classes)
-    intersection = np.diag(confusion).astype(np.float64)
-    total = confusion.sum(axis=0) + confusion.sum(axis=1)
-    return np.divide(2.0 * intersection, total, out=np.ones(classes), where=total > 0)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole workflow on synthetic LiTS-like data, a few minutes on 2 CPU cores:
-# make data -> preprocess (NIfTI -> PNG) -> verify -> train -> evaluate (per volume) -> predict.
+# make data -> preprocess (NIfTI -> PNG) -> verify -> train -> evaluate (on each CT's own grid)
+# -> predict (CT volumes in, mask volumes out; and the prepared PNG slices).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -11,6 +12,7 @@ $PY data_preparation/preprocess_data.py --config-name demo
 $PY data_preparation/verify_data.py --config-name demo
 $PY train.py --config-name demo VERBOSE=2
 $PY evaluate.py --config-name demo EVALUATION.WRITE_NIFTI=True
+$PY predict.py --config-name demo PREDICTION.VOLUMES=data/demo/raw/val
 $PY predict.py --config-name demo
 { set +x; } 2>/dev/null
-echo "demo done: results/ (summary.csv, predicted NIfTI, predictions.png), logs/training.png, checkpoint/"
+echo "demo done: results/evaluation/summary.csv (LiTS scores on the CT grid), results/predictions/ (segmentation-N.nii.gz + figures, predictions.png), logs/training.png, checkpoint/"

@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from losses.loss import (MS_SSIM_POWER_FACTORS, focal_loss, iou_loss, ms_ssim, ms_ssim_loss, ms_ssim_scales,
                          unet3p_hybrid_loss)
-from losses.metrics import dice_coef, dice_per_class
+from evaluation.metrics import overlap
+from losses.metrics import dice_coef
 
 LOSSES = (focal_loss, ms_ssim_loss, iou_loss, unet3p_hybrid_loss)
 
@@ -55,17 +56,7 @@ def test_dice_by_hand():
     truth, prediction = overlapping_maps()
     soft = dice_coef(one_hot(truth[None], 2), one_hot(prediction[None], 2))
     assert float(soft) == pytest.approx(2 * 3 / (4 + 5))
-    # background: 12 true, 11 predicted, 16 - 6 = 10 in common
-    np.testing.assert_allclose(dice_per_class(truth, prediction, 2), [2 * 10 / (12 + 11), 2 * 3 / (4 + 5)])
-
-
-def test_dice_per_class_scores_an_absent_class_as_one():
-    truth, prediction = overlapping_maps()
-    np.testing.assert_allclose(dice_per_class(truth, prediction, 3)[2], 1.0)
-    prediction[0, 0] = 2   # predicted but absent from the truth
-    assert dice_per_class(truth, prediction, 3)[2] == 0.0
-    with pytest.raises(ValueError, match="0..2"):
-        dice_per_class(truth + 3, prediction, 3)
+    assert overlap(truth == 1, prediction == 1).dice == pytest.approx(float(soft))   # the hard Dice of evaluate.py
 
 
 def test_hybrid_loss_falls_as_the_prediction_approaches_the_truth():

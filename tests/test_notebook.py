@@ -8,9 +8,11 @@ from nbclient import NotebookClient
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_notebook_executes_and_shows_figures(trained, monkeypatch):
+def test_notebook_executes_and_shows_figures(trained, monkeypatch, tmp_path):
     cfg, _ = trained
     overrides = [f"DATA_PREPARATION.PROCESSED_DATA_PATH={cfg.DATA_PREPARATION.PROCESSED_DATA_PATH}",
+                 f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH}",
+                 f"PREDICTION.RESULTS_PATH={tmp_path}",
                  "INPUT.HEIGHT=64", "INPUT.WIDTH=64", "MODEL.FILTERS=[8,16,32,64,128]", "MODEL.SKIP_FILTERS=8",
                  "HYPER_PARAMETERS.BATCH_SIZE=4"]
     monkeypatch.setenv("UNET3P_WORK_DIR", cfg.WORK_DIR)
@@ -20,6 +22,7 @@ def test_notebook_executes_and_shows_figures(trained, monkeypatch):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     figures = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.get("data", {})]
-    assert len(figures) == 2          # (a) directory and (b) list of names
+    assert len(figures) == 3          # (a) directory, (b) list of names, (c) a CT volume
+    assert os.path.isfile(tmp_path / "segmentation-3.nii.gz")
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert f"{len(os.listdir(cfg.DATASET.VAL.IMAGES_PATH))} images predicted" in text
