@@ -13,6 +13,8 @@ from scipy import ndimage
 # Region name -> which labels belong to it, for each number of classes the model predicts.
 REGIONS = {2: {"liver": (1,)}, 3: {"liver": (1, 2), "tumour": (2,)}}
 _FULLY_CONNECTED = ndimage.generate_binary_structure(3, 3)   # 26-neighbourhood for lesions
+# The distances from every surface voxel of one mask to the other's surface, as medpy.assd/hd95 use them.
+_MEDPY_SURFACE_DISTANCES = getattr(medpy_binary, "__surface_distances")
 
 
 class Overlap(NamedTuple):
@@ -53,8 +55,12 @@ def surface_distances(truth: np.ndarray, prediction: np.ndarray, spacing) -> Tup
     box = _bounding_box(truth | prediction)
     truth, prediction = truth[box], prediction[box]
     spacing = tuple(float(s) for s in spacing)
-    return (float(medpy_binary.assd(prediction, truth, voxelspacing=spacing)),
-            float(medpy_binary.hd95(prediction, truth, voxelspacing=spacing)))
+    # medpy.assd and medpy.hd95 each compute both directed distance sets; compute them once and
+    # combine them as those two do (tests/test_evaluation.py checks the equality).
+    from_prediction = _MEDPY_SURFACE_DISTANCES(prediction, truth, spacing, 1)
+    from_truth = _MEDPY_SURFACE_DISTANCES(truth, prediction, spacing, 1)
+    both = np.concatenate((from_prediction, from_truth))
+    return float(both.mean()), float(np.percentile(both, 95))
 
 
 class LesionCounts(NamedTuple):
@@ -76,6 +82,9 @@ class LesionCounts(NamedTuple):
 def lesion_counts(truth: np.ndarray, prediction: np.ndarray) -> LesionCounts:
     """Connected tumour components (26-connected) of both volumes and which of them overlap."""
     truth, prediction = truth.astype(bool), prediction.astype(bool)
+    if truth.any() or prediction.any():
+        box = _bounding_box(truth | prediction)
+        truth, prediction = truth[box], prediction[box]
     truth_components, reference = ndimage.label(truth, structure=_FULLY_CONNECTED)
     predicted_components, predicted = ndimage.label(prediction, structure=_FULLY_CONNECTED)
     both = truth & prediction

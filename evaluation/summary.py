@@ -86,13 +86,13 @@ def write_csv(rows: List[Dict], path: str) -> str:
 def format_table(rows: List[Dict], keys=None) -> str:
     """Aligned text table of the rows (all columns, or `keys`)."""
     keys = keys or list(rows[0])
-    width = max(12, *(len(k) for k in keys))
 
-    def cell(value):
+    def cell(value, width):
         if isinstance(value, float):
             return f"{value:>{width}.4f}" if not math.isnan(value) else f"{'-':>{width}}"
         return f"{value!s:>{width}}"
 
-    lines = ["  ".join(f"{k:>{width}}" for k in keys)]
-    lines += ["  ".join(cell(row[k]) for k in keys) for row in rows]
+    widths = [max(8, len(k)) for k in keys]
+    lines = ["  ".join(f"{k:>{w}}" for k, w in zip(keys, widths))]
+    lines += ["  ".join(cell(row[k], w) for k, w in zip(keys, widths)) for row in rows]
     return "\n".join(lines)

@@ -30,6 +30,23 @@ def test_concentric_spheres_are_their_radius_difference_apart_in_mm(spacing):
     assert surface_distances(outer, inner, spacing) == pytest.approx((assd, hd95))
 
 
+def test_surface_distances_equal_medpys_assd_and_hd95():
+    from medpy.metric import binary
+
+    rng = np.random.default_rng(0)
+    truth = ndimage_blobs(rng)
+    prediction = np.roll(truth, (2, -1, 1), axis=(0, 1, 2)) | ndimage_blobs(rng)
+    spacing = (0.8, 0.8, 2.5)
+    expected = (binary.assd(prediction, truth, voxelspacing=spacing), binary.hd95(prediction, truth, voxelspacing=spacing))
+    assert surface_distances(truth, prediction, spacing) == pytest.approx(expected, rel=1e-12)
+
+
+def ndimage_blobs(rng, shape=(40, 40, 20)):
+    from scipy import ndimage
+
+    return ndimage.gaussian_filter(rng.random(shape), 2) > 0.52
+
+
 def test_surface_distances_are_undefined_without_both_surfaces():
     empty, full = np.zeros((5, 5, 5), bool), np.ones((5, 5, 5), bool)
     assert all(math.isnan(v) for v in surface_distances(empty, full, (1, 1, 1)))
