@@ -180,6 +180,50 @@ def test_corrupt_and_mismatched_volumes_are_reported_and_skipped(tmp_path, capsy
     assert leftovers(tmp_path) == []
 
 
+def write_pair(directory, volume_id, hu, labels):
+    """A LiTS pair with the arrays as given (no casting: float masks stay float)."""
+    os.makedirs(directory, exist_ok=True)
+    nib.save(nib.Nifti1Image(hu, np.eye(4)), os.path.join(directory, f"volume-{volume_id}.nii"))
+    nib.save(nib.Nifti1Image(labels, np.eye(4)), os.path.join(directory, f"segmentation-{volume_id}.nii"))
+
+
+@pytest.mark.parametrize("hu_change,labels_change,message", [
+    (None, lambda m: m.astype(np.float32) * 0.5, "segmentation-1.nii holds non-integer labels (e.g. 0.5)"),
+    (None, lambda m: m.astype(np.int16) - 1, "segmentation-1.nii holds labels -1; LiTS labels are"),
+    (None, lambda m: np.where(m == 2, 7, m).astype(np.int16), "segmentation-1.nii holds labels 7; LiTS labels are"),
+    (lambda h: np.where(h > 50, np.nan, h).astype(np.float32), None, "volume-1.nii holds NaN or infinite values"),
+    (lambda h: np.full_like(h, -1024.0), None, "volume-1.nii is constant (-1024 everywhere)"),
+])
+def test_bad_data_is_skipped_with_one_line_naming_the_file_and_the_values(tmp_path, capsys, hu_change, labels_change,
+                                                                          message):
+    raw = tmp_path / "raw"
+    make_synthetic_splits(str(raw), train=2, val=1, size=32, slices=8, seed=4)
+    hu, labels = make_synthetic_volume(32, 8, seed=[4, 1])
+    write_pair(str(raw / "train"), 1, hu_change(hu) if hu_change else hu,
+               labels_change(labels) if labels_change else labels)
+    counts = prepare_dataset(raw_config(tmp_path, raw))
+    assert counts["skipped"] == ["volume-1.nii"]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and message in warnings[0], warnings
+
+
+def test_prepared_folders_mirror_the_latest_run_and_counts_match_the_disk(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    make_synthetic_splits(str(raw), train=3, val=1, size=32, slices=8, seed=5)
+    cfg = raw_config(tmp_path, raw)
+    prepare_dataset(cfg)
+    assert {parse_slice_name(n).volume for n in pngs(cfg.DATASET.TRAIN.IMAGES_PATH)} == {0, 1, 2}
+    os.remove(raw / "train" / "volume-2.nii")                       # removed: its segmentation stays behind
+    corrupt = raw / "train" / "volume-1.nii"
+    corrupt.write_bytes(corrupt.read_bytes()[:3000])                # failing on the re-run
+    counts = prepare_dataset(cfg)
+    err = capsys.readouterr().err
+    assert "warning: segmentation-2.nii has no volume-2.nii(.gz)" in err
+    for directory in (cfg.DATASET.TRAIN.IMAGES_PATH, cfg.DATASET.TRAIN.MASK_PATH):
+        assert {parse_slice_name(n).volume for n in pngs(directory)} == {0}
+        assert len(pngs(directory)) == counts["train"]
+
+
 def test_split_without_any_readable_volume_is_an_error(tmp_path):
     raw = tmp_path / "raw"
     make_synthetic_splits(str(raw), train=1, val=1, size=32, slices=8, seed=2)
