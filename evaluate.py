@@ -19,8 +19,10 @@ from tqdm import tqdm
 from data_generators.dataset_files import list_split_pairs
 from data_generators.tf_data_generator import SliceSequence
 from losses.metrics import dice_per_class
+from run_dirs.loading import load_trained_model
+from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
-from utils.inference import load_trained_model, make_predict_fn, to_label_maps
+from utils.inference import make_predict_fn, to_label_maps
 from utils.volumes import (CLASS_NAMES, VolumeCollector, find_source_volume, format_table, volume_dice_rows,
                            write_prediction_nifti, write_summary_csv)
 
@@ -50,6 +52,7 @@ def overall_dice(collector: VolumeCollector, classes: int) -> np.ndarray:
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     model = load_trained_model(cfg)
     collector = predict_validation_set(cfg, model)
     classes = cfg.OUTPUT.CLASSES

@@ -18,11 +18,13 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from data_generators.tf_data_generator import load_image
+from run_dirs.loading import load_trained_model
+from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
 from utils.config import require_dir
 from utils.errors import UserError
 from utils.images import read_image, read_mask, write_png
-from utils.inference import load_trained_model, make_predict_fn, to_label_maps
+from utils.inference import make_predict_fn, to_label_maps
 from utils.naming import mask_name_for, parse_slice_name, slice_file_name
 from utils.visualize import plot_rows
 
@@ -88,6 +90,7 @@ def figure_rows(results: List[Dict], count: int) -> List[Dict]:
 
 
 def predict(cfg: DictConfig) -> List[Dict]:
+    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     names = list(cfg.PREDICTION.IMAGE_NAMES) if cfg.PREDICTION.IMAGE_NAMES is not None else None
     image_paths = select_images(cfg.PREDICTION.IMAGES_PATH, names)
     model = load_trained_model(cfg)
