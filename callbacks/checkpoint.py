@@ -83,3 +83,17 @@ class BestCheckpoint(keras.callbacks.Callback):
     def _log(self, message: str) -> None:
         if self.verbose:
             print(message)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore whose backup is replaced whole: Ctrl-C or a kill while saving keeps the last one.
+
+    Keras writes `latest.weights.h5` in place, so an interruption during that write leaves a file
+    that cannot be restored and the run cannot resume.
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        _write_atomically(self._weights_path, lambda path: self.model.save_weights(path, overwrite=True))
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        _write_atomically(self._training_metadata_path, lambda path: _write_json(path, metadata))

@@ -3,7 +3,7 @@ import os
 
 import keras
 
-from callbacks.checkpoint import BestCheckpoint
+from callbacks.checkpoint import AtomicBackupAndRestore, BestCheckpoint
 from callbacks.timing_callback import TimingCallback
 from run_dirs.run_dir import checkpoint_path
 
@@ -19,7 +19,7 @@ def build_callbacks(cfg, monitor: str, global_batch_size: int):
         keras.callbacks.CSVLogger(callbacks_cfg.CSV_LOGGER.PATH, append=callbacks_cfg.CSV_LOGGER.APPEND_LOGS or resuming),
     ]
     if callbacks_cfg.BACKUP_AND_RESTORE.VALUE:
-        callbacks.append(keras.callbacks.BackupAndRestore(callbacks_cfg.BACKUP_AND_RESTORE.PATH))
+        callbacks.append(AtomicBackupAndRestore(callbacks_cfg.BACKUP_AND_RESTORE.PATH))
     if callbacks_cfg.TENSORBOARD.VALUE:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=callbacks_cfg.TENSORBOARD.PATH))
     if callbacks_cfg.EARLY_STOPPING.VALUE:

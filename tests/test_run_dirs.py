@@ -323,3 +323,26 @@ def test_ctrl_c_prints_the_resume_command_and_the_command_resumes(tmp_path, prep
     with open(os.path.join(run, "logs", "training.csv")) as handle:
         assert int(list(csv.DictReader(handle))[-1]["epoch"]) == done      # the one more epoch asked for
     assert glob.glob(f"{tmp_path}/runs/*") == [run]
+
+
+def test_an_interrupted_backup_keeps_the_previous_one(tmp_path):
+    from callbacks.checkpoint import AtomicBackupAndRestore
+
+    model = tiny_model()
+    model.set_weights([np.full((2, 1), 1.0, np.float32), np.zeros(1, np.float32)])
+    backup = AtomicBackupAndRestore(str(tmp_path / "backup"))
+    backup.set_model(model)
+    backup.on_epoch_end(0)
+    saved = digest(tmp_path / "backup" / "latest.weights.h5")
+
+    def interrupted(filepath, overwrite=True):
+        with open(filepath, "wb") as handle:
+            handle.write(b"\x89HDF partial")
+        raise KeyboardInterrupt
+
+    model.save_weights = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        backup.on_epoch_end(1)
+    assert digest(tmp_path / "backup" / "latest.weights.h5") == saved
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+    assert sorted(os.listdir(tmp_path / "backup")) == ["latest.weights.h5", "training_metadata.json"]
