@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up ch
 import keras
 from omegaconf import DictConfig
 
+from callbacks.checkpoint import backed_up_epochs
 from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
 from models.model_factory import FINAL_OUTPUT, compile_arguments, make_targets, prepare_model
@@ -56,6 +57,9 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
     train_feed = get_data_generator(cfg, "train", strategy, target_fn)
     val_feed = get_data_generator(cfg, "val", strategy, target_fn)
     print(f"run directory: {open_run(cfg)}")
+    done = backed_up_epochs(cfg.CALLBACKS.BACKUP_AND_RESTORE.PATH) if cfg.CALLBACKS.BACKUP_AND_RESTORE.VALUE else 0
+    if done >= cfg.HYPER_PARAMETERS.EPOCHS:
+        print(f"this run has already trained {done} epochs: raise HYPER_PARAMETERS.EPOCHS to train on")
     model = build_compiled_model(cfg, strategy)
     monitor = monitored_metric(model)
     callbacks = build_callbacks(cfg, monitor, train_feed.global_batch_size)

@@ -85,12 +85,25 @@ class BestCheckpoint(keras.callbacks.Callback):
             print(message)
 
 
+def backed_up_epochs(backup_dir: str) -> int:
+    """How many epochs a run's backup holds (0 without one): a rerun continues from there."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as handle:
+        return int(json.load(handle).get("epoch", 0))
+
+
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """BackupAndRestore whose backup is replaced whole: Ctrl-C or a kill while saving keeps the last one.
 
     Keras writes `latest.weights.h5` in place, so an interruption during that write leaves a file
-    that cannot be restored and the run cannot resume.
+    that cannot be restored and the run cannot resume. The backup is kept after the last epoch so
+    that rerunning a finished run with more HYPER_PARAMETERS.EPOCHS trains on instead of restarting.
     """
+
+    def __init__(self, backup_dir: str):
+        super().__init__(backup_dir, delete_checkpoint=False)
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)

@@ -18,6 +18,7 @@ from utils.errors import UserError
 
 RUN_CONFIG = "config.yaml"
 LATEST = "latest"
+_ABSENT = object()
 _NEW_RUN_DIRS = set()   # names prepare_run picked for new runs; open_run creates them, never reusing one
 
 # Settings that define the trained network: taken from the run, an override contradicting them is refused.
@@ -153,10 +154,10 @@ def _refuse_contradictions(cfg: DictConfig, saved: DictConfig, explicit: Set[str
 
 def _take_from_run(cfg: DictConfig, saved: DictConfig, keys: Iterable[str], explicit: Set[str]) -> None:
     """cfg[key] = the run's value for each key (in place), then the command line's own values on top."""
-    given = {k: _value(cfg, k) for k in explicit if OmegaConf.select(cfg, k, default=None) is not None}
+    given = {k: _value(cfg, k) for k in explicit if OmegaConf.select(cfg, k, default=_ABSENT) is not _ABSENT}
     with open_dict(cfg):
         for key in keys:
-            if OmegaConf.select(saved, key, default=None) is not None:
+            if OmegaConf.select(saved, key, default=_ABSENT) is not _ABSENT:
                 OmegaConf.update(cfg, key, OmegaConf.select(saved, key), merge=False)
         for key, value in given.items():
             if any(key == k or key.startswith(k + ".") for k in keys):

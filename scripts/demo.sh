@@ -13,4 +13,4 @@ $PY train.py --config-name demo VERBOSE=2
 $PY evaluate.py --config-name demo EVALUATION.WRITE_NIFTI=True
 $PY predict.py --config-name demo
 { set +x; } 2>/dev/null
-echo "demo done: results/ (summary.csv, predicted NIfTI, predictions.png), logs/training.png, checkpoint/"
+echo "demo done: runs/<date_time>/ (config.yaml, checkpoint/, logs/training.png, evaluation/summary.csv + NIfTI, predictions/)"

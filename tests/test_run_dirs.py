@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from callbacks.checkpoint import BestCheckpoint, best_state_path
+from callbacks.checkpoint import BestCheckpoint, backed_up_epochs, best_state_path
 from run_dirs.run_dir import latest_run, open_run, prepare_run, run_config
 from tests.conftest import TINY_OVERRIDES, tiny_config, workdir_config
 from utils.errors import UserError
@@ -215,6 +215,12 @@ def test_training_resume_restores_the_best_and_keeps_its_weights(tmp_path, prepa
     with open(cfg.CALLBACKS.CSV_LOGGER.PATH) as handle:
         assert [r["epoch"] for r in csv.DictReader(handle)] == ["0", "1", "2"]
     assert os.listdir(tmp_path / "runs") == [os.path.basename(cfg.RUN_DIR)]   # resumed in place, no new run
+    # rerunning the finished run trains nothing and says how to train on
+    history = train_module.train(workdir_config(tmp_path, prepared_workdir, raw_lits, f"RUN_DIR={cfg.RUN_DIR}"))
+    assert history.epoch == [] and digest(weights) == best_weights
+    assert "this run has already trained 3 epochs: raise HYPER_PARAMETERS.EPOCHS" in capsys.readouterr().out
+    with open(cfg.CALLBACKS.CSV_LOGGER.PATH) as handle:
+        assert len(list(csv.DictReader(handle))) == 3
 
 
 @pytest.mark.slow
@@ -279,7 +285,7 @@ def test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use(t
                      "logs/training.csv", "logs/training.png", "logs/train_timing.json"):
             assert os.path.isfile(os.path.join(run, name)), name
         assert os.listdir(os.path.join(run, "logs", "tensorboard"))
-        assert not os.path.exists(os.path.join(run, "backup"))      # BackupAndRestore cleans up after a full run
+        assert backed_up_epochs(os.path.join(run, "backup")) == 1   # kept: a rerun with more epochs trains on
     # evaluate and predict each run with the data paths only: the 64x64 tiny model comes from the run
     for run in runs:
         evaluated = run_cli("evaluate.py", f"WORK_DIR={tmp_path}", f"RUN_DIR={run}", *data)
