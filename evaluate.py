@@ -19,8 +19,10 @@ from omegaconf import DictConfig
 
 from evaluation.summary import format_table, write_csv
 from evaluation.volumes import evaluate_volumes
+from run_dirs.loading import load_trained_model
+from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
-from utils.inference import load_trained_model, make_predict_fn
+from utils.inference import make_predict_fn
 from volumes.nifti import find_volume_pairs
 from volumes.slices import slice_settings
 
@@ -29,6 +31,7 @@ HEADLINE = ("volume", "dice_liver", "dice_tumour", "assd_liver_mm", "hd95_liver_
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     settings = slice_settings(cfg)
     pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH,
                               "validation scans directory (DATA_PREPARATION.SCANS_VAL_DATA_PATH)")

@@ -21,10 +21,12 @@ from omegaconf import DictConfig, ListConfig
 
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
 from inference.volume import segment_ct_files
+from run_dirs.loading import load_trained_model
+from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
 from utils.errors import UserError
 from utils.images import write_png
-from utils.inference import load_trained_model, make_predict_fn
+from utils.inference import make_predict_fn
 from utils.visualize import plot_rows
 from volumes.nifti import find_nifti_files
 from volumes.slices import slice_settings
@@ -64,6 +66,7 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
 
 
 def predict(cfg: DictConfig) -> List[Dict]:
+    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     return predict_volumes(cfg) if cfg.PREDICTION.VOLUMES else predict_slices(cfg)
 
 

@@ -3,10 +3,13 @@
     python train.py MODEL.TYPE=unet3plus_deepsup HYPER_PARAMETERS.EPOCHS=2
     python train.py USE_MULTI_GPUS.VALUE=True DATA_GENERATOR_TYPE=DALI_GENERATOR OPTIMIZATION.AMP=True OPTIMIZATION.XLA=True
 
-Saves the best weights by validation Dice, a CSV log, TensorBoard logs, a loss/Dice plot, and
-resumes an interrupted run (BackupAndRestore). See configs/config.yaml for every option.
+Each run writes into its own folder RUN_DIR (default runs/<time>; multirun/<time>/<job> under -m):
+its config, the best weights by validation Dice, a CSV log, TensorBoard logs, a loss/Dice plot.
+`python train.py RUN_DIR=<that folder>` resumes an interrupted run (BackupAndRestore), best value
+included. See configs/config.yaml for every option.
 """
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up chatter out of the output
 
@@ -14,9 +17,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up ch
 import keras
 from omegaconf import DictConfig
 
+from callbacks.checkpoint import backed_up_epochs
 from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
 from models.model_factory import FINAL_OUTPUT, compile_arguments, make_targets, prepare_model
+from run_dirs.run_dir import open_run, prepare_run, resume_command
 from utils.cli import hydra_app
 from utils.config import validate_config
 from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
@@ -40,6 +45,7 @@ def build_compiled_model(cfg, strategy) -> keras.Model:
 
 def train(cfg: DictConfig) -> keras.callbacks.History:
     validate_config(cfg)
+    prepare_run(cfg)
     set_seed(cfg.SEED)
     configure_precision(cfg)
     strategy = get_strategy(cfg)
@@ -50,16 +56,24 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
 
     train_feed = get_data_generator(cfg, "train", strategy, target_fn)
     val_feed = get_data_generator(cfg, "val", strategy, target_fn)
+    print(f"run directory: {open_run(cfg)}")
+    done = backed_up_epochs(cfg.CALLBACKS.BACKUP_AND_RESTORE.PATH) if cfg.CALLBACKS.BACKUP_AND_RESTORE.VALUE else 0
+    if done >= cfg.HYPER_PARAMETERS.EPOCHS:
+        print(f"this run has already trained {done} epochs: raise HYPER_PARAMETERS.EPOCHS to train on")
     model = build_compiled_model(cfg, strategy)
     monitor = monitored_metric(model)
     callbacks = build_callbacks(cfg, monitor, train_feed.global_batch_size)
     print(f"training {model.name}: {model.count_params():,} parameters, {train_feed.steps} steps/epoch, "
           f"global batch {train_feed.global_batch_size}, generator {cfg.DATA_GENERATOR_TYPE}, "
           f"AMP={cfg.OPTIMIZATION.AMP}, XLA={cfg.OPTIMIZATION.XLA}")
-    history = model.fit(train_feed.data, steps_per_epoch=train_feed.steps, epochs=cfg.HYPER_PARAMETERS.EPOCHS,
-                        validation_data=val_feed.data, validation_steps=val_feed.steps, callbacks=callbacks,
-                        shuffle=False,  # the generators shuffle per epoch themselves (EpochSampler)
-                        verbose=cfg.VERBOSE)
+    try:
+        history = model.fit(train_feed.data, steps_per_epoch=train_feed.steps, epochs=cfg.HYPER_PARAMETERS.EPOCHS,
+                            validation_data=val_feed.data, validation_steps=val_feed.steps, callbacks=callbacks,
+                            shuffle=False,  # the generators shuffle per epoch themselves (EpochSampler)
+                            verbose=cfg.VERBOSE)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; resume with: {resume_command(cfg)}", file=sys.stderr)
+        raise SystemExit(130) from None
     csv_path = cfg.CALLBACKS.CSV_LOGGER.PATH
     if os.path.isfile(csv_path):
         plot_path = os.path.splitext(csv_path)[0] + ".png"

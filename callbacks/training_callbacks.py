@@ -3,12 +3,9 @@ import os
 
 import keras
 
+from callbacks.checkpoint import AtomicBackupAndRestore, BestCheckpoint
 from callbacks.timing_callback import TimingCallback
-
-
-def checkpoint_path(cfg) -> str:
-    """Where the best weights are saved and where evaluate/predict load them from."""
-    return os.path.join(cfg.CALLBACKS.MODEL_CHECKPOINT.PATH, f"{cfg.MODEL.WEIGHTS_FILE_NAME}.weights.h5")
+from run_dirs.run_dir import checkpoint_path
 
 
 def build_callbacks(cfg, monitor: str, global_batch_size: int):
@@ -18,14 +15,11 @@ def build_callbacks(cfg, monitor: str, global_batch_size: int):
     os.makedirs(os.path.dirname(os.path.abspath(callbacks_cfg.CSV_LOGGER.PATH)), exist_ok=True)
     resuming = callbacks_cfg.BACKUP_AND_RESTORE.VALUE and os.path.isdir(callbacks_cfg.BACKUP_AND_RESTORE.PATH)
     callbacks = [
-        keras.callbacks.ModelCheckpoint(
-            checkpoint_path(cfg), monitor=monitor, mode="max", verbose=1,
-            save_best_only=callbacks_cfg.MODEL_CHECKPOINT.SAVE_BEST_ONLY,
-            save_weights_only=True),
+        BestCheckpoint(checkpoint_path(cfg), monitor, save_best_only=callbacks_cfg.MODEL_CHECKPOINT.SAVE_BEST_ONLY),
         keras.callbacks.CSVLogger(callbacks_cfg.CSV_LOGGER.PATH, append=callbacks_cfg.CSV_LOGGER.APPEND_LOGS or resuming),
     ]
     if callbacks_cfg.BACKUP_AND_RESTORE.VALUE:
-        callbacks.append(keras.callbacks.BackupAndRestore(callbacks_cfg.BACKUP_AND_RESTORE.PATH))
+        callbacks.append(AtomicBackupAndRestore(callbacks_cfg.BACKUP_AND_RESTORE.PATH))
     if callbacks_cfg.TENSORBOARD.VALUE:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=callbacks_cfg.TENSORBOARD.PATH))
     if callbacks_cfg.EARLY_STOPPING.VALUE:

@@ -15,4 +15,4 @@ $PY evaluate.py --config-name demo EVALUATION.WRITE_NIFTI=True
 $PY predict.py --config-name demo PREDICTION.VOLUMES=data/demo/raw/val
 $PY predict.py --config-name demo
 { set +x; } 2>/dev/null
-echo "demo done: results/evaluation/summary.csv (LiTS scores on the CT grid), results/predictions/ (segmentation-N.nii.gz + figures, predictions.png), logs/training.png, checkpoint/"
+echo "demo done: runs/<date_time>/ (config.yaml, checkpoint/, logs/training.png, evaluation/summary.csv + prediction NIfTI on the CT grid, predictions/ with segmentation-N.nii.gz + figures)"

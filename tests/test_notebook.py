@@ -10,11 +10,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_notebook_executes_and_shows_figures(trained, monkeypatch, tmp_path):
     cfg, _ = trained
+    # only the data and the run: the model settings (64x64, slim filters) come from the run's saved config
     overrides = [f"DATA_PREPARATION.PROCESSED_DATA_PATH={cfg.DATA_PREPARATION.PROCESSED_DATA_PATH}",
                  f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH}",
                  f"PREDICTION.RESULTS_PATH={tmp_path}",
-                 "INPUT.HEIGHT=64", "INPUT.WIDTH=64", "MODEL.FILTERS=[8,16,32,64,128]", "MODEL.SKIP_FILTERS=8",
-                 "HYPER_PARAMETERS.BATCH_SIZE=4"]
+                 f"RUN_DIR={cfg.RUN_DIR}"]
     monkeypatch.setenv("UNET3P_WORK_DIR", cfg.WORK_DIR)
     monkeypatch.setenv("UNET3P_OVERRIDES", " ".join(overrides))
     notebook = nbformat.read(os.path.join(REPO, "predict.ipynb"), as_version=4)

@@ -189,9 +189,8 @@ def run_cli(script, *args, cwd=REPO):
     ("train.py", ["HYPER_PARAMETERS.BATCH_SIZE=-2"], "BATCH_SIZE must be a positive integer"),
     ("train.py", ["INPUT.CHANNELS=1", "DATA_PREPARATION.SLICES_PER_IMAGE=3"], "must equal INPUT.CHANNELS"),
     ("train.py", ["DATA_PREPARATION.PROCESSED_DATA_PATH=/nonexistent/data"], "images directory not found"),
-    ("evaluate.py", ["DATA_PREPARATION.SCANS_VAL_DATA_PATH=/nonexistent/scans"], "validation scans directory"),
-    ("predict.py", ["PREDICTION.VOLUMES=/nonexistent/ct.nii.gz"], "CT volume /nonexistent/ct.nii.gz not found"),
-    ("predict.py", ["PREDICTION.IMAGES_PATH=/nonexistent/images"], "images directory not found"),
+    ("evaluate.py", ["DATA_PREPARATION.PROCESSED_DATA_PATH=/nonexistent/data"], "no training run under"),
+    ("predict.py", ["RUN_DIR=/nonexistent/run"], "is not a training run"),
 ])
 def test_cli_bad_inputs_give_one_clear_line(tmp_path, script, args, message):
     result = run_cli(script, f"WORK_DIR={tmp_path}", *args)
@@ -199,7 +198,7 @@ def test_cli_bad_inputs_give_one_clear_line(tmp_path, script, args, message):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
     assert "Traceback" not in result.stderr
-    assert not os.path.exists(tmp_path / "checkpoint")
+    assert not os.path.exists(tmp_path / "runs")
 
 
 def test_cli_misspelt_key_is_refused_by_hydra_without_traceback(tmp_path):

@@ -15,6 +15,8 @@ OmegaConf.register_new_resolver("script_name", lambda: os.path.basename(sys.argv
 OmegaConf.register_new_resolver(
     "script_summary", lambda: (getattr(sys.modules.get("__main__"), "__doc__", None) or "").strip().split("\n")[0],
     replace=True)
+# WORK_DIR's default, usable where `${hydra:runtime.cwd}` is not yet set (hydra.sweep.dir under -m).
+OmegaConf.register_new_resolver("cwd", os.getcwd, replace=True)
 
 
 def hydra_app(task: Callable[[DictConfig], object]) -> Callable[[], None]:

@@ -1,30 +1,10 @@
-"""Loading a trained model and turning network outputs into label maps (evaluate, predict, notebook)."""
-import os
-
+"""Turning network outputs into label maps (evaluate, predict, notebook); loading is run_dirs.loading."""
 import keras
 import numpy as np
 import tensorflow as tf
 
-from callbacks.training_callbacks import checkpoint_path
-from models.model_factory import FINAL_OUTPUT, prepare_model
-from utils.config import validate_config
-from utils.errors import UserError
-from utils.runtime import configure_precision, use_xla
-
-
-def load_trained_model(cfg) -> keras.Model:
-    """The configured model with the weights train.py saved for it."""
-    validate_config(cfg)
-    configure_precision(cfg)
-    path = checkpoint_path(cfg)
-    if not os.path.isfile(path):
-        raise UserError(f"no trained weights at {path}: run train.py first with the same MODEL settings")
-    model = prepare_model(cfg)
-    try:
-        model.load_weights(path)
-    except Exception as err:  # h5py/Keras raise many types for truncated or mismatched files
-        raise UserError(f"cannot load weights {path} into {model.name}: {str(err).splitlines()[0]}") from None
-    return model
+from models.model_factory import FINAL_OUTPUT
+from utils.runtime import use_xla
 
 
 def make_predict_fn(model: keras.Model, cfg):

@@ -1,0 +1,57 @@
+"""The trained model of a run: the configured network with the best weights train.py saved."""
+import os
+
+import keras
+from omegaconf import OmegaConf
+
+from models.model_factory import prepare_model
+from run_dirs.run_dir import checkpoint_path, enclosing_run, load_run_config
+from utils.config import validate_config
+from utils.errors import UserError
+from utils.runtime import configure_precision
+
+# What a weights file must agree on with the config to load: settings that change layer shapes.
+ARCHITECTURE_KEYS = ("MODEL.TYPE", "MODEL.BACKBONE.TYPE", "MODEL.FILTERS", "MODEL.SKIP_FILTERS", "INPUT.CHANNELS",
+                     "OUTPUT.CLASSES")
+
+
+def describe_architecture(cfg) -> str:
+    """'unet3plus_deepsup / backbone vgg16 (...)': how the error line names a model."""
+    values = {key: OmegaConf.select(cfg, key, default=None) for key in ARCHITECTURE_KEYS}
+    filters = list(values["MODEL.FILTERS"]) if values["MODEL.FILTERS"] is not None else None
+    return (f"model type {values['MODEL.TYPE']} / backbone {values['MODEL.BACKBONE.TYPE']} "
+            f"(FILTERS={filters}, SKIP_FILTERS={values['MODEL.SKIP_FILTERS']}, "
+            f"{values['INPUT.CHANNELS']} channels, {values['OUTPUT.CLASSES']} classes)")
+
+
+def architecture_mismatch(cfg, weights_path: str):
+    """One line naming what the weights hold and what cfg asks for, when their run's config differs; else None."""
+    run_dir = enclosing_run(os.path.dirname(weights_path))
+    if run_dir is None:
+        return None
+    held, asked = describe_architecture(load_run_config(run_dir)), describe_architecture(cfg)
+    if held == asked:
+        return None
+    return (f"weights {weights_path} hold {held}, but the config asks for {asked}: drop the MODEL/INPUT/OUTPUT "
+            f"overrides (evaluate/predict read them from the run) or pick the matching RUN_DIR")
+
+
+def load_trained_model(cfg) -> keras.Model:
+    """The configured model with the weights train.py saved for it."""
+    validate_config(cfg)
+    configure_precision(cfg)
+    path = checkpoint_path(cfg)
+    if not os.path.isfile(path):
+        raise UserError(f"no trained weights at {path}: the run has not finished an epoch yet, or "
+                        f"run train.py first")
+    mismatch = architecture_mismatch(cfg, path)
+    if mismatch:
+        raise UserError(mismatch)
+    model = prepare_model(cfg)
+    try:
+        model.load_weights(path)
+    except Exception as err:  # h5py/Keras raise many types for truncated or mismatched files
+        reason = " ".join(str(err).split())
+        raise UserError(f"cannot load weights {path} into {model.name} ({describe_architecture(cfg)}): "
+                        f"{reason[:300]}") from None
+    return model

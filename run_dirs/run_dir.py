@@ -1,0 +1,252 @@
+"""Run directories: each training run writes into its own folder and saves its resolved config there.
+
+    <WORK_DIR>/runs/<YYYY-mm-dd_HH-MM-SS>/       one per `train.py` run
+    <WORK_DIR>/multirun/<YYYY-mm-dd_HH-MM-SS>/<job number>/   one per job of `train.py -m`
+
+Inside: config.yaml, checkpoint/ (best weights + best.json), backup/ (BackupAndRestore), logs/
+(training.csv, training.png, train_timing.json, tensorboard/), evaluation/, predictions/.
+A run's saved config is the truth about its model, so evaluate/predict/the notebook and a resumed
+train.py read the model settings from it instead of having them retyped.
+"""
+import datetime
+import os
+from typing import Iterable, List, Optional, Set
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from utils.errors import UserError
+
+RUN_CONFIG = "config.yaml"
+LATEST = "latest"
+_ABSENT = object()
+_NEW_RUN_DIRS = set()   # names prepare_run picked for new runs; open_run creates them, never reusing one
+
+# Settings that define the trained network: taken from the run, an override contradicting them is refused.
+MODEL_KEYS = ("MODEL", "INPUT", "OUTPUT", "DATA_PREPARATION.HU_WINDOW", "DATA_PREPARATION.SLICES_PER_IMAGE",
+              "PREPROCESS_DATA.NORMALIZE_IMAGE")
+# Settings taken from the run by evaluate/predict unless given on the command line.
+RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH")
+# The outputs train.py writes; all must lie in the run's own directory tree or outside every run.
+OUTPUT_KEYS = ("CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH", "CALLBACKS.CSV_LOGGER.PATH",
+               "CALLBACKS.TENSORBOARD.PATH", "CALLBACKS.TIMING.PATH")
+
+
+def checkpoint_path(cfg) -> str:
+    """Where train.py saves the best weights and evaluate/predict load them from."""
+    return os.path.join(cfg.CALLBACKS.MODEL_CHECKPOINT.PATH, f"{cfg.MODEL.WEIGHTS_FILE_NAME}.weights.h5")
+
+
+def is_run_dir(path: str) -> bool:
+    """A folder train.py made: it holds the saved config, which has a RUN_DIR key."""
+    config_path = os.path.join(path, RUN_CONFIG)
+    if not os.path.isfile(config_path):
+        return False
+    try:
+        return "RUN_DIR" in OmegaConf.load(config_path)
+    except Exception:  # an unrelated or broken YAML file: not a run
+        return False
+
+
+def load_run_config(run_dir: str) -> DictConfig:
+    """The resolved config a run was started with."""
+    path = os.path.join(run_dir, RUN_CONFIG)
+    if not is_run_dir(run_dir):
+        raise UserError(f"RUN_DIR {run_dir} is not a training run (no {RUN_CONFIG} written by train.py): "
+                        f"pass a directory under runs/ or multirun/, or leave RUN_DIR unset for the latest run")
+    return OmegaConf.load(path)
+
+
+def list_runs(work_dir: str) -> List[str]:
+    """Every run under work_dir (runs/* and multirun/*/*), oldest first by when its config was written."""
+    candidates = []
+    runs_root, multirun_root = os.path.join(work_dir, "runs"), os.path.join(work_dir, "multirun")
+    if os.path.isdir(runs_root):
+        candidates += [os.path.join(runs_root, name) for name in os.listdir(runs_root)]
+    if os.path.isdir(multirun_root):
+        for sweep in os.listdir(multirun_root):
+            sweep_dir = os.path.join(multirun_root, sweep)
+            if os.path.isdir(sweep_dir):
+                candidates += [os.path.join(sweep_dir, name) for name in os.listdir(sweep_dir)]
+    runs = [c for c in candidates if is_run_dir(c)]
+    return sorted(runs, key=lambda r: (os.path.getmtime(os.path.join(r, RUN_CONFIG)), r))
+
+
+def latest_run(work_dir: str) -> str:
+    runs = list_runs(work_dir)
+    if not runs:
+        raise UserError(f"no training run under {work_dir}/runs or {work_dir}/multirun: run train.py first, "
+                        f"or set RUN_DIR to a run directory (or WORK_DIR to where you trained)")
+    return runs[-1]
+
+
+def enclosing_run(path: str) -> Optional[str]:
+    """The run directory that path lies in (path itself or a parent), if any."""
+    current = os.path.abspath(path)
+    while True:
+        if os.path.isdir(current) and is_run_dir(current):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _hydra_job_dir() -> Optional[str]:
+    """The job's own folder under `-m` (hydra.sweep.dir/subdir); None outside a Hydra multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    return hydra_cfg.runtime.output_dir if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
+def command_line_keys(overrides: Optional[Iterable[str]] = None) -> Set[str]:
+    """Keys set on the command line (`KEY=VALUE`, `+KEY=`, `++KEY=`); Hydra's when overrides is None."""
+    if overrides is None:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    return {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
+
+
+def _new_run_dir(work_dir: str) -> str:
+    """runs/<timestamp> for a new run; open_run adds a suffix if another run takes it first."""
+    return os.path.join(work_dir, "runs", datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+
+
+def _create_new_run_dir(path: str) -> str:
+    """Create path, or path-1, path-2... : the first that no other run has taken (mkdir is atomic)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    candidate, n = path, 1
+    while True:
+        try:
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            candidate, n = f"{path}-{n}", n + 1
+
+
+def _absolute(cfg: DictConfig, path: str) -> str:
+    """Run paths given on the command line are relative to WORK_DIR, like every other path."""
+    return os.path.normpath(os.path.join(cfg.WORK_DIR, os.path.expanduser(str(path))))
+
+
+def _value(cfg: DictConfig, key: str):
+    """A plain (resolved) value for comparing and re-applying; None when the key is absent."""
+    value = OmegaConf.select(cfg, key, default=None)
+    if isinstance(value, DictConfig) or OmegaConf.is_list(value):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _refuse_contradictions(cfg: DictConfig, saved: DictConfig, explicit: Set[str], run_dir: str) -> None:
+    """An override of a model setting that differs from the run's: the weights would not fit, say so."""
+    for key in sorted(explicit):
+        if not any(key == m or key.startswith(m + ".") for m in MODEL_KEYS):
+            continue
+        asked, trained = _value(cfg, key), _value(saved, key)
+        if asked != trained:
+            raise UserError(f"run {run_dir} was trained with {key}={trained}, the command line asks for {asked}: "
+                            f"drop the override (model settings come from the run) or train a new run")
+
+
+def _take_from_run(cfg: DictConfig, saved: DictConfig, keys: Iterable[str], explicit: Set[str]) -> None:
+    """cfg[key] = the run's value for each key (in place), then the command line's own values on top."""
+    given = {k: _value(cfg, k) for k in explicit if OmegaConf.select(cfg, k, default=_ABSENT) is not _ABSENT}
+    with open_dict(cfg):
+        for key in keys:
+            if OmegaConf.select(saved, key, default=_ABSENT) is not _ABSENT:
+                OmegaConf.update(cfg, key, OmegaConf.select(saved, key), merge=False)
+        for key, value in given.items():
+            if any(key == k or key.startswith(k + ".") for k in keys):
+                OmegaConf.update(cfg, key, value, merge=False)
+
+
+def prepare_run(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> DictConfig:
+    """Choose train.py's run directory (in place) and, when it is an existing run, resume its settings.
+
+    RUN_DIR unset: a new runs/<time> folder (under `-m`: the job's multirun/<time>/<n> folder).
+    RUN_DIR=latest: the newest run. RUN_DIR an existing run: that run, with the settings it was
+    started with plus the command line's overrides (an override contradicting its model is refused).
+    Writes nothing; `open_run` creates the folder once the inputs are checked.
+    """
+    explicit = command_line_keys(overrides) - {"RUN_DIR"}
+    with open_dict(cfg):
+        if cfg.RUN_DIR is None:
+            job_dir = _hydra_job_dir()
+            cfg.RUN_DIR = job_dir or _new_run_dir(cfg.WORK_DIR)
+            if job_dir is None:
+                _NEW_RUN_DIRS.add(cfg.RUN_DIR)
+            return cfg
+        cfg.RUN_DIR = latest_run(cfg.WORK_DIR) if cfg.RUN_DIR == LATEST else _absolute(cfg, cfg.RUN_DIR)
+    run_dir = cfg.RUN_DIR
+    if os.path.isdir(run_dir) and os.listdir(run_dir):
+        saved = load_run_config(run_dir)
+        _refuse_contradictions(cfg, saved, explicit, run_dir)
+        _take_from_run(cfg, saved, [k for k in saved if k != "RUN_DIR" and k in cfg], explicit)
+        with open_dict(cfg):
+            cfg.RUN_DIR = run_dir
+    return cfg
+
+
+def open_run(cfg: DictConfig) -> str:
+    """Create the run directory, check no output lands in another run, save the resolved config there."""
+    run_dir = cfg.RUN_DIR
+    if run_dir in _NEW_RUN_DIRS:
+        _NEW_RUN_DIRS.discard(run_dir)
+        try:
+            with open_dict(cfg):
+                cfg.RUN_DIR = run_dir = _create_new_run_dir(run_dir)
+        except OSError as err:
+            raise UserError(f"cannot create the run directory {run_dir} ({err.strerror}): set RUN_DIR or "
+                            f"WORK_DIR to a writable folder") from None
+    for key in OUTPUT_KEYS:
+        owner = enclosing_run(OmegaConf.select(cfg, key))
+        if owner is not None and os.path.abspath(owner) != os.path.abspath(run_dir):
+            raise UserError(f"{key}={OmegaConf.select(cfg, key)} is inside another run ({owner}): a run never "
+                            f"writes into another's folder; leave {key} at its default (inside RUN_DIR)")
+    owner = enclosing_run(os.path.dirname(run_dir))
+    if owner is not None:
+        raise UserError(f"RUN_DIR={run_dir} is inside another run ({owner}): choose a folder outside it")
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        write_config(cfg, os.path.join(run_dir, RUN_CONFIG))
+    except OSError as err:
+        raise UserError(f"cannot write the run directory {run_dir} ({err.strerror}): set RUN_DIR or WORK_DIR "
+                        f"to a writable folder") from None
+    return run_dir
+
+
+def write_config(cfg: DictConfig, path: str) -> None:
+    """The resolved config as YAML, written whole or not at all (temporary file, then rename)."""
+    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    temporary = f"{path}.tmp-{os.getpid()}"
+    OmegaConf.save(resolved, temporary)
+    os.replace(temporary, path)
+
+
+def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> DictConfig:
+    """cfg with RUN_DIR set (default: the latest run) and the run's model settings (in place).
+
+    For evaluate.py, predict.py and the notebook: MODEL, INPUT, OUTPUT, the HU window and slices,
+    the normalisation come from the run (an override that contradicts them is refused);
+    OPTIMIZATION and the checkpoint path come from the run unless given on the command line.
+    `overrides` are the command-line overrides (default: Hydra's; a notebook passes its list).
+    """
+    explicit = command_line_keys(overrides) - {"RUN_DIR"}
+    run_dir = latest_run(cfg.WORK_DIR) if cfg.RUN_DIR in (None, LATEST) else _absolute(cfg, cfg.RUN_DIR)
+    saved = load_run_config(run_dir)
+    _refuse_contradictions(cfg, saved, explicit, run_dir)
+    with open_dict(cfg):
+        cfg.RUN_DIR = run_dir
+    _take_from_run(cfg, saved, MODEL_KEYS + RUN_DEFAULT_KEYS, explicit)
+    print(f"run: {run_dir} ({cfg.MODEL.TYPE}, backbone {cfg.MODEL.BACKBONE.TYPE}, "
+          f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}x{cfg.INPUT.CHANNELS})")
+    return cfg
+
+
+def resume_command(cfg: DictConfig) -> str:
+    """The command that continues this run where it stopped."""
+    return f"python train.py RUN_DIR={cfg.RUN_DIR}"

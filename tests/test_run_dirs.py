@@ -1,0 +1,354 @@
+"""Run directories: one folder per run, best weights never lost, resume, model settings read from the run."""
+import copy
+import csv
+import glob
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from callbacks.checkpoint import BestCheckpoint, backed_up_epochs, best_state_path
+from run_dirs.run_dir import latest_run, open_run, prepare_run, run_config
+from tests.conftest import TINY_OVERRIDES, tiny_config, workdir_config
+from utils.errors import UserError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def digest(path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def new_run(work_dir, *overrides):
+    cfg = tiny_config(work_dir, *overrides)
+    prepare_run(cfg)
+    open_run(cfg)
+    return cfg
+
+
+# --- run folders and saved configs (no training) ---
+
+def test_two_runs_started_in_the_same_second_get_two_folders(tmp_path):
+    first, second = new_run(tmp_path), new_run(tmp_path)
+    assert first.RUN_DIR != second.RUN_DIR
+    assert os.path.dirname(first.RUN_DIR) == os.path.dirname(second.RUN_DIR) == str(tmp_path / "runs")
+    for cfg in (first, second):   # every output of a run lies in its own folder
+        for key in ("MODEL_CHECKPOINT", "BACKUP_AND_RESTORE", "CSV_LOGGER", "TENSORBOARD", "TIMING"):
+            assert OmegaConf.select(cfg, f"CALLBACKS.{key}.PATH").startswith(cfg.RUN_DIR + os.sep)
+        saved = OmegaConf.load(os.path.join(cfg.RUN_DIR, "config.yaml"))
+        assert saved.RUN_DIR == cfg.RUN_DIR and saved.CALLBACKS.CSV_LOGGER.PATH == f"{cfg.RUN_DIR}/logs/training.csv"
+
+
+def test_latest_run_is_the_newest_across_runs_and_multirun(tmp_path):
+    older = new_run(tmp_path).RUN_DIR
+    newer = new_run(tmp_path, f"RUN_DIR={tmp_path}/multirun/2026-01-01_00-00-00/1").RUN_DIR
+    os.utime(os.path.join(older, "config.yaml"), (1_000_000, 1_000_000))
+    assert latest_run(str(tmp_path)) == newer
+    os.makedirs(tmp_path / "runs" / "9999-empty")          # a folder without config.yaml is not a run
+    assert latest_run(str(tmp_path)) == newer
+    with pytest.raises(UserError, match="no training run under"):
+        latest_run(str(tmp_path / "elsewhere"))
+
+
+def test_run_config_takes_the_model_settings_from_the_run(tmp_path):
+    trained = new_run(tmp_path, "MODEL.TYPE=unet3plus_deepsup", "OPTIMIZATION.XLA=True",
+                      "DATA_PREPARATION.HU_WINDOW.MIN=-100")
+    # evaluate/predict with the plain defaults (320x320, unet3plus): everything model-related comes from the run
+    cfg = run_config(tiny_config(tmp_path, "INPUT.HEIGHT=320", "INPUT.WIDTH=320"), overrides=[])
+    assert cfg.RUN_DIR == trained.RUN_DIR
+    assert (cfg.MODEL.TYPE, cfg.INPUT.HEIGHT, cfg.DATA_PREPARATION.HU_WINDOW.MIN) == ("unet3plus_deepsup", 64, -100)
+    assert cfg.OPTIMIZATION.XLA is True
+    assert cfg.EVALUATION.RESULTS_PATH == f"{trained.RUN_DIR}/evaluation"
+    assert cfg.PREDICTION.RESULTS_PATH == f"{trained.RUN_DIR}/predictions"
+    # OPTIMIZATION given on the command line wins; a model setting that contradicts the run is refused
+    cfg = run_config(tiny_config(tmp_path, "OPTIMIZATION.XLA=False"), overrides=["OPTIMIZATION.XLA=False"])
+    assert cfg.OPTIMIZATION.XLA is False and cfg.MODEL.TYPE == "unet3plus_deepsup"
+    with pytest.raises(UserError, match=r"trained with MODEL.TYPE=unet3plus_deepsup, the command line asks for "
+                                        r"unet3plus: drop the override"):
+        run_config(tiny_config(tmp_path, "MODEL.TYPE=unet3plus"), overrides=["MODEL.TYPE=unet3plus"])
+    run_config(tiny_config(tmp_path, "MODEL.TYPE=unet3plus_deepsup"), overrides=["MODEL.TYPE=unet3plus_deepsup"])
+
+
+def test_resuming_a_run_takes_its_saved_settings_plus_explicit_overrides(tmp_path):
+    first = new_run(tmp_path, "HYPER_PARAMETERS.LEARNING_RATE=0.01", "HYPER_PARAMETERS.EPOCHS=3")
+    again = tiny_config(tmp_path, f"RUN_DIR={first.RUN_DIR}", "HYPER_PARAMETERS.EPOCHS=5")
+    prepare_run(again, overrides=[f"RUN_DIR={first.RUN_DIR}", "HYPER_PARAMETERS.EPOCHS=5"])
+    assert again.RUN_DIR == first.RUN_DIR
+    assert again.HYPER_PARAMETERS.LEARNING_RATE == 0.01 and again.HYPER_PARAMETERS.EPOCHS == 5
+    relative = tiny_config(tmp_path, f"RUN_DIR={os.path.relpath(first.RUN_DIR, tmp_path)}")
+    assert prepare_run(relative, overrides=[]).RUN_DIR == first.RUN_DIR      # relative to WORK_DIR
+    with pytest.raises(UserError, match="was trained with INPUT.HEIGHT=64, the command line asks for 128"):
+        prepare_run(tiny_config(tmp_path, f"RUN_DIR={first.RUN_DIR}", "INPUT.HEIGHT=128"),
+                    overrides=["INPUT.HEIGHT=128"])
+
+
+def test_a_run_never_writes_into_another_run_or_a_foreign_folder(tmp_path):
+    other = new_run(tmp_path)
+    cfg = tiny_config(tmp_path, f"CALLBACKS.MODEL_CHECKPOINT.PATH={other.RUN_DIR}/checkpoint")
+    prepare_run(cfg)
+    with pytest.raises(UserError, match=r"CALLBACKS.MODEL_CHECKPOINT.PATH=.* is inside another run"):
+        open_run(cfg)
+    with pytest.raises(UserError, match="is inside another run"):
+        new_run(tmp_path, f"RUN_DIR={other.RUN_DIR}/nested")
+    foreign = tmp_path / "my_data"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(UserError, match="is not a training run"):
+        new_run(tmp_path, f"RUN_DIR={foreign}")
+
+
+def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")                      # WORK_DIR below a file: no folder can be made there
+    with pytest.raises(UserError, match=r"cannot create the run directory .*\(Not a directory\): set RUN_DIR"):
+        new_run(blocker / "work")
+
+
+# --- the best checkpoint (a tiny Keras model, no data) ---
+
+def tiny_model():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    return model
+
+
+def run_epochs(callback, model, values, first_epoch=0):
+    """Feed the callback the validation Dice of each epoch, changing the weights every epoch."""
+    callback.set_model(model)
+    callback.on_train_begin()
+    for offset, value in enumerate(values):
+        model.set_weights([np.full((2, 1), value, np.float32), np.zeros(1, np.float32)])
+        callback.on_epoch_end(first_epoch + offset, {"val_dice_coef": value})
+
+
+def saved_kernel(path):
+    model = tiny_model()
+    model.load_weights(path)
+    return float(model.get_weights()[0][0, 0])
+
+
+def test_best_value_survives_a_restart_and_a_worse_epoch_keeps_the_best_weights(tmp_path, capsys):
+    path = str(tmp_path / "model.weights.h5")
+    run_epochs(BestCheckpoint(path, "val_dice_coef"), tiny_model(), [0.90, 0.953])
+    assert json.loads(open(best_state_path(path)).read()) == {"monitor": "val_dice_coef", "best": 0.953, "epoch": 2}
+    # killed, then resumed: a fresh callback reads 0.953 back, so the worse epoch 3 (0.935) is not saved
+    resumed = BestCheckpoint(path, "val_dice_coef")
+    run_epochs(resumed, tiny_model(), [0.935], first_epoch=2)
+    assert resumed.best == 0.953
+    assert saved_kernel(path) == pytest.approx(0.953)
+    assert "did not improve from 0.95300" in capsys.readouterr().out
+    run_epochs(BestCheckpoint(path, "val_dice_coef"), tiny_model(), [0.96], first_epoch=3)
+    assert saved_kernel(path) == pytest.approx(0.96)
+    assert json.loads(open(best_state_path(path)).read())["epoch"] == 4
+    assert sorted(os.listdir(tmp_path)) == ["model.best.json", "model.weights.h5"]   # no temporary files left
+
+
+def test_a_crash_while_writing_leaves_the_previous_best_intact(tmp_path):
+    path = str(tmp_path / "model.weights.h5")
+    model = tiny_model()
+    run_epochs(BestCheckpoint(path, "val_dice_coef"), model, [0.5])
+    before = digest(path)
+
+    def half_written(filepath, overwrite=True):
+        with open(filepath, "wb") as handle:
+            handle.write(b"\x89HDF partial")
+        raise OSError("disk full")
+
+    model.save_weights = half_written
+    callback = BestCheckpoint(path, "val_dice_coef")
+    with pytest.raises(OSError, match="disk full"):
+        run_epochs(callback, model, [0.8], first_epoch=1)
+    assert digest(path) == before and saved_kernel(path) == pytest.approx(0.5)
+    assert json.loads(open(best_state_path(path)).read())["best"] == 0.5
+    assert sorted(os.listdir(tmp_path)) == ["model.best.json", "model.weights.h5"]
+
+
+# --- training (slow) ---
+
+class ScriptedDice(keras.callbacks.Callback):
+    """Replaces the measured validation Dice by given values, before the checkpoint sees them."""
+
+    def __init__(self, values, crash_at_epoch=None):
+        super().__init__()
+        self.values, self.crash_at_epoch = values, crash_at_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.crash_at_epoch:
+            raise RuntimeError("simulated kill")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_dice_coef"] = self.values[epoch]
+
+
+@pytest.mark.slow
+def test_training_resume_restores_the_best_and_keeps_its_weights(tmp_path, prepared_workdir, raw_lits, monkeypatch,
+                                                                 capsys):
+    """The measured case: best 0.953 at epoch 2, killed in epoch 3, the resumed epoch 3 scores 0.935."""
+    import train as train_module
+
+    values = [0.6, 0.953, 0.935]
+    real_build = train_module.build_callbacks
+    cfg = workdir_config(tmp_path, prepared_workdir, raw_lits, "HYPER_PARAMETERS.EPOCHS=3",
+                         "CALLBACKS.TENSORBOARD.VALUE=False")
+    monkeypatch.setattr(train_module, "build_callbacks", lambda *a: [ScriptedDice(values, 2)] + real_build(*a))
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train_module.train(cfg)
+    weights = os.path.join(cfg.CALLBACKS.MODEL_CHECKPOINT.PATH, f"{cfg.MODEL.WEIGHTS_FILE_NAME}.weights.h5")
+    best_weights = digest(weights)
+    # a new process would compose a fresh config and pass only RUN_DIR
+    monkeypatch.setattr(train_module, "build_callbacks", lambda *a: [ScriptedDice(values)] + real_build(*a))
+    resumed = workdir_config(tmp_path, prepared_workdir, raw_lits, f"RUN_DIR={cfg.RUN_DIR}")
+    history = train_module.train(resumed)
+    assert history.epoch == [2] and resumed.HYPER_PARAMETERS.EPOCHS == 3
+    assert "val_dice_coef did not improve from 0.95300" in capsys.readouterr().out
+    assert digest(weights) == best_weights
+    assert json.loads(open(best_state_path(weights)).read()) == {"monitor": "val_dice_coef", "best": 0.953, "epoch": 2}
+    with open(cfg.CALLBACKS.CSV_LOGGER.PATH) as handle:
+        assert [r["epoch"] for r in csv.DictReader(handle)] == ["0", "1", "2"]
+    assert os.listdir(tmp_path / "runs") == [os.path.basename(cfg.RUN_DIR)]   # resumed in place, no new run
+    # rerunning the finished run trains nothing and says how to train on
+    history = train_module.train(workdir_config(tmp_path, prepared_workdir, raw_lits, f"RUN_DIR={cfg.RUN_DIR}"))
+    assert history.epoch == [] and digest(weights) == best_weights
+    assert "this run has already trained 3 epochs: raise HYPER_PARAMETERS.EPOCHS" in capsys.readouterr().out
+    with open(cfg.CALLBACKS.CSV_LOGGER.PATH) as handle:
+        assert len(list(csv.DictReader(handle))) == 3
+
+
+@pytest.mark.slow
+def test_two_training_runs_keep_their_own_weights(tmp_path, prepared_workdir, raw_lits):
+    from train import train
+
+    first = workdir_config(tmp_path, prepared_workdir, raw_lits, "CALLBACKS.TENSORBOARD.VALUE=False")
+    train(first)
+    first_weights = glob.glob(f"{first.RUN_DIR}/checkpoint/*.weights.h5")
+    before = digest(first_weights[0])
+    second = workdir_config(tmp_path, prepared_workdir, raw_lits, "CALLBACKS.TENSORBOARD.VALUE=False", "SEED=7")
+    train(second)
+    assert first.RUN_DIR != second.RUN_DIR
+    assert digest(first_weights[0]) == before
+    assert digest(glob.glob(f"{second.RUN_DIR}/checkpoint/*.weights.h5")[0]) != before
+
+
+@pytest.mark.slow
+def test_weights_of_another_architecture_name_both_models(trained, tmp_path):
+    from run_dirs.loading import load_trained_model
+
+    cfg = copy.deepcopy(trained[0])
+    cfg.MODEL.TYPE = "unet3plus_deepsup"
+    cfg.MODEL.BACKBONE.TYPE = "vgg16"
+    cfg.MODEL.WEIGHTS_FILE_NAME = "model_unet3plus_unet3plus"
+    with pytest.raises(UserError) as caught:
+        load_trained_model(cfg)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "hold model type unet3plus / backbone unet3plus" in message
+    assert "the config asks for model type unet3plus_deepsup / backbone vgg16" in message
+    # weights copied out of their run (no saved config to compare with): still one line naming the model asked for
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    shutil.copy(os.path.join(trained[0].CALLBACKS.MODEL_CHECKPOINT.PATH, "model_unet3plus_unet3plus.weights.h5"), loose)
+    cfg.CALLBACKS.MODEL_CHECKPOINT.PATH = str(loose)
+    with pytest.raises(UserError, match=r"cannot load weights .* \(model type unet3plus_deepsup / backbone vgg16") \
+            as caught:
+        load_trained_model(cfg)
+    assert "\n" not in str(caught.value)
+
+
+def run_cli(script, *args, cwd=REPO, timeout=600):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, os.path.join(REPO, script), *args], cwd=cwd, capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use(tmp_path, prepared_workdir, raw_lits):
+    data = [f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed",
+            f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val"]
+    result = run_cli("train.py", "-m", f"WORK_DIR={tmp_path}", *TINY_OVERRIDES, *data,
+                     "HYPER_PARAMETERS.LEARNING_RATE=1e-3,3e-3", "CALLBACKS.TIMING.WARMUP_STEPS=1")
+    assert result.returncode == 0, result.stderr
+    runs = sorted(glob.glob(f"{tmp_path}/multirun/*/[0-9]"))
+    assert [os.path.basename(r) for r in runs] == ["0", "1"]
+    for run, rate in zip(runs, (1e-3, 3e-3)):
+        saved = OmegaConf.load(os.path.join(run, "config.yaml"))
+        assert saved.RUN_DIR == run and float(saved.HYPER_PARAMETERS.LEARNING_RATE) == rate
+        for name in ("checkpoint/model_unet3plus_unet3plus.weights.h5", "checkpoint/model_unet3plus_unet3plus.best.json",
+                     "logs/training.csv", "logs/training.png", "logs/train_timing.json"):
+            assert os.path.isfile(os.path.join(run, name)), name
+        assert os.listdir(os.path.join(run, "logs", "tensorboard"))
+        assert backed_up_epochs(os.path.join(run, "backup")) == 1   # kept: a rerun with more epochs trains on
+    # evaluate and predict each run with the data paths only: the 64x64 tiny model comes from the run
+    for run in runs:
+        evaluated = run_cli("evaluate.py", f"WORK_DIR={tmp_path}", f"RUN_DIR={run}", *data)
+        assert evaluated.returncode == 0, evaluated.stderr
+        assert os.path.isfile(os.path.join(run, "evaluation", "summary.csv"))
+    predicted = run_cli("predict.py", f"WORK_DIR={tmp_path}", *data)       # default: the latest run
+    assert predicted.returncode == 0, predicted.stderr
+    assert f"run: {runs[1]} (unet3plus, backbone unet3plus, 64x64x3)" in predicted.stdout
+    assert os.path.isfile(os.path.join(runs[1], "predictions", "predictions.png"))
+    refused = run_cli("predict.py", f"WORK_DIR={tmp_path}", f"RUN_DIR={runs[0]}", "INPUT.HEIGHT=128", *data)
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert refused.returncode == 2 and len(errors) == 1, refused.stderr
+    assert "was trained with INPUT.HEIGHT=64, the command line asks for 128" in errors[0]
+
+
+@pytest.mark.slow
+def test_ctrl_c_prints_the_resume_command_and_the_command_resumes(tmp_path, prepared_workdir, raw_lits):
+    data = [f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed",
+            f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    process = subprocess.Popen([sys.executable, "train.py", f"WORK_DIR={tmp_path}", *TINY_OVERRIDES, *data,
+                                "HYPER_PARAMETERS.EPOCHS=500", "CALLBACKS.TENSORBOARD.VALUE=False"],
+                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:   # wait for one finished epoch
+        logs = glob.glob(f"{tmp_path}/runs/*/logs/training.csv")
+        if logs and len(open(logs[0]).read().splitlines()) >= 2:
+            break
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    run = glob.glob(f"{tmp_path}/runs/*")[0]
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == f"interrupted; resume with: python train.py RUN_DIR={run}"
+    with open(os.path.join(run, "logs", "training.csv")) as handle:
+        done = len(list(csv.DictReader(handle)))
+    # the printed command (plus a smaller epoch count) continues the same run: no model settings retyped
+    resumed = run_cli("train.py", f"RUN_DIR={run}", f"HYPER_PARAMETERS.EPOCHS={done + 1}")
+    assert resumed.returncode == 0, resumed.stderr
+    with open(os.path.join(run, "logs", "training.csv")) as handle:
+        assert int(list(csv.DictReader(handle))[-1]["epoch"]) == done      # the one more epoch asked for
+    assert glob.glob(f"{tmp_path}/runs/*") == [run]
+
+
+def test_an_interrupted_backup_keeps_the_previous_one(tmp_path):
+    from callbacks.checkpoint import AtomicBackupAndRestore
+
+    model = tiny_model()
+    model.set_weights([np.full((2, 1), 1.0, np.float32), np.zeros(1, np.float32)])
+    backup = AtomicBackupAndRestore(str(tmp_path / "backup"))
+    backup.set_model(model)
+    backup.on_epoch_end(0)
+    saved = digest(tmp_path / "backup" / "latest.weights.h5")
+
+    def interrupted(filepath, overwrite=True):
+        with open(filepath, "wb") as handle:
+            handle.write(b"\x89HDF partial")
+        raise KeyboardInterrupt
+
+    model.save_weights = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        backup.on_epoch_end(1)
+    assert digest(tmp_path / "backup" / "latest.weights.h5") == saved
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+    assert sorted(os.listdir(tmp_path / "backup")) == ["latest.weights.h5", "training_metadata.json"]
