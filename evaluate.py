@@ -9,7 +9,7 @@ NIfTI beside it, on the source CT's grid and affine, to open in a NIfTI viewer.
 """
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up chatter out of the output
+import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
 
 import numpy as np

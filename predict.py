@@ -8,7 +8,7 @@ a figure `predictions.png` with up to PREDICTION.MAX_FIGURE_ROWS rows beside the
 """
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up chatter out of the output
+import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
 from typing import Dict, List, Optional
 

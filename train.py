@@ -8,7 +8,7 @@ resumes an interrupted run (BackupAndRestore). See configs/config.yaml for every
 """
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up chatter out of the output
+import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
 
 import keras
