@@ -22,6 +22,7 @@ from utils.cli import hydra_app
 from utils.config import validate_config
 from utils.errors import UserError
 from utils.inference import make_predict_fn
+from utils.paths import require_paths
 from utils.runtime import configure_precision, get_strategy
 from utils.seed import set_seed
 
@@ -70,6 +71,7 @@ def run_benchmark(cfg, warmup_steps: int, bench_steps: int) -> dict:
 def benchmark(cfg: DictConfig) -> dict:
     """The command-line job: run, print the summary line and table row, write JSON."""
     warmup, steps, json_path = cfg.BENCHMARK.WARMUP_STEPS, cfg.BENCHMARK.STEPS, cfg.BENCHMARK.JSON_PATH
+    require_paths(cfg, write_files=["BENCHMARK.JSON_PATH"])
     result = run_benchmark(cfg, warmup, steps)
     print(f"{result['model']}/{result['backbone']} {result['input']} AMP={result['amp']} XLA={result['xla']}: "
           f"{format_stats(result)}")

@@ -21,6 +21,7 @@ from data_generators.tf_data_generator import SliceSequence
 from losses.metrics import dice_per_class
 from utils.cli import hydra_app
 from utils.inference import load_trained_model, make_predict_fn, to_label_maps
+from utils.paths import require_paths
 from utils.volumes import (CLASS_NAMES, VolumeCollector, find_source_volume, format_table, volume_dice_rows,
                            write_prediction_nifti, write_summary_csv)
 
@@ -50,6 +51,8 @@ def overall_dice(collector: VolumeCollector, classes: int) -> np.ndarray:
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"],
+                  read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"] if cfg.EVALUATION.WRITE_NIFTI else [])
     model = load_trained_model(cfg)
     collector = predict_validation_set(cfg, model)
     classes = cfg.OUTPUT.CLASSES

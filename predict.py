@@ -24,6 +24,7 @@ from utils.errors import UserError
 from utils.images import read_image, read_mask, write_png
 from utils.inference import load_trained_model, make_predict_fn, to_label_maps
 from utils.naming import mask_name_for, parse_slice_name, slice_file_name
+from utils.paths import require_paths
 from utils.visualize import plot_rows
 
 
@@ -88,6 +89,7 @@ def figure_rows(results: List[Dict], count: int) -> List[Dict]:
 
 
 def predict(cfg: DictConfig) -> List[Dict]:
+    require_paths(cfg, write_dirs=["PREDICTION.RESULTS_PATH"])
     names = list(cfg.PREDICTION.IMAGE_NAMES) if cfg.PREDICTION.IMAGE_NAMES is not None else None
     image_paths = select_images(cfg.PREDICTION.IMAGES_PATH, names)
     model = load_trained_model(cfg)

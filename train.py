@@ -19,6 +19,7 @@ from data_generators.data_generator import get_data_generator
 from models.model_factory import FINAL_OUTPUT, compile_arguments, make_targets, prepare_model
 from utils.cli import hydra_app
 from utils.config import validate_config
+from utils.paths import require_paths
 from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
 from utils.seed import set_seed
 from utils.visualize import plot_training_curves
@@ -40,6 +41,10 @@ def build_compiled_model(cfg, strategy) -> keras.Model:
 
 def train(cfg: DictConfig) -> keras.callbacks.History:
     validate_config(cfg)
+    require_paths(cfg, write_dirs=["CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH",
+                                   "CALLBACKS.TENSORBOARD.PATH"],
+                  write_files=["CALLBACKS.CSV_LOGGER.PATH", "CALLBACKS.TIMING.PATH"],
+                  read_files=["MODEL.BACKBONE.WEIGHTS"])
     set_seed(cfg.SEED)
     configure_precision(cfg)
     strategy = get_strategy(cfg)

@@ -3,6 +3,7 @@ import os
 
 import keras
 
+from callbacks.csv_logger import CSVLogger
 from callbacks.timing_callback import TimingCallback
 
 
@@ -22,7 +23,7 @@ def build_callbacks(cfg, monitor: str, global_batch_size: int):
             checkpoint_path(cfg), monitor=monitor, mode="max", verbose=1,
             save_best_only=callbacks_cfg.MODEL_CHECKPOINT.SAVE_BEST_ONLY,
             save_weights_only=True),
-        keras.callbacks.CSVLogger(callbacks_cfg.CSV_LOGGER.PATH, append=callbacks_cfg.CSV_LOGGER.APPEND_LOGS or resuming),
+        CSVLogger(callbacks_cfg.CSV_LOGGER.PATH, append=callbacks_cfg.CSV_LOGGER.APPEND_LOGS or resuming),
     ]
     if callbacks_cfg.BACKUP_AND_RESTORE.VALUE:
         callbacks.append(keras.callbacks.BackupAndRestore(callbacks_cfg.BACKUP_AND_RESTORE.PATH))
