@@ -23,7 +23,7 @@ TYPE_OVERRIDES: Dict[str, Any] = {
     "MODEL.BACKBONE.WEIGHTS": Optional[str],
     "PREDICTION.IMAGE_NAMES": Optional[List[str]],
     "USE_MULTI_GPUS.GPU_IDS": Union[int, List[int]],
-    "OPTIMIZATION.AMP": Union[bool, str],   # False | True | float16 | bfloat16; the names are checked where AMP is set up
+    "OPTIMIZATION.AMP": Union[bool, str],   # False | True | float16 | bfloat16; names checked where AMP is set up
 }
 
 # Options that used to be `+key` extras of one script, now declared keys.
@@ -69,7 +69,9 @@ def _type_of(key: str, leaves: Dict[str, Any], seen=()) -> Any:
         return str
     if isinstance(value, list):
         element_types = {type(v) for v in value}
-        return List[element_types.pop()] if len(element_types) == 1 and not isinstance(value[0], (list, dict)) else List[Any]
+        if len(element_types) == 1 and not isinstance(value[0], (list, dict)):
+            return List[element_types.pop()]
+        return List[Any]
     if value is None:
         return Optional[Any]   # tests/test_cli_errors.py asks for every null key to be in TYPE_OVERRIDES
     return type(value)
