@@ -146,6 +146,16 @@ def test_a_key_added_to_the_yaml_is_typed_without_editing_the_schema(tmp_path):
     assert schema.A.B == 3 and schema.A.C == "${A.B}" and schema.F is False
 
 
+def test_a_config_group_folder_is_an_open_section(tmp_path):
+    (tmp_path / "LOSS").mkdir()
+    (tmp_path / "LOSS" / "hybrid.yaml").write_text("FOCAL: 1.0\n")
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "recipe.yaml").write_text("# @package _global_\nA:\n  B: 4\n")
+    (tmp_path / "config.yaml").write_text("A:\n  B: 3\n")
+    schema = build_schema(str(tmp_path / "config.yaml"))()
+    assert schema.LOSS is None and schema.A.B == 3 and not hasattr(schema, "experiment")
+
+
 def test_describe_and_match_types():
     assert describe_type(TYPE_OVERRIDES["MODEL.BACKBONE.WEIGHTS"]) == "a string or null"
     assert describe_type(TYPE_OVERRIDES["USE_MULTI_GPUS.GPU_IDS"]) == "an integer or a list of integers"

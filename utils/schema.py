@@ -6,6 +6,7 @@ Keys whose default cannot tell their type (null, or more than one type allowed) 
 """
 import dataclasses
 import difflib
+import os
 import re
 import typing
 from typing import Any, Dict, List, Optional, Union
@@ -109,12 +110,36 @@ def _dataclass(name: str, node: DictConfig, types: Dict[str, Any], prefix: str =
     return dataclasses.make_dataclass(name, fields)
 
 
+def config_groups(config_dir: str) -> List[str]:
+    """Config groups (sub-folders) whose options land under their own key: left open and untyped here.
+
+    Groups of `# @package _global_` presets only set keys config.yaml declares, so they need nothing.
+    """
+    groups = []
+    for name in sorted(os.listdir(config_dir)):
+        folder = os.path.join(config_dir, name)
+        if name == "hydra" or not os.path.isdir(folder):
+            continue
+        headers = []
+        for option in sorted(f for f in os.listdir(folder) if f.endswith(".yaml")):
+            with open(os.path.join(folder, option)) as handle:
+                headers.append(handle.readline())
+        if not any("@package" in header and "_global_" in header for header in headers):
+            groups.append(name)
+    return groups
+
+
 def build_schema(config_path: str):
     """The dataclass schema of the yaml at config_path (nested dataclasses, one per section)."""
-    return _dataclass("Config", OmegaConf.load(config_path), key_types(config_path))
+    root = OmegaConf.load(config_path)
+    schema = _dataclass("Config", root, key_types(config_path))
+    extra = [(g, Any, dataclasses.field(default=None)) for g in config_groups(os.path.dirname(config_path))
+             if g not in root]
+    return dataclasses.make_dataclass("Config", extra, bases=(schema,)) if extra else schema
 
 
 _declared: Dict[str, Any] = {}   # dotted key -> type, of the registered schema
+_open_groups: List[str] = []     # config groups whose keys are not checked
 
 
 def register_schema(config_path: str) -> None:
@@ -122,6 +147,7 @@ def register_schema(config_path: str) -> None:
     ConfigStore.instance().store(name=SCHEMA_NAME, node=build_schema(config_path))
     _declared.clear()
     _declared.update(key_types(config_path))
+    _open_groups[:] = config_groups(os.path.dirname(config_path))
 
 
 def describe_type(declared: Any) -> str:
@@ -169,6 +195,8 @@ def _undeclared_keys(node: DictConfig, known: set, prefix: str = "") -> List[str
     found = []
     for key in node.keys():
         full = f"{prefix}{key}"
+        if full.split(".")[0] in _open_groups:
+            continue
         if full not in known:
             found.append(full)
         elif isinstance(node._get_node(key), DictConfig):
@@ -194,7 +222,7 @@ def config_error_line(err: Exception) -> str:
     full_key = overridden.group(1) if overridden else getattr(cause, "full_key", None)
     if full_key:
         key = re.sub(r"\[\d+\]$", "", full_key)
-        if key not in set(all_keys(_declared)):
+        if key not in set(all_keys(_declared)) and key.split(".")[0] not in _open_groups:
             return unknown_key_message(key, all_keys(_declared))
         if key in _declared and type(cause).__name__ == "ValidationError":
             return f"{key} must be {describe_type(_declared[key])}, got {getattr(cause, 'value', None)!r}"
