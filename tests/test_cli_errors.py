@@ -12,8 +12,9 @@ from typing import List, Optional
 import pytest
 
 from callbacks.csv_logger import CSVLogger
+from data_generators.dali_data_generator import dali_import_error
 from tests.conftest import TINY_OVERRIDES, tiny_config
-from utils.errors import UserError, exit_on_user_error, raised_in_worker
+from utils.errors import UserError, exit_on_user_error, hint_for_library_error, raised_in_worker
 from utils.paths import require_paths, require_writable_dir, require_writable_file
 from utils.schema import (RENAMED_KEYS, TYPE_OVERRIDES, build_schema, describe_type, key_types, matches_type,
                           unknown_key_message)
@@ -99,6 +100,19 @@ def test_corrupt_png_met_in_training_names_the_file_and_leaves_no_empty_log(tmp_
                         "CALLBACKS.TENSORBOARD.VALUE=False")
     assert_one_error_line(result, f"cannot read image {bad}")
     assert not (tmp_path / "logs" / "training.csv").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(dali_import_error() is not None, reason="NVIDIA DALI is not installed")
+def test_corrupt_png_met_by_dali_gives_one_line(tmp_path, prepared_workdir):
+    data = tmp_path / "processed"
+    shutil.copytree(prepared_workdir / "data" / "processed", data)
+    bad = sorted((data / "val" / "images").iterdir())[1]
+    bad.write_bytes(bad.read_bytes()[:100])
+    result = run_script("train.py", f"WORK_DIR={tmp_path}", f"DATA_PREPARATION.PROCESSED_DATA_PATH={data}",
+                        *TINY_OVERRIDES, "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4",
+                        "CALLBACKS.TENSORBOARD.VALUE=False", "DATA_GENERATOR_TYPE=DALI_GENERATOR")
+    assert_one_error_line(result, "DALI could not decode a PNG", "verify_data.py")
 
 
 @pytest.mark.slow
@@ -222,6 +236,11 @@ def test_a_user_error_wrapped_by_a_framework_still_exits_with_its_line(capsys):
                 raise RuntimeError(f"Graph execution error:\n{err}\n(70 more lines)") from None
     assert exited.value.code == 2
     assert capsys.readouterr().err == "error: cannot read image x.png\n"
+    hint_for_library_error("marker-of-a-library-error", "the cause, in one line")
+    with pytest.raises(SystemExit):
+        with exit_on_user_error():
+            raise RuntimeError("Graph execution error: ... marker-of-a-library-error ...")
+    assert capsys.readouterr().err == "error: the cause, in one line\n"
     with pytest.raises(RuntimeError):   # no worker error noted: a real bug keeps its traceback
         with exit_on_user_error():
             raise RuntimeError("bug")

@@ -12,6 +12,7 @@ class UserError(Exception):
 
 
 _raised_in_workers: list = []
+_error_hints: list = []   # (text in another library's error message, the one line to print instead)
 
 
 def raised_in_worker(err: UserError) -> UserError:
@@ -19,6 +20,12 @@ def raised_in_worker(err: UserError) -> UserError:
     after which `exit_on_user_error` still prints this one line."""
     _raised_in_workers.append(err)
     return err
+
+
+def hint_for_library_error(marker: str, line: str) -> None:
+    """Let a module name the user-fixable cause of an error that reaches us only as another library's text
+    (DALI's decoder reports a corrupt PNG without naming it)."""
+    _error_hints.append((marker, line))
 
 
 @contextlib.contextmanager
@@ -30,8 +37,9 @@ def exit_on_user_error():
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    except Exception:
-        if not _raised_in_workers:
+    except Exception as err:
+        hints = [line for marker, line in _error_hints if marker in str(err)]
+        if not (_raised_in_workers or hints):
             raise
-        print(f"error: {_raised_in_workers[0]}", file=sys.stderr)
+        print(f"error: {_raised_in_workers[0] if _raised_in_workers else hints[0]}", file=sys.stderr)
         sys.exit(2)
