@@ -62,6 +62,7 @@ CASES = [
     (V, ["+HYPER_PARAMETERS.EPOCH=3"], ["did you mean HYPER_PARAMETERS.EPOCHS?"]),
     ("train.py", ["-m", "HYPER_PARAMETERS.LEARNING_RATE=1e-3,abc"], ["LEARNING_RATE must be a number, got 'abc'"]),
     (V, ["MODEL.TYPE"], ["Error parsing override 'MODEL.TYPE'"]),
+    (V, ["--config-name", "demoo"], ["Cannot find primary config 'demoo': --config-name must be one of config, demo"]),
     ("benchmark_inference.py", ["+warmup_steps=5"], ["+warmup_steps is now the config key BENCHMARK.WARMUP_STEPS"]),
     (V, ["+bench_steps=5"], ["BENCHMARK.STEPS"]),
     (V, ["+json_path=x.json"], ["BENCHMARK.JSON_PATH"]),

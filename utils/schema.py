@@ -18,7 +18,7 @@ from utils.errors import UserError
 
 SCHEMA_NAME = "base_schema"   # named in config.yaml's defaults list
 
-# The keys whose yaml default does not show the type. Unions are checked by `check_union_keys`
+# The keys whose yaml default does not show the type. Unions are checked by `check_composed`
 # after composing, because OmegaConf 2.3 types a Union node as Any.
 TYPE_OVERRIDES: Dict[str, Any] = {
     "MODEL.BACKBONE.WEIGHTS": Optional[str],
@@ -140,6 +140,7 @@ def build_schema(config_path: str):
 
 _declared: Dict[str, Any] = {}   # dotted key -> type, of the registered schema
 _open_groups: List[str] = []     # config groups whose keys are not checked
+_config_dir: List[str] = []      # the folder of the registered config.yaml
 
 
 def register_schema(config_path: str) -> None:
@@ -148,6 +149,7 @@ def register_schema(config_path: str) -> None:
     _declared.clear()
     _declared.update(key_types(config_path))
     _open_groups[:] = config_groups(os.path.dirname(config_path))
+    _config_dir[:] = [os.path.dirname(config_path)]
 
 
 def describe_type(declared: Any) -> str:
@@ -227,6 +229,9 @@ def config_error_line(err: Exception) -> str:
         if key in _declared and type(cause).__name__ == "ValidationError":
             return f"{key} must be {describe_type(_declared[key])}, got {getattr(cause, 'value', None)!r}"
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Cannot find primary config"):
+        names = sorted(f[:-len(".yaml")] for f in os.listdir(_config_dir[0]) if f.endswith(".yaml"))
+        return f"{lines[0].split('.')[0]}: --config-name must be one of {', '.join(names)}"
     if cause is not None and str(cause).strip():
         lines.append(str(cause).strip().splitlines()[0])
     return "; ".join(lines)
