@@ -187,6 +187,7 @@ def test_describe_and_match_types():
     ("MODEL.TYPE=null", "MODEL.TYPE must be a string, got None"),
     ("+MODEL.BACKBONE.WIEGHTS=x", "unknown config key MODEL.BACKBONE.WIEGHTS (did you mean MODEL.BACKBONE.WEIGHTS?)"),
     ("+samples=3", "+samples is now the config key VERIFY.SAMPLES: write VERIFY.SAMPLES=VALUE"),
+    ("+MODEL.TYPE=unet3plus", "MODEL.TYPE is declared already: set it without the +, as MODEL.TYPE=VALUE"),
     ("USE_MULTI_GPUS.GPU_IDS=[0,x]", "USE_MULTI_GPUS.GPU_IDS must be an integer or a list of integers, got [0, 'x']"),
 ])
 def test_compose_config_refuses_with_one_line(tmp_path, override, message):

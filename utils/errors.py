@@ -16,15 +16,13 @@ _error_hints: list = []   # (text in another library's error message, the one li
 
 
 def raised_in_worker(err: UserError) -> UserError:
-    """Note a UserError raised in a data-loading worker: tf.data re-raises it as a long UnknownError,
-    after which `exit_on_user_error` still prints this one line."""
+    """Note a worker's UserError: tf.data re-raises it as a page-long UnknownError, we still print one line."""
     _raised_in_workers.append(err)
     return err
 
 
 def hint_for_library_error(marker: str, line: str) -> None:
-    """Let a module name the user-fixable cause of an error that reaches us only as another library's text
-    (DALI's decoder reports a corrupt PNG without naming it)."""
+    """Name the user-fixable cause of an error known only by a library's text (DALI on a corrupt PNG)."""
     _error_hints.append((marker, line))
 
 

@@ -228,6 +228,9 @@ def config_error_line(err: Exception) -> str:
             return unknown_key_message(key, all_keys(_declared))
         if key in _declared and type(cause).__name__ == "ValidationError":
             return f"{key} must be {describe_type(_declared[key])}, got {getattr(cause, 'value', None)!r}"
+    existing = re.search(r"An item is already at '([^']+)'", str(err))
+    if existing:
+        return f"{existing.group(1)} is declared already: set it without the +, as {existing.group(1)}=VALUE"
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     if lines and lines[0].startswith("Cannot find primary config"):
         names = sorted(f[:-len(".yaml")] for f in os.listdir(_config_dir[0]) if f.endswith(".yaml"))
