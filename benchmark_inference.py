@@ -1,20 +1,20 @@
 """Inference latency and throughput of a UNet3+ on random input.
 
     python benchmark_inference.py MODEL.TYPE=unet3plus MODEL.BACKBONE.TYPE=vgg19 HYPER_PARAMETERS.BATCH_SIZE=16 \
-        OPTIMIZATION.AMP=False OPTIMIZATION.XLA=False +warmup_steps=50 +bench_steps=100
+        OPTIMIZATION.AMP=False OPTIMIZATION.XLA=False BENCHMARK.WARMUP_STEPS=50 BENCHMARK.STEPS=100
 
 Prints one summary line and the recipe's table row (batch size, XLA, AMP, latency ms, img/s),
-and writes both to JSON (`+json_path=...`, default results/benchmark_inference.json).
+and writes both to JSON (BENCHMARK.JSON_PATH, default results/benchmark_inference.json).
 """
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up chatter out of the output
+import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
 import time
 
 import numpy as np
 import tensorflow as tf
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from callbacks.timing_callback import format_stats, latency_stats, write_json
 from models.model_factory import prepare_model
@@ -22,6 +22,7 @@ from utils.cli import hydra_app
 from utils.config import validate_config
 from utils.errors import UserError
 from utils.inference import make_predict_fn
+from utils.paths import require_paths
 from utils.runtime import configure_precision, get_strategy
 from utils.seed import set_seed
 
@@ -45,7 +46,7 @@ def run_benchmark(cfg, warmup_steps: int, bench_steps: int) -> dict:
     """Time `bench_steps` forward passes after `warmup_steps`, on one fixed random batch."""
     validate_config(cfg)
     if warmup_steps < 0 or bench_steps < 1:
-        raise UserError(f"+warmup_steps must be >= 0 and +bench_steps >= 1, got {warmup_steps}, {bench_steps}")
+        raise UserError(f"BENCHMARK.WARMUP_STEPS must be >= 0 and BENCHMARK.STEPS >= 1, got {warmup_steps}, {bench_steps}")
     set_seed(cfg.SEED)
     configure_precision(cfg)
     batch_size = cfg.HYPER_PARAMETERS.BATCH_SIZE
@@ -69,10 +70,8 @@ def run_benchmark(cfg, warmup_steps: int, bench_steps: int) -> dict:
 
 def benchmark(cfg: DictConfig) -> dict:
     """The command-line job: run, print the summary line and table row, write JSON."""
-    warmup = int(OmegaConf.select(cfg, "warmup_steps", default=50))
-    steps = int(OmegaConf.select(cfg, "bench_steps", default=100))
-    json_path = OmegaConf.select(cfg, "json_path", default=os.path.join(cfg.WORK_DIR, "results",
-                                                                        "benchmark_inference.json"))
+    warmup, steps, json_path = cfg.BENCHMARK.WARMUP_STEPS, cfg.BENCHMARK.STEPS, cfg.BENCHMARK.JSON_PATH
+    require_paths(cfg, write_files=["BENCHMARK.JSON_PATH"])
     result = run_benchmark(cfg, warmup, steps)
     print(f"{result['model']}/{result['backbone']} {result['input']} AMP={result['amp']} XLA={result['xla']}: "
           f"{format_stats(result)}")

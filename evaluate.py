@@ -12,7 +12,7 @@ also prediction-N.nii.gz on the source grid, affine and header.
 """
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up chatter out of the output
+import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
 
 from omegaconf import DictConfig
@@ -25,6 +25,7 @@ from utils.cli import hydra_app
 from utils.inference import make_predict_fn
 from volumes.nifti import find_volume_pairs
 from volumes.slices import slice_settings
+from utils.paths import require_paths
 
 HEADLINE = ("volume", "dice_liver", "dice_tumour", "assd_liver_mm", "hd95_liver_mm", "lesion_recall",
             "lesion_precision", "slice_grid_dice_liver", "slice_grid_dice_tumour")
@@ -35,6 +36,7 @@ def evaluate(cfg: DictConfig) -> dict:
     settings = slice_settings(cfg)
     pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH,
                               "validation scans directory (DATA_PREPARATION.SCANS_VAL_DATA_PATH)")
+    require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"])
     results_dir = cfg.EVALUATION.RESULTS_PATH
     model = load_trained_model(cfg)
     result = evaluate_volumes(pairs, make_predict_fn(model, cfg), settings, cfg.OUTPUT.CLASSES,

@@ -12,7 +12,7 @@ views beside it. Without it, one label PNG per prepared image and a figure `pred
 """
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up chatter out of the output
+import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
 from typing import Dict, List
 
@@ -27,6 +27,7 @@ from utils.cli import hydra_app
 from utils.errors import UserError
 from utils.images import write_png
 from utils.inference import make_predict_fn
+from utils.paths import require_paths
 from utils.visualize import plot_rows
 from volumes.nifti import find_nifti_files
 from volumes.slices import slice_settings
@@ -67,6 +68,7 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
 
 def predict(cfg: DictConfig) -> List[Dict]:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
+    require_paths(cfg, write_dirs=["PREDICTION.RESULTS_PATH"])
     return predict_volumes(cfg) if cfg.PREDICTION.VOLUMES else predict_slices(cfg)
 
 

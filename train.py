@@ -11,7 +11,7 @@ included. See configs/config.yaml for every option.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up chatter out of the output
+import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
 
 import keras
@@ -24,6 +24,7 @@ from models.model_factory import FINAL_OUTPUT, compile_arguments, make_targets, 
 from run_dirs.run_dir import open_run, prepare_run, resume_command
 from utils.cli import hydra_app
 from utils.config import validate_config
+from utils.paths import require_paths
 from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
 from utils.seed import set_seed
 from utils.visualize import plot_training_curves
@@ -46,6 +47,10 @@ def build_compiled_model(cfg, strategy) -> keras.Model:
 def train(cfg: DictConfig) -> keras.callbacks.History:
     validate_config(cfg)
     prepare_run(cfg)
+    require_paths(cfg, write_dirs=["CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH",
+                                   "CALLBACKS.TENSORBOARD.PATH"],
+                  write_files=["CALLBACKS.CSV_LOGGER.PATH", "CALLBACKS.TIMING.PATH"],
+                  read_files=["MODEL.BACKBONE.WEIGHTS"])
     set_seed(cfg.SEED)
     configure_precision(cfg)
     strategy = get_strategy(cfg)

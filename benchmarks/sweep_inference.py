@@ -44,8 +44,9 @@ def run_point(model, backbone, batch_size, amp, xla, args, json_path):
     command = [sys.executable, os.path.join(REPO, "benchmark_inference.py"), f"MODEL.TYPE={model}",
                f"MODEL.BACKBONE.TYPE={backbone}", f"HYPER_PARAMETERS.BATCH_SIZE={batch_size}",
                f"OPTIMIZATION.AMP={amp}", f"OPTIMIZATION.XLA={xla}", f"INPUT.HEIGHT={args.size}",
-               f"INPUT.WIDTH={args.size}", f"+warmup_steps={args.warmup_steps}", f"+bench_steps={args.bench_steps}",
-               f"+json_path={json_path}", f"WORK_DIR={REPO}", *args.extra]
+               f"INPUT.WIDTH={args.size}", f"BENCHMARK.WARMUP_STEPS={args.warmup_steps}",
+               f"BENCHMARK.STEPS={args.bench_steps}", f"BENCHMARK.JSON_PATH={json_path}", f"WORK_DIR={REPO}",
+               *args.extra]
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         print(completed.stderr[-2000:], file=sys.stderr)

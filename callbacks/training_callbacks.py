@@ -4,6 +4,7 @@ import os
 import keras
 
 from callbacks.checkpoint import AtomicBackupAndRestore, BestCheckpoint
+from callbacks.csv_logger import CSVLogger
 from callbacks.timing_callback import TimingCallback
 from run_dirs.run_dir import checkpoint_path
 
@@ -16,7 +17,7 @@ def build_callbacks(cfg, monitor: str, global_batch_size: int):
     resuming = callbacks_cfg.BACKUP_AND_RESTORE.VALUE and os.path.isdir(callbacks_cfg.BACKUP_AND_RESTORE.PATH)
     callbacks = [
         BestCheckpoint(checkpoint_path(cfg), monitor, save_best_only=callbacks_cfg.MODEL_CHECKPOINT.SAVE_BEST_ONLY),
-        keras.callbacks.CSVLogger(callbacks_cfg.CSV_LOGGER.PATH, append=callbacks_cfg.CSV_LOGGER.APPEND_LOGS or resuming),
+        CSVLogger(callbacks_cfg.CSV_LOGGER.PATH, append=callbacks_cfg.CSV_LOGGER.APPEND_LOGS or resuming),
     ]
     if callbacks_cfg.BACKUP_AND_RESTORE.VALUE:
         callbacks.append(AtomicBackupAndRestore(callbacks_cfg.BACKUP_AND_RESTORE.PATH))

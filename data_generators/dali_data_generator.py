@@ -11,10 +11,15 @@ import numpy as np
 import tensorflow as tf
 
 from data_generators.sampling import EpochSampler
-from utils.errors import UserError
+from utils.errors import UserError, hint_for_library_error
 
 DALI_INSTALL_HINT = ("pip install --no-build-isolation -r requirements-dali.txt "
                      "(NVIDIA DALI and its TensorFlow plugin, Linux x86-64 only)")
+
+
+hint_for_library_error("nvidia.dali.fn.decoders.image",
+                       "DALI could not decode a PNG of the prepared data (corrupt or truncated file); "
+                       "python data_preparation/verify_data.py names it")
 
 
 def dali_import_error():

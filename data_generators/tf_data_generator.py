@@ -7,6 +7,7 @@ import numpy as np
 
 from data_generators.preprocessing import augment, normalize_image, one_hot, to_class_labels
 from data_generators.sampling import EpochSampler
+from utils.errors import UserError, raised_in_worker
 from utils.images import read_image, read_mask
 
 
@@ -55,7 +56,10 @@ class SliceSequence(keras.utils.PyDataset):
         if step >= len(self):
             raise IndexError(step)
         rng = np.random.default_rng([self.seed, self.epoch, step]) if self.augment_data else None
-        pairs = [self.load_pair(i, rng) for i in self.batch_indices(step)]
+        try:
+            pairs = [self.load_pair(i, rng) for i in self.batch_indices(step)]
+        except UserError as err:   # a corrupt PNG: one line, not tf.data's traceback
+            raise raised_in_worker(err)
         images = np.stack([p[0] for p in pairs])
         masks = np.stack([p[1] for p in pairs])
         return images, (self.target_fn(masks) if self.target_fn else masks)

@@ -1,7 +1,7 @@
 """Check the prepared PNG slices before training on them, and draw a few pairs to look at.
 
     python data_preparation/verify_data.py
-    python data_preparation/verify_data.py +samples=8
+    python data_preparation/verify_data.py VERIFY.SAMPLES=8
 
 Every image needs its mask and every mask its image; sizes must equal INPUT.HEIGHT x WIDTH, images
 must have INPUT.CHANNELS channels and masks one channel with labels 0..2. Problems are listed and
@@ -18,7 +18,7 @@ if REPO_ROOT not in sys.path:
 
 import cv2  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
 from utils.cli import hydra_app  # noqa: E402
 from utils.config import require_dir  # noqa: E402
@@ -28,7 +28,6 @@ from utils.naming import mask_name_for  # noqa: E402
 from utils.visualize import plot_rows  # noqa: E402
 
 LABEL_MAX = 2          # 0 background, 1 liver, 2 tumour
-DEFAULT_SAMPLES = 4
 MAX_LISTED = 20        # problems printed per split; a wrong INPUT size would otherwise list every file
 
 
@@ -123,9 +122,9 @@ def plot_samples(pairs: List[Tuple[str, str, str]], cfg: DictConfig, count: int,
 
 def verify_dataset(cfg: DictConfig) -> dict:
     """Check train and val; print a summary; returns {split: {'pairs', 'problems'}, 'figure': path or None}."""
-    count = OmegaConf.select(cfg, "samples", default=DEFAULT_SAMPLES)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise UserError(f"+samples must be a non-negative integer, got {count!r}")
+    count = cfg.VERIFY.SAMPLES
+    if count < 0:
+        raise UserError(f"VERIFY.SAMPLES must be a non-negative integer, got {count!r}")
     result, samples = {}, []
     for split, dataset in (("train", cfg.DATASET.TRAIN), ("val", cfg.DATASET.VAL)):
         problems = verify_split(dataset.IMAGES_PATH, dataset.MASK_PATH, cfg)

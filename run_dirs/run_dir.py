@@ -158,7 +158,8 @@ def _take_from_run(cfg: DictConfig, saved: DictConfig, keys: Iterable[str], expl
     with open_dict(cfg):
         for key in keys:
             if OmegaConf.select(saved, key, default=_ABSENT) is not _ABSENT:
-                OmegaConf.update(cfg, key, OmegaConf.select(saved, key), merge=False)
+                # merge, not replace: a section of the typed schema only takes its own kind of node
+                OmegaConf.update(cfg, key, OmegaConf.select(saved, key), merge=True)
         for key, value in given.items():
             if any(key == k or key.startswith(k + ".") for k in keys):
                 OmegaConf.update(cfg, key, value, merge=False)

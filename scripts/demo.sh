@@ -5,7 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
-export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 set -x
 $PY data_preparation/make_synthetic_lits.py --out data/demo/raw --train 4 --val 2 --size 128 --slices 32 --seed 0
 $PY data_preparation/preprocess_data.py --config-name demo

@@ -31,8 +31,8 @@ def test_benchmark_cli_prints_table_row_and_writes_json(tmp_path):
     completed = subprocess.run(
         [sys.executable, "benchmark_inference.py", f"WORK_DIR={tmp_path}", "MODEL.TYPE=unet3plus_deepsup",
          "INPUT.HEIGHT=32", "INPUT.WIDTH=32", "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4",
-         "HYPER_PARAMETERS.BATCH_SIZE=2", "OPTIMIZATION.XLA=True", "+warmup_steps=1", "+bench_steps=2",
-         f"+json_path={json_path}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+         "HYPER_PARAMETERS.BATCH_SIZE=2", "OPTIMIZATION.XLA=True", "BENCHMARK.WARMUP_STEPS=1", "BENCHMARK.STEPS=2",
+         f"BENCHMARK.JSON_PATH={json_path}"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
     assert "latency avg" in completed.stdout and "img/s" in completed.stdout
     assert "| unet3plus_deepsup | unet3plus | 32x32x3 | 2 | True | False |" in completed.stdout

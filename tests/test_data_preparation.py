@@ -266,12 +266,12 @@ def test_cli_make_prepare_and_verify(tmp_path):
     assert "val: 8 slices from 1 volumes" in prepared.stdout
     assert len(pngs(tmp_path / "data" / "processed" / "val" / "images")) == 8
     verified = run_cli("data_preparation/verify_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
-                       "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "+samples=2")
+                       "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "VERIFY.SAMPLES=2")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert os.path.isfile(tmp_path / "results" / "verify_data.png")
     os.remove(tmp_path / "data" / "processed" / "val" / "mask" / "mask_2_0003.png")
     broken = run_cli("data_preparation/verify_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
-                     "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "+samples=0")
+                     "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "VERIFY.SAMPLES=0")
     assert broken.returncode == 2 and "image image_2_0003.png has no mask" in broken.stdout
     assert [line for line in broken.stderr.splitlines() if line.startswith("error:")] == [
         "error: 1 problem(s) in the prepared data (train: 0, val: 1); see the list above"]
@@ -295,7 +295,7 @@ def test_synthetic_cli_help():
 # --- verification ---------------------------------------------------------------------------------
 
 def test_verify_finds_no_problem_in_prepared_data(tmp_path, prepared_workdir):
-    cfg = tiny_config(tmp_path, f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed", "+samples=2")
+    cfg = tiny_config(tmp_path, f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed", "VERIFY.SAMPLES=2")
     result = verify_dataset(cfg)
     assert result["train"]["problems"] == [] and result["val"]["problems"] == []
     assert result["val"]["pairs"] == 32 and result["train"]["pairs"] > 0

@@ -4,10 +4,12 @@ import sys
 from typing import Callable
 
 import hydra
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from utils.config import CONFIG_DIR
-from utils.errors import exit_on_user_error
+from utils.errors import UserError, exit_on_user_error
+from utils.schema import check_composed, config_error_line
 
 
 # `--help` names the script that was run (configs/config.yaml, hydra.help).
@@ -22,8 +24,20 @@ OmegaConf.register_new_resolver("cwd", os.getcwd, replace=True)
 def hydra_app(task: Callable[[DictConfig], object]) -> Callable[[], None]:
     """`main()` for a script running `task(cfg)` on configs/config.yaml plus command-line overrides."""
     @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
-    def main(cfg: DictConfig) -> None:
+    def hydra_main(cfg: DictConfig) -> None:
         with exit_on_user_error():
+            check_composed(cfg)
             task(cfg)
+
+    def main() -> None:
+        if "HYDRA_FULL_ERROR" in os.environ:   # the user asked for Hydra's own tracebacks
+            return hydra_main()
+        # Hydra prints its config errors over several lines; let them through to print one.
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+        with exit_on_user_error():
+            try:
+                hydra_main()
+            except HydraException as err:
+                raise UserError(config_error_line(err)) from None
 
     return main

@@ -3,9 +3,11 @@ import os
 from typing import Iterable, Optional
 
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from utils.errors import UserError
+from utils.schema import check_composed, config_error_line, register_schema
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO_ROOT, "configs")
@@ -13,6 +15,8 @@ CONFIG_DIR = os.path.join(REPO_ROOT, "configs")
 MODEL_TYPES = ("unet3plus", "unet3plus_deepsup", "unet3plus_deepsup_cgm")
 BACKBONE_TYPES = ("unet3plus", "vgg16", "vgg19")
 GENERATOR_TYPES = ("TF_GENERATOR", "DALI_GENERATOR")
+
+register_schema(os.path.join(CONFIG_DIR, "config.yaml"))
 
 
 def compose_config(overrides: Iterable[str] = (), work_dir: Optional[str] = None,
@@ -26,7 +30,12 @@ def compose_config(overrides: Iterable[str] = (), work_dir: Optional[str] = None
     if not any(o.startswith("WORK_DIR=") for o in overrides):
         overrides.insert(0, f"WORK_DIR={os.path.abspath(work_dir or os.getcwd())}")
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name=config_name, overrides=overrides)
+        try:
+            cfg = compose(config_name=config_name, overrides=overrides)
+        except HydraException as err:
+            raise UserError(config_error_line(err)) from None
+    check_composed(cfg)
+    return cfg
 
 
 def _check(condition: bool, message: str) -> None:

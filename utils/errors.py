@@ -11,11 +11,33 @@ class UserError(Exception):
     """A problem with the user's inputs or configuration, reported as a single line."""
 
 
+_raised_in_workers: list = []
+_error_hints: list = []   # (text in another library's error message, the one line to print instead)
+
+
+def raised_in_worker(err: UserError) -> UserError:
+    """Note a worker's UserError: tf.data re-raises it as a page-long UnknownError, we still print one line."""
+    _raised_in_workers.append(err)
+    return err
+
+
+def hint_for_library_error(marker: str, line: str) -> None:
+    """Name the user-fixable cause of an error known only by a library's text (DALI on a corrupt PNG)."""
+    _error_hints.append((marker, line))
+
+
 @contextlib.contextmanager
 def exit_on_user_error():
     """Turn a UserError into `error: <message>` on stderr and exit status 2."""
+    _raised_in_workers.clear()
     try:
         yield
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as err:
+        hints = [line for marker, line in _error_hints if marker in str(err)]
+        if not (_raised_in_workers or hints):
+            raise
+        print(f"error: {_raised_in_workers[0] if _raised_in_workers else hints[0]}", file=sys.stderr)
         sys.exit(2)
