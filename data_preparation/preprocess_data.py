@@ -29,9 +29,10 @@ from omegaconf import DictConfig  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from utils.cli import hydra_app  # noqa: E402
-from utils.config import validate_config  # noqa: E402
+from utils.config import positive_int, validate_config  # noqa: E402
 from utils.errors import UserError  # noqa: E402
 from utils.images import write_png  # noqa: E402
+from utils.labels import LABEL_MAX  # noqa: E402
 from utils.naming import slice_file_name  # noqa: E402
 
 _VOLUME_FILE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
@@ -39,7 +40,6 @@ _NIFTI_EXTENSIONS = (".nii", ".nii.gz")
 # What reading a damaged or mismatched volume raises; anything else is a bug and should surface.
 VOLUME_ERRORS = (UserError, OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError,
                  nib.spatialimages.HeaderDataError)
-LABEL_MAX = 2   # LiTS labels: 0 background, 1 liver, 2 tumour
 
 
 class SliceSettings(NamedTuple):
@@ -223,12 +223,6 @@ def run_tasks(tasks: List[VolumeTask], workers: int, description: str) -> List[V
     return sorted(results, key=lambda result: result.volume_id)
 
 
-def _positive_int(value, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise UserError(f"{key} must be a positive integer, got {value!r}")
-    return value
-
-
 def slice_settings(cfg: DictConfig) -> SliceSettings:
     """The DATA_PREPARATION options, checked."""
     prep = cfg.DATA_PREPARATION
@@ -236,10 +230,10 @@ def slice_settings(cfg: DictConfig) -> SliceSettings:
         raise UserError(f"DATA_PREPARATION.SLICES_PER_IMAGE must be 1 or 3, got {prep.SLICES_PER_IMAGE}")
     size = None
     if prep.RESIZE:
-        size = (_positive_int(prep.RESIZED_HEIGHT, "DATA_PREPARATION.RESIZED_HEIGHT"),
-                _positive_int(prep.RESIZED_WIDTH, "DATA_PREPARATION.RESIZED_WIDTH"))
+        size = (positive_int(prep.RESIZED_HEIGHT, "DATA_PREPARATION.RESIZED_HEIGHT"),
+                positive_int(prep.RESIZED_WIDTH, "DATA_PREPARATION.RESIZED_WIDTH"))
     return SliceSettings(float(prep.HU_WINDOW.MIN), float(prep.HU_WINDOW.MAX), size, prep.SLICES_PER_IMAGE,
-                         _positive_int(prep.SLICE_STRIDE, "DATA_PREPARATION.SLICE_STRIDE"),
+                         positive_int(prep.SLICE_STRIDE, "DATA_PREPARATION.SLICE_STRIDE"),
                          prep.IMAGE_PREFIX, prep.MASK_PREFIX)
 
 
@@ -272,7 +266,7 @@ def prepare_split(split: str, tasks: List[VolumeTask], workers: int) -> List[Vol
 def prepare_dataset(cfg: DictConfig) -> dict:
     """Prepare train then val; returns {'train': slices, 'val': slices, 'skipped': [volume file names]}."""
     settings = slice_settings(cfg)
-    workers = _positive_int(cfg.DATA_PREPARATION.WORKERS, "DATA_PREPARATION.WORKERS")
+    workers = positive_int(cfg.DATA_PREPARATION.WORKERS, "DATA_PREPARATION.WORKERS")
     counts = {"skipped": []}
     for split, tasks in split_tasks(cfg, settings).items():
         results = prepare_split(split, tasks, workers)

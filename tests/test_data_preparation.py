@@ -1,8 +1,6 @@
 """Synthetic LiTS data, NIfTI -> PNG preparation, and the prepared-data check."""
 import os
 import shutil
-import subprocess
-import sys
 
 import nibabel as nib
 import numpy as np
@@ -11,12 +9,11 @@ import pytest
 from data_preparation.make_synthetic_lits import make_synthetic_splits, make_synthetic_volume, write_volume
 from data_preparation.preprocess_data import find_volume_pairs, prepare_dataset, window_and_scale
 from data_preparation.verify_data import verify_dataset, verify_split
-from tests.conftest import tiny_config
+from tests.helpers import run_cli, tiny_config
 from utils.errors import UserError
+from utils.files import list_files
 from utils.images import read_image, read_mask
 from utils.naming import parse_slice_name
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def raw_config(work_dir, raw_root, *overrides):
@@ -25,20 +22,12 @@ def raw_config(work_dir, raw_root, *overrides):
                        f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_root}/val", *overrides)
 
 
-def pngs(directory):
-    return sorted(f for f in os.listdir(directory) if f.endswith(".png"))
-
-
 def leftovers(root):
     """Hidden temporary folders or files anywhere under root."""
     found = []
     for _, dirs, files in os.walk(root):
         found += [n for n in dirs + files if n.startswith((".partial-", ".tmp-"))]
     return found
-
-
-def run_cli(script, *args, cwd=REPO):
-    return subprocess.run([sys.executable, script, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 # --- synthetic data -------------------------------------------------------------------------------
@@ -131,10 +120,10 @@ def test_train_skips_slices_without_liver_and_val_keeps_all(prepared_workdir, ra
     for volume_id in range(3):
         labels = nib.load(raw_lits / "train" / f"segmentation-{volume_id}.nii").get_fdata()
         liver_slices[volume_id] = {k for k in range(labels.shape[2]) if labels[:, :, k].any()}
-    train_names = [parse_slice_name(n) for n in pngs(cfg.DATASET.TRAIN.IMAGES_PATH)]
+    train_names = [parse_slice_name(n) for n in list_files(cfg.DATASET.TRAIN.IMAGES_PATH)]
     assert {(n.volume, n.slice) for n in train_names} == {(v, k) for v, ks in liver_slices.items() for k in ks}
     assert len(train_names) < 3 * 16
-    val_names = [parse_slice_name(n) for n in pngs(cfg.DATASET.VAL.MASK_PATH)]
+    val_names = [parse_slice_name(n) for n in list_files(cfg.DATASET.VAL.MASK_PATH)]
     assert sorted((n.prefix, n.volume, n.slice) for n in val_names) == [
         ("mask", v, k) for v in (3, 4) for k in range(16)]
 
@@ -156,8 +145,8 @@ def test_rerun_replaces_a_volumes_old_slices(tmp_path):
     assert first["val"] == 8
     cfg = raw_config(tmp_path, tmp_path / "raw", "DATA_PREPARATION.SLICE_STRIDE=2")
     assert prepare_dataset(cfg)["val"] == 4
-    assert [parse_slice_name(n).slice for n in pngs(cfg.DATASET.VAL.IMAGES_PATH)] == [0, 2, 4, 6]
-    assert [parse_slice_name(n).slice for n in pngs(cfg.DATASET.VAL.MASK_PATH)] == [0, 2, 4, 6]
+    assert [parse_slice_name(n).slice for n in list_files(cfg.DATASET.VAL.IMAGES_PATH)] == [0, 2, 4, 6]
+    assert [parse_slice_name(n).slice for n in list_files(cfg.DATASET.VAL.MASK_PATH)] == [0, 2, 4, 6]
 
 
 def test_corrupt_and_mismatched_volumes_are_reported_and_skipped(tmp_path, capsys):
@@ -172,9 +161,9 @@ def test_corrupt_and_mismatched_volumes_are_reported_and_skipped(tmp_path, capsy
     assert counts["skipped"] == ["volume-1.nii", "volume-2.nii"]
     err = capsys.readouterr().err
     assert "volume-1.nii" in err and "volume-2.nii" in err and "differ" in err
-    assert {parse_slice_name(n).volume for n in pngs(cfg.DATASET.TRAIN.IMAGES_PATH)} == {0}
-    assert {parse_slice_name(n).volume for n in pngs(cfg.DATASET.TRAIN.MASK_PATH)} == {0}
-    assert counts["train"] == len(pngs(cfg.DATASET.TRAIN.IMAGES_PATH)) > 0
+    assert {parse_slice_name(n).volume for n in list_files(cfg.DATASET.TRAIN.IMAGES_PATH)} == {0}
+    assert {parse_slice_name(n).volume for n in list_files(cfg.DATASET.TRAIN.MASK_PATH)} == {0}
+    assert counts["train"] == len(list_files(cfg.DATASET.TRAIN.IMAGES_PATH)) > 0
     assert leftovers(tmp_path) == []
 
 
@@ -203,6 +192,7 @@ def test_raw_folder_errors_name_the_problem(tmp_path):
 
 # --- command lines --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_make_prepare_and_verify(tmp_path):
     made = run_cli("data_preparation/make_synthetic_lits.py", "--out", str(tmp_path / "data" / "raw"),
                    "--train", "2", "--val", "1", "--size", "32", "--slices", "8", "--seed", "4")
@@ -211,7 +201,7 @@ def test_cli_make_prepare_and_verify(tmp_path):
                        "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "DATA_PREPARATION.WORKERS=2")
     assert prepared.returncode == 0, prepared.stderr
     assert "val: 8 slices from 1 volumes" in prepared.stdout
-    assert len(pngs(tmp_path / "data" / "processed" / "val" / "images")) == 8
+    assert len(list_files(tmp_path / "data" / "processed" / "val" / "images")) == 8
     verified = run_cli("data_preparation/verify_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
                        "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "+samples=2")
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -224,6 +214,7 @@ def test_cli_make_prepare_and_verify(tmp_path):
         "error: 1 problem(s) in the prepared data (train: 0, val: 1); see the list above"]
 
 
+@pytest.mark.slow
 def test_cli_missing_raw_folder_gives_one_error_line(tmp_path):
     result = run_cli("data_preparation/preprocess_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
                      "INPUT.WIDTH=64")
@@ -234,6 +225,7 @@ def test_cli_missing_raw_folder_gives_one_error_line(tmp_path):
     assert not os.path.exists(tmp_path / "data")
 
 
+@pytest.mark.slow
 def test_synthetic_cli_help():
     result = run_cli("data_preparation/make_synthetic_lits.py", "--help")
     assert result.returncode == 0 and "--slices" in result.stdout and "segmentation-N.nii" in result.stdout

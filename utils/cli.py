@@ -6,6 +6,7 @@ from typing import Callable
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from utils.choices import choices_help
 from utils.config import CONFIG_DIR
 from utils.errors import exit_on_user_error
 
@@ -15,6 +16,8 @@ OmegaConf.register_new_resolver("script_name", lambda: os.path.basename(sys.argv
 OmegaConf.register_new_resolver(
     "script_summary", lambda: (getattr(sys.modules.get("__main__"), "__doc__", None) or "").strip().split("\n")[0],
     replace=True)
+# ... and lists the valid names of each choice, read from the tables that implement them.
+OmegaConf.register_new_resolver("choices", choices_help, replace=True)
 
 
 def hydra_app(task: Callable[[DictConfig], object]) -> Callable[[], None]:

@@ -15,9 +15,8 @@ import numpy as np
 
 from losses.metrics import dice_per_class
 from utils.errors import UserError
+from utils.labels import CLASS_NAMES
 from utils.naming import parse_slice_name
-
-CLASS_NAMES = ("background", "liver", "tumour")
 
 
 class VolumeCollector:
