@@ -67,7 +67,7 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
         print(f"this run has already trained {done} epochs: raise HYPER_PARAMETERS.EPOCHS to train on")
     model = build_compiled_model(cfg, strategy)
     monitor = monitored_metric(model)
-    callbacks = build_callbacks(cfg, monitor, train_feed.global_batch_size)
+    callbacks = [*build_callbacks(cfg, monitor, train_feed.global_batch_size), *train_feed.callbacks]
     print(f"training {model.name}: {model.count_params():,} parameters, {train_feed.steps} steps/epoch, "
           f"global batch {train_feed.global_batch_size}, generator {cfg.DATA_GENERATOR_TYPE}, "
           f"AMP={cfg.OPTIMIZATION.AMP}, XLA={cfg.OPTIMIZATION.XLA}")

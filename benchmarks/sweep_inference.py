@@ -20,14 +20,16 @@ sys.path.insert(0, REPO)
 
 from benchmark_inference import TABLE_HEADER, table_row  # noqa: E402
 from benchmarks.markdown import replace_section  # noqa: E402
+from models.backbones import BACKBONES  # noqa: E402
+from models.model_factory import MODEL_VARIANTS  # noqa: E402
 
 BOOL_CHOICES = {"on": [True], "off": [False], "both": [False, True]}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["unet3plus", "unet3plus_deepsup", "unet3plus_deepsup_cgm"])
-    parser.add_argument("--backbones", nargs="+", default=["unet3plus", "vgg16", "vgg19"])
+    parser.add_argument("--models", nargs="+", choices=MODEL_VARIANTS, default=list(MODEL_VARIANTS))
+    parser.add_argument("--backbones", nargs="+", choices=BACKBONES, default=list(BACKBONES))
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1])
     parser.add_argument("--amp", choices=BOOL_CHOICES, default="off")
     parser.add_argument("--xla", choices=BOOL_CHOICES, default="off")

@@ -45,13 +45,16 @@ def encoded_files_dataset(paths, sampler: EpochSampler) -> tf.data.Dataset:
 
     Files are read by tf.data in parallel; only the epoch order comes from a (stateless) numpy call,
     once per epoch. A per-sample Python `source` callback would instead be wrapped by the DALI
-    plugin in `from_generator`, one GIL-bound call per file.
+    plugin in `from_generator`, one GIL-bound call per file. A new iterator starts at
+    `sampler.first_epoch` (Keras makes one per `fit`, after its callbacks set where a resumed run starts).
     """
     paths = tf.constant(list(paths))
 
+    def epoch_order(epoch):
+        return sampler.epoch_order(sampler.first_epoch + int(epoch)).astype(np.int64)
+
     def epoch_items(epoch):
-        order = tf.numpy_function(lambda e: sampler.epoch_order(int(e)).astype(np.int64), [epoch], tf.int64,
-                                  stateful=False)
+        order = tf.numpy_function(epoch_order, [epoch], tf.int64, stateful=False)
         return tf.data.Dataset.from_tensor_slices(tf.reshape(order, [-1]))
 
     items = tf.data.Dataset.range(np.iinfo(np.int64).max).flat_map(epoch_items)
@@ -93,7 +96,7 @@ def _build_pipeline(batch_size, *, classes, channels, normalize, augment_data, s
 
 def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_size, *, shuffle=False, augment_data=False,
                  normalize=True, seed=0, shard_id=0, num_shards=1, device_id=None, num_threads=2):
-    """An infinite tf.data.Dataset of (images, one-hot masks) for one shard, and its steps per epoch.
+    """An infinite tf.data.Dataset of (images, one-hot masks) for one shard, and its EpochSampler.
 
     device_id=None runs DALI's CPU backend; an int runs on that GPU (decode on the GPU too).
     image_size (height, width) makes the batch shape static, which graph mode and XLA need.
@@ -117,7 +120,7 @@ def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_s
             pipeline=pipeline, batch_size=batch_size, device_id=device_id, input_datasets=inputs,
             output_shapes=((batch_size, *image_size, channels), (batch_size, *image_size, classes)),
             output_dtypes=(tf.float32, tf.float32))
-    return dataset, sampler.steps_per_epoch
+    return dataset, sampler
 
 
 def gpu_device_ids():

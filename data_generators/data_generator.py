@@ -1,18 +1,45 @@
 """`get_data_generator(cfg, mode)`: the one place that picks TF or DALI, so scripts never branch."""
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, Tuple
 
+import keras
 import tensorflow as tf
 
 from data_generators import dali_data_generator
 from data_generators.dataset_files import list_split_pairs
 from data_generators.tf_data_generator import SliceSequence
+from utils.choices import choose, register_choice
 
 
 class DataFeed(NamedTuple):
-    """What `model.fit` needs: the data (PyDataset or tf.data) and how many steps make an epoch."""
+    """What `model.fit` needs: the data (PyDataset or tf.data), how many steps make an epoch, and
+    the callbacks that keep the batches in step with Keras' epoch (pass them to `fit`)."""
     data: Any
     steps: int
     global_batch_size: int
+    callbacks: Tuple[keras.callbacks.Callback, ...] = ()
+
+
+class FollowKerasEpoch(keras.callbacks.Callback):
+    """Hands a feed the epoch Keras is on, so epoch e draws the same batches whether or not the run resumed.
+
+    BackupAndRestore starts a resumed run at its saved epoch, while a new feed would start at 0.
+    A stream that runs on across epochs (DALI's) only needs where to start: with `only_first`
+    the epoch is set at the first epoch of each `fit`.
+    """
+
+    def __init__(self, set_epoch: Callable[[int], None], only_first: bool = False):
+        super().__init__()
+        self.set_epoch = set_epoch
+        self.only_first = only_first
+        self.started = False
+
+    def on_train_begin(self, logs=None):
+        self.started = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not (self.only_first and self.started):
+            self.set_epoch(epoch)
+        self.started = True
 
 
 def _common_arguments(cfg, mode):
@@ -32,32 +59,34 @@ def get_data_generator(cfg, mode: str, strategy: Optional[tf.distribute.Strategy
     """
     if mode not in ("train", "val"):
         raise ValueError(f"mode must be 'train' or 'val', got {mode!r}")
-    strategy = strategy or tf.distribute.get_strategy()
-    replicas = strategy.num_replicas_in_sync
-    per_replica_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE
-    image_paths, mask_paths = list_split_pairs(cfg, mode)
-    if cfg.DATA_GENERATOR_TYPE == "DALI_GENERATOR":
-        return _dali_feed(cfg, mode, strategy, target_fn, image_paths, mask_paths, per_replica_batch)
-    sequence = SliceSequence(image_paths, mask_paths, per_replica_batch * replicas, **_common_arguments(cfg, mode),
+    build_feed = choose("DATA_GENERATOR_TYPE", cfg.DATA_GENERATOR_TYPE)
+    return build_feed(cfg, mode, strategy or tf.distribute.get_strategy(), target_fn)
+
+
+def _tf_feed(cfg, mode, strategy, target_fn):
+    global_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE * strategy.num_replicas_in_sync
+    sequence = SliceSequence(*list_split_pairs(cfg, mode), global_batch, **_common_arguments(cfg, mode),
                              pad_last_batch=mode == "train", target_fn=target_fn, workers=cfg.DATA_WORKERS)
-    return DataFeed(sequence, len(sequence), per_replica_batch * replicas)
+    return DataFeed(sequence, len(sequence), global_batch, (FollowKerasEpoch(sequence.set_epoch),))
 
 
-def _dali_feed(cfg, mode, strategy, target_fn, image_paths, mask_paths, per_replica_batch):
+def _dali_feed(cfg, mode, strategy, target_fn):
+    image_paths, mask_paths = list_split_pairs(cfg, mode)
+    per_replica_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE
     dali_data_generator.require_dali()
     gpus = dali_data_generator.gpu_device_ids()
     if not gpus:
         print("DALI: no GPU found, running DALI's CPU pipeline")
     replicas = strategy.num_replicas_in_sync
-    steps = []
+    samplers = []
 
     def replica_dataset(context: tf.distribute.InputContext):
         shard = context.input_pipeline_id
-        dataset, shard_steps = dali_data_generator.dali_dataset(
+        dataset, sampler = dali_data_generator.dali_dataset(
             image_paths, mask_paths, per_replica_batch, image_size=(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH),
             **_common_arguments(cfg, mode), shard_id=shard,
             num_shards=replicas, device_id=gpus[shard % len(gpus)] if gpus else None)
-        steps.append(shard_steps)
+        samplers.append(sampler)
         if target_fn is not None:
             dataset = dataset.map(lambda images, masks: (images, target_fn(masks)))
         return dataset
@@ -73,5 +102,16 @@ def _dali_feed(cfg, mode, strategy, target_fn, image_paths, mask_paths, per_repl
                                              experimental_fetch_to_device=False,
                                              experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA)
         data = strategy.distribute_datasets_from_function(replica_dataset, options)
+
+    def set_first_epoch(epoch):
+        for sampler in samplers:
+            sampler.first_epoch = epoch
+
     # Shards differ by at most one sample; the smallest step count keeps replicas in lockstep.
-    return DataFeed(data, min(steps), per_replica_batch * replicas)
+    steps = min(sampler.steps_per_epoch for sampler in samplers)
+    follow = FollowKerasEpoch(set_first_epoch, only_first=True)
+    return DataFeed(data, steps, per_replica_batch * replicas, (follow,))
+
+
+# DATA_GENERATOR_TYPE -> builder(cfg, mode, strategy, target_fn) of the DataFeed
+GENERATORS = register_choice("DATA_GENERATOR_TYPE", {"TF_GENERATOR": _tf_feed, "DALI_GENERATOR": _dali_feed})

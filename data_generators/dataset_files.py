@@ -2,16 +2,15 @@
 import os
 from typing import List, Tuple
 
-from utils.config import require_dir
 from utils.errors import UserError
+from utils.files import require_dir
 from utils.naming import mask_name_for
 
 
 def list_pairs(images_dir: str, masks_dir: str, image_prefix: str, mask_prefix: str) -> Tuple[List[str], List[str]]:
     """Sorted image paths and their mask paths; a UserError names the first image without a mask."""
-    require_dir(images_dir, "images directory", ".png")
-    require_dir(masks_dir, "masks directory", ".png")
-    names = sorted(f for f in os.listdir(images_dir) if f.endswith(".png") and not f.startswith("."))
+    names = require_dir(images_dir, "images directory")
+    require_dir(masks_dir, "masks directory")
     images, masks = [], []
     for name in names:
         try:

@@ -14,7 +14,8 @@ class EpochSampler:
     Items are split across shards by stride (shard k takes items k, k+N, ...), then shuffled
     per epoch with a generator seeded by (seed, epoch), so epoch e is reproducible on its own.
     With pad_last_batch the final batch is filled by wrapping to the start of the epoch order,
-    giving every batch the same shape (DALI and XLA want fixed shapes).
+    giving every batch the same shape (DALI and XLA want fixed shapes). `first_epoch` is where
+    a stream that runs on across epochs (DALI's input) starts: Keras' epoch after a resume.
     """
 
     def __init__(self, num_items, batch_size, shuffle, seed, shard_id=0, num_shards=1, pad_last_batch=True):
@@ -28,6 +29,7 @@ class EpochSampler:
         self.seed = seed
         self.pad_last_batch = pad_last_batch
         self.steps_per_epoch = math.ceil(len(self.items) / batch_size)
+        self.first_epoch = 0
 
     def epoch_order(self, epoch: int) -> np.ndarray:
         order = self.items

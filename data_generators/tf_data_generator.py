@@ -64,5 +64,9 @@ class SliceSequence(keras.utils.PyDataset):
         masks = np.stack([p[1] for p in pairs])
         return images, (self.target_fn(masks) if self.target_fn else masks)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Follow Keras' epoch (FollowKerasEpoch), so a resumed run shuffles as an uninterrupted one."""
+        self.epoch = epoch
+
     def on_epoch_end(self):
         self.epoch += 1

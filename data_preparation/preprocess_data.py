@@ -29,7 +29,7 @@ from omegaconf import DictConfig  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from utils.cli import hydra_app  # noqa: E402
-from utils.config import validate_config  # noqa: E402
+from utils.config import positive_int, validate_config  # noqa: E402
 from utils.errors import UserError  # noqa: E402
 from utils.images import write_png  # noqa: E402
 from utils.naming import parse_slice_name, slice_file_name  # noqa: E402
@@ -151,10 +151,6 @@ def run_tasks(tasks: List[VolumeTask], workers: int, description: str) -> List[V
     return sorted(results, key=lambda result: result.volume_id)
 
 
-def _positive_int(value, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise UserError(f"{key} must be a positive integer, got {value!r}")
-    return value
 
 
 def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
@@ -166,7 +162,7 @@ def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
     for split, (scans_dir, dataset, key) in sources.items():
         pairs = find_volume_pairs(scans_dir, f"{split} scans directory (DATA_PREPARATION.{key})")
         skip_empty = split == "train" and bool(prep.SKIP_TRAIN_SLICES_WITHOUT_LIVER)
-        stride = _positive_int(prep.SLICE_STRIDE, "DATA_PREPARATION.SLICE_STRIDE")
+        stride = positive_int(prep.SLICE_STRIDE, "DATA_PREPARATION.SLICE_STRIDE")
         tasks[split] = [VolumeTask(volume_id, volume_path, segmentation_path, dataset.IMAGES_PATH,
                                    dataset.MASK_PATH, skip_empty, stride, prep.IMAGE_PREFIX, prep.MASK_PREFIX, settings)
                         for volume_id, volume_path, segmentation_path in pairs]
@@ -211,7 +207,7 @@ def prepare_dataset(cfg: DictConfig) -> dict:
     The counts are those on disk after the run, and equal what this run wrote.
     """
     settings = slice_settings(cfg)
-    workers = _positive_int(cfg.DATA_PREPARATION.WORKERS, "DATA_PREPARATION.WORKERS")
+    workers = positive_int(cfg.DATA_PREPARATION.WORKERS, "DATA_PREPARATION.WORKERS")
     counts = {"skipped": []}
     for split, tasks in split_tasks(cfg, settings).items():
         results = prepare_split(split, tasks, workers)

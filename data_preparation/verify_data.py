@@ -21,18 +21,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from utils.cli import hydra_app  # noqa: E402
-from utils.config import require_dir  # noqa: E402
 from utils.errors import UserError  # noqa: E402
+from utils.files import list_files, require_dir  # noqa: E402
 from utils.images import read_image, read_mask  # noqa: E402
+from utils.labels import LABEL_MAX  # noqa: E402
 from utils.naming import mask_name_for  # noqa: E402
 from utils.visualize import plot_rows  # noqa: E402
 
-LABEL_MAX = 2          # 0 background, 1 liver, 2 tumour
 MAX_LISTED = 20        # problems printed per split; a wrong INPUT size would otherwise list every file
-
-
-def _png_names(directory: str) -> List[str]:
-    return sorted(f for f in os.listdir(directory) if f.endswith(".png") and not f.startswith("."))
 
 
 def _counterpart(name: str, from_prefix: str, to_prefix: str):
@@ -89,7 +85,7 @@ def complete_pairs(images_dir: str, masks_dir: str, cfg: DictConfig) -> List[Tup
         return []
     prep = cfg.DATA_PREPARATION
     pairs = []
-    for name in _png_names(images_dir):
+    for name in list_files(images_dir):
         mask_name = _counterpart(name, prep.IMAGE_PREFIX, prep.MASK_PREFIX)
         if mask_name and os.path.isfile(os.path.join(masks_dir, mask_name)):
             pairs.append((os.path.join(images_dir, name), os.path.join(masks_dir, mask_name)))
@@ -99,12 +95,12 @@ def complete_pairs(images_dir: str, masks_dir: str, cfg: DictConfig) -> List[Tup
 def verify_split(images_dir: str, masks_dir: str, cfg: DictConfig) -> List[str]:
     """Every problem found in one split's folders, as readable lines; empty when all is well."""
     try:
-        require_dir(images_dir, "images directory", ".png")
-        require_dir(masks_dir, "masks directory", ".png")
+        images = require_dir(images_dir, "images directory")
+        masks = require_dir(masks_dir, "masks directory")
     except UserError as err:
         return [str(err)]
     prep = cfg.DATA_PREPARATION
-    problems = unpaired_problems(_png_names(images_dir), _png_names(masks_dir), prep.IMAGE_PREFIX, prep.MASK_PREFIX)
+    problems = unpaired_problems(images, masks, prep.IMAGE_PREFIX, prep.MASK_PREFIX)
     for image_path, mask_path in complete_pairs(images_dir, masks_dir, cfg):
         problems += pair_problems(image_path, mask_path, cfg)
     return problems

@@ -6,8 +6,8 @@ import numpy as np
 from tqdm import tqdm
 
 from data_generators.tf_data_generator import load_image
-from utils.config import require_dir
 from utils.errors import UserError
+from utils.files import require_dir
 from utils.images import read_image, read_mask
 from utils.inference import to_label_maps
 from utils.naming import mask_name_for, parse_slice_name, slice_file_name
@@ -15,9 +15,9 @@ from utils.naming import mask_name_for, parse_slice_name, slice_file_name
 
 def select_images(images_dir: str, names: Optional[List[str]]) -> List[str]:
     """Paths of the requested image names (all PNGs in images_dir when names is None)."""
-    require_dir(images_dir, "images directory", ".png")
+    available = require_dir(images_dir, "images directory", ".png")
     if names is None:
-        names = sorted(f for f in os.listdir(images_dir) if f.endswith(".png") and not f.startswith("."))
+        names = available
     paths = [os.path.join(images_dir, n) for n in names]
     missing = [n for n, p in zip(names, paths) if not os.path.isfile(p)]
     if missing:

@@ -6,15 +6,8 @@ import os
 
 import keras
 
+from utils.choices import choose, register_choice
 from utils.errors import UserError
-
-# Last convolution of each VGG block: the full-resolution features before each pooling.
-VGG_FEATURE_LAYERS = {
-    "vgg16": ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3"),
-    "vgg19": ("block1_conv2", "block2_conv2", "block3_conv4", "block4_conv4", "block5_conv4"),
-}
-VGG_APPLICATIONS = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}
-BACKBONE_TYPES = ("unet3plus", *VGG_APPLICATIONS)
 
 
 def conv_bn_relu(x, filters: int, name: str, kernel_size: int = 3):
@@ -28,8 +21,12 @@ def conv_bn_relu(x, filters: int, name: str, kernel_size: int = 3):
     return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def unet3plus_encoder(inputs, filters) -> list:
+def unet3plus_encoder(inputs, filters, weights_path=None) -> list:
     """The paper's plain encoder: two conv units per level, 2x2 max pooling between levels."""
+    if weights_path:
+        others = "/".join(name for name in BACKBONES if name != "unet3plus")
+        raise UserError(f"MODEL.BACKBONE.WEIGHTS only applies to the {others} backbones; "
+                        "set it to null for the unet3plus backbone")
     features, x = [], inputs
     for level, width in enumerate(filters, start=1):
         if level > 1:
@@ -40,12 +37,19 @@ def unet3plus_encoder(inputs, filters) -> list:
     return features
 
 
-def vgg_encoder(inputs, backbone: str, weights_path=None) -> list:
-    """VGG16/19 features before each pooling; weights from a local file or random (never downloaded)."""
-    vgg = VGG_APPLICATIONS[backbone](include_top=False, weights=None, input_tensor=inputs)
-    if weights_path:
-        load_backbone_weights(vgg, weights_path)
-    return [vgg.get_layer(name).output for name in VGG_FEATURE_LAYERS[backbone]]
+def vgg_encoder(application, feature_layers):
+    """A builder of VGG features before each pooling; weights from a local file or random (never downloaded).
+
+    feature_layers names the last convolution of each of the five blocks; VGG's widths are
+    fixed, so `filters` is ignored.
+    """
+    def build(inputs, filters=None, weights_path=None) -> list:
+        vgg = application(include_top=False, weights=None, input_tensor=inputs)
+        if weights_path:
+            load_backbone_weights(vgg, weights_path)
+        return [vgg.get_layer(name).output for name in feature_layers]
+
+    return build
 
 
 def load_backbone_weights(model: keras.Model, path: str) -> None:
@@ -65,13 +69,16 @@ def load_backbone_weights(model: keras.Model, path: str) -> None:
         raise UserError(f"cannot load MODEL.BACKBONE.WEIGHTS {path} into {model.name}: {reason}") from None
 
 
+# MODEL.BACKBONE.TYPE -> builder(inputs, filters, weights_path) of the five maps [e1..e5]
+BACKBONES = register_choice("MODEL.BACKBONE.TYPE", {
+    "unet3plus": unet3plus_encoder,
+    "vgg16": vgg_encoder(keras.applications.VGG16, ("block1_conv2", "block2_conv2", "block3_conv3",
+                                                    "block4_conv3", "block5_conv3")),
+    "vgg19": vgg_encoder(keras.applications.VGG19, ("block1_conv2", "block2_conv2", "block3_conv4",
+                                                    "block4_conv4", "block5_conv4")),
+})
+
+
 def build_encoder(inputs, backbone: str, filters, weights_path=None) -> list:
     """[e1..e5] of the named backbone on `inputs`; UserError for unknown names or misplaced weights."""
-    if backbone not in BACKBONE_TYPES:
-        raise UserError(f"MODEL.BACKBONE.TYPE must be one of {', '.join(BACKBONE_TYPES)}; got '{backbone}'")
-    if backbone == "unet3plus":
-        if weights_path:
-            raise UserError("MODEL.BACKBONE.WEIGHTS only applies to the vgg16/vgg19 backbones; "
-                            "set it to null for the unet3plus backbone")
-        return unet3plus_encoder(inputs, filters)
-    return vgg_encoder(inputs, backbone, weights_path)
+    return choose("MODEL.BACKBONE.TYPE", backbone)(inputs, filters, weights_path)

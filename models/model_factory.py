@@ -10,21 +10,19 @@ from losses.loss import unet3p_hybrid_loss
 from losses.metrics import DiceCoefficient
 from models.backbones import build_encoder
 from models.unet3plus import CLS_OUTPUT, SIDE_OUTPUTS, unet3plus_outputs
-from utils.errors import UserError
+from utils.choices import choose, register_choice
 
 FINAL_OUTPUT = SIDE_OUTPUTS[0]   # "d1": the full-resolution prediction every model type has
 # MODEL.TYPE -> (deep supervision, classification-guided module)
-MODEL_VARIANTS = {
+MODEL_VARIANTS = register_choice("MODEL.TYPE", {
     "unet3plus": (False, False),
     "unet3plus_deepsup": (True, False),
     "unet3plus_deepsup_cgm": (True, True),
-}
+})
 
 
 def _variant(model_type: str):
-    if model_type not in MODEL_VARIANTS:
-        raise UserError(f"MODEL.TYPE must be one of {', '.join(MODEL_VARIANTS)}; got '{model_type}'")
-    return MODEL_VARIANTS[model_type]
+    return choose("MODEL.TYPE", model_type)
 
 
 def output_names(model_type: str) -> list:

@@ -1,32 +1,26 @@
 """Shared fixtures: small synthetic LiTS-like data, prepared once per test session.
 
-Everything runs on CPU with tiny inputs so the whole suite fits CI's 2 cores.
+Everything runs on CPU with tiny inputs so the whole suite fits CI's 2 cores. Plain helpers
+(REPO, tiny_config, run_cli) live in tests/helpers.py.
 """
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
+import keras  # noqa: E402
 import pytest  # noqa: E402
 
-from utils.config import compose_config  # noqa: E402
-
-# Small settings every test config starts from: 64x64 inputs and a slim plain encoder.
-TINY_OVERRIDES = [
-    "INPUT.HEIGHT=64",
-    "INPUT.WIDTH=64",
-    "MODEL.FILTERS=[8,16,32,64,128]",
-    "MODEL.SKIP_FILTERS=8",
-    "HYPER_PARAMETERS.BATCH_SIZE=4",
-    "HYPER_PARAMETERS.EPOCHS=1",
-    "VERBOSE=0",
-    "DATA_PREPARATION.WORKERS=1",
-]
+from tests.helpers import TRAIN_OVERRIDES, tiny_config, workdir_config  # noqa: E402
+# Test files on branches still to merge import these from here; new code imports tests.helpers.
+from tests.helpers import TINY_OVERRIDES  # noqa: E402,F401
 
 
-def tiny_config(work_dir, *overrides):
-    """Config for tests: tiny model and data under work_dir, plus extra overrides."""
-    return compose_config([*TINY_OVERRIDES, *overrides], work_dir=str(work_dir))
+@pytest.fixture(autouse=True)
+def float32_policy_after():
+    """Every test starts in float32, whatever precision policy (global in Keras) the test before set."""
+    yield
+    keras.mixed_precision.set_global_policy("float32")
 
 
 @pytest.fixture(scope="session")
@@ -49,16 +43,6 @@ def prepared_workdir(tmp_path_factory, raw_lits):
                       f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val")
     prepare_dataset(cfg)
     return work_dir
-
-
-TRAIN_OVERRIDES = ["HYPER_PARAMETERS.EPOCHS=12", "HYPER_PARAMETERS.LEARNING_RATE=3e-3",
-                   "CALLBACKS.TENSORBOARD.VALUE=False", "CALLBACKS.TIMING.WARMUP_STEPS=1"]
-
-
-def workdir_config(work_dir, prepared_workdir, raw_lits, *overrides):
-    """A config that writes into work_dir but reads the shared prepared data."""
-    return tiny_config(work_dir, f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed",
-                       f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val", *overrides)
 
 
 @pytest.fixture(scope="session")

@@ -1,20 +1,15 @@
 """benchmark_inference.py and the sweep script print and write their figures."""
 import json
-import os
-import subprocess
-import sys
 
-import keras
 import pytest
 
 from benchmark_inference import run_benchmark, table_row
 from benchmarks.markdown import replace_section
-from tests.conftest import tiny_config
+from tests.helpers import run_cli, tiny_config
 from utils.errors import UserError
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
+@pytest.mark.slow
 def test_run_benchmark_reports_latency_and_throughput(tmp_path):
     result = run_benchmark(tiny_config(tmp_path, "HYPER_PARAMETERS.BATCH_SIZE=2"), warmup_steps=1, bench_steps=3)
     assert result["steps"] == 3 and result["batch_size"] == 2
@@ -23,16 +18,16 @@ def test_run_benchmark_reports_latency_and_throughput(tmp_path):
     assert table_row(result).startswith("| unet3plus | unet3plus | 64x64x3 | 2 | False | False |")
     with pytest.raises(UserError):
         run_benchmark(tiny_config(tmp_path), warmup_steps=0, bench_steps=0)
-    keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow
 def test_benchmark_cli_prints_table_row_and_writes_json(tmp_path):
     json_path = tmp_path / "bench.json"
-    completed = subprocess.run(
-        [sys.executable, "benchmark_inference.py", f"WORK_DIR={tmp_path}", "MODEL.TYPE=unet3plus_deepsup",
-         "INPUT.HEIGHT=32", "INPUT.WIDTH=32", "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4",
-         "HYPER_PARAMETERS.BATCH_SIZE=2", "OPTIMIZATION.XLA=True", "BENCHMARK.WARMUP_STEPS=1", "BENCHMARK.STEPS=2",
-         f"BENCHMARK.JSON_PATH={json_path}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    completed = run_cli(
+        "benchmark_inference.py", f"WORK_DIR={tmp_path}", "MODEL.TYPE=unet3plus_deepsup",
+        "INPUT.HEIGHT=32", "INPUT.WIDTH=32", "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4",
+        "HYPER_PARAMETERS.BATCH_SIZE=2", "OPTIMIZATION.XLA=True", "BENCHMARK.WARMUP_STEPS=1", "BENCHMARK.STEPS=2",
+        f"BENCHMARK.JSON_PATH={json_path}")
     assert completed.returncode == 0, completed.stderr
     assert "latency avg" in completed.stdout and "img/s" in completed.stdout
     assert "| unet3plus_deepsup | unet3plus | 32x32x3 | 2 | True | False |" in completed.stdout
@@ -40,14 +35,14 @@ def test_benchmark_cli_prints_table_row_and_writes_json(tmp_path):
     assert written["xla"] is True and written["steps"] == 2
 
 
+@pytest.mark.slow
 def test_sweep_writes_markdown_table_and_plot(tmp_path):
     out = tmp_path / "bench.md"
     out.write_text("# Benchmarks\n\nhand-written intro stays\n")
-    completed = subprocess.run(
-        [sys.executable, "benchmarks/sweep_inference.py", "--models", "unet3plus", "--backbones", "unet3plus",
-         "--batch-sizes", "1", "2", "--size", "32", "--warmup-steps", "1", "--bench-steps", "2", "--section", "test",
-         "--out", str(out), "--extra", "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4"],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
+    completed = run_cli(
+        "benchmarks/sweep_inference.py", "--models", "unet3plus", "--backbones", "unet3plus",
+        "--batch-sizes", "1", "2", "--size", "32", "--warmup-steps", "1", "--bench-steps", "2", "--section", "test",
+        "--out", out, "--extra", "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4")
     assert completed.returncode == 0, completed.stderr
     text = out.read_text()
     assert "hand-written intro stays" in text

@@ -13,14 +13,13 @@ import pytest
 
 from callbacks.csv_logger import CSVLogger
 from data_generators.dali_data_generator import dali_import_error
-from tests.conftest import TINY_OVERRIDES, tiny_config
+from tests.helpers import REPO, TINY_OVERRIDES, tiny_config
 from utils.errors import UserError, exit_on_user_error, hint_for_library_error, raised_in_worker
 from utils.paths import require_paths, require_writable_dir, require_writable_file
 from utils.schema import (RENAMED_KEYS, TYPE_OVERRIDES, build_schema, describe_type, key_types, matches_type,
                           unknown_key_message)
 from utils.tf_env import has_nvidia_device
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs", "config.yaml")
 
 

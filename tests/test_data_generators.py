@@ -1,13 +1,14 @@
 """TF and DALI generators: batches, shuffling, sharding, equality, and clear errors."""
+import keras
 import numpy as np
 import pytest
 
 from data_generators import dali_data_generator
-from data_generators.data_generator import get_data_generator
+from data_generators.data_generator import FollowKerasEpoch, get_data_generator
 from data_generators.dataset_files import list_pairs, list_split_pairs
 from data_generators.sampling import EpochSampler
 from data_generators.tf_data_generator import SliceSequence
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 from utils.errors import UserError
 from utils.images import read_mask
 
@@ -42,9 +43,25 @@ def test_dali_input_files_follow_the_sampler_across_epochs(tmp_path):
         paths.append(str(tmp_path / f"file{item}.bin"))
         np.full(item + 1, item, dtype=np.uint8).tofile(paths[-1])   # file i holds i+1 bytes of value i
     sampler = EpochSampler(5, 2, shuffle=True, seed=3)
+    files = encoded_files_dataset(paths, sampler)
     expected = np.concatenate([sampler.epoch_order(0), sampler.epoch_order(1), sampler.epoch_order(2)])
-    read = [int(data[0]) for data in encoded_files_dataset(paths, sampler).take(len(expected)).as_numpy_iterator()]
+    read = [int(data[0]) for data in files.take(len(expected)).as_numpy_iterator()]
     assert read == expected.tolist() and len(expected) == 18
+    sampler.first_epoch = 2   # a resumed run: a new iterator starts at epoch 2
+    read = [int(data[0]) for data in files.take(12).as_numpy_iterator()]
+    assert read == np.concatenate([sampler.epoch_order(2), sampler.epoch_order(3)]).tolist()
+
+
+def test_follow_keras_epoch_sets_every_epoch_or_only_where_a_fit_starts():
+    epochs, starts = [], []
+    every, first = FollowKerasEpoch(epochs.append), FollowKerasEpoch(starts.append, only_first=True)
+    for begin, run in ((3, (3, 4, 5)), (0, (0, 1))):   # a fit resumed at epoch 3, then a new fit
+        for callback in (every, first):
+            callback.on_train_begin()
+            for epoch in run:
+                callback.on_epoch_begin(epoch)
+    assert epochs == [3, 4, 5, 0, 1]
+    assert starts == [3, 0]
 
 
 def test_sampler_rejects_bad_shard():
@@ -164,3 +181,62 @@ def test_dali_missing_gives_clear_error(prepared_workdir, monkeypatch):
     cfg = tiny_config(prepared_workdir, "DATA_GENERATOR_TYPE=DALI_GENERATOR")
     with pytest.raises(UserError, match="needs NVIDIA DALI.*TF_GENERATOR"):
         get_data_generator(cfg, "train")
+
+
+class RecordingModel(keras.Model):
+    """A 1x1 convolution that keeps the mask batches it trains on, by epoch (eager, to see the data)."""
+
+    def __init__(self, classes):
+        super().__init__()
+        self.head = keras.layers.Conv2D(classes, 1, activation="softmax")
+        self.epoch = None
+        self.seen = {}
+
+    def call(self, images):
+        return self.head(images)
+
+    def train_step(self, data):
+        self.seen.setdefault(self.epoch, []).append(data[1].numpy())
+        return super().train_step(data)
+
+
+class CrashAfter(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def fit_recording(cfg, backup_dir, epochs, crash_after=None):
+    """Batches seen per epoch by a fit with BackupAndRestore, run on a fresh feed as a new process would."""
+    feed = get_data_generator(cfg, "train")
+    model = RecordingModel(cfg.OUTPUT.CLASSES)
+    model(np.zeros((1, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS), np.float32))
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", run_eagerly=True)
+    track = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: setattr(model, "epoch", epoch))
+    callbacks = [keras.callbacks.BackupAndRestore(str(backup_dir)), *feed.callbacks, track]
+    if crash_after is not None:
+        callbacks.append(CrashAfter(crash_after))
+    model.fit(feed.data, steps_per_epoch=feed.steps, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0)
+    return model.seen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("generator,workers", [
+    ("TF_GENERATOR", 1), ("TF_GENERATOR", 2),
+    pytest.param("DALI_GENERATOR", 1, marks=needs_dali)])
+def test_resumed_run_sees_the_batches_of_an_uninterrupted_one(prepared_workdir, tmp_path, generator, workers):
+    cfg = tiny_config(prepared_workdir, f"DATA_GENERATOR_TYPE={generator}", f"DATA_WORKERS={workers}")
+    uninterrupted = fit_recording(cfg, tmp_path / "a", epochs=3)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit_recording(cfg, tmp_path / "b", epochs=3, crash_after=0)
+    resumed = fit_recording(cfg, tmp_path / "b", epochs=3)
+    assert sorted(resumed) == [1, 2] and sorted(uninterrupted) == [0, 1, 2]
+    assert not np.array_equal(uninterrupted[1], uninterrupted[2])   # epochs do shuffle differently
+    for epoch in (1, 2):
+        assert len(resumed[epoch]) == len(uninterrupted[epoch])
+        for resumed_batch, batch in zip(resumed[epoch], uninterrupted[epoch]):
+            np.testing.assert_array_equal(resumed_batch, batch)

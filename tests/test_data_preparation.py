@@ -1,8 +1,6 @@
 """Synthetic LiTS data, NIfTI -> PNG preparation, and the prepared-data check."""
 import os
 import shutil
-import subprocess
-import sys
 
 import nibabel as nib
 import numpy as np
@@ -10,15 +8,14 @@ import pytest
 
 from data_preparation.make_synthetic_lits import make_synthetic_splits, make_synthetic_volume, write_volume
 from data_preparation.preprocess_data import prepare_dataset
-from volumes.nifti import find_volume_pairs
-from volumes.slices import window_and_scale
 from data_preparation.verify_data import verify_dataset, verify_split
-from tests.conftest import tiny_config
+from tests.helpers import run_cli, tiny_config
 from utils.errors import UserError
+from utils.files import list_files
 from utils.images import read_image, read_mask
 from utils.naming import parse_slice_name
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from volumes.nifti import find_volume_pairs
+from volumes.slices import window_and_scale
 
 
 def raw_config(work_dir, raw_root, *overrides):
@@ -27,20 +24,12 @@ def raw_config(work_dir, raw_root, *overrides):
                        f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_root}/val", *overrides)
 
 
-def pngs(directory):
-    return sorted(f for f in os.listdir(directory) if f.endswith(".png"))
-
-
 def leftovers(root):
     """Hidden temporary folders or files anywhere under root."""
     found = []
     for _, dirs, files in os.walk(root):
         found += [n for n in dirs + files if n.startswith((".partial-", ".tmp-"))]
     return found
-
-
-def run_cli(script, *args, cwd=REPO):
-    return subprocess.run([sys.executable, script, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 # --- synthetic data -------------------------------------------------------------------------------
@@ -133,10 +122,10 @@ def test_train_skips_slices_without_liver_and_val_keeps_all(prepared_workdir, ra
     for volume_id in range(3):
         labels = nib.load(raw_lits / "train" / f"segmentation-{volume_id}.nii").get_fdata()
         liver_slices[volume_id] = {k for k in range(labels.shape[2]) if labels[:, :, k].any()}
-    train_names = [parse_slice_name(n) for n in pngs(cfg.DATASET.TRAIN.IMAGES_PATH)]
+    train_names = [parse_slice_name(n) for n in list_files(cfg.DATASET.TRAIN.IMAGES_PATH)]
     assert {(n.volume, n.slice) for n in train_names} == {(v, k) for v, ks in liver_slices.items() for k in ks}
     assert len(train_names) < 3 * 16
-    val_names = [parse_slice_name(n) for n in pngs(cfg.DATASET.VAL.MASK_PATH)]
+    val_names = [parse_slice_name(n) for n in list_files(cfg.DATASET.VAL.MASK_PATH)]
     assert sorted((n.prefix, n.volume, n.slice) for n in val_names) == [
         ("mask", v, k) for v in (3, 4) for k in range(16)]
 
@@ -158,8 +147,8 @@ def test_rerun_replaces_a_volumes_old_slices(tmp_path):
     assert first["val"] == 8
     cfg = raw_config(tmp_path, tmp_path / "raw", "DATA_PREPARATION.SLICE_STRIDE=2")
     assert prepare_dataset(cfg)["val"] == 4
-    assert [parse_slice_name(n).slice for n in pngs(cfg.DATASET.VAL.IMAGES_PATH)] == [0, 2, 4, 6]
-    assert [parse_slice_name(n).slice for n in pngs(cfg.DATASET.VAL.MASK_PATH)] == [0, 2, 4, 6]
+    assert [parse_slice_name(n).slice for n in list_files(cfg.DATASET.VAL.IMAGES_PATH)] == [0, 2, 4, 6]
+    assert [parse_slice_name(n).slice for n in list_files(cfg.DATASET.VAL.MASK_PATH)] == [0, 2, 4, 6]
 
 
 def test_corrupt_and_mismatched_volumes_are_reported_and_skipped(tmp_path, capsys):
@@ -174,9 +163,9 @@ def test_corrupt_and_mismatched_volumes_are_reported_and_skipped(tmp_path, capsy
     assert counts["skipped"] == ["volume-1.nii", "volume-2.nii"]
     err = capsys.readouterr().err
     assert "volume-1.nii" in err and "volume-2.nii" in err and "differ" in err
-    assert {parse_slice_name(n).volume for n in pngs(cfg.DATASET.TRAIN.IMAGES_PATH)} == {0}
-    assert {parse_slice_name(n).volume for n in pngs(cfg.DATASET.TRAIN.MASK_PATH)} == {0}
-    assert counts["train"] == len(pngs(cfg.DATASET.TRAIN.IMAGES_PATH)) > 0
+    assert {parse_slice_name(n).volume for n in list_files(cfg.DATASET.TRAIN.IMAGES_PATH)} == {0}
+    assert {parse_slice_name(n).volume for n in list_files(cfg.DATASET.TRAIN.MASK_PATH)} == {0}
+    assert counts["train"] == len(list_files(cfg.DATASET.TRAIN.IMAGES_PATH)) > 0
     assert leftovers(tmp_path) == []
 
 
@@ -212,7 +201,7 @@ def test_prepared_folders_mirror_the_latest_run_and_counts_match_the_disk(tmp_pa
     make_synthetic_splits(str(raw), train=3, val=1, size=32, slices=8, seed=5)
     cfg = raw_config(tmp_path, raw)
     prepare_dataset(cfg)
-    assert {parse_slice_name(n).volume for n in pngs(cfg.DATASET.TRAIN.IMAGES_PATH)} == {0, 1, 2}
+    assert {parse_slice_name(n).volume for n in list_files(cfg.DATASET.TRAIN.IMAGES_PATH)} == {0, 1, 2}
     os.remove(raw / "train" / "volume-2.nii")                       # removed: its segmentation stays behind
     corrupt = raw / "train" / "volume-1.nii"
     corrupt.write_bytes(corrupt.read_bytes()[:3000])                # failing on the re-run
@@ -220,8 +209,8 @@ def test_prepared_folders_mirror_the_latest_run_and_counts_match_the_disk(tmp_pa
     err = capsys.readouterr().err
     assert "warning: segmentation-2.nii has no volume-2.nii(.gz)" in err
     for directory in (cfg.DATASET.TRAIN.IMAGES_PATH, cfg.DATASET.TRAIN.MASK_PATH):
-        assert {parse_slice_name(n).volume for n in pngs(directory)} == {0}
-        assert len(pngs(directory)) == counts["train"]
+        assert {parse_slice_name(n).volume for n in list_files(directory)} == {0}
+        assert len(list_files(directory)) == counts["train"]
 
 
 def test_split_without_any_readable_volume_is_an_error(tmp_path):
@@ -256,6 +245,7 @@ def test_raw_folder_errors_name_the_problem(tmp_path, capsys):
 
 # --- command lines --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_make_prepare_and_verify(tmp_path):
     made = run_cli("data_preparation/make_synthetic_lits.py", "--out", str(tmp_path / "data" / "raw"),
                    "--train", "2", "--val", "1", "--size", "32", "--slices", "8", "--seed", "4")
@@ -264,7 +254,7 @@ def test_cli_make_prepare_and_verify(tmp_path):
                        "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "DATA_PREPARATION.WORKERS=2")
     assert prepared.returncode == 0, prepared.stderr
     assert "val: 8 slices from 1 volumes" in prepared.stdout
-    assert len(pngs(tmp_path / "data" / "processed" / "val" / "images")) == 8
+    assert len(list_files(tmp_path / "data" / "processed" / "val" / "images")) == 8
     verified = run_cli("data_preparation/verify_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
                        "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "VERIFY.SAMPLES=2")
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -277,6 +267,7 @@ def test_cli_make_prepare_and_verify(tmp_path):
         "error: 1 problem(s) in the prepared data (train: 0, val: 1); see the list above"]
 
 
+@pytest.mark.slow
 def test_cli_missing_raw_folder_gives_one_error_line(tmp_path):
     result = run_cli("data_preparation/preprocess_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
                      "INPUT.WIDTH=64")
@@ -287,6 +278,7 @@ def test_cli_missing_raw_folder_gives_one_error_line(tmp_path):
     assert not os.path.exists(tmp_path / "data")
 
 
+@pytest.mark.slow
 def test_synthetic_cli_help():
     result = run_cli("data_preparation/make_synthetic_lits.py", "--help")
     assert result.returncode == 0 and "--slices" in result.stdout and "segmentation-N.nii" in result.stdout

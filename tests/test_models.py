@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.backbones import BACKBONE_TYPES, build_encoder
-from models.model_factory import FINAL_OUTPUT, compile_arguments, make_targets, output_names, prepare_model
+from models.backbones import BACKBONES, build_encoder
+from models.model_factory import (FINAL_OUTPUT, MODEL_VARIANTS, compile_arguments, make_targets, output_names,
+                                  prepare_model)
 from models.unet3plus import ClassificationGate
-from tests.conftest import tiny_config
-from utils.config import MODEL_TYPES
+from tests.helpers import tiny_config
 from utils.errors import UserError
 
 SIZE = 32   # smallest input VGG accepts; 4 poolings leave 2x2 at e5
@@ -22,14 +22,13 @@ def outputs_by_name(model):
     return dict(zip(model.output_names, model.outputs))
 
 
-@pytest.fixture
-def float32_policy_after():
-    yield
-    keras.mixed_precision.set_global_policy("float32")
+# Every model type on the plain encoder, and every other backbone (seconds each to build) in the slow tier.
+TYPE_AND_BACKBONE = [(model_type, backbone) if backbone == "unet3plus" else
+                     pytest.param(model_type, backbone, marks=pytest.mark.slow)
+                     for backbone in BACKBONES for model_type in MODEL_VARIANTS]
 
 
-@pytest.mark.parametrize("backbone", BACKBONE_TYPES)
-@pytest.mark.parametrize("model_type", MODEL_TYPES)
+@pytest.mark.parametrize("model_type,backbone", TYPE_AND_BACKBONE)
 def test_every_type_and_backbone_gives_named_full_resolution_distributions(tmp_path, model_type, backbone):
     model = prepare_model(small_config(tmp_path, f"MODEL.TYPE={model_type}", f"MODEL.BACKBONE.TYPE={backbone}"))
     assert model.name == f"{model_type}_{backbone}"
@@ -49,7 +48,7 @@ def test_every_type_and_backbone_gives_named_full_resolution_distributions(tmp_p
             np.testing.assert_allclose(value.sum(axis=-1), 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("backbone", BACKBONE_TYPES)
+@pytest.mark.parametrize("backbone", BACKBONES)
 def test_encoders_give_five_maps_at_halving_scales(backbone):
     features = build_encoder(keras.Input((SIZE, SIZE, 1)), backbone, [8, 16, 32, 64, 128])
     assert [tuple(f.shape[1:3]) for f in features] == [(SIZE // 2 ** i,) * 2 for i in range(5)]
@@ -70,6 +69,7 @@ def test_each_decoder_stage_fuses_five_scales_into_five_times_skip_filters(tmp_p
     assert [model.get_layer(f"decoder4_from_e{i}_pool").pool_size for i in (1, 2, 3)] == [(8, 8), (4, 4), (2, 2)]
 
 
+@pytest.mark.slow
 def test_parameters_grow_with_filters(tmp_path):
     small = prepare_model(small_config(tmp_path)).count_params()
     wider = prepare_model(small_config(tmp_path, "MODEL.FILTERS=[16,32,64,128,256]")).count_params()
@@ -77,7 +77,7 @@ def test_parameters_grow_with_filters(tmp_path):
     assert small < wider and small < wider_skips
 
 
-def test_outputs_stay_float32_under_mixed_precision(tmp_path, float32_policy_after):
+def test_outputs_stay_float32_under_mixed_precision(tmp_path):
     keras.mixed_precision.set_global_policy("mixed_float16")
     model = prepare_model(small_config(tmp_path, "MODEL.TYPE=unet3plus_deepsup_cgm"))
     assert model.get_layer("decoder1_fuse_conv").compute_dtype == "float16"
@@ -115,6 +115,7 @@ def test_missing_or_misplaced_backbone_weights_are_user_errors(tmp_path):
         prepare_model(small_config(tmp_path, f"MODEL.BACKBONE.WEIGHTS={missing}"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("file_name,channels", [("vgg16.weights.h5", 3), ("vgg16_legacy.h5", 1)])
 def test_local_vgg_weights_load_into_the_backbone(tmp_path, file_name, channels):
     """Keras 3 weight files, and legacy .h5 files like keras.applications' (matched by layer name)."""
@@ -141,7 +142,7 @@ def one_hot_batch():
     return np.eye(3, dtype=np.float32)[labels]
 
 
-@pytest.mark.parametrize("model_type", MODEL_TYPES)
+@pytest.mark.parametrize("model_type", MODEL_VARIANTS)
 def test_targets_match_the_outputs(model_type):
     masks = one_hot_batch()
     targets = make_targets(model_type, masks)
@@ -168,6 +169,7 @@ def test_compile_arguments_put_dice_on_the_final_output_only():
     assert set(arguments["loss_weights"]) == set(arguments["loss"])
 
 
+@pytest.mark.slow
 def test_a_cgm_training_step_gives_a_finite_loss(tmp_path):
     cfg = small_config(tmp_path, "MODEL.TYPE=unet3plus_deepsup_cgm")
     model = prepare_model(cfg)

@@ -2,15 +2,12 @@
 
 Runs in a subprocess because logical devices must be configured before TensorFlow starts.
 """
-import os
-import subprocess
-import sys
-
 import pytest
 
 from data_generators.dali_data_generator import dali_import_error
+from tests.helpers import run_cli
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow   # each test trains or iterates in its own Python process
 
 SCRIPT = r"""
 import sys
@@ -20,7 +17,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 from data_generators.data_generator import get_data_generator
 from models.model_factory import make_targets
 from train import build_compiled_model
@@ -44,10 +41,8 @@ print("loss_finite", bool(np.isfinite(history.history["loss"][0])))
 
 
 def run_script(script, *args):
-    """Run a Python snippet in a fresh process (its own TF devices; a crash fails the test, not pytest)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
-    completed = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=REPO, env=env,
-                               capture_output=True, text=True, timeout=600)
+    """Run a Python snippet in a fresh process (TF devices are fixed at start-up); its output."""
+    completed = run_cli("-c", script, *args)
     assert completed.returncode == 0, f"exit {completed.returncode}: {completed.stderr[-3000:]}"
     return completed.stdout
 
@@ -75,7 +70,7 @@ RECREATE_SCRIPT = r"""
 import gc, sys
 import keras
 import tensorflow as tf
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 from data_generators.data_generator import get_data_generator
 
 cfg = tiny_config(sys.argv[1], "DATA_GENERATOR_TYPE=DALI_GENERATOR")

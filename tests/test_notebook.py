@@ -5,7 +5,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.slow   # runs a Jupyter kernel on a trained model
 
 
 def test_notebook_executes_and_shows_figures(trained, monkeypatch, tmp_path):

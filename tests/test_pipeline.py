@@ -2,18 +2,18 @@
 import copy
 import csv
 import os
-import subprocess
-import sys
 
 import keras
 import nibabel as nib
 import numpy as np
 import pytest
 
-from tests.conftest import workdir_config
+from tests.helpers import run_cli, workdir_config
 from utils.images import read_mask
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow   # every test trains a model or runs a script
+
+
 def test_training_lowers_loss_and_learns_the_liver(trained):
     cfg, history = trained
     losses = history.history["loss"]
@@ -170,18 +170,9 @@ def test_train_with_every_switch_on_cpu(tmp_path, prepared_workdir, raw_lits):
     cfg = workdir_config(tmp_path, prepared_workdir, raw_lits, "MODEL.TYPE=unet3plus_deepsup_cgm",
                          "USE_MULTI_GPUS.VALUE=True", f"DATA_GENERATOR_TYPE={generator}", "OPTIMIZATION.AMP=True",
                          "OPTIMIZATION.XLA=True", "CALLBACKS.TENSORBOARD.VALUE=False")
-    try:
-        history = train(cfg)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    history = train(cfg)
     assert np.isfinite(history.history["loss"][0])
     assert "val_d1_dice_coef" in history.history
-
-
-def run_cli(script, *args, cwd=REPO):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, script, *args], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=300)
 
 
 @pytest.mark.parametrize("script,args,message", [

@@ -18,10 +18,9 @@ from omegaconf import OmegaConf
 
 from callbacks.checkpoint import BestCheckpoint, backed_up_epochs, best_state_path
 from run_dirs.run_dir import latest_run, open_run, prepare_run, run_config
-from tests.conftest import TINY_OVERRIDES, tiny_config, workdir_config
+from tests.helpers import REPO, TINY_OVERRIDES, tiny_config, workdir_config
 from utils.errors import UserError
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def digest(path) -> str:

@@ -5,15 +5,9 @@ import pytest
 import tensorflow as tf
 
 from models.model_factory import compile_arguments, make_targets, prepare_model
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 from utils.errors import UserError
 from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
-
-
-@pytest.fixture(autouse=True)
-def float32_policy_after():
-    yield
-    keras.mixed_precision.set_global_policy("float32")
 
 
 def test_default_strategy_without_multi_gpu(tmp_path):
@@ -42,6 +36,7 @@ def one_training_step(cfg):
     return model, float(loss)
 
 
+@pytest.mark.slow
 def test_amp_sets_mixed_policy_loss_scaling_and_float32_outputs(tmp_path):
     cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=True", "MODEL.TYPE=unet3plus_deepsup")
     assert configure_precision(cfg) == "mixed_float16"
@@ -59,6 +54,7 @@ def test_amp_off_keeps_float32(tmp_path):
     assert not isinstance(make_optimizer(cfg), keras.optimizers.LossScaleOptimizer)
 
 
+@pytest.mark.slow
 def test_xla_flag_reaches_compile_and_a_step_runs(tmp_path):
     cfg = tiny_config(tmp_path, "OPTIMIZATION.XLA=True")
     configure_precision(cfg)

@@ -7,6 +7,7 @@ import hydra
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from utils.choices import choices_help
 from utils.config import CONFIG_DIR
 from utils.errors import UserError, exit_on_user_error
 from utils.schema import check_composed, config_error_line
@@ -19,6 +20,8 @@ OmegaConf.register_new_resolver(
     replace=True)
 # WORK_DIR's default, usable where `${hydra:runtime.cwd}` is not yet set (hydra.sweep.dir under -m).
 OmegaConf.register_new_resolver("cwd", os.getcwd, replace=True)
+# ... and lists the valid names of each choice, read from the tables that implement them.
+OmegaConf.register_new_resolver("choices", choices_help, replace=True)
 
 
 def hydra_app(task: Callable[[DictConfig], object]) -> Callable[[], None]:

@@ -6,15 +6,12 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from utils.choices import check_choices
 from utils.errors import UserError
 from utils.schema import check_composed, config_error_line, register_schema
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO_ROOT, "configs")
-
-MODEL_TYPES = ("unet3plus", "unet3plus_deepsup", "unet3plus_deepsup_cgm")
-BACKBONE_TYPES = ("unet3plus", "vgg16", "vgg19")
-GENERATOR_TYPES = ("TF_GENERATOR", "DALI_GENERATOR")
 
 register_schema(os.path.join(CONFIG_DIR, "config.yaml"))
 
@@ -43,23 +40,22 @@ def _check(condition: bool, message: str) -> None:
         raise UserError(message)
 
 
-def _positive_int(cfg: DictConfig, key: str) -> None:
-    value = OmegaConf.select(cfg, key)
+def positive_int(value, key: str) -> int:
+    """value when it is an int > 0 (bools are not); else a UserError naming the config key."""
     _check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
            f"{key} must be a positive integer, got {value!r}")
+    return value
 
 
 def validate_config(cfg: DictConfig) -> None:
-    """Fail fast, with the key to fix, on values that would otherwise crash deep inside TF."""
-    _check(cfg.MODEL.TYPE in MODEL_TYPES,
-           f"MODEL.TYPE must be one of {', '.join(MODEL_TYPES)}; got '{cfg.MODEL.TYPE}'")
-    _check(cfg.MODEL.BACKBONE.TYPE in BACKBONE_TYPES,
-           f"MODEL.BACKBONE.TYPE must be one of {', '.join(BACKBONE_TYPES)}; got '{cfg.MODEL.BACKBONE.TYPE}'")
-    _check(cfg.DATA_GENERATOR_TYPE in GENERATOR_TYPES,
-           f"DATA_GENERATOR_TYPE must be one of {', '.join(GENERATOR_TYPES)}; got '{cfg.DATA_GENERATOR_TYPE}'")
+    """Fail fast, with the key to fix, on values that would otherwise crash deep inside TF.
+
+    Names (MODEL.TYPE, ...) are checked against the tables their implementers registered.
+    """
+    check_choices(cfg)
     for key in ("HYPER_PARAMETERS.BATCH_SIZE", "HYPER_PARAMETERS.EPOCHS", "INPUT.HEIGHT", "INPUT.WIDTH",
                 "MODEL.SKIP_FILTERS"):
-        _positive_int(cfg, key)
+        positive_int(OmegaConf.select(cfg, key), key)
     _check(float(cfg.HYPER_PARAMETERS.LEARNING_RATE) > 0,
            f"HYPER_PARAMETERS.LEARNING_RATE must be > 0, got {cfg.HYPER_PARAMETERS.LEARNING_RATE}")
     _check(cfg.INPUT.CHANNELS in (1, 3), f"INPUT.CHANNELS must be 1 or 3, got {cfg.INPUT.CHANNELS}")
@@ -75,13 +71,3 @@ def validate_config(cfg: DictConfig) -> None:
            f"({cfg.INPUT.CHANNELS}): each prepared slice becomes one network input")
     window = cfg.DATA_PREPARATION.HU_WINDOW
     _check(window.MIN < window.MAX, f"DATA_PREPARATION.HU_WINDOW.MIN must be < MAX, got {window.MIN}..{window.MAX}")
-
-
-def require_dir(path: str, what: str, pattern_suffix: str = "") -> str:
-    """A directory that exists and holds files (ending with pattern_suffix); else a UserError."""
-    if not os.path.isdir(path):
-        raise UserError(f"{what} not found: {path}")
-    files = [f for f in os.listdir(path) if f.endswith(pattern_suffix) and not f.startswith(".")]
-    if not files:
-        raise UserError(f"{what} is empty (no '*{pattern_suffix}' files): {path}")
-    return path

@@ -22,9 +22,9 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation
 from tqdm import tqdm
 
 from utils.errors import UserError
+from utils.labels import LABEL_MAX
 
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
-LABEL_MAX = 2   # LiTS labels: 0 background, 1 liver, 2 tumour
 _VOLUME_FILE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
 _SEGMENTATION_FILE = re.compile(r"^segmentation-(\d+)\.nii(\.gz)?$")
 # What reading a damaged or foreign file raises; anything else is a bug and should surface.

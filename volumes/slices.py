@@ -7,9 +7,10 @@ from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
+from utils.config import positive_int
 from utils.errors import UserError
+from utils.labels import LABEL_MAX
 from volumes.geometry import resize_image, resize_labels
-from volumes.nifti import LABEL_MAX
 
 SLICES_PER_IMAGE_CHOICES = (1, 3)
 
@@ -29,18 +30,12 @@ def slice_settings(cfg) -> SliceSettings:
         raise UserError(f"DATA_PREPARATION.SLICES_PER_IMAGE must be 1 or 3, got {prep.SLICES_PER_IMAGE}")
     size = None
     if prep.RESIZE:
-        size = (_positive(prep.RESIZED_HEIGHT, "DATA_PREPARATION.RESIZED_HEIGHT"),
-                _positive(prep.RESIZED_WIDTH, "DATA_PREPARATION.RESIZED_WIDTH"))
+        size = (positive_int(prep.RESIZED_HEIGHT, "DATA_PREPARATION.RESIZED_HEIGHT"),
+                positive_int(prep.RESIZED_WIDTH, "DATA_PREPARATION.RESIZED_WIDTH"))
     hu_min, hu_max = float(prep.HU_WINDOW.MIN), float(prep.HU_WINDOW.MAX)
     if not hu_min < hu_max:
         raise UserError(f"DATA_PREPARATION.HU_WINDOW.MIN must be < MAX, got {hu_min:g}..{hu_max:g}")
     return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE)
-
-
-def _positive(value, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise UserError(f"{key} must be a positive integer, got {value!r}")
-    return value
 
 
 def window_and_scale(hu: np.ndarray, hu_min: float, hu_max: float) -> np.ndarray:

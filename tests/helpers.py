@@ -1,0 +1,45 @@
+"""What every test file shares: the repository path, the tiny config and a runner for the CLI scripts."""
+import os
+import subprocess
+import sys
+
+from utils.config import compose_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Small settings every test config starts from: 64x64 inputs and a slim plain encoder.
+TINY_OVERRIDES = [
+    "INPUT.HEIGHT=64",
+    "INPUT.WIDTH=64",
+    "MODEL.FILTERS=[8,16,32,64,128]",
+    "MODEL.SKIP_FILTERS=8",
+    "HYPER_PARAMETERS.BATCH_SIZE=4",
+    "HYPER_PARAMETERS.EPOCHS=1",
+    "VERBOSE=0",
+    "DATA_PREPARATION.WORKERS=1",
+]
+
+TRAIN_OVERRIDES = ["HYPER_PARAMETERS.EPOCHS=12", "HYPER_PARAMETERS.LEARNING_RATE=3e-3",
+                   "CALLBACKS.TENSORBOARD.VALUE=False", "CALLBACKS.TIMING.WARMUP_STEPS=1"]
+
+
+def tiny_config(work_dir, *overrides):
+    """Config for tests: tiny model and data under work_dir, plus extra overrides."""
+    return compose_config([*TINY_OVERRIDES, *overrides], work_dir=str(work_dir))
+
+
+def workdir_config(work_dir, prepared_workdir, raw_lits, *overrides):
+    """A config that writes into work_dir but reads the shared prepared data."""
+    return tiny_config(work_dir, f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed",
+                       f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val", *overrides)
+
+
+def run_cli(script, *args, cwd=REPO, timeout=600) -> subprocess.CompletedProcess:
+    """Run a script of this repository (or `-c CODE`) in a fresh Python, as a user would, capturing its output.
+
+    A fresh process also gives a test its own TF devices and global state, and a crash fails
+    the test instead of pytest.
+    """
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, script, *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)

@@ -1,0 +1,20 @@
+"""Listing the prepared slices: one rule for which files count, for every reader of a folder."""
+import os
+from typing import List
+
+from utils.errors import UserError
+
+
+def list_files(directory: str, suffix: str = ".png") -> List[str]:
+    """Sorted names of the files in directory ending with suffix; hidden ones (.partial-*, ._*) never count."""
+    return sorted(f for f in os.listdir(directory) if f.endswith(suffix) and not f.startswith("."))
+
+
+def require_dir(path: str, what: str, suffix: str = ".png") -> List[str]:
+    """list_files of a directory that exists and holds some; else a UserError naming `what` and the path."""
+    if not os.path.isdir(path):
+        raise UserError(f"{what} not found: {path}")
+    names = list_files(path, suffix)
+    if not names:
+        raise UserError(f"{what} is empty (no '*{suffix}' files): {path}")
+    return names
