@@ -21,6 +21,7 @@ from data_generators.tf_data_generator import SliceSequence
 from losses.metrics import dice_per_class
 from utils.cli import hydra_app
 from utils.inference import load_trained_model, make_predict_fn, to_label_maps
+from utils.runtime import use_xla
 from utils.volumes import (CLASS_NAMES, VolumeCollector, find_source_volume, format_table, volume_dice_rows,
                            write_prediction_nifti, write_summary_csv)
 
@@ -30,7 +31,7 @@ def predict_validation_set(cfg, model) -> VolumeCollector:
     image_paths, mask_paths = list_split_pairs(cfg, "val")
     sequence = SliceSequence(image_paths, mask_paths, cfg.HYPER_PARAMETERS.BATCH_SIZE, cfg.OUTPUT.CLASSES,
                              cfg.INPUT.CHANNELS, normalize=cfg.PREPROCESS_DATA.NORMALIZE_IMAGE)
-    predict = make_predict_fn(model, cfg)
+    predict = make_predict_fn(model, use_xla(cfg))
     collector = VolumeCollector()
     for step in tqdm(range(len(sequence)), desc="evaluating", unit="batch"):
         images, masks = sequence[step]

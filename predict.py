@@ -23,6 +23,7 @@ from utils.config import require_dir
 from utils.errors import UserError
 from utils.images import read_image, read_mask, write_png
 from utils.inference import load_trained_model, make_predict_fn, to_label_maps
+from utils.runtime import use_xla
 from utils.naming import mask_name_for, parse_slice_name, slice_file_name
 from utils.visualize import plot_rows
 
@@ -64,7 +65,7 @@ def prediction_file_name(image_path: str) -> str:
 
 def predict_images(cfg, model, image_paths: List[str]) -> List[Dict]:
     """For each image: its name, the raw image, the truth (or None) and the predicted labels."""
-    predict = make_predict_fn(model, cfg)
+    predict = make_predict_fn(model, use_xla(cfg))
     batch_size = cfg.HYPER_PARAMETERS.BATCH_SIZE
     results = []
     for start in tqdm(range(0, len(image_paths), batch_size), desc="predicting", unit="batch"):

@@ -6,10 +6,11 @@ import numpy as np
 import tensorflow as tf
 
 from callbacks.training_callbacks import checkpoint_path
-from models.model_factory import FINAL_OUTPUT, prepare_model
+from models.inference_graph import final_output_model
+from models.model_factory import prepare_model
 from utils.config import validate_config
 from utils.errors import UserError
-from utils.runtime import configure_precision, use_xla
+from utils.runtime import configure_precision
 
 
 def load_trained_model(cfg) -> keras.Model:
@@ -27,11 +28,16 @@ def load_trained_model(cfg) -> keras.Model:
     return model
 
 
-def make_predict_fn(model: keras.Model, cfg):
-    """A compiled forward pass returning the final full-resolution probabilities (XLA when set)."""
-    @tf.function(jit_compile=use_xla(cfg), reduce_retracing=True)
+def make_predict_fn(model: keras.Model, jit_compile: bool = False):
+    """A compiled forward pass of the lean graph, returning the final full-resolution probabilities.
+
+    jit_compile is `utils.runtime.use_xla(cfg)`.
+    """
+    lean = final_output_model(model)
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def predict(images):
-        return tf.cast(model(images, training=False)[FINAL_OUTPUT], tf.float32)
+        return tf.cast(lean(images, training=False), tf.float32)
 
     return predict
 
