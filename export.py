@@ -14,15 +14,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's C++ start-up ch
 import numpy as np
 from omegaconf import DictConfig
 
-from deploy.export import export_model, onnx_max_difference
+from deploy.export import check_formats, export_model, onnx_max_difference
 from utils.cli import hydra_app
 from utils.inference import load_trained_model
 
 
 def export(cfg: DictConfig) -> dict:
+    formats = list(cfg.EXPORT.FORMATS)
+    check_formats(formats)
     model = load_trained_model(cfg)
-    out_dir = cfg.EXPORT.PATH
-    paths = export_model(cfg, model, out_dir, list(cfg.EXPORT.FORMATS))
+    paths = export_model(cfg, model, cfg.EXPORT.PATH, formats)
     for name, path in paths.items():
         print(f"{name}: {path}")
     if "onnx" in paths:

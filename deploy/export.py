@@ -4,6 +4,7 @@ Each takes an image batch (B, H, W, C) float32, prepared as for training, and gi
 "probabilities" (B, H, W, K) float32 and "labels" (B, H, W) int32.
 """
 import importlib.util
+import logging
 import os
 
 import keras
@@ -59,6 +60,7 @@ def export_onnx(model: keras.Model, path: str) -> str:
     """An ONNX file with input `image` and outputs OUTPUTS, dynamic batch size; `model` must be float32
     (Keras' rule; ONNX Runtime's CPU kernels have no bfloat16 convolutions): see copy_in_precision."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)   # its INFO lines are conversion statistics
     serving = serving_model(model)
     spec = tf.TensorSpec((None, *serving.inputs[0].shape[1:]), tf.float32, name="image")
     serving.export(path, format="onnx", verbose=False, input_signature=[spec])
@@ -90,18 +92,23 @@ def write_openvino(cfg, model, out_dir) -> str:
 EXPORT_FORMATS = {"saved_model": write_saved_model, "onnx": write_onnx, "openvino": write_openvino}
 
 
+def check_formats(formats) -> None:
+    """A UserError naming the choices for an unknown EXPORT.FORMATS entry or a missing converter package."""
+    unknown = [name for name in formats if name not in EXPORT_FORMATS]
+    if unknown or not formats:
+        raise UserError(f"EXPORT.FORMATS: unknown {unknown or 'empty list'}; choices: {', '.join(EXPORT_FORMATS)}")
+    if "openvino" in formats and importlib.util.find_spec("openvino") is None:
+        raise UserError("EXPORT.FORMATS: openvino is not installed (pip install openvino==2026.4.1); "
+                        "choices without it: saved_model, onnx")
+
+
 def export_model(cfg, model: keras.Model, out_dir: str, formats) -> dict:
     """Write `model` in each of `formats` under out_dir; returns {format: path}.
 
     The SavedModel computes in the model's own precision (OPTIMIZATION.AMP); ONNX and OpenVINO IR
     are float32 files (OpenVINO may still run them in bfloat16: INFERENCE_PRECISION_HINT).
     """
-    unknown = [name for name in formats if name not in EXPORT_FORMATS]
-    if unknown or not formats:
-        raise UserError(f"EXPORT.FORMATS: unknown {unknown or 'empty list'}; choices: {', '.join(EXPORT_FORMATS)}")
-    if "openvino" in formats and importlib.util.find_spec("openvino") is None:
-        raise UserError("EXPORT.FORMATS: openvino is not installed (pip install openvino==2026.4.1); "
-                        f"installed choices: saved_model, onnx")
+    check_formats(formats)
     return {name: EXPORT_FORMATS[name](cfg, model, out_dir) for name in formats}
 
 

@@ -1,0 +1,117 @@
+"""OPTIMIZATION.AMP: each value's policy and loss scaling, the per-device choice, bfloat16 training and parity."""
+import keras
+import numpy as np
+import pytest
+
+import utils.runtime as runtime
+from data_generators.dataset_files import list_split_pairs
+from data_generators.tf_data_generator import SliceSequence
+from deploy.export import copy_in_precision
+from losses.metrics import dice_per_class
+from models.model_factory import compile_arguments, make_targets, prepare_model
+from tests.conftest import tiny_config
+from utils.errors import UserError
+from utils.inference import load_trained_model, make_predict_fn, to_label_maps
+from utils.runtime import best_precision, configure_precision, cpu_has_bfloat16, make_optimizer, use_xla
+
+
+@pytest.fixture(autouse=True)
+def float32_policy_after():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("amp,policy,loss_scaling", [
+    ("False", "float32", False),
+    ("float16", "mixed_float16", True),
+    ("bfloat16", "mixed_bfloat16", False),
+])
+def test_each_amp_value_sets_its_policy_and_loss_scaling_only_for_float16(tmp_path, capsys, amp, policy,
+                                                                           loss_scaling):
+    cfg = tiny_config(tmp_path, f"OPTIMIZATION.AMP={amp}")
+    assert configure_precision(cfg) == policy
+    assert keras.mixed_precision.global_policy().name == policy
+    assert isinstance(make_optimizer(cfg), keras.optimizers.LossScaleOptimizer) is loss_scaling
+    assert capsys.readouterr().out.startswith(f"precision: {policy.replace('mixed_', '')}")
+
+
+@pytest.mark.parametrize("cpu_bf16,gpus,policy", [
+    (True, [], "mixed_bfloat16"),              # CPU with AVX-512 BF16 / AMX
+    (False, [], "float32"),                    # older CPU: nothing to gain
+    (False, [(8, 0)], "mixed_bfloat16"),       # A100
+    (True, [(7, 5)], "mixed_float16"),         # T4: no bfloat16 tensor cores, whatever the CPU
+    (False, [(9, 0), (7, 0)], "mixed_float16"),  # mixed GPUs: the oldest decides
+])
+def test_amp_true_picks_the_best_precision_for_the_device(tmp_path, monkeypatch, cpu_bf16, gpus, policy):
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: cpu_bf16)
+    monkeypatch.setattr(runtime, "gpu_compute_capabilities", lambda: gpus)
+    cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=True")
+    assert configure_precision(cfg) == policy
+    assert isinstance(make_optimizer(cfg), keras.optimizers.LossScaleOptimizer) is (policy == "mixed_float16")
+
+
+def test_best_precision_table():
+    assert best_precision([], cpu_bfloat16=True) == "bfloat16"
+    assert best_precision([(8, 6)], cpu_bfloat16=False) == "bfloat16"
+    assert best_precision([(7, 0)], cpu_bfloat16=True) == "float16"
+
+
+@pytest.mark.parametrize("flags,expected", [
+    ("fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True),
+    ("fpu sse avx2 amx_bf16 amx_tile", True),
+    ("fpu sse avx2 avx512f avx512_vnni", False),
+])
+def test_cpu_bfloat16_is_read_from_cpuinfo_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    assert cpu_has_bfloat16(str(cpuinfo)) is expected
+    assert cpu_has_bfloat16(str(tmp_path / "missing")) is False
+
+
+@pytest.mark.parametrize("amp", ["fp16", "16", "mixed"])
+def test_unknown_amp_value_names_the_choices(tmp_path, amp):
+    with pytest.raises(UserError, match=r"OPTIMIZATION.AMP must be one of True, False, float32, float16, bfloat16; "
+                                        rf"got '?{amp}'?"):
+        configure_precision(tiny_config(tmp_path, f"OPTIMIZATION.AMP={amp}"))
+
+
+@pytest.mark.slow
+def test_bfloat16_training_step_runs_under_xla(tmp_path):
+    """XLA's CPU backend rejected float16 bilinear-resize gradients; bfloat16 must train with XLA too."""
+    cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16", "OPTIMIZATION.XLA=True", "MODEL.TYPE=unet3plus_deepsup_cgm")
+    configure_precision(cfg)
+    model = prepare_model(cfg)
+    model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg), **compile_arguments(cfg.MODEL.TYPE))
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 64, 64, 3), dtype=np.float32)
+    masks = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (2, 64, 64))]
+    loss = model.train_on_batch(images, make_targets(cfg.MODEL.TYPE, masks), return_dict=True)["loss"]
+    assert np.isfinite(loss)
+    assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
+    assert all(output.dtype == "float32" for output in model.outputs)
+
+
+def validation_dice(cfg, model, classes):
+    """Dice per class over every validation slice, predicting through make_predict_fn."""
+    image_paths, mask_paths = list_split_pairs(cfg, "val")
+    sequence = SliceSequence(image_paths, mask_paths, 8, classes, cfg.INPUT.CHANNELS,
+                             normalize=cfg.PREPROCESS_DATA.NORMALIZE_IMAGE)
+    predict = make_predict_fn(model, False)
+    predictions, truths = [], []
+    for step in range(len(sequence)):
+        images, masks = sequence[step]
+        predictions.append(to_label_maps(predict(images)))
+        truths.append(np.argmax(masks, axis=-1))
+    return dice_per_class(np.concatenate(truths), np.concatenate(predictions), classes)
+
+
+@pytest.mark.slow
+def test_trained_model_gives_the_same_dice_in_bfloat16_and_float32(trained):
+    cfg, _ = trained
+    model = load_trained_model(cfg)
+    assert model.dtype_policy.name == "float32"
+    classes = cfg.OUTPUT.CLASSES
+    dice32 = validation_dice(cfg, model, classes)
+    dice16 = validation_dice(cfg, copy_in_precision(cfg, model, "bfloat16"), classes)
+    assert dice32[1] > 0.5                      # a model that found the liver, so the comparison means something
+    np.testing.assert_allclose(dice16, dice32, atol=0.01)
