@@ -37,17 +37,24 @@ def get_strategy(cfg) -> tf.distribute.Strategy:
 PRECISIONS = {False: "float32", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 # precision -> Keras dtype policy (variables stay float32 under the mixed ones)
 POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
-CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")   # /proc/cpuinfo flags of CPUs with bfloat16 matmul units
+# (vendor_id or None for any, /proc/cpuinfo flag) of CPUs whose oneDNN bfloat16 convolutions beat float32:
+# AMX tiles on any vendor; AVX-512 BF16 on AMD (EPYC, unet3plus/vgg19: 1.86x float32). Intel's AVX-512 BF16
+# without AMX ran at 0.4x float32 (Xeon VM with avx512_bf16 but no amx flags: see docs/benchmarks.md).
+FAST_BF16_CPUS = ((None, "amx_bf16"), ("AuthenticAMD", "avx512_bf16"))
 
 
 def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
-    """True on CPUs with AVX-512 BF16 or AMX, where oneDNN runs bfloat16 matmuls about twice as fast."""
+    """True on CPUs listed in FAST_BF16_CPUS, where bfloat16 inference is about twice as fast as float32."""
+    fields = {}
     try:
         with open(cpuinfo_path) as handle:
-            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+            for line in handle:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         return False
-    return any(flag in flags for flag in CPU_BF16_FLAGS)
+    flags = fields.get("flags", "").split()
+    return any(vendor in (None, fields.get("vendor_id")) and flag in flags for vendor, flag in FAST_BF16_CPUS)
 
 
 def gpu_compute_capabilities() -> list:
@@ -57,7 +64,7 @@ def gpu_compute_capabilities() -> list:
 
 
 def best_precision(gpu_capabilities: list, cpu_bfloat16: bool) -> str:
-    """AMP=True: bfloat16 on Ampere+ GPUs (>= 8.0) or bfloat16 CPUs, float16 on older GPUs, else float32."""
+    """AMP=True: bfloat16 on Ampere+ GPUs (>= 8.0) or fast-bfloat16 CPUs, float16 on older GPUs, else float32."""
     if gpu_capabilities:
         return "bfloat16" if min(gpu_capabilities) >= (8, 0) else "float16"
     return "bfloat16" if cpu_bfloat16 else "float32"
