@@ -1,32 +1,36 @@
-"""Inference latency and throughput of a UNet3+ on random input.
+"""Inference latency and throughput of a UNet3+ on random input, for each backend side by side.
 
-    python benchmark_inference.py MODEL.TYPE=unet3plus MODEL.BACKBONE.TYPE=vgg19 HYPER_PARAMETERS.BATCH_SIZE=16 \
-        OPTIMIZATION.AMP=False OPTIMIZATION.XLA=False BENCHMARK.WARMUP_STEPS=50 BENCHMARK.STEPS=100
+    python benchmark_inference.py MODEL.BACKBONE.TYPE=vgg19 HYPER_PARAMETERS.BATCH_SIZE=1 OPTIMIZATION.AMP=bfloat16
+    python benchmark_inference.py MODEL.BACKBONE.TYPE=vgg19 HYPER_PARAMETERS.BATCH_SIZE=1 \
+        'BENCHMARK.BACKENDS=[keras:float32,keras:bfloat16,onnxruntime,openvino:float32,openvino:bfloat16]'
 
-Prints one summary line and the recipe's table row (batch size, XLA, AMP, latency ms, img/s),
-and writes both to JSON (BENCHMARK.JSON_PATH, default results/benchmark_inference.json).
+Every backend runs the same weights (random, or none needed) on the same batch, through the lean
+inference graph. Prints one summary line per backend and a Markdown table (latency avg/p50/p95, img/s,
+achieved GFLOP/s), and writes them to BENCHMARK.JSON_PATH.
 """
 import os
 
 import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
+import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig
 
+from benchmarks.compute import conv_flops
+from benchmarks.tables import TABLE_HEADER, separator, table_row
 from callbacks.timing_callback import format_stats, latency_stats, write_json
+from deploy.backends import build_runner, parse_backends
+from models.inference_graph import final_output_model
 from models.model_factory import prepare_model
 from utils.cli import hydra_app
 from utils.config import validate_config
 from utils.errors import UserError
-from utils.inference import make_predict_fn
 from utils.paths import require_paths
-from utils.runtime import configure_precision, get_strategy
+from utils.runtime import configure_precision, get_strategy, precision_of, use_xla
 from utils.seed import set_seed
-
-TABLE_HEADER = "| model | backbone | input | batch size | XLA | AMP | latency avg (ms) | latency p95 (ms) | throughput (img/s) | device |"
 
 
 def device_name() -> str:
@@ -36,50 +40,62 @@ def device_name() -> str:
     return f"CPU ({os.cpu_count()} cores)"
 
 
-def table_row(result: dict) -> str:
-    return (f"| {result['model']} | {result['backbone']} | {result['input']} | {result['batch_size']} | "
-            f"{result['xla']} | {result['amp']} | {result['latency_ms_mean']:.1f} | {result['latency_ms_p95']:.1f} | "
-            f"{result['throughput_img_s']:.1f} | {result['device']} |")
+def time_steps(predict, images, warmup_steps: int, bench_steps: int) -> list:
+    """Seconds of each of bench_steps calls after warmup_steps; every call returns host numpy, so it is finished."""
+    for _ in range(warmup_steps):
+        predict(images)
+    step_seconds = []
+    for _ in range(bench_steps):
+        start = time.perf_counter()
+        predict(images)
+        step_seconds.append(time.perf_counter() - start)
+    return step_seconds
 
 
-def run_benchmark(cfg, warmup_steps: int, bench_steps: int) -> dict:
-    """Time `bench_steps` forward passes after `warmup_steps`, on one fixed random batch."""
+def run_benchmark(cfg) -> list:
+    """One result per BENCHMARK.BACKENDS entry: BENCHMARK.STEPS timed forward passes after WARMUP_STEPS."""
     validate_config(cfg)
-    if warmup_steps < 0 or bench_steps < 1:
+    warmup_steps, bench_steps = cfg.BENCHMARK.WARMUP_STEPS, cfg.BENCHMARK.STEPS
+    if not (isinstance(warmup_steps, int) and warmup_steps >= 0 and isinstance(bench_steps, int) and bench_steps >= 1):
         raise UserError(f"BENCHMARK.WARMUP_STEPS must be >= 0 and BENCHMARK.STEPS >= 1, got {warmup_steps}, {bench_steps}")
+    backends = parse_backends(cfg.BENCHMARK.BACKENDS, precision_of(cfg.OPTIMIZATION.AMP))
     set_seed(cfg.SEED)
     configure_precision(cfg)
     batch_size = cfg.HYPER_PARAMETERS.BATCH_SIZE
     with get_strategy(cfg).scope():
         model = prepare_model(cfg)
-    predict = make_predict_fn(model, cfg)
+    flops_per_image = conv_flops(final_output_model(model))
     shape = (batch_size, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS)
-    images = tf.constant(np.random.default_rng(cfg.SEED).random(shape, dtype=np.float32))
-    for _ in range(warmup_steps):
-        predict(images).numpy()
-    step_seconds = []
-    for _ in range(bench_steps):
-        start = time.perf_counter()
-        predict(images).numpy()   # .numpy() waits for the device, so the step is really finished
-        step_seconds.append(time.perf_counter() - start)
-    return {"model": cfg.MODEL.TYPE, "backbone": cfg.MODEL.BACKBONE.TYPE,
-            "input": f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}x{cfg.INPUT.CHANNELS}",
-            "xla": bool(cfg.OPTIMIZATION.XLA), "amp": bool(cfg.OPTIMIZATION.AMP), "device": device_name(),
-            "warmup_steps": warmup_steps, **latency_stats(step_seconds, batch_size)}
+    images = np.random.default_rng(cfg.SEED).random(shape, dtype=np.float32)
+    common = {"model": cfg.MODEL.TYPE, "backbone": cfg.MODEL.BACKBONE.TYPE,
+              "input": f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}x{cfg.INPUT.CHANNELS}", "xla": use_xla(cfg),
+              "device": device_name(), "warmup_steps": warmup_steps, "gflop_per_image": flops_per_image / 1e9}
+    results, reference = [], None
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, precision in backends:
+            predict = build_runner(name, precision, cfg, model, scratch, use_xla(cfg))
+            labels = np.argmax(predict(images), axis=-1)
+            reference = labels if reference is None else reference
+            stats = latency_stats(time_steps(predict, images, warmup_steps, bench_steps), batch_size)
+            results.append({**common, "backend": name, "precision": precision, **stats,
+                            "gflops": stats["throughput_img_s"] * flops_per_image / 1e9,
+                            "labels_equal_first": float(np.mean(labels == reference))})
+            print(f"{name} {precision}: {format_stats(stats)}", flush=True)
+    return results
 
 
-def benchmark(cfg: DictConfig) -> dict:
-    """The command-line job: run, print the summary line and table row, write JSON."""
-    warmup, steps, json_path = cfg.BENCHMARK.WARMUP_STEPS, cfg.BENCHMARK.STEPS, cfg.BENCHMARK.JSON_PATH
+def benchmark(cfg: DictConfig) -> list:
+    """The command-line job: run, print the table, write JSON."""
     require_paths(cfg, write_files=["BENCHMARK.JSON_PATH"])
-    result = run_benchmark(cfg, warmup, steps)
-    print(f"{result['model']}/{result['backbone']} {result['input']} AMP={result['amp']} XLA={result['xla']}: "
-          f"{format_stats(result)}")
-    print(TABLE_HEADER)
-    print(table_row(result))
-    write_json(json_path, {**result, "table_row": table_row(result)})
+    results = run_benchmark(cfg)
+    print(f"{results[0]['model']}/{results[0]['backbone']} {results[0]['input']}, "
+          f"{results[0]['gflop_per_image']:.1f} GFLOP per image (Conv2D multiply-adds x 2):")
+    rows = [table_row(result) for result in results]
+    print("\n".join([TABLE_HEADER, separator(TABLE_HEADER), *rows]))
+    json_path = cfg.BENCHMARK.JSON_PATH
+    write_json(json_path, [{**result, "table_row": row} for result, row in zip(results, rows)])
     print(f"written: {json_path}")
-    return result
+    return results
 
 
 main = hydra_app(benchmark)

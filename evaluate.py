@@ -22,7 +22,8 @@ from evaluation.volumes import evaluate_volumes
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
-from utils.inference import make_predict_fn
+from inference.predict_fn import make_predict_fn
+from utils.runtime import use_xla
 from volumes.nifti import find_volume_pairs
 from volumes.slices import slice_settings
 from utils.paths import require_paths
@@ -39,7 +40,7 @@ def evaluate(cfg: DictConfig) -> dict:
     require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"])
     results_dir = cfg.EVALUATION.RESULTS_PATH
     model = load_trained_model(cfg)
-    result = evaluate_volumes(pairs, make_predict_fn(model, cfg), settings, cfg.OUTPUT.CLASSES,
+    result = evaluate_volumes(pairs, make_predict_fn(model, use_xla(cfg)), settings, cfg.OUTPUT.CLASSES,
                               cfg.HYPER_PARAMETERS.BATCH_SIZE, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
                               cfg.PREDICTION.POSTPROCESS, results_dir if cfg.EVALUATION.WRITE_NIFTI else None)
     rows = result.cases + result.summary

@@ -26,7 +26,8 @@ from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
 from utils.errors import UserError
 from utils.images import write_png
-from utils.inference import make_predict_fn
+from inference.predict_fn import make_predict_fn
+from utils.runtime import use_xla
 from utils.paths import require_paths
 from utils.visualize import plot_rows
 from volumes.nifti import find_nifti_files
@@ -40,7 +41,7 @@ def predict_volumes(cfg: DictConfig) -> List[Dict]:
     settings = slice_settings(cfg)
     model = load_trained_model(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
-    written = segment_ct_files(files, make_predict_fn(model, cfg), settings, cfg.HYPER_PARAMETERS.BATCH_SIZE,
+    written = segment_ct_files(files, make_predict_fn(model, use_xla(cfg)), settings, cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                out_dir, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS)
     if not written:
         raise UserError(f"no CT volume could be segmented ({len(files)} skipped, see the warnings above)")
@@ -53,7 +54,7 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     names = list(cfg.PREDICTION.IMAGE_NAMES) if cfg.PREDICTION.IMAGE_NAMES is not None else None
     image_paths = select_images(cfg.PREDICTION.IMAGES_PATH, names)
     model = load_trained_model(cfg)
-    results = predict_images(cfg, make_predict_fn(model, cfg), image_paths)
+    results = predict_images(cfg, make_predict_fn(model, use_xla(cfg)), image_paths)
     out_dir = cfg.PREDICTION.RESULTS_PATH
     for result in results:
         write_png(os.path.join(out_dir, prediction_file_name(result["path"])), result["prediction"])

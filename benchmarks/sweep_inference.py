@@ -18,10 +18,10 @@ import tempfile
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from benchmark_inference import TABLE_HEADER, table_row  # noqa: E402
 from benchmarks.markdown import replace_section  # noqa: E402
 from models.backbones import BACKBONES  # noqa: E402
 from models.model_factory import MODEL_VARIANTS  # noqa: E402
+from benchmarks.tables import TABLE_HEADER, separator, table_row  # noqa: E402
 
 BOOL_CHOICES = {"on": [True], "off": [False], "both": [False, True]}
 
@@ -54,7 +54,7 @@ def run_point(model, backbone, batch_size, amp, xla, args, json_path):
         print(completed.stderr[-2000:], file=sys.stderr)
         raise SystemExit(f"benchmark point failed: {' '.join(command[2:])}")
     with open(json_path) as handle:
-        return json.load(handle)
+        return json.load(handle)[0]   # the one backend (BENCHMARK.BACKENDS' default)
 
 
 def plot_throughput(results, out_path):
@@ -65,11 +65,11 @@ def plot_throughput(results, out_path):
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4))
-    keys = sorted({(r["model"], r["backbone"], r["amp"], r["xla"]) for r in results})
+    keys = sorted({(r["model"], r["backbone"], r["precision"], r["xla"]) for r in results})
     for key in keys:
         points = sorted((r["batch_size"], r["throughput_img_s"]) for r in results
-                        if (r["model"], r["backbone"], r["amp"], r["xla"]) == key)
-        axis.plot(*zip(*points), "-o", label=f"{key[0]}/{key[1]} AMP={key[2]} XLA={key[3]}")
+                        if (r["model"], r["backbone"], r["precision"], r["xla"]) == key)
+        axis.plot(*zip(*points), "-o", label=f"{key[0]}/{key[1]} {key[2]} XLA={key[3]}")
     axis.set_xlabel("batch size")
     axis.set_ylabel("images / s")
     axis.set_title(f"inference throughput ({results[0]['device']}, {results[0]['input']})")
@@ -90,7 +90,7 @@ def main(argv=None):
             result = run_point(*point, args, os.path.join(scratch, f"{index}.json"))
             print(table_row(result), flush=True)
             results.append(result)
-    table = "\n".join([TABLE_HEADER, "|" + "---|" * TABLE_HEADER.count(" | ") + "---|"] + [table_row(r) for r in results])
+    table = "\n".join([TABLE_HEADER, separator(TABLE_HEADER)] + [table_row(r) for r in results])
     body = f"{table}\n\nwarm-up {args.warmup_steps} steps, {args.bench_steps} timed steps, random input."
     plot_path = None
     if len(args.batch_sizes) > 1:   # a curve needs more than one batch size

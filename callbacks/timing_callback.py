@@ -1,4 +1,4 @@
-"""Latency (ms per batch: mean, p90/p95/p99) and throughput (images/s) after warm-up steps."""
+"""Latency (ms per batch: mean, p50/p90/p95/p99) and throughput (images/s) after warm-up steps."""
 import json
 import os
 import time
@@ -17,6 +17,7 @@ def latency_stats(step_seconds: Sequence[float], batch_size: int) -> Dict[str, f
         "batch_size": int(batch_size),
         "steps": int(ms.size),
         "latency_ms_mean": float(ms.mean()),
+        "latency_ms_p50": float(np.percentile(ms, 50)),
         "latency_ms_p90": float(np.percentile(ms, 90)),
         "latency_ms_p95": float(np.percentile(ms, 95)),
         "latency_ms_p99": float(np.percentile(ms, 99)),

@@ -9,7 +9,7 @@ from data_generators.tf_data_generator import load_image
 from utils.errors import UserError
 from utils.files import require_dir
 from utils.images import read_image, read_mask
-from utils.inference import to_label_maps
+from inference.predict_fn import to_label_maps
 from utils.naming import mask_name_for, parse_slice_name, slice_file_name
 
 

@@ -1,38 +1,104 @@
 """benchmark_inference.py and the sweep script print and write their figures."""
+import importlib.util
 import json
 
+import keras
 import pytest
 
-from benchmark_inference import run_benchmark, table_row
+from benchmark_inference import run_benchmark
+from benchmarks.compute import conv_flops, matmul_peak_gflops
 from benchmarks.markdown import replace_section
+from benchmarks.tables import table_row
+from deploy.backends import parse_backends
 from tests.helpers import run_cli, tiny_config
 from utils.errors import UserError
 
 
-@pytest.mark.slow
-def test_run_benchmark_reports_latency_and_throughput(tmp_path):
-    result = run_benchmark(tiny_config(tmp_path, "HYPER_PARAMETERS.BATCH_SIZE=2"), warmup_steps=1, bench_steps=3)
-    assert result["steps"] == 3 and result["batch_size"] == 2
-    assert result["throughput_img_s"] == pytest.approx(2000.0 / result["latency_ms_mean"], rel=1e-6)
-    assert result["latency_ms_p99"] >= result["latency_ms_p90"] > 0
-    assert table_row(result).startswith("| unet3plus | unet3plus | 64x64x3 | 2 | False | False |")
-    with pytest.raises(UserError):
-        run_benchmark(tiny_config(tmp_path), warmup_steps=0, bench_steps=0)
+BENCH = ["BENCHMARK.WARMUP_STEPS=1", "BENCHMARK.STEPS=3"]
 
 
 @pytest.mark.slow
-def test_benchmark_cli_prints_table_row_and_writes_json(tmp_path):
+def test_every_backend_runs_side_by_side_and_agrees(tmp_path):
+    openvino = ["openvino:float32", "openvino:bfloat16"] if importlib.util.find_spec("openvino") else []
+    cfg = tiny_config(tmp_path, "HYPER_PARAMETERS.BATCH_SIZE=2", "MODEL.TYPE=unet3plus_deepsup_cgm", *BENCH,
+                      f"BENCHMARK.BACKENDS=[keras:float32,keras:bfloat16,onnxruntime,{','.join(openvino)}]".replace(",]", "]"))
+    results = run_benchmark(cfg)
+    keras.mixed_precision.set_global_policy("float32")
+    assert [f"{r['backend']}:{r['precision']}" for r in results] == [
+        "keras:float32", "keras:bfloat16", "onnxruntime:float32", *openvino]
+    gflop = results[0]["gflop_per_image"]
+    for result in results:
+        assert result["steps"] == 3 and result["batch_size"] == 2 and result["gflop_per_image"] == gflop
+        assert result["throughput_img_s"] == pytest.approx(2000.0 / result["latency_ms_mean"], rel=1e-6)
+        assert result["gflops"] == pytest.approx(result["throughput_img_s"] * gflop, rel=1e-6)
+        assert result["latency_ms_p95"] >= result["latency_ms_p50"] > 0
+    assert all(r["labels_equal_first"] > 0.999 for r in results if r["precision"] == "float32")
+    assert results[1]["labels_equal_first"] > 0.9                                                  # bfloat16: close
+    assert table_row(results[2]).startswith("| unet3plus_deepsup_cgm | unet3plus | 64x64x3 | 2 | onnxruntime | float32 | False |")
+
+
+def test_bare_backend_names_follow_amp_when_they_can():
+    assert parse_backends(["keras", "onnxruntime", "openvino:float32"], "bfloat16") == [
+        ("keras", "bfloat16"), ("onnxruntime", "float32"), ("openvino", "float32")]
+    with pytest.raises(UserError, match="'onnxruntime:bfloat16': onnxruntime runs in float32"):
+        parse_backends(["onnxruntime:bfloat16"], "float32")
+
+
+def test_missing_backend_names_the_installed_choices(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "openvino" else real_find_spec(name))
+    with pytest.raises(UserError, match=r"backend 'openvino' is not installed \(pip install openvino==[0-9.]+\); "
+                                        r"installed choices: keras, onnxruntime$"):
+        parse_backends(["keras", "openvino"], "float32")
+
+
+def test_bad_step_counts_are_reported(tmp_path):
+    with pytest.raises(UserError, match="BENCHMARK.STEPS"):
+        run_benchmark(tiny_config(tmp_path, "BENCHMARK.WARMUP_STEPS=0", "BENCHMARK.STEPS=0"))
+
+
+def test_conv_flops_by_hand():
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)            # 2 * 8*8 * 3*3*2 * 4 = 9216
+    x = keras.layers.Conv2D(6, 1, strides=2)(x)                      # 2 * 4*4 * 1*1*4 * 6 = 768
+    x = keras.layers.GlobalMaxPooling2D()(x)
+    outputs = keras.layers.Dense(5)(x)                               # 2 * 6 * 5 = 60
+    assert conv_flops(keras.Model(inputs, outputs)) == 9216 + 768 + 60
+
+
+def test_matmul_peak_is_a_positive_rate():
+    assert matmul_peak_gflops("float32", size=128, repeats=2) > 0
+    assert matmul_peak_gflops("bfloat16", size=128, repeats=2) > 0
+
+
+def run_benchmark_cli(tmp_path, *overrides):
+    return run_cli("benchmark_inference.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=32", "INPUT.WIDTH=32",
+                   "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4", "HYPER_PARAMETERS.BATCH_SIZE=2", *overrides)
+
+
+@pytest.mark.slow
+def test_benchmark_cli_prints_precision_table_and_writes_json(tmp_path):
     json_path = tmp_path / "bench.json"
-    completed = run_cli(
-        "benchmark_inference.py", f"WORK_DIR={tmp_path}", "MODEL.TYPE=unet3plus_deepsup",
-        "INPUT.HEIGHT=32", "INPUT.WIDTH=32", "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4",
-        "HYPER_PARAMETERS.BATCH_SIZE=2", "OPTIMIZATION.XLA=True", "BENCHMARK.WARMUP_STEPS=1", "BENCHMARK.STEPS=2",
-        f"BENCHMARK.JSON_PATH={json_path}")
+    completed = run_benchmark_cli(tmp_path, "MODEL.TYPE=unet3plus_deepsup", "OPTIMIZATION.XLA=True",
+                                  "OPTIMIZATION.AMP=bfloat16", "BENCHMARK.WARMUP_STEPS=1", "BENCHMARK.STEPS=2",
+                                  f"BENCHMARK.JSON_PATH={json_path}")
     assert completed.returncode == 0, completed.stderr
-    assert "latency avg" in completed.stdout and "img/s" in completed.stdout
-    assert "| unet3plus_deepsup | unet3plus | 32x32x3 | 2 | True | False |" in completed.stdout
+    assert "precision: bfloat16, Keras policy mixed_bfloat16" in completed.stdout
+    assert "| unet3plus_deepsup | unet3plus | 32x32x3 | 2 | keras | bfloat16 | True |" in completed.stdout
     written = json.loads(json_path.read_text())
-    assert written["xla"] is True and written["steps"] == 2
+    assert len(written) == 1 and written[0]["xla"] is True and written[0]["steps"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("override,message", [
+    ("OPTIMIZATION.AMP=fp16", "error: OPTIMIZATION.AMP must be one of True, False, float32, float16, bfloat16; got 'fp16'"),
+    ("BENCHMARK.BACKENDS=[keras,tensorrt]",
+     "error: BENCHMARK.BACKENDS: unknown backend 'tensorrt'; choices: keras, onnxruntime, openvino (optionally NAME:PRECISION)"),
+])
+def test_bad_amp_or_backend_gives_one_error_line(tmp_path, override, message):
+    completed = run_benchmark_cli(tmp_path, override)
+    assert completed.returncode == 2
+    assert [line for line in completed.stderr.splitlines() if line.strip()] == [message]
 
 
 @pytest.mark.slow

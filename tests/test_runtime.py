@@ -38,7 +38,7 @@ def one_training_step(cfg):
 
 @pytest.mark.slow
 def test_amp_sets_mixed_policy_loss_scaling_and_float32_outputs(tmp_path):
-    cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=True", "MODEL.TYPE=unet3plus_deepsup")
+    cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=float16", "MODEL.TYPE=unet3plus_deepsup")
     assert configure_precision(cfg) == "mixed_float16"
     model, loss = one_training_step(cfg)
     assert model.dtype_policy.name == "mixed_float16"

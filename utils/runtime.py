@@ -1,4 +1,6 @@
-"""Where and how the model runs: device strategy (multi-GPU), mixed precision (AMP) and XLA."""
+"""Where and how the model runs: device strategy (multi-GPU), precision (OPTIMIZATION.AMP) and XLA."""
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -31,20 +33,74 @@ def get_strategy(cfg) -> tf.distribute.Strategy:
     return strategy
 
 
-def configure_precision(cfg) -> str:
-    """Set the global Keras dtype policy from OPTIMIZATION.AMP; returns the policy name.
+# OPTIMIZATION.AMP value -> precision; True is resolved per device by `best_precision`.
+PRECISIONS = {False: "float32", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+# precision -> Keras dtype policy (variables stay float32 under the mixed ones)
+POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+# (vendor_id or None for any, /proc/cpuinfo flag) of CPUs whose oneDNN bfloat16 convolutions beat float32:
+# AMX tiles on any vendor; AVX-512 BF16 on AMD (EPYC, unet3plus/vgg19: 1.86x float32). Intel's AVX-512 BF16
+# without AMX ran at 0.4x float32 (Xeon VM with avx512_bf16 but no amx flags: see docs/benchmarks.md).
+FAST_BF16_CPUS = ((None, "amx_bf16"), ("AuthenticAMD", "avx512_bf16"))
 
-    Call before building the model. Model output layers are float32 under either policy.
+
+def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
+    """True on CPUs listed in FAST_BF16_CPUS, where bfloat16 inference is about twice as fast as float32."""
+    fields = {}
+    try:
+        with open(cpuinfo_path) as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return False
+    flags = fields.get("flags", "").split()
+    return any(vendor in (None, fields.get("vendor_id")) and flag in flags for vendor, flag in FAST_BF16_CPUS)
+
+
+def gpu_compute_capabilities() -> list:
+    """(major, minor) of every visible GPU; empty on CPU-only machines."""
+    details = [tf.config.experimental.get_device_details(gpu) for gpu in tf.config.list_physical_devices("GPU")]
+    return [tuple(d.get("compute_capability", (0, 0))) for d in details]
+
+
+def best_precision(gpu_capabilities: list, cpu_bfloat16: bool) -> str:
+    """AMP=True: bfloat16 on Ampere+ GPUs (>= 8.0) or fast-bfloat16 CPUs, float16 on older GPUs, else float32."""
+    if gpu_capabilities:
+        return "bfloat16" if min(gpu_capabilities) >= (8, 0) else "float16"
+    return "bfloat16" if cpu_bfloat16 else "float32"
+
+
+def precision_of(amp) -> str:
+    """The precision OPTIMIZATION.AMP asks for on this machine: float32, float16 or bfloat16."""
+    if amp is True:
+        return best_precision(gpu_compute_capabilities(), cpu_has_bfloat16())
+    if isinstance(amp, (bool, str)) and amp in PRECISIONS:
+        return PRECISIONS[amp]
+    choices = ", ".join(["True", *map(str, PRECISIONS)])
+    raise UserError(f"OPTIMIZATION.AMP must be one of {choices}; got {amp!r}")
+
+
+def configure_precision(cfg) -> str:
+    """Set the global Keras dtype policy from OPTIMIZATION.AMP, print it, and return the policy name.
+
+    Call before building the model. Model output layers are float32 under every policy.
     """
-    policy = "mixed_float16" if cfg.OPTIMIZATION.AMP else "float32"
+    amp = cfg.OPTIMIZATION.AMP
+    precision = precision_of(amp)
+    policy = POLICIES[precision]
     keras.mixed_precision.set_global_policy(policy)
+    how = " (picked for this device)" if amp is True else ""
+    print(f"precision: {precision}{how}, Keras policy {policy}" + (", loss scaling" if precision == "float16" else ""))
     return policy
 
 
 def make_optimizer(cfg) -> keras.optimizers.Optimizer:
-    """Adam at HYPER_PARAMETERS.LEARNING_RATE; with AMP wrapped in dynamic loss scaling."""
+    """Adam at HYPER_PARAMETERS.LEARNING_RATE; under float16 wrapped in dynamic loss scaling.
+
+    bfloat16 has float32's exponent range, so its gradients do not underflow and need no scaling.
+    """
     optimizer = keras.optimizers.Adam(learning_rate=float(cfg.HYPER_PARAMETERS.LEARNING_RATE))
-    if cfg.OPTIMIZATION.AMP:
+    if precision_of(cfg.OPTIMIZATION.AMP) == "float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 
@@ -52,3 +108,14 @@ def make_optimizer(cfg) -> keras.optimizers.Optimizer:
 def use_xla(cfg) -> bool:
     """OPTIMIZATION.XLA as the `jit_compile` flag of `compile` and of inference functions."""
     return bool(cfg.OPTIMIZATION.XLA)
+
+
+@contextlib.contextmanager
+def precision_scope(precision: str):
+    """Build models in `precision` inside the block, then restore the global policy (side-by-side copies)."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(POLICIES[precision])
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

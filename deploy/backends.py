@@ -1,0 +1,86 @@
+"""Inference backends that run the same trained network side by side: Keras, ONNX Runtime, OpenVINO.
+
+BENCHMARK.BACKENDS lists entries `NAME` or `NAME:PRECISION`; a bare NAME runs in OPTIMIZATION.AMP's
+precision when the backend has it, else in float32. Every backend maps a float32 image batch to
+float32 class probabilities (B, H, W, K).
+"""
+import importlib.util
+from typing import Callable, NamedTuple, Tuple
+
+import keras
+import numpy as np
+
+from deploy.export import copy_in_precision, write_onnx
+from utils.errors import UserError
+from inference.predict_fn import make_predict_fn
+
+
+class Backend(NamedTuple):
+    module: str                  # Python package it needs; "" when always there
+    pip: str                     # what to install when it is missing
+    precisions: Tuple[str, ...]  # first: used when the asked precision is not among them
+
+
+def keras_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
+    predict = make_predict_fn(copy_in_precision(cfg, model, precision), jit_compile)
+    return lambda images: predict(images).numpy()
+
+
+def onnxruntime_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(write_onnx(cfg, model, scratch), providers=["CPUExecutionProvider"])
+    return lambda images: session.run(["probabilities"], {"image": images})[0]
+
+
+OPENVINO_HINTS = {"float32": "f32", "bfloat16": "bf16"}
+
+
+def openvino_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
+    import openvino
+
+    compiled = openvino.Core().compile_model(write_onnx(cfg, model, scratch), "CPU",
+                                             {"INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision]})
+    request = compiled.create_infer_request()
+    output = compiled.output("probabilities")
+    return lambda images: request.infer({"image": images})[output]
+
+
+# name -> (what it needs, precisions it runs, how to build its predict function)
+BACKENDS = {
+    "keras": (Backend("", "", ("float32", "bfloat16", "float16")), keras_runner),
+    "onnxruntime": (Backend("onnxruntime", "onnxruntime==1.31.1", ("float32",)), onnxruntime_runner),
+    "openvino": (Backend("openvino", "openvino==2026.4.1", ("float32", "bfloat16")), openvino_runner),
+}
+
+
+def parse_backends(entries, default_precision: str) -> list:
+    """(name, precision) for each BENCHMARK.BACKENDS entry; a UserError names the choices for a bad one."""
+    parsed = []
+    for entry in entries:
+        name, _, precision = str(entry).partition(":")
+        if name not in BACKENDS:
+            raise UserError(f"BENCHMARK.BACKENDS: unknown backend '{name}'; choices: {', '.join(BACKENDS)} "
+                            f"(optionally NAME:PRECISION)")
+        backend = BACKENDS[name][0]
+        if backend.module and importlib.util.find_spec(backend.module) is None:
+            raise UserError(f"BENCHMARK.BACKENDS: backend '{name}' is not installed (pip install {backend.pip}); "
+                            f"installed choices: {', '.join(available_backends())}")
+        if precision and precision not in backend.precisions:
+            raise UserError(f"BENCHMARK.BACKENDS: '{entry}': {name} runs in {', '.join(backend.precisions)}")
+        if not precision:
+            precision = default_precision if default_precision in backend.precisions else backend.precisions[0]
+        parsed.append((name, precision))
+    return parsed
+
+
+def available_backends() -> list:
+    """Backend names whose packages are installed here."""
+    return [name for name, (backend, _) in BACKENDS.items()
+            if not backend.module or importlib.util.find_spec(backend.module) is not None]
+
+
+def build_runner(name: str, precision: str, cfg, model: keras.Model, scratch: str,
+                 jit_compile: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """predict(images) -> probabilities for one parsed backend entry."""
+    return BACKENDS[name][1](cfg, model, precision, scratch, jit_compile)

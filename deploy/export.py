@@ -1,0 +1,122 @@
+"""Writing a trained model as a TensorFlow SavedModel, ONNX and OpenVINO IR, all from the lean graph.
+
+Each takes an image batch (B, H, W, C) float32, prepared as for training, and gives
+"probabilities" (B, H, W, K) float32 and "labels" (B, H, W) int32.
+"""
+import importlib.util
+import logging
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from models.inference_graph import final_output_model
+from models.model_factory import prepare_model
+from utils.errors import UserError
+from utils.runtime import POLICIES, precision_scope
+
+OUTPUTS = ("probabilities", "labels")
+ONNX_TOLERANCE = 1e-4   # max |probability difference|, ONNX Runtime vs float32 Keras: float rounding only
+
+
+class ArgmaxLabels(keras.layers.Layer):
+    """Class labels as one plain ArgMax op: `keras.ops.argmax` adds a negative-zero fix (Bitcast ops)
+    that probabilities never need and OpenVINO's converter cannot read."""
+
+    def call(self, probabilities):
+        return tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+
+    def compute_output_spec(self, probabilities):
+        return keras.KerasTensor(probabilities.shape[:-1], dtype="int32")
+
+
+def serving_model(model: keras.Model) -> keras.Model:
+    """The lean graph with both served outputs: class probabilities and their argmax labels."""
+    lean = final_output_model(model)
+    probabilities = lean.outputs[0]
+    labels = ArgmaxLabels(name="labels")(probabilities)
+    return keras.Model(lean.inputs[0], {"probabilities": probabilities, "labels": labels}, name=lean.name)
+
+
+def copy_in_precision(cfg, model: keras.Model, precision: str) -> keras.Model:
+    """`model` itself when it already computes in `precision`, else the same network rebuilt in it with
+    its weights (variables are float32 under every policy, so the copy is exact)."""
+    if model.dtype_policy.name == POLICIES[precision]:
+        return model
+    with precision_scope(precision):
+        copy = prepare_model(cfg)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def export_saved_model(model: keras.Model, path: str) -> str:
+    """A SavedModel directory whose `serving_default` signature maps `image` to OUTPUTS."""
+    serving_model(model).export(path, format="tf_saved_model", verbose=False)
+    return path
+
+
+def export_onnx(model: keras.Model, path: str) -> str:
+    """An ONNX file with input `image` and outputs OUTPUTS, dynamic batch size; `model` must be float32
+    (Keras' rule; ONNX Runtime's CPU kernels have no bfloat16 convolutions): see copy_in_precision."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)   # its INFO lines are conversion statistics
+    serving = serving_model(model)
+    spec = tf.TensorSpec((None, *serving.inputs[0].shape[1:]), tf.float32, name="image")
+    serving.export(path, format="onnx", verbose=False, input_signature=[spec])
+    return path
+
+
+def export_openvino(onnx_path: str, path: str) -> str:
+    """OpenVINO IR (`.xml` + `.bin`) converted from the ONNX file, for OpenVINO's CPU runtime."""
+    import openvino
+
+    openvino.save_model(openvino.convert_model(onnx_path), path)
+    return path
+
+
+def write_saved_model(cfg, model, out_dir) -> str:
+    return export_saved_model(model, os.path.join(out_dir, "saved_model"))
+
+
+def write_onnx(cfg, model, out_dir) -> str:
+    path = os.path.join(out_dir, "model.onnx")
+    return path if os.path.isfile(path) else export_onnx(copy_in_precision(cfg, model, "float32"), path)
+
+
+def write_openvino(cfg, model, out_dir) -> str:
+    return export_openvino(write_onnx(cfg, model, out_dir), os.path.join(out_dir, "openvino", "model.xml"))
+
+
+# EXPORT.FORMATS name -> writer(cfg, model, out_dir) -> path. OpenVINO IR is converted from the ONNX file.
+EXPORT_FORMATS = {"saved_model": write_saved_model, "onnx": write_onnx, "openvino": write_openvino}
+
+
+def check_formats(formats) -> None:
+    """A UserError naming the choices for an unknown EXPORT.FORMATS entry or a missing converter package."""
+    unknown = [name for name in formats if name not in EXPORT_FORMATS]
+    if unknown or not formats:
+        raise UserError(f"EXPORT.FORMATS: unknown {unknown or 'empty list'}; choices: {', '.join(EXPORT_FORMATS)}")
+    if "openvino" in formats and importlib.util.find_spec("openvino") is None:
+        raise UserError("EXPORT.FORMATS: openvino is not installed (pip install openvino==2026.4.1); "
+                        "choices without it: saved_model, onnx")
+
+
+def export_model(cfg, model: keras.Model, out_dir: str, formats) -> dict:
+    """Write `model` in each of `formats` under out_dir; returns {format: path}.
+
+    The SavedModel computes in the model's own precision (OPTIMIZATION.AMP); ONNX and OpenVINO IR
+    are float32 files (OpenVINO may still run them in bfloat16: INFERENCE_PRECISION_HINT).
+    """
+    check_formats(formats)
+    return {name: EXPORT_FORMATS[name](cfg, model, out_dir) for name in formats}
+
+
+def onnx_max_difference(model: keras.Model, onnx_path: str, images: np.ndarray) -> float:
+    """Largest |probability difference| between ONNX Runtime on onnx_path and `model`'s lean graph in Keras."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    from_onnx = session.run(["probabilities"], {"image": images})[0]
+    from_keras = np.asarray(final_output_model(model)(images, training=False), dtype=np.float32)
+    return float(np.max(np.abs(from_onnx - from_keras)))

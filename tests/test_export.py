@@ -1,0 +1,117 @@
+"""The lean inference graph, and SavedModel / ONNX / OpenVINO exports that give Keras' answers."""
+import importlib.util
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from deploy.export import ONNX_TOLERANCE, check_formats, copy_in_precision, export_model, onnx_max_difference
+from models.inference_graph import final_output_model
+from models.model_factory import FINAL_OUTPUT, prepare_model
+from tests.helpers import run_cli, tiny_config
+from utils.errors import UserError
+
+OPENVINO = importlib.util.find_spec("openvino") is not None   # optional: tested when installed
+
+
+def images(count=2, size=64):
+    return np.random.default_rng(1).random((count, size, size, 3), dtype=np.float32)
+
+
+@pytest.mark.parametrize("model_type", ["unet3plus_deepsup", "unet3plus_deepsup_cgm"])
+def test_lean_graph_has_one_output_equal_to_the_full_models_d1(tmp_path, model_type):
+    model = prepare_model(tiny_config(tmp_path, f"MODEL.TYPE={model_type}"))
+    lean = final_output_model(model)
+    assert len(lean.outputs) == 1
+    names = {layer.name for layer in lean.layers}
+    assert {"d2", "d3", "d4", "e5"}.isdisjoint(names)                 # side heads dropped
+    assert ("cls" in names) is (model_type == "unet3plus_deepsup_cgm")  # the CGM gate still needs its classifier
+    assert lean.count_params() < model.count_params()
+    batch = images()
+    np.testing.assert_allclose(lean(batch), model(batch)[FINAL_OUTPUT], atol=1e-6)
+
+
+def test_float32_copy_of_a_bfloat16_model_has_the_same_weights(tmp_path):
+    cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16")
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    model = prepare_model(cfg)
+    copy = copy_in_precision(cfg, model, "float32")
+    assert copy.dtype_policy.name == "float32" and model.dtype_policy.name == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"   # restored after the copy
+    for ours, theirs in zip(copy.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    assert copy_in_precision(cfg, copy, "float32") is copy
+
+
+def test_unknown_export_format_names_the_choices():
+    with pytest.raises(UserError, match="EXPORT.FORMATS: unknown \\['tflite'\\]; choices: saved_model, onnx, openvino"):
+        check_formats(["onnx", "tflite"])
+
+
+@pytest.mark.slow
+def test_export_writes_saved_model_onnx_and_openvino_that_match_keras(tmp_path):
+    cfg = tiny_config(tmp_path, "MODEL.TYPE=unet3plus_deepsup_cgm")
+    model = prepare_model(cfg)
+    formats = ["saved_model", "onnx"] + (["openvino"] if OPENVINO else [])
+    paths = export_model(cfg, model, str(tmp_path / "export"), formats)
+    batch = images(3)
+    expected = np.asarray(model(batch)[FINAL_OUTPUT])
+    labels = np.argmax(expected, axis=-1)
+
+    served = tf.saved_model.load(paths["saved_model"]).signatures["serving_default"](image=tf.constant(batch))
+    assert sorted(served) == ["labels", "probabilities"]
+    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-6)
+    np.testing.assert_array_equal(served["labels"], labels)
+
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(paths["onnx"], providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["image"]
+    probabilities, onnx_labels = session.run(["probabilities", "labels"], {"image": batch})
+    assert np.max(np.abs(probabilities - expected)) < ONNX_TOLERANCE
+    assert onnx_max_difference(model, paths["onnx"], batch) < ONNX_TOLERANCE
+    assert np.mean(onnx_labels == labels) > 0.999           # only exact probability ties could flip
+
+    if not OPENVINO:
+        return
+    import openvino
+
+    compiled = openvino.Core().compile_model(paths["openvino"], "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    result = compiled({"image": batch})
+    assert np.max(np.abs(result[compiled.output("probabilities")] - expected)) < ONNX_TOLERANCE
+
+
+@pytest.mark.slow
+def test_bfloat16_saved_model_stays_close_to_float32(tmp_path):
+    cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16")
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    model = prepare_model(cfg)
+    paths = export_model(cfg, model, str(tmp_path / "export"), ["saved_model", "onnx"])
+    batch = images()
+    served = tf.saved_model.load(paths["saved_model"]).signatures["serving_default"](image=tf.constant(batch))
+    float32 = copy_in_precision(cfg, model, "float32")
+    assert served["probabilities"].dtype == tf.float32
+    difference = np.max(np.abs(served["probabilities"].numpy() - np.asarray(float32(batch)[FINAL_OUTPUT])))
+    assert 0 < difference < 0.05                            # bfloat16 keeps 8 bits of mantissa: close, not equal
+    assert onnx_max_difference(float32, paths["onnx"], batch) < ONNX_TOLERANCE   # ONNX is the float32 network
+
+
+@pytest.mark.slow
+def test_export_script_reports_a_bad_format_in_one_line(tmp_path):
+    completed = run_cli("export.py", f"WORK_DIR={tmp_path}", "EXPORT.FORMATS=[onnx,tflite]")
+    assert completed.returncode == 2
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: EXPORT.FORMATS: unknown ['tflite']; choices: saved_model, onnx, openvino"]
+
+
+@pytest.mark.slow
+def test_export_script_writes_files_of_a_trained_model(trained, tmp_path):
+    from export import export
+
+    cfg, _ = trained
+    cfg.EXPORT.PATH = str(tmp_path / "exported")
+    paths = export(cfg)
+    assert os.path.isfile(os.path.join(paths["saved_model"], "saved_model.pb"))
+    assert os.path.isfile(paths["onnx"]) and paths["onnx"].endswith("model.onnx")

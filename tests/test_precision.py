@@ -1,0 +1,113 @@
+"""OPTIMIZATION.AMP: each value's policy and loss scaling, the per-device choice, bfloat16 training and parity."""
+import keras
+import numpy as np
+import pytest
+
+import utils.runtime as runtime
+from deploy.export import copy_in_precision
+from evaluation.volumes import evaluate_volumes
+from inference.predict_fn import make_predict_fn
+from models.model_factory import compile_arguments, make_targets, prepare_model
+from run_dirs.loading import load_trained_model
+from tests.helpers import tiny_config
+from utils.errors import UserError
+from utils.runtime import best_precision, configure_precision, cpu_has_bfloat16, make_optimizer, use_xla
+from volumes.nifti import find_volume_pairs
+from volumes.slices import slice_settings
+
+
+
+@pytest.mark.parametrize("amp,policy,loss_scaling", [
+    ("False", "float32", False),
+    ("float16", "mixed_float16", True),
+    ("bfloat16", "mixed_bfloat16", False),
+])
+def test_each_amp_value_sets_its_policy_and_loss_scaling_only_for_float16(tmp_path, capsys, amp, policy,
+                                                                           loss_scaling):
+    cfg = tiny_config(tmp_path, f"OPTIMIZATION.AMP={amp}")
+    assert configure_precision(cfg) == policy
+    assert keras.mixed_precision.global_policy().name == policy
+    assert isinstance(make_optimizer(cfg), keras.optimizers.LossScaleOptimizer) is loss_scaling
+    assert capsys.readouterr().out.startswith(f"precision: {policy.replace('mixed_', '')}")
+
+
+@pytest.mark.parametrize("cpu_bf16,gpus,policy", [
+    (True, [], "mixed_bfloat16"),              # CPU with AVX-512 BF16 / AMX
+    (False, [], "float32"),                    # older CPU: nothing to gain
+    (False, [(8, 0)], "mixed_bfloat16"),       # A100
+    (True, [(7, 5)], "mixed_float16"),         # T4: no bfloat16 tensor cores, whatever the CPU
+    (False, [(9, 0), (7, 0)], "mixed_float16"),  # mixed GPUs: the oldest decides
+])
+def test_amp_true_picks_the_best_precision_for_the_device(tmp_path, monkeypatch, cpu_bf16, gpus, policy):
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: cpu_bf16)
+    monkeypatch.setattr(runtime, "gpu_compute_capabilities", lambda: gpus)
+    cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=True")
+    assert configure_precision(cfg) == policy
+    assert isinstance(make_optimizer(cfg), keras.optimizers.LossScaleOptimizer) is (policy == "mixed_float16")
+
+
+def test_best_precision_table():
+    assert best_precision([], cpu_bfloat16=True) == "bfloat16"
+    assert best_precision([(8, 6)], cpu_bfloat16=False) == "bfloat16"
+    assert best_precision([(7, 0)], cpu_bfloat16=True) == "float16"
+
+
+@pytest.mark.parametrize("vendor,flags,expected", [
+    ("AuthenticAMD", "fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True),   # EPYC Zen 4: measured 1.86x
+    ("GenuineIntel", "fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile", True),  # Sapphire Rapids with AMX
+    ("GenuineIntel", "fpu sse avx2 avx512f avx512_bf16 avx512_fp16", False),   # no AMX: measured 0.4x
+    ("AuthenticAMD", "fpu sse avx2 avx512f avx512_vnni", False),
+])
+def test_cpu_bfloat16_is_read_from_cpuinfo_flags(tmp_path, vendor, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nvendor_id\t: {vendor}\nmodel name\t: Test CPU\nflags\t\t: {flags}\n\n"
+                       f"processor\t: 1\nvendor_id\t: Other\nflags\t\t: \n")
+    assert cpu_has_bfloat16(str(cpuinfo)) is expected
+    assert cpu_has_bfloat16(str(tmp_path / "missing")) is False
+
+
+@pytest.mark.parametrize("amp", ["fp16", "mixed"])
+def test_unknown_amp_value_names_the_choices(tmp_path, amp):
+    with pytest.raises(UserError, match=r"OPTIMIZATION.AMP must be one of True, False, float32, float16, bfloat16; "
+                                        rf"got '?{amp}'?"):
+        configure_precision(tiny_config(tmp_path, f"OPTIMIZATION.AMP={amp}"))
+
+
+def test_a_number_for_amp_is_refused_by_the_schema(tmp_path):
+    with pytest.raises(UserError, match="OPTIMIZATION.AMP must be True or False or a string, got 16"):
+        tiny_config(tmp_path, "OPTIMIZATION.AMP=16")
+
+
+@pytest.mark.slow
+def test_bfloat16_training_step_runs_under_xla(tmp_path):
+    """XLA's CPU backend rejected float16 bilinear-resize gradients; bfloat16 must train with XLA too."""
+    cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16", "OPTIMIZATION.XLA=True", "MODEL.TYPE=unet3plus_deepsup_cgm")
+    configure_precision(cfg)
+    model = prepare_model(cfg)
+    model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg), **compile_arguments(cfg.MODEL.TYPE))
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 64, 64, 3), dtype=np.float32)
+    masks = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (2, 64, 64))]
+    loss = model.train_on_batch(images, make_targets(cfg.MODEL.TYPE, masks), return_dict=True)["loss"]
+    assert np.isfinite(loss)
+    assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
+    assert all(output.dtype == "float32" for output in model.outputs)
+
+
+def validation_dice(cfg, model):
+    """Pooled Dice of liver and tumour on the validation CTs' own grid, as evaluate.py scores them."""
+    pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH)
+    result = evaluate_volumes(pairs, make_predict_fn(model, False), slice_settings(cfg), cfg.OUTPUT.CLASSES, 8)
+    pooled = result.summary[1]
+    return np.array([pooled["dice_liver"], pooled["dice_tumour"]])
+
+
+@pytest.mark.slow
+def test_trained_model_gives_the_same_dice_in_bfloat16_and_float32(trained):
+    cfg, _ = trained
+    model = load_trained_model(cfg)
+    assert model.dtype_policy.name == "float32"
+    dice32 = validation_dice(cfg, model)
+    dice16 = validation_dice(cfg, copy_in_precision(cfg, model, "bfloat16"))
+    assert dice32[0] > 0.5                      # a model that found the liver, so the comparison means something
+    np.testing.assert_allclose(dice16, dice32, atol=0.01)
