@@ -34,10 +34,10 @@ HEADLINE = ("volume", "dice_liver", "dice_tumour", "assd_liver_mm", "hd95_liver_
 
 def evaluate(cfg: DictConfig) -> dict:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
+    require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"])
     settings = slice_settings(cfg)
     pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH,
                               "validation scans directory (DATA_PREPARATION.SCANS_VAL_DATA_PATH)")
-    require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"])
     results_dir = cfg.EVALUATION.RESULTS_PATH
     model = load_trained_model(cfg)
     result = evaluate_volumes(pairs, make_predict_fn(model, use_xla(cfg)), settings, cfg.OUTPUT.CLASSES,

@@ -72,7 +72,7 @@ CASES = [
     ("train.py", ["MODEL.BACKBONE.WEIGHTS={tmp}/missing.h5"], ["MODEL.BACKBONE.WEIGHTS: file not found"]),
     ("evaluate.py", ["EVALUATION.RESULTS_PATH={file}/results"], ["EVALUATION.RESULTS_PATH cannot be created"]),
     ("evaluate.py", ["DATA_PREPARATION.SCANS_VAL_DATA_PATH={tmp}/none"],
-     ["validation scans directory (DATA_PREPARATION.SCANS_VAL_DATA_PATH) not found"]),
+     ["DATA_PREPARATION.SCANS_VAL_DATA_PATH: directory not found"]),
     ("predict.py", ["PREDICTION.VOLUMES={tmp}/ct.nii.gz"], ["CT volume", "ct.nii.gz not found"]),
     ("predict.py", ["PREDICTION.RESULTS_PATH={file}/predictions"], ["PREDICTION.RESULTS_PATH cannot be created"]),
     ("benchmark_inference.py", ["BENCHMARK.JSON_PATH={file}/bench.json"], ["BENCHMARK.JSON_PATH cannot be created"]),
