@@ -5,6 +5,8 @@
 
 Saves the best weights by validation Dice, a CSV log, TensorBoard logs, a loss/Dice plot, and
 resumes an interrupted run (BackupAndRestore). See configs/config.yaml for every option.
+`python train.py -m ...` runs one complete training per job and returns its best validation
+Dice to Hydra's sweeper (hparams_search=lr_batch: Optuna).
 """
 import os
 
@@ -18,7 +20,9 @@ from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
 from models.model_factory import FINAL_OUTPUT, compile_arguments, make_targets, prepare_model
 from utils.cli import hydra_app
+from utils.cluster import is_chief, worker_outputs
 from utils.config import validate_config
+from utils.job_outputs import sweep_job_config
 from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
 from utils.seed import set_seed
 from utils.visualize import plot_training_curves
@@ -34,7 +38,8 @@ def build_compiled_model(cfg, strategy) -> keras.Model:
     """Model and optimizer created under the strategy's scope, compiled with the AMP/XLA switches."""
     with strategy.scope():
         model = prepare_model(cfg)
-        model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg), **compile_arguments(cfg.MODEL.TYPE))
+        model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg),
+                      **compile_arguments(cfg.MODEL.TYPE, cfg.get("LOSS")))
     return model
 
 
@@ -43,6 +48,7 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
     set_seed(cfg.SEED)
     configure_precision(cfg)
     strategy = get_strategy(cfg)
+    cfg, cleanup_worker_outputs = worker_outputs(cfg, strategy)   # multi-worker: only the chief writes
     model_type = cfg.MODEL.TYPE
 
     def target_fn(masks):
@@ -60,15 +66,28 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
                         validation_data=val_feed.data, validation_steps=val_feed.steps, callbacks=callbacks,
                         shuffle=False,  # the generators shuffle per epoch themselves (EpochSampler)
                         verbose=cfg.VERBOSE)
+    cleanup_worker_outputs()
     csv_path = cfg.CALLBACKS.CSV_LOGGER.PATH
-    if os.path.isfile(csv_path):
+    if is_chief(strategy) and os.path.isfile(csv_path):
         plot_path = os.path.splitext(csv_path)[0] + ".png"
         plot_training_curves(csv_path, plot_path)
         print(f"training curves: {plot_path}")
     return history
 
 
-main = hydra_app(train)
+def best_validation_dice(history: keras.callbacks.History) -> float:
+    """The best validation Dice of a run, the number sweepers maximise."""
+    return float(max(history.history[monitored_metric(history.model)]))
+
+
+def train_job(cfg: DictConfig) -> float:
+    """The Hydra task: one complete run (its own outputs per `-m` job); returns its best validation Dice."""
+    dice = best_validation_dice(train(sweep_job_config(cfg)))
+    keras.backend.clear_session()   # the next job of a sweep starts from a clean slate
+    return dice
+
+
+main = hydra_app(train_job)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,13 @@ OmegaConf.register_new_resolver(
 
 
 def hydra_app(task: Callable[[DictConfig], object]) -> Callable[[], None]:
-    """`main()` for a script running `task(cfg)` on configs/config.yaml plus command-line overrides."""
+    """`main()` for a script running `task(cfg)` on configs/config.yaml plus command-line overrides.
+
+    The task's return value is the Hydra job's return value, which sweepers (Optuna) optimise.
+    """
     @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
-    def main(cfg: DictConfig) -> None:
+    def main(cfg: DictConfig) -> object:
         with exit_on_user_error():
-            task(cfg)
+            return task(cfg)
 
     return main

@@ -1,0 +1,130 @@
+"""Training across machines: MultiWorkerMirroredStrategy from TF_CONFIG (or Slurm), checked first.
+
+Every worker runs the same `train.py` command; TF_CONFIG (or the Slurm job) says which worker
+it is. A worker that cannot reach the others would wait forever inside TensorFlow, so joining
+is bounded by USE_MULTI_GPUS.CONNECT_TIMEOUT_S and ends with one `error:` line.
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from typing import Callable, Tuple
+
+import tensorflow as tf
+from omegaconf import DictConfig
+
+from utils.errors import UserError
+from utils.job_outputs import with_outputs_in
+
+TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                     '"task": {"type": "worker", "index": 0}}')
+CLUSTER_JOBS = ("chief", "worker")
+
+
+def _address_ok(address) -> bool:
+    host, _, port = str(address).rpartition(":")
+    return bool(host) and port.isdigit() and 0 < int(port) < 65536
+
+
+def parse_tf_config(text: str) -> dict:
+    """TF_CONFIG as a dict, after checking what MultiWorkerMirroredStrategy needs of it."""
+    def bad(reason):
+        return UserError(f"TF_CONFIG {reason}; expected e.g. {TF_CONFIG_EXAMPLE}")
+
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise bad(f"is not valid JSON ({err.msg} at character {err.pos})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict):
+        raise bad("has no \"cluster\" object")
+    cluster = config["cluster"]
+    jobs = {job: cluster[job] for job in CLUSTER_JOBS if job in cluster}
+    if not jobs or not all(isinstance(tasks, list) and tasks for tasks in jobs.values()):
+        raise bad("\"cluster\" must list the \"worker\" (and optionally one \"chief\") addresses")
+    if len(jobs.get("chief", [])) > 1:
+        raise bad("names more than one \"chief\"")
+    for tasks in jobs.values():
+        for address in tasks:
+            if not _address_ok(address):
+                raise bad(f"address {address!r} is not host:port")
+    task = config.get("task")
+    if not isinstance(task, dict) or task.get("type") not in jobs:
+        raise bad(f"\"task\" must name its \"type\" ({' or '.join(jobs)}) and \"index\"")
+    index = task.get("index", 0)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(jobs[task["type"]]):
+        raise bad(f"task index {index!r} is not in 0..{len(jobs[task['type']]) - 1} of \"{task['type']}\"")
+    return config
+
+
+def cluster_resolver():
+    """TF_CONFIG's cluster when set, else Slurm's (srun over several tasks); else a UserError."""
+    if os.environ.get("TF_CONFIG"):
+        parse_tf_config(os.environ["TF_CONFIG"])
+        return tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    if int(os.environ.get("SLURM_NTASKS", "0") or 0) > 1:
+        return tf.distribute.cluster_resolver.SlurmClusterResolver()
+    raise UserError("USE_MULTI_GPUS.STRATEGY=multi_worker needs the cluster: set TF_CONFIG on every worker "
+                    f"(e.g. {TF_CONFIG_EXAMPLE}) or launch with srun over several Slurm tasks")
+
+
+def _give_up_after(seconds: float, message: str) -> threading.Timer:
+    """Print `error: message` and end the process if not cancelled in time (TF would wait forever)."""
+    def give_up():
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        os._exit(2)   # TF's own threads are blocked in the join; a normal exit would wait for them
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def multi_worker_strategy(cfg) -> tf.distribute.MultiWorkerMirroredStrategy:
+    """MultiWorkerMirroredStrategy over the cluster, joined within USE_MULTI_GPUS.CONNECT_TIMEOUT_S."""
+    if cfg.USE_MULTI_GPUS.GPU_IDS != -1:
+        raise UserError("USE_MULTI_GPUS.GPU_IDS must be -1 with STRATEGY=multi_worker (each worker uses all "
+                        "its GPUs); choose GPUs with CUDA_VISIBLE_DEVICES on each worker")
+    timeout = cfg.USE_MULTI_GPUS.CONNECT_TIMEOUT_S
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise UserError(f"USE_MULTI_GPUS.CONNECT_TIMEOUT_S must be a number of seconds > 0, got {timeout!r}")
+    resolver = cluster_resolver()
+    cluster = resolver.cluster_spec().as_dict()
+    me = f"{resolver.task_type} {resolver.task_id}"
+    addresses = ", ".join(address for job in CLUSTER_JOBS for address in cluster.get(job, []))
+    timer = _give_up_after(timeout, f"multi-worker training: not every worker of the cluster ({addresses}) joined "
+                                    f"within USE_MULTI_GPUS.CONNECT_TIMEOUT_S={timeout} s (this is {me}); start "
+                                    f"train.py on every worker with the same TF_CONFIG cluster, check the addresses "
+                                    f"and that the ports are open")
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    finally:
+        timer.cancel()
+    print(f"MultiWorkerMirroredStrategy: {me} of {sum(len(cluster.get(j, [])) for j in CLUSTER_JOBS)} workers, "
+          f"{strategy.num_replicas_in_sync} replica(s) in all")
+    return strategy
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True where checkpoints and logs are written: everywhere but the non-chief workers of a cluster."""
+    return bool(strategy.extended.should_checkpoint)
+
+
+def worker_outputs(cfg: DictConfig, strategy: tf.distribute.Strategy) -> Tuple[DictConfig, Callable[[], None]]:
+    """(cfg, cleanup): on a non-chief worker, outputs go to a temporary folder that cleanup removes.
+
+    All workers must run the same callbacks (saving may need every worker), but only the chief's
+    files are kept, as Keras's multi-worker guide prescribes. The backup for resuming goes to
+    BACKUP_AND_RESTORE.PATH + _worker_<i> and stays: every worker restores its own copy of the
+    (identical) synchronised state, which also works without a shared file system.
+    """
+    if is_chief(strategy):
+        return cfg, lambda: None
+    resolver = strategy.cluster_resolver
+    worker = f"{resolver.task_type}_{resolver.task_id}"
+    temporary = tempfile.mkdtemp(prefix=f"unet3p_{worker}_")
+    backup = f"{os.path.normpath(cfg.CALLBACKS.BACKUP_AND_RESTORE.PATH)}_{worker}"   # the chief deletes its own
+    cfg = with_outputs_in(cfg, "outputs", root=temporary)
+    cfg.CALLBACKS.BACKUP_AND_RESTORE.PATH = backup
+    return cfg, lambda: shutil.rmtree(temporary, ignore_errors=True)
