@@ -20,7 +20,7 @@ from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
 from models.model_factory import FINAL_OUTPUT, compile_arguments, make_targets, prepare_model
 from utils.cli import hydra_app
-from utils.cluster import is_chief, worker_outputs
+from utils.cluster import build_from_local_batches, is_chief, worker_outputs
 from utils.config import validate_config
 from utils.job_outputs import sweep_job_config
 from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
@@ -40,6 +40,7 @@ def build_compiled_model(cfg, strategy) -> keras.Model:
         model = prepare_model(cfg)
         model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg),
                       **compile_arguments(cfg.MODEL.TYPE, cfg.get("LOSS")))
+    build_from_local_batches(model, strategy)
     return model
 
 

@@ -2,16 +2,17 @@
 
 Every worker runs the same `train.py` command; TF_CONFIG (or the Slurm job) says which worker
 it is. A worker that cannot reach the others would wait forever inside TensorFlow, so joining
-is bounded by USE_MULTI_GPUS.CONNECT_TIMEOUT_S and ends with one `error:` line.
+is bounded by USE_MULTI_GPUS.CONNECT_TIMEOUT_S: then one `error:` line, and the process is killed.
 """
 import json
 import os
 import shutil
 import sys
+import subprocess
 import tempfile
-import threading
 from typing import Callable, Tuple
 
+import keras
 import tensorflow as tf
 from omegaconf import DictConfig
 
@@ -69,16 +70,22 @@ def cluster_resolver():
                     f"(e.g. {TF_CONFIG_EXAMPLE}) or launch with srun over several Slurm tasks")
 
 
-def _give_up_after(seconds: float, message: str) -> threading.Timer:
-    """Print `error: message` and end the process if not cancelled in time (TF would wait forever)."""
-    def give_up():
-        print(f"error: {message}", file=sys.stderr, flush=True)
-        os._exit(2)   # TF's own threads are blocked in the join; a normal exit would wait for them
+# Runs beside a joining worker: TF blocks inside C++ while holding the GIL, so no Python thread
+# or signal handler of the worker itself could end the wait.
+_WATCHDOG = """
+import os, sys, time
+parent, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+time.sleep(seconds)
+if os.getppid() == parent:
+    sys.stderr.write("error: " + message + "\\n")
+    sys.stderr.flush()
+    os.kill(parent, 9)
+"""
 
-    timer = threading.Timer(seconds, give_up)
-    timer.daemon = True
-    timer.start()
-    return timer
+
+def _give_up_after(seconds: float, message: str) -> subprocess.Popen:
+    """A watchdog process: prints `error: message` and kills this process unless killed first."""
+    return subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(seconds), message])
 
 
 def multi_worker_strategy(cfg) -> tf.distribute.MultiWorkerMirroredStrategy:
@@ -93,14 +100,15 @@ def multi_worker_strategy(cfg) -> tf.distribute.MultiWorkerMirroredStrategy:
     cluster = resolver.cluster_spec().as_dict()
     me = f"{resolver.task_type} {resolver.task_id}"
     addresses = ", ".join(address for job in CLUSTER_JOBS for address in cluster.get(job, []))
-    timer = _give_up_after(timeout, f"multi-worker training: not every worker of the cluster ({addresses}) joined "
+    watchdog = _give_up_after(timeout, f"multi-worker training: not every worker of the cluster ({addresses}) joined "
                                     f"within USE_MULTI_GPUS.CONNECT_TIMEOUT_S={timeout} s (this is {me}); start "
                                     f"train.py on every worker with the same TF_CONFIG cluster, check the addresses "
                                     f"and that the ports are open")
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
     finally:
-        timer.cancel()
+        watchdog.kill()
+        watchdog.wait()
     print(f"MultiWorkerMirroredStrategy: {me} of {sum(len(cluster.get(j, [])) for j in CLUSTER_JOBS)} workers, "
           f"{strategy.num_replicas_in_sync} replica(s) in all")
     return strategy
@@ -128,3 +136,50 @@ def worker_outputs(cfg: DictConfig, strategy: tf.distribute.Strategy) -> Tuple[D
     cfg = with_outputs_in(cfg, "outputs", root=temporary)
     cfg.CALLBACKS.BACKUP_AND_RESTORE.PATH = backup
     return cfg, lambda: shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _patch_keras_log_reduction() -> None:
+    """Keras 3.15 averages each step's logs across workers with `reduce("MEAN", v, axis=0)`,
+    which fails for scalar logs (loss, metrics); average them over replicas (axis=None) instead."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "unet3p_patched", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.unet3p_patched = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
+
+
+def build_from_local_batches(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
+    """Work around Keras 3.15 `fit` failing across workers (two places; no-op for other strategies).
+
+    `fit` builds the model from a first batch that it mean-reduces over replicas; across
+    workers that reduction does not accept an (images, targets) pair (PerReplica cannot be
+    converted to a Tensor). Only the batch's shapes matter, so build from this worker's own.
+    Step logs are averaged over all replicas (`_patch_keras_log_reduction`), so every worker
+    sees the same loss and Dice and callbacks (early stopping) decide alike.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    _patch_keras_log_reduction()
+
+    def local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(iterator=None, data_batch=None):
+        if data_batch is None:
+            for _, _, batches in iterator:
+                data_batch = next(batches)
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=tf.nest.map_structure(local, data_batch))
+
+    model._maybe_symbolic_build = maybe_symbolic_build
