@@ -20,7 +20,8 @@ def best_dice_in_log(path):
 @pytest.mark.slow
 def test_two_trial_optuna_sweep_tunes_on_the_best_validation_dice(tmp_path, prepared_workdir):
     sweep_dir = tmp_path / "multirun"
-    overrides = [*TINY_OVERRIDES, f"WORK_DIR={tmp_path}",
+    tiny = [o for o in TINY_OVERRIDES if not o.startswith("HYPER_PARAMETERS.BATCH_SIZE=")]   # the sweep sets it
+    overrides = [*tiny, f"WORK_DIR={tmp_path}",
                  f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed",
                  "CALLBACKS.TENSORBOARD.VALUE=False", "CALLBACKS.TIMING.VALUE=False",
                  "hparams_search=lr_batch", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep_dir}"]
