@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from data_generators.dali_data_generator import dali_import_error
 from utils.cluster import parse_tf_config
 from utils.errors import UserError
 
@@ -54,11 +55,13 @@ def worker_env(config):
 
 
 @pytest.mark.slow
-def test_two_workers_train_to_identical_weights(tmp_path, prepared_workdir, raw_lits):
+@pytest.mark.parametrize("generator", ["TF_GENERATOR", pytest.param("DALI_GENERATOR", marks=pytest.mark.skipif(
+    dali_import_error() is not None, reason="NVIDIA DALI not installed"))])
+def test_two_workers_train_to_identical_weights(tmp_path, prepared_workdir, raw_lits, generator):
     addresses = [f"localhost:{port}" for port in free_ports(2)]
     work_dir = tmp_path / "work"
     workers = [subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT, str(work_dir), str(prepared_workdir),
-                                 str(raw_lits), "TF_GENERATOR", str(tmp_path / f"weights_{i}.npz")],
+                                 str(raw_lits), generator, str(tmp_path / f"weights_{i}.npz")],
                                 cwd=REPO, env=worker_env(tf_config(addresses, i)), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
                for i in range(2)]
@@ -70,6 +73,7 @@ def test_two_workers_train_to_identical_weights(tmp_path, prepared_workdir, raw_
     for worker, (out, err) in zip(workers, outputs):
         assert worker.returncode == 0, err[-3000:]
         assert "2 workers, 2 replica(s) in all" in out
+        assert "6 steps/epoch, global batch 4" in out   # 24 training slices: 12 per worker, 2 per replica step
         # BatchNorm moving statistics follow each worker's own batches (as in TF without SyncBatchNorm)
         assert "non-trainable ['moving_mean', 'moving_variance']" in out
     weights = [np.load(tmp_path / f"weights_{i}.npz") for i in range(2)]

@@ -37,3 +37,18 @@ def test_two_trial_optuna_sweep_tunes_on_the_best_validation_dice(tmp_path, prep
     assert results.best_value == pytest.approx(max(dice), abs=1e-6)
     assert set(results.best_params) == {"HYPER_PARAMETERS.LEARNING_RATE", "HYPER_PARAMETERS.BATCH_SIZE"}
     assert 1e-5 <= results.best_params["HYPER_PARAMETERS.LEARNING_RATE"] <= 1e-2
+
+
+def test_each_job_gets_its_own_output_paths(tmp_path):
+    from tests.conftest import tiny_config
+    from utils.job_outputs import sweep_job_config, with_outputs_in
+
+    cfg = tiny_config(tmp_path)
+    job = with_outputs_in(cfg, "job_3")
+    assert job.CALLBACKS.MODEL_CHECKPOINT.PATH == f"{tmp_path}/checkpoint/job_3"
+    assert job.CALLBACKS.BACKUP_AND_RESTORE.PATH == f"{tmp_path}/checkpoint/backup/job_3"
+    assert job.CALLBACKS.CSV_LOGGER.PATH == f"{tmp_path}/logs/job_3/training.csv"
+    assert job.CALLBACKS.TIMING.PATH == f"{tmp_path}/logs/job_3/train_timing.json"
+    assert job.DATASET.TRAIN.IMAGES_PATH == cfg.DATASET.TRAIN.IMAGES_PATH   # inputs stay shared
+    assert cfg.CALLBACKS.MODEL_CHECKPOINT.PATH == f"{tmp_path}/checkpoint"   # the original is untouched
+    assert sweep_job_config(cfg) is cfg   # not a multirun: nothing moves
