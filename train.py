@@ -7,6 +7,8 @@ Each run writes into its own folder RUN_DIR (default runs/<time>; multirun/<time
 its config, the best weights by validation Dice, a CSV log, TensorBoard logs, a loss/Dice plot.
 `python train.py RUN_DIR=<that folder>` resumes an interrupted run (BackupAndRestore), best value
 included. See configs/config.yaml for every option.
+`python train.py -m ...` runs one complete training per job and returns its best validation
+Dice to Hydra's sweeper (hparams_search=lr_batch: Optuna).
 """
 import os
 import sys
@@ -23,6 +25,7 @@ from data_generators.data_generator import get_data_generator
 from models.model_factory import FINAL_OUTPUT, compile_arguments, make_targets, prepare_model
 from run_dirs.run_dir import open_run, prepare_run, resume_command
 from utils.cli import hydra_app
+from utils.cluster import build_from_local_batches, is_chief, worker_outputs
 from utils.config import validate_config
 from utils.paths import require_paths
 from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
@@ -40,7 +43,9 @@ def build_compiled_model(cfg, strategy) -> keras.Model:
     """Model and optimizer created under the strategy's scope, compiled with the AMP/XLA switches."""
     with strategy.scope():
         model = prepare_model(cfg)
-        model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg), **compile_arguments(cfg.MODEL.TYPE))
+        model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg),
+                      **compile_arguments(cfg.MODEL.TYPE, cfg.get("LOSS")))
+    build_from_local_batches(model, strategy)
     return model
 
 
@@ -54,6 +59,7 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
     set_seed(cfg.SEED)
     configure_precision(cfg)
     strategy = get_strategy(cfg)
+    cfg, cleanup_worker_outputs = worker_outputs(cfg, strategy)   # multi-worker: only the chief writes
     model_type = cfg.MODEL.TYPE
 
     def target_fn(masks):
@@ -61,7 +67,8 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
 
     train_feed = get_data_generator(cfg, "train", strategy, target_fn)
     val_feed = get_data_generator(cfg, "val", strategy, target_fn)
-    print(f"run directory: {open_run(cfg)}")
+    if is_chief(strategy):   # workers write to temporary folders (worker_outputs)
+        print(f"run directory: {open_run(cfg)}")
     done = backed_up_epochs(cfg.CALLBACKS.BACKUP_AND_RESTORE.PATH) if cfg.CALLBACKS.BACKUP_AND_RESTORE.VALUE else 0
     if done >= cfg.HYPER_PARAMETERS.EPOCHS:
         print(f"this run has already trained {done} epochs: raise HYPER_PARAMETERS.EPOCHS to train on")
@@ -79,15 +86,29 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
     except KeyboardInterrupt:
         print(f"\ninterrupted; resume with: {resume_command(cfg)}", file=sys.stderr)
         raise SystemExit(130) from None
+    finally:
+        cleanup_worker_outputs()
     csv_path = cfg.CALLBACKS.CSV_LOGGER.PATH
-    if os.path.isfile(csv_path):
+    if is_chief(strategy) and os.path.isfile(csv_path):
         plot_path = os.path.splitext(csv_path)[0] + ".png"
         plot_training_curves(csv_path, plot_path)
         print(f"training curves: {plot_path}")
     return history
 
 
-main = hydra_app(train)
+def best_validation_dice(history: keras.callbacks.History) -> float:
+    """The best validation Dice of a run, the number sweepers maximise."""
+    return float(max(history.history[monitored_metric(history.model)]))
+
+
+def train_job(cfg: DictConfig) -> float:
+    """The Hydra task: one complete run (its own run folder per `-m` job); returns its best validation Dice."""
+    dice = best_validation_dice(train(cfg))
+    keras.backend.clear_session()   # the next job of a sweep starts from a clean slate
+    return dice
+
+
+main = hydra_app(train_job)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """`get_data_generator(cfg, mode)`: the one place that picks TF or DALI, so scripts never branch."""
+import math
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 import keras
@@ -8,6 +9,7 @@ from data_generators import dali_data_generator
 from data_generators.dataset_files import list_split_pairs
 from data_generators.tf_data_generator import SliceSequence
 from utils.choices import choose, register_choice
+from utils.errors import UserError
 
 
 class DataFeed(NamedTuple):
@@ -63,11 +65,67 @@ def get_data_generator(cfg, mode: str, strategy: Optional[tf.distribute.Strategy
     return build_feed(cfg, mode, strategy or tf.distribute.get_strategy(), target_fn)
 
 
+def input_workers(strategy: tf.distribute.Strategy) -> int:
+    """How many machines read input, each its own shard: the workers of a multi-worker cluster, else 1."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return 1
+    cluster = resolver.cluster_spec().as_dict()
+    return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
+
+
+def shard_steps(num_items: int, num_shards: int, batch_size: int) -> int:
+    """Steps per epoch every shard can give: those of the smallest shard, so replicas stay in lockstep."""
+    if num_items < num_shards:
+        raise UserError(f"{num_items} slices cannot be split across {num_shards} input shards (workers/replicas)")
+    return math.ceil((num_items // num_shards) / batch_size)
+
+
+def sequence_dataset(sequence: SliceSequence) -> tf.data.Dataset:
+    """An endless tf.data.Dataset of a SliceSequence's batches, epoch after epoch in the sequence's order."""
+    example = sequence[0]
+
+    def batches():
+        while True:
+            for step in range(len(sequence)):
+                yield sequence[step]
+            sequence.on_epoch_end()
+
+    signature = tf.nest.map_structure(lambda a: tf.TensorSpec((None, *a.shape[1:]), a.dtype), example)
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
+
+
 def _tf_feed(cfg, mode, strategy, target_fn):
+    if input_workers(strategy) > 1:
+        return _sharded_sequence_feed(cfg, mode, strategy, target_fn)
     global_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE * strategy.num_replicas_in_sync
     sequence = SliceSequence(*list_split_pairs(cfg, mode), global_batch, **_common_arguments(cfg, mode),
                              pad_last_batch=mode == "train", target_fn=target_fn, workers=cfg.DATA_WORKERS)
     return DataFeed(sequence, len(sequence), global_batch, (FollowKerasEpoch(sequence.set_epoch),))
+
+
+def _sharded_sequence_feed(cfg, mode, strategy, target_fn):
+    """TF generator across machines: each worker's pipeline reads its shard, in per-replica batches."""
+    image_paths, mask_paths = list_split_pairs(cfg, mode)
+    per_replica_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE
+    replicas = strategy.num_replicas_in_sync
+    workers = input_workers(strategy)
+    sequences = []
+
+    def worker_dataset(context: tf.distribute.InputContext):
+        sequence = SliceSequence(image_paths, mask_paths, per_replica_batch, **_common_arguments(cfg, mode),
+                                 shard_id=context.input_pipeline_id, num_shards=context.num_input_pipelines,
+                                 pad_last_batch=mode == "train", target_fn=target_fn)
+        sequences.append(sequence)
+        return sequence_dataset(sequence)
+
+    def set_first_epoch(epoch):
+        for sequence in sequences:
+            sequence.set_epoch(epoch)
+
+    data = strategy.distribute_datasets_from_function(worker_dataset)
+    steps = shard_steps(len(image_paths), workers, per_replica_batch * (replicas // workers))
+    return DataFeed(data, steps, per_replica_batch * replicas, (FollowKerasEpoch(set_first_epoch, only_first=True),))
 
 
 def _dali_feed(cfg, mode, strategy, target_fn):
@@ -78,14 +136,16 @@ def _dali_feed(cfg, mode, strategy, target_fn):
     if not gpus:
         print("DALI: no GPU found, running DALI's CPU pipeline")
     replicas = strategy.num_replicas_in_sync
+    workers = input_workers(strategy)
     samplers = []
 
     def replica_dataset(context: tf.distribute.InputContext):
         shard = context.input_pipeline_id
+        local = shard if workers == 1 else 0   # multi-worker: one pipeline per worker, on its first GPU
         dataset, sampler = dali_data_generator.dali_dataset(
             image_paths, mask_paths, per_replica_batch, image_size=(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH),
             **_common_arguments(cfg, mode), shard_id=shard,
-            num_shards=replicas, device_id=gpus[shard % len(gpus)] if gpus else None)
+            num_shards=context.num_input_pipelines, device_id=gpus[local % len(gpus)] if gpus else None)
         samplers.append(sampler)
         if target_fn is not None:
             dataset = dataset.map(lambda images, masks: (images, target_fn(masks)))
@@ -95,6 +155,11 @@ def _dali_feed(cfg, mode, strategy, target_fn):
         mirrored = tf.distribute.has_strategy()   # False for the default (no-op) strategy
     if not mirrored:
         data = replica_dataset(tf.distribute.InputContext(1, 0, 1))
+        shards = 1
+    elif workers > 1:
+        # MultiWorkerMirroredStrategy takes one input pipeline per worker (PER_REPLICA is Mirrored-only).
+        data = strategy.distribute_datasets_from_function(replica_dataset)
+        shards = workers
     else:
         # DALI's recommended placement, even for one replica: Keras would otherwise wrap the
         # dataset in a MultiDeviceIterator, and destroying that (each validation run) segfaults.
@@ -102,13 +167,14 @@ def _dali_feed(cfg, mode, strategy, target_fn):
                                              experimental_fetch_to_device=False,
                                              experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA)
         data = strategy.distribute_datasets_from_function(replica_dataset, options)
+        shards = replicas
 
     def set_first_epoch(epoch):
         for sampler in samplers:
             sampler.first_epoch = epoch
 
-    # Shards differ by at most one sample; the smallest step count keeps replicas in lockstep.
-    steps = min(sampler.steps_per_epoch for sampler in samplers)
+    batches_per_step = per_replica_batch * replicas // shards   # one pipeline feeds replicas // shards replicas
+    steps = shard_steps(len(image_paths), shards, batches_per_step)
     follow = FollowKerasEpoch(set_first_epoch, only_first=True)
     return DataFeed(data, steps, per_replica_batch * replicas, (follow,))
 

@@ -2,6 +2,7 @@
 import os
 from typing import List, Tuple
 
+from data_generators.folds import check_fold, fold_split
 from utils.errors import UserError
 from utils.files import require_dir
 from utils.naming import mask_name_for
@@ -32,6 +33,12 @@ def split_dirs(cfg, mode: str) -> Tuple[str, str]:
 
 
 def list_split_pairs(cfg, mode: str) -> Tuple[List[str], List[str]]:
-    images_dir, masks_dir = split_dirs(cfg, mode)
+    """The 'train' or 'val' pairs; with DATASET.NUM_FOLDS > 1, fold DATASET.FOLD of the TRAIN volumes is 'val'."""
+    num_folds, fold = cfg.DATASET.get("NUM_FOLDS", 1), cfg.DATASET.get("FOLD", 0)
+    check_fold(fold, num_folds)
     prefixes = cfg.DATA_PREPARATION
+    if num_folds > 1:
+        images, masks = list_pairs(*split_dirs(cfg, "train"), prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)
+        return fold_split(images, masks, fold, num_folds, held_out=mode == "val")
+    images_dir, masks_dir = split_dirs(cfg, mode)
     return list_pairs(images_dir, masks_dir, prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)

@@ -4,6 +4,8 @@ Each term sees the prediction at a different level: focal per pixel, MS-SSIM per
 (sharpens boundaries), IoU per map. All functions take one-hot truths and softmax
 probabilities (B, H, W, C), cast both to float32 first so they are safe under mixed_float16,
 and return one loss value per image, which Keras then averages over the batch.
+`make_hybrid_loss` weights and parameterises the terms (config section LOSS), e.g. the NVIDIA
+recipe's form: focal alpha 4 and single-scale SSIM.
 """
 import keras
 import tensorflow as tf
@@ -37,7 +39,8 @@ def iou_loss(y_true, y_pred, smooth=1e-6):
     return 1.0 - (intersection + smooth) / (union + smooth)
 
 
-def ms_ssim_scales(height: int, width: int, filter_size: int = SSIM_FILTER_SIZE):
+def ms_ssim_scales(height: int, width: int, filter_size: int = SSIM_FILTER_SIZE,
+                   max_scales: int = len(MS_SSIM_POWER_FACTORS)):
     """(scales, filter_size) that fit an image: every scale must still be >= the filter.
 
     Scale k sees ceil(size / 2**k) pixels, so five scales with an 11-px filter need 161 px
@@ -46,7 +49,7 @@ def ms_ssim_scales(height: int, width: int, filter_size: int = SSIM_FILTER_SIZE)
     """
     size = min(height, width)
     scales = 0
-    while scales < len(MS_SSIM_POWER_FACTORS) and -(-size // 2 ** scales) >= filter_size:
+    while scales < min(max_scales, len(MS_SSIM_POWER_FACTORS)) and -(-size // 2 ** scales) >= filter_size:
         scales += 1
     return (scales, filter_size) if scales else (1, size)
 
@@ -82,7 +85,7 @@ def _downsample(images):
     return ops.average_pool(images, pool_size=2, strides=2, padding="valid")
 
 
-def ms_ssim(y_true, y_pred, max_val=1.0):
+def ms_ssim(y_true, y_pred, max_val=1.0, max_scales=len(MS_SSIM_POWER_FACTORS)):
     """Multi-scale SSIM of each image (B,), the value tf.image.ssim_multiscale gives, made trainable.
 
     Same Gaussian window, constants and scale weights as tf.image.ssim_multiscale, with two
@@ -95,7 +98,7 @@ def ms_ssim(y_true, y_pred, max_val=1.0):
     y_true, y_pred = _as_float32(y_true, y_pred)
     if None in tuple(y_pred.shape[1:3]):
         raise ValueError(f"ms_ssim needs static height and width to choose its scales, got {y_pred.shape}")
-    scales, filter_size = ms_ssim_scales(y_pred.shape[1], y_pred.shape[2])
+    scales, filter_size = ms_ssim_scales(y_pred.shape[1], y_pred.shape[2], max_scales=max_scales)
     weights = MS_SSIM_POWER_FACTORS[:scales]
     weights = [w / sum(weights) for w in weights]
     product = 1.0
@@ -113,6 +116,41 @@ def ms_ssim_loss(y_true, y_pred):
     return 1.0 - ms_ssim(y_true, y_pred)
 
 
+def ssim_loss(y_true, y_pred):
+    """1 - single-scale SSIM (tf.image.ssim, max_val=1): the NVIDIA recipe's patch-level term."""
+    y_true, y_pred = _as_float32(y_true, y_pred)
+    return 1.0 - tf.image.ssim(y_true, y_pred, max_val=1.0, filter_size=SSIM_FILTER_SIZE,
+                               filter_sigma=SSIM_FILTER_SIGMA, k1=SSIM_K1, k2=SSIM_K2)
+
+
 def unet3p_hybrid_loss(y_true, y_pred):
     """The paper's hybrid loss: focal (pixel) + MS-SSIM (patch) + IoU (map), equally weighted."""
     return focal_loss(y_true, y_pred) + ms_ssim_loss(y_true, y_pred) + iou_loss(y_true, y_pred)
+
+
+def make_hybrid_loss(focal_weight=1.0, focal_alpha=0.25, focal_gamma=2.0, ssim_weight=1.0,
+                     ssim_scales=len(MS_SSIM_POWER_FACTORS), iou_weight=1.0):
+    """focal_weight x focal + ssim_weight x (1 - SSIM) + iou_weight x IoU loss, per image.
+
+    ssim_scales: MS-SSIM with up to that many scales (fewer when the image is too small,
+    see `ms_ssim_scales`); 1 is single-scale `tf.image.ssim`, as in the NVIDIA recipe.
+    The defaults give `unet3p_hybrid_loss` (the paper).
+    """
+    if ssim_scales == 1:
+        patch_term = ssim_loss
+    else:
+        def patch_term(y_true, y_pred):
+            return 1.0 - ms_ssim(y_true, y_pred, max_scales=ssim_scales)
+
+    def hybrid_loss(y_true, y_pred):
+        total = 0.0
+        if focal_weight:
+            total = total + focal_weight * focal_loss(y_true, y_pred, alpha=focal_alpha, gamma=focal_gamma)
+        if ssim_weight:
+            total = total + ssim_weight * patch_term(y_true, y_pred)
+        if iou_weight:
+            total = total + iou_weight * iou_loss(y_true, y_pred)
+        return total
+
+    hybrid_loss.__name__ = "unet3p_hybrid_loss"
+    return hybrid_loss

@@ -5,12 +5,14 @@ matching dicts of targets and losses, so scripts never branch on the model type.
 """
 import keras
 from keras import ops
+from omegaconf import OmegaConf
 
-from losses.loss import unet3p_hybrid_loss
+from losses.loss import make_hybrid_loss
 from losses.metrics import DiceCoefficient
 from models.backbones import build_encoder
 from models.unet3plus import CLS_OUTPUT, SIDE_OUTPUTS, unet3plus_outputs
 from utils.choices import choose, register_choice
+from utils.errors import UserError
 
 FINAL_OUTPUT = SIDE_OUTPUTS[0]   # "d1": the full-resolution prediction every model type has
 # MODEL.TYPE -> (deep supervision, classification-guided module)
@@ -40,7 +42,35 @@ def prepare_model(cfg) -> keras.Model:
     encoder = build_encoder(inputs, backbone, list(cfg.MODEL.FILTERS), cfg.MODEL.BACKBONE.WEIGHTS)
     outputs = unet3plus_outputs(encoder, cfg.OUTPUT.CLASSES, cfg.MODEL.SKIP_FILTERS, deep_supervision,
                                 classification_guided)
-    return keras.Model(inputs, outputs, name=f"{model_type}_{backbone}")
+    model = keras.Model(inputs, outputs, name=f"{model_type}_{backbone}")
+    weight_decay = OmegaConf.select(cfg, "LOSS.L2_WEIGHT_DECAY", default=0.0)
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
+        raise UserError(f"LOSS.L2_WEIGHT_DECAY must be a number >= 0 (recipe: 1e-4), got {weight_decay!r}")
+    apply_l2_weight_decay(model, float(weight_decay))
+    return model
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+def apply_l2_weight_decay(model: keras.Model, weight: float) -> int:
+    """Add weight x sum(w**2) of every convolution kernel to the training loss (the recipe's L2 1e-4).
+
+    Set on the built variables, so the architecture code stays free of it; Keras collects
+    variable regularizers into `model.losses`, which `fit` adds to the loss. Returns how many
+    kernels were regularised.
+    """
+    if not weight:
+        return 0
+    regularizer = keras.regularizers.L2(weight)
+    kernels = [layer.kernel for layer in _all_layers(model) if isinstance(layer, keras.layers.Conv2D) and layer.trainable]
+    for kernel in kernels:
+        kernel.regularizer = regularizer
+    return len(kernels)
 
 
 def organ_presence(masks):
@@ -62,10 +92,30 @@ def make_targets(model_type: str, masks) -> dict:
     return targets
 
 
-def compile_arguments(model_type: str) -> dict:
-    """loss, loss_weights and metrics for `model.compile`: hybrid loss per segmentation output,
-    binary cross-entropy for "cls", equal weights (as in the paper), Dice on the final output."""
+def hybrid_loss_options(loss_cfg) -> dict:
+    """`make_hybrid_loss` arguments from the LOSS config section (None: the paper's loss)."""
+    if loss_cfg is None:
+        return {}
+    options = dict(focal_weight=loss_cfg.FOCAL.WEIGHT, focal_alpha=loss_cfg.FOCAL.ALPHA,
+                   focal_gamma=loss_cfg.FOCAL.GAMMA, ssim_weight=loss_cfg.SSIM.WEIGHT,
+                   ssim_scales=loss_cfg.SSIM.SCALES, iou_weight=loss_cfg.IOU.WEIGHT)
+    for key, value in options.items():
+        name = key.upper().replace("_", ".", 1)   # focal_alpha -> FOCAL.ALPHA
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise UserError(f"LOSS.{name} must be a number >= 0, got {value!r}")
+    if not isinstance(options["ssim_scales"], int) or not 1 <= options["ssim_scales"] <= 5:
+        raise UserError(f"LOSS.SSIM.SCALES must be 1 (single-scale SSIM) to 5 (MS-SSIM), got {options['ssim_scales']!r}")
+    if not any(options[k] for k in ("focal_weight", "ssim_weight", "iou_weight")):
+        raise UserError("LOSS.FOCAL.WEIGHT, LOSS.SSIM.WEIGHT and LOSS.IOU.WEIGHT are all 0: nothing to train on")
+    return options
+
+
+def compile_arguments(model_type: str, loss_cfg=None) -> dict:
+    """loss, loss_weights and metrics for `model.compile`: hybrid loss per segmentation output
+    (configured by the LOSS section `loss_cfg`; None: the paper's), binary cross-entropy for
+    "cls", equal weights (as in the paper), Dice on the final output."""
     names = output_names(model_type)
-    loss = {name: keras.losses.binary_crossentropy if name == CLS_OUTPUT else unet3p_hybrid_loss
+    hybrid_loss = make_hybrid_loss(**hybrid_loss_options(loss_cfg))
+    loss = {name: keras.losses.binary_crossentropy if name == CLS_OUTPUT else hybrid_loss
             for name in names}
     return {"loss": loss, "loss_weights": {name: 1.0 for name in names}, "metrics": {FINAL_OUTPUT: [DiceCoefficient()]}}

@@ -12,8 +12,6 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.helpers import TRAIN_OVERRIDES, tiny_config, workdir_config  # noqa: E402
-# Test files on branches still to merge import these from here; new code imports tests.helpers.
-from tests.helpers import TINY_OVERRIDES  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)

@@ -25,12 +25,15 @@ OmegaConf.register_new_resolver("choices", choices_help, replace=True)
 
 
 def hydra_app(task: Callable[[DictConfig], object]) -> Callable[[], None]:
-    """`main()` for a script running `task(cfg)` on configs/config.yaml plus command-line overrides."""
+    """`main()` for a script running `task(cfg)` on configs/config.yaml plus command-line overrides.
+
+    The task's return value is the Hydra job's return value, which sweepers (Optuna) optimise.
+    """
     @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
-    def hydra_main(cfg: DictConfig) -> None:
+    def hydra_main(cfg: DictConfig) -> object:
         with exit_on_user_error():
             check_composed(cfg)
-            task(cfg)
+            return task(cfg)
 
     def main() -> None:
         if "HYDRA_FULL_ERROR" in os.environ:   # the user asked for Hydra's own tracebacks

@@ -4,17 +4,27 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from utils.cluster import multi_worker_strategy
 from utils.errors import UserError
+
+# USE_MULTI_GPUS.STRATEGY: where the replicas live.
+STRATEGIES = ("mirrored", "multi_worker")
 
 
 def get_strategy(cfg) -> tf.distribute.Strategy:
-    """MirroredStrategy over USE_MULTI_GPUS.GPU_IDS (-1: all GPUs) when asked, else the default.
+    """With USE_MULTI_GPUS.VALUE: MirroredStrategy over GPU_IDS (-1: all GPUs) of this machine, or
+    with STRATEGY=multi_worker MultiWorkerMirroredStrategy over the cluster; else the default.
 
     Without any GPU the mirrored strategy still runs, on the CPU with one replica, so the
     multi-GPU code path is the same one that tests exercise.
     """
     if not cfg.USE_MULTI_GPUS.VALUE:
         return tf.distribute.get_strategy()
+    kind = cfg.USE_MULTI_GPUS.get("STRATEGY", "mirrored")
+    if kind not in STRATEGIES:
+        raise UserError(f"USE_MULTI_GPUS.STRATEGY must be one of {', '.join(STRATEGIES)}; got '{kind}'")
+    if kind == "multi_worker":
+        return multi_worker_strategy(cfg)
     gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
     requested = cfg.USE_MULTI_GPUS.GPU_IDS
     if requested == -1:

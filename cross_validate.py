@@ -1,0 +1,107 @@
+"""K-fold cross-validation by volume: train every fold, score each held-out CT on its own grid, summarise.
+
+    python cross_validate.py DATASET.NUM_FOLDS=5 HYPER_PARAMETERS.EPOCHS=50
+
+Fold k trains on the TRAIN volumes outside fold k, as its own run in CROSS_VALIDATION.RESULTS_PATH/
+fold_<k>, and is scored on the CT files (DATA_PREPARATION.SCANS_TRAIN_DATA_PATH) of the volumes inside
+it, as evaluate.py scores (the VAL split is not used). Writes CROSS_VALIDATION.RESULTS_PATH/summary.csv:
+Dice, ASSD, HD95 and lesion detection per held-out case, then their mean and sd over all cases.
+"""
+import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+
+import copy
+import os
+import subprocess
+import sys
+import tempfile
+
+import keras
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from data_generators.dataset_files import list_split_pairs
+from evaluation.cross_validation import write_cross_validation_csv
+from evaluation.volumes import evaluate_volumes
+from inference.predict_fn import make_predict_fn
+from run_dirs.loading import load_trained_model
+from utils.cli import hydra_app
+from utils.config import validate_config
+from utils.errors import UserError
+from utils.naming import parse_slice_name
+from utils.paths import require_paths
+from utils.runtime import use_xla
+from volumes.nifti import find_volume_pairs
+from volumes.slices import slice_settings
+
+TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
+# What a saved fold config needs to run as train.py's primary config: no Hydra output folders.
+HYDRA_SETTINGS = {"defaults": ["_self_", {"override hydra/job_logging": "stdout"}],
+                  "hydra": {"run": {"dir": "."}, "output_subdir": None, "job": {"chdir": False}}}
+
+
+def fold_config(cfg: DictConfig, fold: int) -> DictConfig:
+    """cfg for fold `fold`: DATASET.FOLD set, and its own run folder CROSS_VALIDATION.RESULTS_PATH/fold_<k>."""
+    fold_cfg = copy.deepcopy(cfg)
+    with open_dict(fold_cfg):
+        fold_cfg.DATASET.FOLD = fold
+        fold_cfg.RUN_DIR = os.path.join(cfg.CROSS_VALIDATION.RESULTS_PATH, f"fold_{fold}")
+    return fold_cfg
+
+
+def train_fold(fold_cfg: DictConfig) -> None:
+    """Run train.py on the fold's config (a fresh process: fresh TF state; nothing imports a script)."""
+    with tempfile.TemporaryDirectory() as config_dir:
+        settings = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(fold_cfg, resolve=True)), HYDRA_SETTINGS)
+        OmegaConf.save(settings, os.path.join(config_dir, "config.yaml"))
+        completed = subprocess.run([sys.executable, TRAIN_SCRIPT, "--config-path", config_dir, "--config-name", "config"])
+    if completed.returncode != 0:
+        sys.exit(completed.returncode)   # train.py has printed its own error
+
+
+def held_out_pairs(fold_cfg: DictConfig):
+    """The CT / segmentation files of the fold's held-out volumes (ids from its 'val' slices)."""
+    volume_ids = {parse_slice_name(path).volume for path in list_split_pairs(fold_cfg, "val")[0]}
+    pairs = find_volume_pairs(fold_cfg.DATA_PREPARATION.SCANS_TRAIN_DATA_PATH,
+                              "training scans directory (DATA_PREPARATION.SCANS_TRAIN_DATA_PATH)")
+    return [pair for pair in pairs if pair[0] in volume_ids]
+
+
+def score_fold(fold_cfg: DictConfig) -> list:
+    """One row per held-out volume, scored on its CT's grid by the fold's best weights."""
+    model = load_trained_model(fold_cfg)
+    result = evaluate_volumes(held_out_pairs(fold_cfg), make_predict_fn(model, use_xla(fold_cfg)),
+                              slice_settings(fold_cfg), fold_cfg.OUTPUT.CLASSES, fold_cfg.HYPER_PARAMETERS.BATCH_SIZE,
+                              fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS)
+    keras.backend.clear_session()
+    return result.cases
+
+
+def cross_validate(cfg: DictConfig) -> dict:
+    validate_config(cfg)
+    num_folds = cfg.DATASET.NUM_FOLDS
+    if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
+        raise UserError(f"cross_validate.py needs DATASET.NUM_FOLDS >= 2, got {num_folds!r}")
+    require_paths(cfg, write_dirs=["CROSS_VALIDATION.RESULTS_PATH"],
+                  read_dirs=["DATA_PREPARATION.SCANS_TRAIN_DATA_PATH"])
+    for fold in range(num_folds):   # every fold's split is checked before any training starts
+        if not held_out_pairs(fold_config(cfg, fold)):
+            raise UserError(f"fold {fold} holds no volume of DATA_PREPARATION.SCANS_TRAIN_DATA_PATH")
+    case_rows = []
+    for fold in range(num_folds):
+        print(f"== fold {fold} of {num_folds} ==", flush=True)
+        fold_cfg = fold_config(cfg, fold)
+        train_fold(fold_cfg)
+        case_rows += [{"fold": fold, **row} for row in score_fold(fold_cfg)]
+    summary_path = os.path.join(cfg.CROSS_VALIDATION.RESULTS_PATH, "summary.csv")
+    mean, sd = write_cross_validation_csv(case_rows, summary_path)
+    for key in ("dice_liver", "dice_tumour"):
+        if key in mean:
+            print(f"{key}: {mean[key]:.4f} ± {sd[key]:.4f} over {len(case_rows)} held-out cases (on each CT's grid)")
+    print(f"summary: {summary_path}")
+    return {"cases": case_rows, "mean": mean, "sd": sd, "summary_csv": summary_path}
+
+
+main = hydra_app(cross_validate)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""K-fold cross-validation by volume: folds by hand, the fold checks, and a 3-fold run on the phantom."""
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from data_generators.folds import check_fold, fold_split, volume_folds
+from evaluation.cross_validation import summary_rows
+from tests.helpers import run_cli, workdir_config
+from utils.errors import UserError
+
+
+def names(volumes_and_slices):
+    return [f"/d/image_{v}_{s:04d}.png" for v, s in volumes_and_slices]
+
+
+def test_volumes_are_dealt_to_folds_and_never_split():
+    images = names([(7, 0), (7, 1), (2, 0), (11, 3), (5, 0), (5, 1), (9, 2)])
+    masks = [p.replace("image_", "mask_") for p in images]
+    # sorted volumes 2, 5, 7, 9, 11 dealt to 2 folds: fold 0 = {2, 7, 11}, fold 1 = {5, 9}
+    assert volume_folds(images, 2) == {2: 0, 5: 1, 7: 0, 9: 1, 11: 0}
+    held_out, held_out_masks = fold_split(images, masks, 1, 2, held_out=True)
+    assert held_out == names([(5, 0), (5, 1), (9, 2)])
+    assert held_out_masks == [p.replace("image_", "mask_") for p in held_out]
+    training, _ = fold_split(images, masks, 1, 2, held_out=False)
+    assert training == names([(7, 0), (7, 1), (2, 0), (11, 3)])
+
+
+@pytest.mark.parametrize("fold,num_folds,message", [
+    (5, 5, r"DATASET.FOLD=5 is out of range: with DATASET.NUM_FOLDS=5 the folds are 0..4"),
+    (-1, 3, "out of range"),
+    (0, 0, "DATASET.NUM_FOLDS must be >= 1"),
+    ("1", 3, "DATASET.FOLD must be an integer"),
+])
+def test_bad_fold_settings_are_named(fold, num_folds, message):
+    with pytest.raises(UserError, match=message):
+        check_fold(fold, num_folds)
+
+
+def test_more_folds_than_volumes_is_refused():
+    with pytest.raises(UserError, match="NUM_FOLDS=3 needs at least 3 training volumes, found 2"):
+        volume_folds(names([(1, 0), (2, 0)]), 3)
+
+
+def test_summary_is_mean_and_sample_sd_over_cases():
+    rows = [{"fold": 0, "volume": 1, "dice_liver": 0.9, "dice_tumour": 0.5},
+            {"fold": 1, "volume": 2, "dice_liver": 0.7, "dice_tumour": 0.1},
+            {"fold": 2, "volume": 3, "dice_liver": 0.8, "dice_tumour": 0.3}]
+    mean, sd = summary_rows(rows)
+    assert mean["dice_liver"] == pytest.approx(0.8) and mean["dice_tumour"] == pytest.approx(0.3)
+    assert sd["dice_liver"] == pytest.approx(0.1) and sd["dice_tumour"] == pytest.approx(0.2)   # n - 1
+
+
+@pytest.mark.slow
+def test_fold_out_of_range_gives_one_line_from_the_cli(tmp_path):
+    result = run_cli("train.py", f"WORK_DIR={tmp_path}", "DATASET.NUM_FOLDS=3", "DATASET.FOLD=3")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and errors == [
+        "error: DATASET.FOLD=3 is out of range: with DATASET.NUM_FOLDS=3 the folds are 0..2"], result.stderr
+
+
+@pytest.mark.slow
+def test_three_fold_cross_validation_scores_every_training_volume_once(tmp_path, prepared_workdir, raw_lits):
+    from cross_validate import cross_validate
+
+    cfg = workdir_config(tmp_path, prepared_workdir, raw_lits, "DATASET.NUM_FOLDS=3", "HYPER_PARAMETERS.EPOCHS=1",
+                         "CALLBACKS.TENSORBOARD.VALUE=False", "CALLBACKS.TIMING.VALUE=False")
+    result = cross_validate(cfg)
+    # the phantom's 3 training volumes are 0, 1, 2: one per fold
+    assert [(row["fold"], row["volume"]) for row in result["cases"]] == [(0, 0), (1, 1), (2, 2)]
+    for fold in range(3):
+        run = os.path.join(result["summary_csv"], "..", f"fold_{fold}")
+        assert os.path.isfile(os.path.join(run, "checkpoint", "model_unet3plus_unet3plus.weights.h5"))
+        assert os.path.isfile(os.path.join(run, "config.yaml"))
+    liver = [row["dice_liver"] for row in result["cases"]]
+    assert result["mean"]["dice_liver"] == pytest.approx(np.mean(liver))
+    assert result["sd"]["dice_liver"] == pytest.approx(np.std(liver, ddof=1))
+    with open(result["summary_csv"]) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["volume"] for r in rows] == ["0", "1", "2", "mean", "sd"]
+    assert {"dice_tumour", "hd95_liver_mm", "lesion_recall"} <= set(rows[0])   # scored on the CT grid
+    assert float(rows[3]["dice_liver"]) == pytest.approx(np.mean(liver))
