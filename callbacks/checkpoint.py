@@ -5,6 +5,13 @@ from typing import Optional
 
 import keras
 
+from utils.files import write_atomically
+
+
+def checkpoint_path(cfg) -> str:
+    """Where train.py saves the best weights and evaluate/predict load them from."""
+    return os.path.join(cfg.CALLBACKS.MODEL_CHECKPOINT.PATH, f"{cfg.MODEL.WEIGHTS_FILE_NAME}.weights.h5")
+
 
 def best_state_path(weights_path: str) -> str:
     """`model.weights.h5` -> `model.best.json`: the monitored value of the weights saved there."""
@@ -20,18 +27,6 @@ def read_best(weights_path: str, monitor: str) -> Optional[float]:
     with open(path) as handle:
         state = json.load(handle)
     return float(state["best"]) if state.get("monitor") == monitor and state.get("best") is not None else None
-
-
-def _write_atomically(path: str, write) -> None:
-    """write(temporary_path), then rename: a crash leaves the old file or the new one, never half of one."""
-    folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f".tmp-{os.getpid()}-{name}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def _write_json(path: str, payload) -> None:
@@ -75,10 +70,10 @@ class BestCheckpoint(keras.callbacks.Callback):
         else:
             self._log(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
         if improved or not self.save_best_only:
-            _write_atomically(self.weights_path, lambda path: self.model.save_weights(path, overwrite=True))
+            write_atomically(self.weights_path, lambda path: self.model.save_weights(path, overwrite=True))
         if improved and self.save_best_only:
             state = {"monitor": self.monitor, "best": self.best, "epoch": epoch + 1}
-            _write_atomically(best_state_path(self.weights_path), lambda path: _write_json(path, state))
+            write_atomically(best_state_path(self.weights_path), lambda path: _write_json(path, state))
 
     def _log(self, message: str) -> None:
         if self.verbose:
@@ -107,6 +102,6 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
-        _write_atomically(self._weights_path, lambda path: self.model.save_weights(path, overwrite=True))
+        write_atomically(self._weights_path, lambda path: self.model.save_weights(path, overwrite=True))
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        _write_atomically(self._training_metadata_path, lambda path: _write_json(path, metadata))
+        write_atomically(self._training_metadata_path, lambda path: _write_json(path, metadata))

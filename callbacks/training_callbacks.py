@@ -3,10 +3,9 @@ import os
 
 import keras
 
-from callbacks.checkpoint import AtomicBackupAndRestore, BestCheckpoint
+from callbacks.checkpoint import AtomicBackupAndRestore, BestCheckpoint, checkpoint_path
 from callbacks.csv_logger import CSVLogger
 from callbacks.timing_callback import TimingCallback
-from run_dirs.run_dir import checkpoint_path
 
 
 def build_callbacks(cfg, monitor: str, global_batch_size: int):

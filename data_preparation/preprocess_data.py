@@ -33,8 +33,7 @@ from utils.config import positive_int, validate_config  # noqa: E402
 from utils.errors import UserError  # noqa: E402
 from utils.images import write_png  # noqa: E402
 from utils.naming import parse_slice_name, slice_file_name  # noqa: E402
-from volumes.nifti import (READ_ERRORS, find_volume_pairs, intensity_problem, load_segmentation,  # noqa: E402
-                           load_volume, warn)
+from volumes.nifti import READ_ERRORS, find_volume_pairs, load_pair, warn  # noqa: E402
 from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings  # noqa: E402
 
 # What a volume can fail with and still leave the other volumes to be prepared.
@@ -60,19 +59,6 @@ class VolumeResult(NamedTuple):
     file_name: str
     slices: int
     error: Optional[str]
-
-
-def load_pair(volume_path: str, segmentation_path: str):
-    """RAS+ HU voxels and checked uint8 labels of one LiTS pair; a UserError says what is wrong with which file."""
-    volume = load_volume(volume_path)
-    segmentation = load_segmentation(segmentation_path, volume)
-    problem = intensity_problem(volume.data)
-    if problem:
-        raise UserError(f"{volume.name} {problem}; nothing to learn from it")
-    if segmentation.data.shape != volume.data.shape:
-        raise UserError(f"{volume.name} / {segmentation.name}: their orientations put the voxels on different "
-                        f"grids ({volume.data.shape} vs {segmentation.data.shape})")
-    return volume.data, segmentation.data
 
 
 def selected_slices(labels: np.ndarray, stride: int, skip_empty: bool) -> List[int]:
@@ -114,7 +100,8 @@ def process_volume(task: VolumeTask) -> VolumeResult:
     partial_images = os.path.join(task.images_dir, f".partial-{task.volume_id}")
     partial_masks = os.path.join(task.masks_dir, f".partial-{task.volume_id}")
     try:
-        hu, labels = load_pair(task.volume_path, task.segmentation_path)
+        volume, segmentation = load_pair(task.volume_path, task.segmentation_path)
+        hu, labels = volume.data, segmentation.data
         indices = selected_slices(labels, task.stride, task.skip_empty)
         for directory in (partial_images, partial_masks):
             shutil.rmtree(directory, ignore_errors=True)

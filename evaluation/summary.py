@@ -6,13 +6,12 @@ as a clearly named extra column: it is what the training logs show, and it reads
 """
 import csv
 import math
-import os
-import tempfile
 from typing import Dict, List
 
 import numpy as np
 
 from evaluation.metrics import LesionCounts, Overlap
+from utils.files import write_atomically
 
 MEAN_ROW, GLOBAL_ROW = "mean", "global"
 
@@ -67,20 +66,13 @@ def global_row(rows: List[Dict], overlaps: List[Dict[str, Overlap]], lesions: Li
 
 def write_csv(rows: List[Dict], path: str) -> str:
     """Write rows as CSV atomically (a crash leaves the old file or the new one, never half)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
+    def write(temporary):
+        with open(temporary, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+
+    return write_atomically(path, write)
 
 
 def format_table(rows: List[Dict], keys=None) -> str:

@@ -9,7 +9,7 @@ from evaluation.metrics import REGIONS, case_scores, overlap
 from evaluation.summary import case_row, global_row, mean_row
 from inference.volume import PredictFn, predict_volume
 from utils.errors import UserError
-from volumes.nifti import intensity_problem, load_segmentation, load_volume, save_labels, warn
+from volumes.nifti import load_pair, save_labels, warn
 from volumes.slices import SliceSettings, label_slice
 
 
@@ -39,14 +39,7 @@ def evaluate_volumes(pairs: Sequence[Tuple[int, str, str]], predict_fn: PredictF
     rows, overlaps, lesions, written, skipped = [], [], [], [], []
     for volume_id, volume_path, segmentation_path in tqdm(pairs, desc="evaluating volumes", unit="volume"):
         try:
-            volume = load_volume(volume_path)
-            segmentation = load_segmentation(segmentation_path, volume)
-            problem = intensity_problem(volume.data)
-            if problem:
-                raise UserError(f"{volume.name} {problem}")
-            if segmentation.data.shape != volume.data.shape:
-                raise UserError(f"{volume.name} / {segmentation.name}: orientations differ so much that their "
-                                f"voxel grids do not match ({volume.data.shape} vs {segmentation.data.shape})")
+            volume, segmentation = load_pair(volume_path, segmentation_path)
         except UserError as err:
             warn(f"skipped: {err}")
             skipped.append(f"{os.path.basename(volume_path)}: {err}")

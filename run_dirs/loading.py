@@ -4,8 +4,9 @@ import os
 import keras
 from omegaconf import OmegaConf
 
+from callbacks.checkpoint import checkpoint_path
 from models.model_factory import prepare_model
-from run_dirs.run_dir import checkpoint_path, enclosing_run, load_run_config
+from run_dirs.run_dir import enclosing_run, load_run_config
 from utils.config import validate_config
 from utils.errors import UserError
 from utils.runtime import configure_precision

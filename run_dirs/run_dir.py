@@ -15,6 +15,7 @@ from typing import Iterable, List, Optional, Set
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from utils.errors import UserError
+from utils.files import write_atomically
 
 RUN_CONFIG = "config.yaml"
 LATEST = "latest"
@@ -29,11 +30,6 @@ RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH")
 # The outputs train.py writes; all must lie in the run's own directory tree or outside every run.
 OUTPUT_KEYS = ("CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH", "CALLBACKS.CSV_LOGGER.PATH",
                "CALLBACKS.TENSORBOARD.PATH", "CALLBACKS.TIMING.PATH")
-
-
-def checkpoint_path(cfg) -> str:
-    """Where train.py saves the best weights and evaluate/predict load them from."""
-    return os.path.join(cfg.CALLBACKS.MODEL_CHECKPOINT.PATH, f"{cfg.MODEL.WEIGHTS_FILE_NAME}.weights.h5")
 
 
 def is_run_dir(path: str) -> bool:
@@ -223,9 +219,7 @@ def open_run(cfg: DictConfig) -> str:
 def write_config(cfg: DictConfig, path: str) -> None:
     """The resolved config as YAML, written whole or not at all (temporary file, then rename)."""
     resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    temporary = f"{path}.tmp-{os.getpid()}"
-    OmegaConf.save(resolved, temporary)
-    os.replace(temporary, path)
+    write_atomically(path, lambda temporary: OmegaConf.save(resolved, temporary))
 
 
 def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> DictConfig:

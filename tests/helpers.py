@@ -43,3 +43,19 @@ def run_cli(script, *args, cwd=REPO, timeout=600) -> subprocess.CompletedProcess
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run([sys.executable, script, *map(str, args)], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def one_training_step(cfg):
+    """(model, loss) after one training step of the configured model on a random 64x64 batch."""
+    import numpy as np
+
+    from models.model_factory import compile_arguments, make_targets, prepare_model
+    from utils.runtime import make_optimizer, use_xla
+
+    model = prepare_model(cfg)
+    model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg), **compile_arguments(cfg.MODEL.TYPE))
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 64, 64, 3), dtype=np.float32)
+    masks = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (2, 64, 64))]
+    loss = model.train_on_batch(images, make_targets(cfg.MODEL.TYPE, masks), return_dict=True)["loss"]
+    return model, float(loss)

@@ -7,11 +7,10 @@ import utils.runtime as runtime
 from deploy.export import copy_in_precision
 from evaluation.volumes import evaluate_volumes
 from inference.predict_fn import make_predict_fn
-from models.model_factory import compile_arguments, make_targets, prepare_model
 from run_dirs.loading import load_trained_model
-from tests.helpers import tiny_config
+from tests.helpers import one_training_step, tiny_config
 from utils.errors import UserError
-from utils.runtime import best_precision, configure_precision, cpu_has_bfloat16, make_optimizer, use_xla
+from utils.runtime import best_precision, configure_precision, cpu_has_bfloat16, make_optimizer
 from volumes.nifti import find_volume_pairs
 from volumes.slices import slice_settings
 
@@ -83,12 +82,7 @@ def test_bfloat16_training_step_runs_under_xla(tmp_path):
     """XLA's CPU backend rejected float16 bilinear-resize gradients; bfloat16 must train with XLA too."""
     cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16", "OPTIMIZATION.XLA=True", "MODEL.TYPE=unet3plus_deepsup_cgm")
     configure_precision(cfg)
-    model = prepare_model(cfg)
-    model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg), **compile_arguments(cfg.MODEL.TYPE))
-    rng = np.random.default_rng(0)
-    images = rng.random((2, 64, 64, 3), dtype=np.float32)
-    masks = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (2, 64, 64))]
-    loss = model.train_on_batch(images, make_targets(cfg.MODEL.TYPE, masks), return_dict=True)["loss"]
+    model, loss = one_training_step(cfg)
     assert np.isfinite(loss)
     assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
     assert all(output.dtype == "float32" for output in model.outputs)

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.model_factory import compile_arguments, make_targets, prepare_model
-from tests.helpers import tiny_config
+from tests.helpers import one_training_step, tiny_config
 from utils.errors import UserError
 from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
 
@@ -24,16 +23,6 @@ def test_mirrored_strategy_runs_on_cpu_with_one_replica(tmp_path):
 def test_unknown_gpu_ids_are_reported(tmp_path):
     with pytest.raises(UserError, match="GPU_IDS"):
         get_strategy(tiny_config(tmp_path, "USE_MULTI_GPUS.VALUE=True", "USE_MULTI_GPUS.GPU_IDS=[0,3]"))
-
-
-def one_training_step(cfg):
-    model = prepare_model(cfg)
-    model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg), **compile_arguments(cfg.MODEL.TYPE))
-    rng = np.random.default_rng(0)
-    images = rng.random((2, 64, 64, 3), dtype=np.float32)
-    masks = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (2, 64, 64))]
-    loss = model.train_on_batch(images, make_targets(cfg.MODEL.TYPE, masks), return_dict=True)["loss"]
-    return model, float(loss)
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """Listing the prepared slices: one rule for which files count, for every reader of a folder."""
 import os
-from typing import List
+from typing import Callable, List
 
 from utils.errors import UserError
 
@@ -18,3 +18,21 @@ def require_dir(path: str, what: str, suffix: str = ".png") -> List[str]:
     if not names:
         raise UserError(f"{what} is empty (no '*{suffix}' files): {path}")
     return names
+
+
+def write_atomically(path: str, write: Callable[[str], None]) -> str:
+    """write(temporary_path), then rename: a crash leaves the old file or the new one, never half of one.
+
+    The temporary file sits beside `path` and ends with its name, so writers that go by the
+    extension (`.nii.gz`, `.weights.h5`) still work; the folder is created if needed.
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".tmp-{os.getpid()}-{name}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path

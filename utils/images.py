@@ -3,13 +3,11 @@
 OpenCV stores colour as BGR; DALI's decoder returns RGB. Converting here keeps channel k of
 a 3-slice image equal to slice i-1+k whichever generator reads it.
 """
-import os
-import tempfile
-
 import cv2
 import numpy as np
 
 from utils.errors import UserError
+from utils.files import write_atomically
 
 
 def read_image(path: str, channels: int) -> np.ndarray:
@@ -46,18 +44,13 @@ def encode_png(array: np.ndarray) -> bytes:
 
 def write_png(path: str, array: np.ndarray) -> None:
     """Write a PNG atomically: a crash leaves either the old file or the new one, never half."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     data = encode_png(array)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as handle:
+
+    def write(temporary):
+        with open(temporary, "wb") as handle:
             handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    write_atomically(path, write)
 
 
 def display_image(image: np.ndarray, center_channel: bool = True) -> np.ndarray:

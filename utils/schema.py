@@ -43,14 +43,17 @@ _TYPE_NAMES = {bool: "True or False", int: "an integer", float: "a number", str:
 _PLURALS = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
 
 
+def _config_children(node: DictConfig, prefix: str):
+    """(key, child node, dotted key) of a node's entries, without the top-level non-config ones (hydra, defaults)."""
+    for key in node.keys():
+        if not (not prefix and key in _NOT_CONFIG):
+            yield key, node._get_node(key), f"{prefix}{key}"
+
+
 def _raw_leaves(node: DictConfig, prefix: str = "") -> Dict[str, Any]:
     """Dotted key -> raw (unresolved) value of every leaf, in yaml order."""
     leaves = {}
-    for key in node.keys():
-        if not prefix and key in _NOT_CONFIG:
-            continue
-        child = node._get_node(key)
-        full = f"{prefix}{key}"
+    for _, child, full in _config_children(node, prefix):
         if isinstance(child, DictConfig):
             leaves.update(_raw_leaves(child, f"{full}."))
         elif isinstance(child, ListConfig):
@@ -95,11 +98,7 @@ def _omegaconf_type(declared: Any) -> Any:
 
 def _dataclass(name: str, node: DictConfig, types: Dict[str, Any], prefix: str = ""):
     fields = []
-    for key in node.keys():
-        if not prefix and key in _NOT_CONFIG:
-            continue
-        child = node._get_node(key)
-        full = f"{prefix}{key}"
+    for key, child, full in _config_children(node, prefix):
         if isinstance(child, DictConfig):
             nested = _dataclass(f"{name}_{key}", child, types, f"{full}.")
             fields.append((key, nested, dataclasses.field(default_factory=nested)))

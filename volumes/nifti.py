@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import zlib
 from typing import List, NamedTuple, Optional, Tuple
 
@@ -22,6 +21,7 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation
 from tqdm import tqdm
 
 from utils.errors import UserError
+from utils.files import write_atomically
 from utils.labels import LABEL_MAX
 
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
@@ -138,19 +138,7 @@ def save_labels(labels: np.ndarray, volume: Volume, out_path: str) -> str:
     image = nib.Nifti1Image(data, volume.source.affine, header=header)
     image.set_data_dtype(np.uint8)
     image.header.set_slope_inter(1, 0)
-    directory = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(directory, exist_ok=True)
-    suffix = ".nii.gz" if out_path.endswith(".gz") else ".nii"
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
-    os.close(fd)
-    try:
-        nib.save(image, tmp)
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return out_path
+    return write_atomically(out_path, lambda temporary: nib.save(image, temporary))
 
 
 def check_labels(labels: np.ndarray, name: str) -> np.ndarray:
@@ -178,6 +166,19 @@ def load_segmentation(path: str, volume: Optional[Volume] = None) -> Volume:
         raise UserError(f"{volume.name} / {segmentation.name}: shapes {volume.source.shape} and "
                         f"{segmentation.source.shape} differ")
     return segmentation._replace(data=check_labels(segmentation.data, segmentation.name))
+
+
+def load_pair(volume_path: str, segmentation_path: str) -> Tuple[Volume, Volume]:
+    """A LiTS CT and its checked segmentation on one RAS+ grid; a UserError says what is wrong with which file."""
+    volume = load_volume(volume_path)
+    segmentation = load_segmentation(segmentation_path, volume)
+    problem = intensity_problem(volume.data)
+    if problem:
+        raise UserError(f"{volume.name} {problem}")
+    if segmentation.data.shape != volume.data.shape:
+        raise UserError(f"{volume.name} / {segmentation.name}: their orientations put the voxels on different "
+                        f"grids ({volume.data.shape} vs {segmentation.data.shape})")
+    return volume, segmentation
 
 
 def intensity_problem(data: np.ndarray) -> Optional[str]:
