@@ -54,7 +54,7 @@ def test_best_precision_table():
 @pytest.mark.parametrize("vendor,flags,expected", [
     ("AuthenticAMD", "fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True),   # EPYC Zen 4: measured 1.86x
     ("GenuineIntel", "fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile", True),  # Sapphire Rapids with AMX
-    ("GenuineIntel", "fpu sse avx2 avx512f avx512_bf16 avx512_fp16", False),   # no AMX: measured 0.4x
+    ("GenuineIntel", "fpu sse avx2 avx512f avx512_bf16 avx512_fp16", False),   # no AMX: measured 0.8x
     ("AuthenticAMD", "fpu sse avx2 avx512f avx512_vnni", False),
 ])
 def test_cpu_bfloat16_is_read_from_cpuinfo_flags(tmp_path, vendor, flags, expected):
