@@ -65,6 +65,7 @@ def test_three_fold_cross_validation_scores_every_training_volume_once(tmp_path,
     from cross_validate import cross_validate
 
     cfg = workdir_config(tmp_path, prepared_workdir, raw_lits, "DATASET.NUM_FOLDS=3", "HYPER_PARAMETERS.EPOCHS=1",
+                         f"DATA_PREPARATION.SCANS_TRAIN_DATA_PATH={raw_lits}/train",
                          "CALLBACKS.TENSORBOARD.VALUE=False", "CALLBACKS.TIMING.VALUE=False")
     result = cross_validate(cfg)
     # the phantom's 3 training volumes are 0, 1, 2: one per fold

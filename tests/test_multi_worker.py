@@ -27,7 +27,8 @@ from train import train
 work_dir, prepared, raw, generator, out = sys.argv[1:6]
 cfg = workdir_config(work_dir, prepared, raw, "USE_MULTI_GPUS.VALUE=True", "USE_MULTI_GPUS.STRATEGY=multi_worker",
                      "USE_MULTI_GPUS.CONNECT_TIMEOUT_S=120", f"DATA_GENERATOR_TYPE={generator}",
-                     "HYPER_PARAMETERS.BATCH_SIZE=2", "CALLBACKS.TENSORBOARD.VALUE=False")
+                     "HYPER_PARAMETERS.BATCH_SIZE=2", "CALLBACKS.TENSORBOARD.VALUE=False",
+                     f"RUN_DIR={work_dir}/runs/exp1")   # every worker is given the same run folder
 history = train(cfg)
 np.savez(out, **{w.path.replace("/", "|"): w.numpy() for w in history.model.trainable_weights})
 print("non-trainable", sorted({w.path.rsplit("/", 1)[-1] for w in history.model.non_trainable_weights}))
@@ -80,10 +81,12 @@ def test_two_workers_train_to_identical_weights(tmp_path, prepared_workdir, raw_
     assert len(weights[0].files) > 10 and weights[0].files == weights[1].files
     for name in weights[0].files:
         np.testing.assert_array_equal(weights[0][name], weights[1][name])
-    # the chief (worker 0) writes the checkpoint and log; worker 1 wrote only its own backup copy
-    assert os.path.isfile(work_dir / "checkpoint" / "model_unet3plus_unet3plus.weights.h5")
-    assert os.path.isfile(work_dir / "logs" / "training.csv")
-    assert sorted(os.listdir(work_dir / "checkpoint")) == ["model_unet3plus_unet3plus.weights.h5"]
+    # the chief (worker 0) writes the run folder, checkpoint and log; worker 1 only its own backup copy
+    run = work_dir / "runs" / "exp1"
+    assert os.path.isfile(run / "config.yaml") and os.path.isfile(run / "logs" / "training.csv")
+    assert sorted(os.listdir(run / "checkpoint")) == ["model_unet3plus_unet3plus.best.json",
+                                                      "model_unet3plus_unet3plus.weights.h5"]
+    assert sorted(os.listdir(run)) == ["backup", "backup_worker_1", "checkpoint", "config.yaml", "logs"]
 
 
 @pytest.mark.parametrize("text,message", [
