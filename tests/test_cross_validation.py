@@ -71,7 +71,7 @@ def test_three_fold_cross_validation_scores_every_training_volume_once(tmp_path,
     # the phantom's 3 training volumes are 0, 1, 2: one per fold
     assert [(row["fold"], row["volume"]) for row in result["cases"]] == [(0, 0), (1, 1), (2, 2)]
     for fold in range(3):
-        run = os.path.join(result["summary_csv"], "..", f"fold_{fold}")
+        run = os.path.join(os.path.dirname(result["summary_csv"]), f"fold_{fold}")
         assert os.path.isfile(os.path.join(run, "checkpoint", "model_unet3plus_unet3plus.weights.h5"))
         assert os.path.isfile(os.path.join(run, "config.yaml"))
     liver = [row["dice_liver"] for row in result["cases"]]
