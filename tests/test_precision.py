@@ -83,6 +83,7 @@ def test_bfloat16_training_step_runs_under_xla(tmp_path):
     cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16", "OPTIMIZATION.XLA=True", "MODEL.TYPE=unet3plus_deepsup_cgm")
     configure_precision(cfg)
     model, loss = one_training_step(cfg)
+    assert model.jit_compile is True        # OPTIMIZATION.XLA reached compile
     assert np.isfinite(loss)
     assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
     assert all(output.dtype == "float32" for output in model.outputs)

@@ -270,21 +270,30 @@ def run_cli(script, *args, cwd=REPO, timeout=600):
 
 @pytest.mark.slow
 def test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use(tmp_path, prepared_workdir, raw_lits):
+    """A 2-trial Optuna sweep (issue 11) whose jobs are complete run folders (issue 9)."""
     data = [f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed",
             f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val"]
-    result = run_cli("train.py", "-m", f"WORK_DIR={tmp_path}", *TINY_OVERRIDES, *data,
-                     "HYPER_PARAMETERS.LEARNING_RATE=1e-3,3e-3", "CALLBACKS.TIMING.WARMUP_STEPS=1")
+    tiny = [o for o in TINY_OVERRIDES if not o.startswith("HYPER_PARAMETERS.BATCH_SIZE=")]   # the sweep sets it
+    result = run_cli("train.py", "-m", f"WORK_DIR={tmp_path}", *tiny, *data, "hparams_search=lr_batch",
+                     "hydra.sweeper.n_trials=2", "CALLBACKS.TIMING.WARMUP_STEPS=1", timeout=900)
     assert result.returncode == 0, result.stderr
     runs = sorted(glob.glob(f"{tmp_path}/multirun/*/[0-9]"))
     assert [os.path.basename(r) for r in runs] == ["0", "1"]
-    for run, rate in zip(runs, (1e-3, 3e-3)):
+    best_dice = []
+    for run in runs:
         saved = OmegaConf.load(os.path.join(run, "config.yaml"))
-        assert saved.RUN_DIR == run and float(saved.HYPER_PARAMETERS.LEARNING_RATE) == rate
+        assert saved.RUN_DIR == run and 1e-5 <= float(saved.HYPER_PARAMETERS.LEARNING_RATE) <= 1e-2
         for name in ("checkpoint/model_unet3plus_unet3plus.weights.h5", "checkpoint/model_unet3plus_unet3plus.best.json",
                      "logs/training.csv", "logs/training.png", "logs/train_timing.json"):
             assert os.path.isfile(os.path.join(run, name)), name
         assert os.listdir(os.path.join(run, "logs", "tensorboard"))
         assert backed_up_epochs(os.path.join(run, "backup")) == 1   # kept: a rerun with more epochs trains on
+        with open(os.path.join(run, "logs", "training.csv")) as handle:
+            best_dice.append(max(float(row["val_dice_coef"]) for row in csv.DictReader(handle)))
+    # Optuna maximised what each job returned: its best validation Dice
+    optimized = OmegaConf.load(os.path.join(os.path.dirname(runs[0]), "optimization_results.yaml"))
+    assert optimized.best_value == pytest.approx(max(best_dice), abs=1e-6)
+    assert set(optimized.best_params) == {"HYPER_PARAMETERS.LEARNING_RATE", "HYPER_PARAMETERS.BATCH_SIZE"}
     # evaluate and predict each run with the data paths only: the 64x64 tiny model comes from the run
     for run in runs:
         evaluated = run_cli("evaluate.py", f"WORK_DIR={tmp_path}", f"RUN_DIR={run}", *data)

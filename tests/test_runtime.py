@@ -43,12 +43,7 @@ def test_amp_off_keeps_float32(tmp_path):
     assert not isinstance(make_optimizer(cfg), keras.optimizers.LossScaleOptimizer)
 
 
-@pytest.mark.slow
-def test_xla_flag_reaches_compile_and_a_step_runs(tmp_path):
-    cfg = tiny_config(tmp_path, "OPTIMIZATION.XLA=True")
-    configure_precision(cfg)
-    model, loss = one_training_step(cfg)
-    assert model.jit_compile is True
-    assert np.isfinite(loss)
-    cfg_off = tiny_config(tmp_path, "OPTIMIZATION.XLA=False")
-    assert use_xla(cfg_off) is False
+def test_xla_flag_is_read_from_the_config(tmp_path):
+    # a step under XLA runs in tests/test_precision.py::test_bfloat16_training_step_runs_under_xla
+    assert use_xla(tiny_config(tmp_path, "OPTIMIZATION.XLA=True")) is True
+    assert use_xla(tiny_config(tmp_path, "OPTIMIZATION.XLA=False")) is False
