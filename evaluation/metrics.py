@@ -10,9 +10,10 @@ import numpy as np
 from medpy.metric import binary as medpy_binary
 from scipy import ndimage
 
+from volumes.postprocess import connected_components
+
 # Region name -> which labels belong to it, for each number of classes the model predicts.
 REGIONS = {2: {"liver": (1,)}, 3: {"liver": (1, 2), "tumour": (2,)}}
-_FULLY_CONNECTED = ndimage.generate_binary_structure(3, 3)   # 26-neighbourhood for lesions
 # The distances from every surface voxel of one mask to the other's surface, as medpy.assd/hd95 use them.
 _MEDPY_SURFACE_DISTANCES = getattr(medpy_binary, "__surface_distances")
 
@@ -85,8 +86,8 @@ def lesion_counts(truth: np.ndarray, prediction: np.ndarray) -> LesionCounts:
     if truth.any() or prediction.any():
         box = _bounding_box(truth | prediction)
         truth, prediction = truth[box], prediction[box]
-    truth_components, reference = ndimage.label(truth, structure=_FULLY_CONNECTED)
-    predicted_components, predicted = ndimage.label(prediction, structure=_FULLY_CONNECTED)
+    truth_components, reference = connected_components(truth)
+    predicted_components, predicted = connected_components(prediction)
     both = truth & prediction
     found = np.count_nonzero(np.unique(truth_components[both]))
     correct = np.count_nonzero(np.unique(predicted_components[both]))

@@ -10,9 +10,14 @@ from scipy import ndimage
 _FULLY_CONNECTED = ndimage.generate_binary_structure(3, 3)   # 26-neighbourhood
 
 
+def connected_components(mask: np.ndarray):
+    """(component ids, count) of a boolean volume, 26-connected: the one neighbourhood for organs and lesions."""
+    return ndimage.label(mask, structure=_FULLY_CONNECTED)
+
+
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 26-connected component of a boolean volume (empty stays empty)."""
-    components, count = ndimage.label(mask, structure=_FULLY_CONNECTED)
+    components, count = connected_components(mask)
     if count <= 1:
         return mask.astype(bool)
     sizes = np.bincount(components.ravel())
