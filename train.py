@@ -22,13 +22,13 @@ from omegaconf import DictConfig
 from callbacks.checkpoint import backed_up_epochs
 from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
-from models.model_factory import FINAL_OUTPUT, compile_arguments, make_targets, prepare_model
+from models.model_factory import FINAL_OUTPUT, compile_model, make_targets, prepare_model
 from run_dirs.run_dir import open_run, prepare_run, resume_command
 from utils.cli import hydra_app
 from utils.cluster import build_from_local_batches, is_chief, worker_outputs
 from utils.config import validate_config
 from utils.paths import require_paths
-from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
+from utils.runtime import configure_precision, get_strategy
 from utils.seed import set_seed
 from utils.visualize import plot_training_curves
 
@@ -42,9 +42,7 @@ def monitored_metric(model: keras.Model) -> str:
 def build_compiled_model(cfg, strategy) -> keras.Model:
     """Model and optimizer created under the strategy's scope, compiled with the AMP/XLA switches."""
     with strategy.scope():
-        model = prepare_model(cfg)
-        model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg),
-                      **compile_arguments(cfg.MODEL.TYPE, cfg.get("LOSS")))
+        model = compile_model(prepare_model(cfg), cfg)
     build_from_local_batches(model, strategy)
     return model
 

@@ -70,11 +70,9 @@ def endless(sequence):
 
 
 def model_images_per_second(cfg, steps):
-    from models.model_factory import compile_arguments, make_targets, prepare_model
-    from utils.runtime import make_optimizer
+    from models.model_factory import compile_model, make_targets, prepare_model
 
-    model = prepare_model(cfg)
-    model.compile(optimizer=make_optimizer(cfg), **compile_arguments(cfg.MODEL.TYPE))
+    model = compile_model(prepare_model(cfg), cfg)
     batch = cfg.HYPER_PARAMETERS.BATCH_SIZE
     rng = np.random.default_rng(0)
     images = rng.random((batch, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS), dtype=np.float32)

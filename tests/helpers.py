@@ -34,28 +34,29 @@ def workdir_config(work_dir, prepared_workdir, raw_lits, *overrides):
                        f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val", *overrides)
 
 
-def run_cli(script, *args, cwd=REPO, timeout=600) -> subprocess.CompletedProcess:
+def run_cli(script, *args, cwd=REPO, timeout=600, tf_log_level="3") -> subprocess.CompletedProcess:
     """Run a script of this repository (or `-c CODE`) in a fresh Python, as a user would, capturing its output.
 
     A fresh process also gives a test its own TF devices and global state, and a crash fails
-    the test instead of pytest.
+    the test instead of pytest. tf_log_level=None leaves TF's C++ log level to utils/tf_env, as for a user.
     """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, script, *map(str, args)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "HYDRA_FULL_ERROR")}
+    if tf_log_level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = tf_log_level
+    return subprocess.run([sys.executable, os.path.join(REPO, script) if script.endswith(".py") else script,
+                           *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def one_training_step(cfg):
-    """(model, loss) after one training step of the configured model on a random 64x64 batch."""
+    """(model, logs) after one training step of the configured model (compiled as train.py does) on a
+    random batch of 2 images of the configured size."""
     import numpy as np
 
-    from models.model_factory import compile_arguments, make_targets, prepare_model
-    from utils.runtime import make_optimizer, use_xla
+    from models.model_factory import compile_model, make_targets, prepare_model
 
-    model = prepare_model(cfg)
-    model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg), **compile_arguments(cfg.MODEL.TYPE))
+    model = compile_model(prepare_model(cfg), cfg)
     rng = np.random.default_rng(0)
-    images = rng.random((2, 64, 64, 3), dtype=np.float32)
-    masks = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (2, 64, 64))]
-    loss = model.train_on_batch(images, make_targets(cfg.MODEL.TYPE, masks), return_dict=True)["loss"]
-    return model, float(loss)
+    images = rng.random((2, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS), dtype=np.float32)
+    masks = np.eye(cfg.OUTPUT.CLASSES, dtype=np.float32)[rng.integers(0, cfg.OUTPUT.CLASSES, images.shape[:3])]
+    logs = model.train_on_batch(images, make_targets(cfg.MODEL.TYPE, masks), return_dict=True)
+    return model, {name: float(value) for name, value in logs.items()}

@@ -37,7 +37,9 @@ def test_every_backend_runs_side_by_side_and_agrees(tmp_path):
     assert table_row(results[2]).startswith("| unet3plus_deepsup_cgm | unet3plus | 64x64x3 | 2 | onnxruntime | float32 | False |")
 
 
-def test_bare_backend_names_follow_amp_when_they_can():
+def test_bare_backend_names_follow_amp_when_they_can(monkeypatch):
+    real_find_spec = importlib.util.find_spec                       # openvino is optional: pretend it is there
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "openvino" else real_find_spec(name))
     assert parse_backends(["keras", "onnxruntime", "openvino:float32"], "bfloat16") == [
         ("keras", "bfloat16"), ("onnxruntime", "float32"), ("openvino", "float32")]
     with pytest.raises(UserError, match="'onnxruntime:bfloat16': onnxruntime runs in float32"):

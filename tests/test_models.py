@@ -8,7 +8,7 @@ from models.backbones import BACKBONES, build_encoder
 from models.model_factory import (FINAL_OUTPUT, MODEL_VARIANTS, compile_arguments, make_targets, output_names,
                                   prepare_model)
 from models.unet3plus import ClassificationGate
-from tests.helpers import tiny_config
+from tests.helpers import one_training_step, tiny_config
 from utils.errors import UserError
 
 SIZE = 32   # smallest input VGG accepts; 4 poolings leave 2x2 at e5
@@ -171,11 +171,5 @@ def test_compile_arguments_put_dice_on_the_final_output_only():
 
 @pytest.mark.slow
 def test_a_cgm_training_step_gives_a_finite_loss(tmp_path):
-    cfg = small_config(tmp_path, "MODEL.TYPE=unet3plus_deepsup_cgm")
-    model = prepare_model(cfg)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), **compile_arguments(cfg.MODEL.TYPE))
-    rng = np.random.default_rng(0)
-    images = rng.random((2, SIZE, SIZE, 3), dtype=np.float32)
-    masks = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (2, SIZE, SIZE))]
-    logs = model.train_on_batch(images, make_targets(cfg.MODEL.TYPE, masks), return_dict=True)
+    model, logs = one_training_step(small_config(tmp_path, "MODEL.TYPE=unet3plus_deepsup_cgm"))
     assert np.isfinite(logs["loss"]) and {"cls_loss", "e5_loss", "d1_dice_coef"} <= set(logs)

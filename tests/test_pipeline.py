@@ -3,7 +3,6 @@ import copy
 import csv
 import os
 
-import keras
 import nibabel as nib
 import numpy as np
 import pytest
@@ -139,26 +138,6 @@ def test_predict_a_list_of_names(trained):
     results = predict(cfg)
     assert [r["name"] for r in results] == names
     assert all(r["truth"] is not None and r["prediction"].shape == (64, 64) for r in results)
-
-
-def test_training_resumes_after_interruption(tmp_path, prepared_workdir, raw_lits, monkeypatch):
-    import train as train_module
-
-    class StopAfterFirstEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            raise RuntimeError("simulated crash")
-
-    cfg = workdir_config(tmp_path, prepared_workdir, raw_lits, "HYPER_PARAMETERS.EPOCHS=2",
-                         "CALLBACKS.TENSORBOARD.VALUE=False")
-    real_build = train_module.build_callbacks
-    monkeypatch.setattr(train_module, "build_callbacks", lambda *a: real_build(*a) + [StopAfterFirstEpoch()])
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        train_module.train(cfg)
-    monkeypatch.setattr(train_module, "build_callbacks", real_build)
-    history = train_module.train(cfg)
-    assert history.epoch == [1]                       # resumed at the second epoch
-    with open(cfg.CALLBACKS.CSV_LOGGER.PATH) as handle:
-        assert [r["epoch"] for r in csv.DictReader(handle)] == ["0", "1"]
 
 
 def test_train_with_every_switch_on_cpu(tmp_path, prepared_workdir, raw_lits):
