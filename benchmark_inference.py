@@ -23,6 +23,8 @@ from benchmarks.compute import conv_flops
 from benchmarks.tables import TABLE_HEADER, separator, table_row
 from callbacks.timing_callback import format_stats, latency_stats, write_json
 from deploy.backends import build_runner, parse_backends
+from deploy.export import write_onnx_int8
+from deploy.quantize import calibration_images
 from models.inference_graph import final_output_model
 from models.model_factory import prepare_model
 from utils.cli import hydra_app
@@ -72,6 +74,10 @@ def run_benchmark(cfg) -> list:
               "device": device_name(), "warmup_steps": warmup_steps, "gflop_per_image": flops_per_image / 1e9}
     results, reference = [], None
     with tempfile.TemporaryDirectory() as scratch:
+        if any(precision == "int8" for _, precision in backends) and calibration_images(cfg, 1) is None:
+            print("int8: no training slices in DATASET.TRAIN.IMAGES_PATH, so calibrated on the benchmark's random "
+                  "batch: its timings hold, its labels mean little")
+            write_onnx_int8(cfg, model, scratch, images)
         for name, precision in backends:
             predict = build_runner(name, precision, cfg, model, scratch, use_xla(cfg))
             labels = np.argmax(predict(images), axis=-1)

@@ -2,6 +2,7 @@
 
     python evaluate.py
     python evaluate.py EVALUATION.WRITE_NIFTI=True PREDICTION.POSTPROCESS=True
+    python evaluate.py INFERENCE.BACKEND=onnxruntime:int8     # the fast CPU path, scored the same way
 
 Predicts every volume-N in DATA_PREPARATION.SCANS_VAL_DATA_PATH slice by slice, brings the
 probabilities back to the CT's grid, and compares the labels with segmentation-N at native
@@ -17,13 +18,12 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 
 from omegaconf import DictConfig
 
+from deploy.backends import inference_backend
 from evaluation.summary import format_table, write_csv
 from evaluation.volumes import evaluate_volumes
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
-from inference.predict_fn import make_predict_fn
-from utils.runtime import use_xla
 from volumes.nifti import find_volume_pairs
 from volumes.slices import slice_settings
 from utils.paths import require_paths
@@ -39,10 +39,10 @@ def evaluate(cfg: DictConfig) -> dict:
     pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH,
                               "validation scans directory (DATA_PREPARATION.SCANS_VAL_DATA_PATH)")
     results_dir = cfg.EVALUATION.RESULTS_PATH
-    model = load_trained_model(cfg)
-    result = evaluate_volumes(pairs, make_predict_fn(model, use_xla(cfg)), settings, cfg.OUTPUT.CLASSES,
-                              cfg.HYPER_PARAMETERS.BATCH_SIZE, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
-                              cfg.PREDICTION.POSTPROCESS, results_dir if cfg.EVALUATION.WRITE_NIFTI else None)
+    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
+        result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,
+                                  cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
+                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None)
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
     print("Scores on each CT's own grid (liver = labels 1+2, tumour = label 2; distances in mm):")

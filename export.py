@@ -1,12 +1,14 @@
-"""Export a trained UNet3+ for serving: TensorFlow SavedModel, ONNX (and OpenVINO IR).
+"""Export a trained UNet3+ for serving: TensorFlow SavedModel, ONNX, int8 ONNX (and OpenVINO IR).
 
     python export.py                                  # the latest run -> SavedModel + ONNX in <run>/export
     python export.py RUN_DIR=runs/2026-11-23_10-00-00
     python export.py 'EXPORT.FORMATS=[saved_model,onnx,openvino]' OPTIMIZATION.AMP=bfloat16
+    python export.py 'EXPORT.FORMATS=[onnx_int8]'     # int8 for CPUs, calibrated on training slices
 
 Each file maps an image batch `image` (B, H, W, C) float32, prepared as for training, to
 `probabilities` (B, H, W, K) float32 and `labels` (B, H, W) int32, through the lean graph (no
 deep-supervision side heads). Checks ONNX Runtime against Keras on a random batch before finishing.
+Files of an earlier export in EXPORT.PATH are replaced only once the new ones are complete.
 """
 import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 

@@ -4,6 +4,7 @@
     python predict.py 'PREDICTION.VOLUMES=[ct/a.nii,ct/b.nii.gz]' PREDICTION.POSTPROCESS=True
     python predict.py                                                     # every PNG in PREDICTION.IMAGES_PATH
     python predict.py 'PREDICTION.IMAGE_NAMES=[image_3_0010.png,image_3_0011.png]'
+    python predict.py PREDICTION.VOLUMES=ct/ INFERENCE.BACKEND=onnxruntime:int8   # the fast CPU path
 
 With PREDICTION.VOLUMES each CT (any orientation, .nii or .nii.gz) is windowed, sliced and resized
 in memory, and segmentation-N.nii.gz (labels 0 background, 1 liver, 2 tumour) is written to
@@ -19,6 +20,7 @@ from typing import Dict, List
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig, ListConfig
 
+from deploy.backends import inference_backend
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
 from inference.volume import segment_ct_files
 from run_dirs.loading import load_trained_model
@@ -26,8 +28,6 @@ from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
 from utils.errors import UserError
 from utils.images import write_png
-from inference.predict_fn import make_predict_fn
-from utils.runtime import use_xla
 from utils.paths import require_paths
 from utils.visualize import plot_rows
 from volumes.nifti import find_nifti_files
@@ -39,10 +39,10 @@ def predict_volumes(cfg: DictConfig) -> List[Dict]:
     volumes = cfg.PREDICTION.VOLUMES
     files = find_nifti_files(list(volumes) if isinstance(volumes, ListConfig) else str(volumes))
     settings = slice_settings(cfg)
-    model = load_trained_model(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
-    written = segment_ct_files(files, make_predict_fn(model, use_xla(cfg)), settings, cfg.HYPER_PARAMETERS.BATCH_SIZE,
-                               out_dir, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS)
+    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
+        written = segment_ct_files(files, predict_fn, settings, cfg.HYPER_PARAMETERS.BATCH_SIZE, out_dir,
+                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS)
     if not written:
         raise UserError(f"no CT volume could be segmented ({len(files)} skipped, see the warnings above)")
     print(f"{len(written)} of {len(files)} CT volume(s) segmented -> {out_dir} (segmentation NIfTI + figure each)")
@@ -53,8 +53,8 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     """Slice mode: a label PNG per prepared image and one figure."""
     names = list(cfg.PREDICTION.IMAGE_NAMES) if cfg.PREDICTION.IMAGE_NAMES is not None else None
     image_paths = select_images(cfg.PREDICTION.IMAGES_PATH, names)
-    model = load_trained_model(cfg)
-    results = predict_images(cfg, make_predict_fn(model, use_xla(cfg)), image_paths)
+    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
+        results = predict_images(cfg, predict_fn, image_paths)
     out_dir = cfg.PREDICTION.RESULTS_PATH
     for result in results:
         write_png(os.path.join(out_dir, prediction_file_name(result["path"])), result["prediction"])

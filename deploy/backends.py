@@ -1,18 +1,22 @@
-"""Inference backends that run the same trained network side by side: Keras, ONNX Runtime, OpenVINO.
+"""Inference backends that run the same trained network: Keras, ONNX Runtime (float32 or int8), OpenVINO.
 
-BENCHMARK.BACKENDS lists entries `NAME` or `NAME:PRECISION`; a bare NAME runs in OPTIMIZATION.AMP's
-precision when the backend has it, else in float32. Every backend maps a float32 image batch to
-float32 class probabilities (B, H, W, K).
+BENCHMARK.BACKENDS lists entries `NAME` or `NAME:PRECISION` to compare side by side; INFERENCE.BACKEND
+is the one entry evaluate.py and predict.py run. A bare NAME runs in OPTIMIZATION.AMP's precision when
+the backend has it, else in its first. Every backend maps a float32 image batch to float32 class
+probabilities (B, H, W, K).
 """
+import contextlib
 import importlib.util
+import tempfile
 from typing import Callable, NamedTuple, Tuple
 
 import keras
 import numpy as np
 
-from deploy.export import copy_in_precision, write_onnx
+from deploy.export import copy_in_precision, write_onnx, write_onnx_int8
 from utils.errors import UserError
 from inference.predict_fn import make_predict_fn
+from utils.runtime import precision_of, use_xla
 
 
 class Backend(NamedTuple):
@@ -29,7 +33,8 @@ def keras_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
 def onnxruntime_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(write_onnx(cfg, model, scratch), providers=["CPUExecutionProvider"])
+    path = write_onnx(cfg, model, scratch) if precision == "float32" else write_onnx_int8(cfg, model, scratch)
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     return lambda images: session.run(["probabilities"], {"image": images})[0]
 
 
@@ -49,25 +54,25 @@ def openvino_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
 # name -> (what it needs, precisions it runs, how to build its predict function)
 BACKENDS = {
     "keras": (Backend("", "", ("float32", "bfloat16", "float16")), keras_runner),
-    "onnxruntime": (Backend("onnxruntime", "onnxruntime==1.31.1", ("float32",)), onnxruntime_runner),
+    "onnxruntime": (Backend("onnxruntime", "onnxruntime==1.31.1", ("float32", "int8")), onnxruntime_runner),
     "openvino": (Backend("openvino", "openvino==2026.4.1", ("float32", "bfloat16")), openvino_runner),
 }
 
 
-def parse_backends(entries, default_precision: str) -> list:
-    """(name, precision) for each BENCHMARK.BACKENDS entry; a UserError names the choices for a bad one."""
+def parse_backends(entries, default_precision: str, key: str = "BENCHMARK.BACKENDS") -> list:
+    """(name, precision) for each entry of the config key; a UserError names the choices for a bad one."""
     parsed = []
     for entry in entries:
         name, _, precision = str(entry).partition(":")
         if name not in BACKENDS:
-            raise UserError(f"BENCHMARK.BACKENDS: unknown backend '{name}'; choices: {', '.join(BACKENDS)} "
+            raise UserError(f"{key}: unknown backend '{name}'; choices: {', '.join(BACKENDS)} "
                             f"(optionally NAME:PRECISION)")
         backend = BACKENDS[name][0]
         if backend.module and importlib.util.find_spec(backend.module) is None:
-            raise UserError(f"BENCHMARK.BACKENDS: backend '{name}' is not installed (pip install {backend.pip}); "
+            raise UserError(f"{key}: backend '{name}' is not installed (pip install {backend.pip}); "
                             f"installed choices: {', '.join(available_backends())}")
         if precision and precision not in backend.precisions:
-            raise UserError(f"BENCHMARK.BACKENDS: '{entry}': {name} runs in {', '.join(backend.precisions)}")
+            raise UserError(f"{key}: '{entry}': {name} runs in {', '.join(backend.precisions)}")
         if not precision:
             precision = default_precision if default_precision in backend.precisions else backend.precisions[0]
         parsed.append((name, precision))
@@ -84,3 +89,15 @@ def build_runner(name: str, precision: str, cfg, model: keras.Model, scratch: st
                  jit_compile: bool = False) -> Callable[[np.ndarray], np.ndarray]:
     """predict(images) -> probabilities for one parsed backend entry."""
     return BACKENDS[name][1](cfg, model, precision, scratch, jit_compile)
+
+
+@contextlib.contextmanager
+def inference_backend(cfg, model: keras.Model):
+    """predict(images) -> probabilities on INFERENCE.BACKEND, for evaluate.py and predict.py; prints what runs.
+
+    ONNX files (int8: quantized on training slices first) live in a temporary folder for the block."""
+    [(name, precision)] = parse_backends([cfg.INFERENCE.BACKEND], precision_of(cfg.OPTIMIZATION.AMP),
+                                         "INFERENCE.BACKEND")
+    print(f"inference: {name}, {precision}")
+    with tempfile.TemporaryDirectory(prefix="unet3p-inference-") as scratch:
+        yield build_runner(name, precision, cfg, model, scratch, use_xla(cfg))

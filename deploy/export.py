@@ -6,11 +6,15 @@ Each takes an image batch (B, H, W, C) float32, prepared as for training, and gi
 import importlib.util
 import logging
 import os
+import shutil
+import tempfile
+from typing import Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from deploy.quantize import quantize_onnx, require_calibration_images
 from models.inference_graph import final_output_model
 from models.model_factory import prepare_model
 from utils.errors import UserError
@@ -88,8 +92,18 @@ def write_openvino(cfg, model, out_dir) -> str:
     return export_openvino(write_onnx(cfg, model, out_dir), os.path.join(out_dir, "openvino", "model.xml"))
 
 
-# EXPORT.FORMATS name -> writer(cfg, model, out_dir) -> path. OpenVINO IR is converted from the ONNX file.
-EXPORT_FORMATS = {"saved_model": write_saved_model, "onnx": write_onnx, "openvino": write_openvino}
+def write_onnx_int8(cfg, model, out_dir, images: Optional[np.ndarray] = None) -> str:
+    """model.int8.onnx: the ONNX file quantized to int8, calibrated on `images` (default: training slices)."""
+    path = os.path.join(out_dir, "model.int8.onnx")
+    if os.path.isfile(path):
+        return path
+    images = require_calibration_images(cfg) if images is None else images
+    return quantize_onnx(write_onnx(cfg, model, out_dir), path, images)
+
+
+# EXPORT.FORMATS name -> writer(cfg, model, out_dir) -> path. OpenVINO IR and int8 ONNX start from the ONNX file.
+EXPORT_FORMATS = {"saved_model": write_saved_model, "onnx": write_onnx, "onnx_int8": write_onnx_int8,
+                  "openvino": write_openvino}
 
 
 def check_formats(formats) -> None:
@@ -99,17 +113,37 @@ def check_formats(formats) -> None:
         raise UserError(f"EXPORT.FORMATS: unknown {unknown or 'empty list'}; choices: {', '.join(EXPORT_FORMATS)}")
     if "openvino" in formats and importlib.util.find_spec("openvino") is None:
         raise UserError("EXPORT.FORMATS: openvino is not installed (pip install openvino==2026.4.1); "
-                        "choices without it: saved_model, onnx")
+                        f"choices without it: {', '.join(n for n in EXPORT_FORMATS if n != 'openvino')}")
 
 
 def export_model(cfg, model: keras.Model, out_dir: str, formats) -> dict:
     """Write `model` in each of `formats` under out_dir; returns {format: path}.
 
     The SavedModel computes in the model's own precision (OPTIMIZATION.AMP); ONNX and OpenVINO IR
-    are float32 files (OpenVINO may still run them in bfloat16: INFERENCE_PRECISION_HINT).
+    are float32 files (OpenVINO may still run them in bfloat16: INFERENCE_PRECISION_HINT); onnx_int8
+    is calibrated on EXPORT.CALIBRATION_IMAGES training slices.
     """
     check_formats(formats)
-    return {name: EXPORT_FORMATS[name](cfg, model, out_dir) for name in formats}
+    os.makedirs(out_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".partial-", dir=out_dir)   # fresh: no file of an earlier export is reused
+    try:
+        staged = {name: EXPORT_FORMATS[name](cfg, model, staging) for name in formats}
+        return {name: move_into_place(path, staging, out_dir) for name, path in staged.items()}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def move_into_place(path: str, staging: str, out_dir: str) -> str:
+    """Move what `path` lies in (its top entry below staging: a file or a folder) to out_dir, replacing
+    an earlier export of it only once the new one is complete; returns path's new location."""
+    relative = os.path.relpath(path, staging)
+    top = relative.split(os.sep)[0]
+    source, target = os.path.join(staging, top), os.path.join(out_dir, top)
+    if os.path.isdir(target) and not os.path.islink(target):
+        old = os.path.join(staging, f".old-{top}")
+        os.replace(target, old)
+    os.replace(source, target)
+    return os.path.join(out_dir, relative)
 
 
 def onnx_max_difference(model: keras.Model, onnx_path: str, images: np.ndarray) -> float:

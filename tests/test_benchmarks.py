@@ -21,11 +21,12 @@ BENCH = ["BENCHMARK.WARMUP_STEPS=1", "BENCHMARK.STEPS=3"]
 def test_every_backend_runs_side_by_side_and_agrees(tmp_path):
     openvino = ["openvino:float32", "openvino:bfloat16"] if importlib.util.find_spec("openvino") else []
     cfg = tiny_config(tmp_path, "HYPER_PARAMETERS.BATCH_SIZE=2", "MODEL.TYPE=unet3plus_deepsup_cgm", *BENCH,
-                      f"BENCHMARK.BACKENDS=[keras:float32,keras:bfloat16,onnxruntime,{','.join(openvino)}]".replace(",]", "]"))
-    results = run_benchmark(cfg)
+                      f"BENCHMARK.BACKENDS=[keras:float32,keras:bfloat16,onnxruntime,onnxruntime:int8,{','.join(openvino)}]"
+                      .replace(",]", "]"))
+    results = run_benchmark(cfg)      # no training slices under tmp_path: int8 is calibrated on the random batch
     keras.mixed_precision.set_global_policy("float32")
     assert [f"{r['backend']}:{r['precision']}" for r in results] == [
-        "keras:float32", "keras:bfloat16", "onnxruntime:float32", *openvino]
+        "keras:float32", "keras:bfloat16", "onnxruntime:float32", "onnxruntime:int8", *openvino]
     gflop = results[0]["gflop_per_image"]
     for result in results:
         assert result["steps"] == 3 and result["batch_size"] == 2 and result["gflop_per_image"] == gflop
@@ -42,8 +43,14 @@ def test_bare_backend_names_follow_amp_when_they_can(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "openvino" else real_find_spec(name))
     assert parse_backends(["keras", "onnxruntime", "openvino:float32"], "bfloat16") == [
         ("keras", "bfloat16"), ("onnxruntime", "float32"), ("openvino", "float32")]
-    with pytest.raises(UserError, match="'onnxruntime:bfloat16': onnxruntime runs in float32"):
-        parse_backends(["onnxruntime:bfloat16"], "float32")
+
+
+def test_inference_backend_is_checked_like_benchmark_backends():
+    assert parse_backends(["onnxruntime:int8"], "float32", "INFERENCE.BACKEND") == [("onnxruntime", "int8")]
+    with pytest.raises(UserError, match=r"^INFERENCE.BACKEND: unknown backend 'tensorrt'; choices: keras, onnxruntime"):
+        parse_backends(["tensorrt"], "float32", "INFERENCE.BACKEND")
+    with pytest.raises(UserError, match="'onnxruntime:bfloat16': onnxruntime runs in float32, int8$"):
+        parse_backends(["onnxruntime:bfloat16"], "float32", "INFERENCE.BACKEND")
 
 
 def test_missing_backend_names_the_installed_choices(monkeypatch):

@@ -46,7 +46,7 @@ def test_float32_copy_of_a_bfloat16_model_has_the_same_weights(tmp_path):
 
 
 def test_unknown_export_format_names_the_choices():
-    with pytest.raises(UserError, match="EXPORT.FORMATS: unknown \\['tflite'\\]; choices: saved_model, onnx, openvino"):
+    with pytest.raises(UserError, match="EXPORT.FORMATS: unknown \\['tflite'\\]; choices: saved_model, onnx, onnx_int8, openvino"):
         check_formats(["onnx", "tflite"])
 
 
@@ -103,7 +103,7 @@ def test_export_script_reports_a_bad_format_in_one_line(tmp_path):
     completed = run_cli("export.py", f"WORK_DIR={tmp_path}", "EXPORT.FORMATS=[onnx,tflite]")
     assert completed.returncode == 2
     errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: EXPORT.FORMATS: unknown ['tflite']; choices: saved_model, onnx, openvino"]
+    assert errors == ["error: EXPORT.FORMATS: unknown ['tflite']; choices: saved_model, onnx, onnx_int8, openvino"]
 
 
 @pytest.mark.slow
@@ -112,6 +112,16 @@ def test_export_script_writes_files_of_a_trained_model(trained, tmp_path):
 
     cfg, _ = trained
     cfg.EXPORT.PATH = str(tmp_path / "exported")
+    cfg.EXPORT.FORMATS = ["saved_model", "onnx", "onnx_int8"]
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "model.int8.onnx").write_text("an earlier, stale export")
     paths = export(cfg)
+    assert sorted(os.listdir(tmp_path / "exported")) == ["model.int8.onnx", "model.onnx", "saved_model"]
+    import onnxruntime
+
+    batch = images(2)
+    labels = {name: onnxruntime.InferenceSession(paths[name], providers=["CPUExecutionProvider"])
+              .run(["labels"], {"image": batch})[0] for name in ("onnx", "onnx_int8")}
+    assert np.mean(labels["onnx_int8"] == labels["onnx"]) > 0.95      # the stale file was replaced by a real model
     assert os.path.isfile(os.path.join(paths["saved_model"], "saved_model.pb"))
     assert os.path.isfile(paths["onnx"]) and paths["onnx"].endswith("model.onnx")

@@ -1,10 +1,14 @@
-"""OPTIMIZATION.AMP: each value's policy and loss scaling, the per-device choice, bfloat16 training and parity."""
+"""OPTIMIZATION.AMP: each value's policy and loss scaling, the per-device choice, bfloat16 training and parity;
+int8 ONNX (the fast CPU path) and its parity."""
 import keras
 import numpy as np
+import onnx
 import pytest
 
 import utils.runtime as runtime
+from deploy.backends import build_runner
 from deploy.export import copy_in_precision
+from deploy.quantize import require_calibration_images
 from evaluation.volumes import evaluate_volumes
 from inference.predict_fn import make_predict_fn
 from run_dirs.loading import load_trained_model
@@ -13,7 +17,6 @@ from utils.errors import UserError
 from utils.runtime import best_precision, configure_precision, cpu_has_bfloat16, make_optimizer
 from volumes.nifti import find_volume_pairs
 from volumes.slices import slice_settings
-
 
 
 @pytest.mark.parametrize("amp,policy,loss_scaling", [
@@ -107,3 +110,28 @@ def test_trained_model_gives_the_same_dice_in_bfloat16_and_float32(trained):
     dice16 = validation_dice(cfg, copy_in_precision(cfg, model, "bfloat16"))
     assert dice32[0] > 0.5                      # a model that found the liver, so the comparison means something
     np.testing.assert_allclose(dice16, dice32, atol=0.01)
+
+
+@pytest.mark.slow
+def test_trained_model_gives_the_same_dice_in_int8_onnx_and_float32(trained, tmp_path):
+    """The fast CPU path (INFERENCE.BACKEND=onnxruntime:int8), calibrated on the run's training slices."""
+    cfg, _ = trained
+    model = load_trained_model(cfg)
+    pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH)
+    int8 = build_runner("onnxruntime", "int8", cfg, model, str(tmp_path))
+    result = evaluate_volumes(pairs, int8, slice_settings(cfg), cfg.OUTPUT.CLASSES, 8)
+    dice8 = np.array([result.summary[1]["dice_liver"], result.summary[1]["dice_tumour"]])
+    dice32 = validation_dice(cfg, model)
+    assert dice32[0] > 0.5
+    np.testing.assert_allclose(dice8, dice32, atol=0.01)
+    quantized = onnx.load(str(tmp_path / "model.int8.onnx"))
+    assert sum(node.op_type == "QuantizeLinear" for node in quantized.graph.node) > 10   # int8 for real
+
+
+def test_int8_without_training_slices_says_where_it_looked(tmp_path):
+    cfg = tiny_config(tmp_path, f"DATA_PREPARATION.PROCESSED_DATA_PATH={tmp_path}/nothing")
+    with pytest.raises(UserError, match=r"int8 is calibrated on training slices, but DATASET.TRAIN.IMAGES_PATH=.*"
+                                        r"nothing/train/images has no PNG images"):
+        require_calibration_images(cfg)
+    with pytest.raises(UserError, match="EXPORT.CALIBRATION_IMAGES must be a positive integer, got 0"):
+        require_calibration_images(tiny_config(tmp_path, "EXPORT.CALIBRATION_IMAGES=0"))

@@ -1,0 +1,66 @@
+"""INT8 ONNX for CPUs: ONNX Runtime's static quantization, calibrated on training slices.
+
+On CPUs with AVX-512 VNNI (Intel since Cascade Lake, AMD since Zen 4) an int8 convolution does
+four multiply-adds where float32 does one, and Intel's AVX-512 BF16 without AMX is no faster than
+float32 (docs/benchmarks.md), so int8 is the fast CPU path there. Weights are quantized per output
+channel (int8), activations per tensor (uint8) from ranges seen on real slices: QDQ format, which
+ONNX Runtime fuses into integer convolutions.
+"""
+import os
+from typing import Optional
+
+import numpy as np
+
+from data_generators.tf_data_generator import load_image
+from utils.config import positive_int
+from utils.errors import UserError
+from utils.files import list_files, write_atomically
+
+
+def calibration_images(cfg, count: int) -> Optional[np.ndarray]:
+    """Up to `count` training slices (DATASET.TRAIN.IMAGES_PATH), evenly spread over the sorted names and
+    prepared as for training; None when there are none."""
+    images_dir = cfg.DATASET.TRAIN.IMAGES_PATH
+    names = list_files(images_dir, ".png") if os.path.isdir(images_dir) else []
+    paths = [os.path.join(images_dir, name) for name in names]
+    if not paths:
+        return None
+    picked = [paths[i] for i in np.unique(np.linspace(0, len(paths) - 1, min(count, len(paths))).astype(int))]
+    return np.stack([load_image(p, cfg.INPUT.CHANNELS, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE) for p in picked])
+
+
+def require_calibration_images(cfg) -> np.ndarray:
+    """calibration_images for EXPORT.CALIBRATION_IMAGES, or a UserError saying where they were looked for."""
+    images = calibration_images(cfg, positive_int(cfg.EXPORT.CALIBRATION_IMAGES, "EXPORT.CALIBRATION_IMAGES"))
+    if images is None:
+        raise UserError(f"int8 is calibrated on training slices, but DATASET.TRAIN.IMAGES_PATH="
+                        f"{cfg.DATASET.TRAIN.IMAGES_PATH} has no PNG images: run data_preparation/preprocess_data.py "
+                        f"or point DATA_PREPARATION.PROCESSED_DATA_PATH at the prepared data")
+    return images
+
+
+def quantize_onnx(onnx_path: str, out_path: str, images: np.ndarray) -> str:
+    """An int8 (QDQ) copy of the float32 ONNX file at onnx_path, with activation ranges from `images`
+    (N, H, W, C float32, fed one at a time); written atomically to out_path."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Slices(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(images[i:i + 1] for i in range(len(images)))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {"image": batch}
+
+    def write(path):
+        prepared = path + ".prepared.onnx"   # shapes inferred and constants folded, as quantization wants
+        try:
+            quant_pre_process(onnx_path, prepared, skip_symbolic_shape=True)
+            quantize_static(prepared, path, Slices(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        finally:
+            if os.path.exists(prepared):
+                os.remove(prepared)
+
+    return write_atomically(out_path, write)
