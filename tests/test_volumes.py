@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from data_preparation.make_synthetic_lits import make_synthetic_volume
+from tests.helpers import tiny_config
 from utils.errors import UserError
 from volumes.geometry import labels_from_probabilities, one_hot, resize_image, resize_labels
 from volumes.nifti import check_labels, intensity_problem, load_segmentation, load_volume, save_labels
 from volumes.postprocess import postprocess_labels
+from volumes.slices import slice_settings
 
 DEMO_SOURCE, DEMO_MODEL = (128, 128), (96, 96)   # the README demo: 128x128 phantoms, 96x96 network
 
@@ -173,3 +175,10 @@ def test_postprocess_keeps_the_largest_organ_and_the_tumours_inside_it():
     expected[15:18, 15:18, 15:18] = 0
     expected[15:17, 2:4, 2:4] = 0
     np.testing.assert_array_equal(cleaned, expected)
+
+
+@pytest.mark.parametrize("low,high", [(200, 200), (300, -100)])
+def test_an_empty_hu_window_is_refused_naming_the_key(tmp_path, low, high):
+    cfg = tiny_config(tmp_path, f"DATA_PREPARATION.HU_WINDOW.MIN={low}", f"DATA_PREPARATION.HU_WINDOW.MAX={high}")
+    with pytest.raises(UserError, match=rf"^DATA_PREPARATION.HU_WINDOW.MIN must be < MAX, got {low}\.\.{high}$"):
+        slice_settings(cfg)

@@ -69,5 +69,3 @@ def validate_config(cfg: DictConfig) -> None:
     _check(cfg.DATA_PREPARATION.SLICES_PER_IMAGE == cfg.INPUT.CHANNELS,
            f"DATA_PREPARATION.SLICES_PER_IMAGE ({cfg.DATA_PREPARATION.SLICES_PER_IMAGE}) must equal INPUT.CHANNELS "
            f"({cfg.INPUT.CHANNELS}): each prepared slice becomes one network input")
-    window = cfg.DATA_PREPARATION.HU_WINDOW
-    _check(window.MIN < window.MAX, f"DATA_PREPARATION.HU_WINDOW.MIN must be < MAX, got {window.MIN}..{window.MAX}")
