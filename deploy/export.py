@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from typing import Optional
 
 import keras
@@ -18,6 +19,7 @@ from deploy.quantize import quantize_onnx, require_calibration_images
 from models.inference_graph import final_output_model
 from models.model_factory import prepare_model
 from utils.errors import UserError
+from utils.tf_env import native_info_logs_silenced
 from utils.runtime import POLICIES, precision_scope
 
 OUTPUTS = ("probabilities", "labels")
@@ -67,7 +69,9 @@ def export_onnx(model: keras.Model, path: str) -> str:
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)   # its INFO lines are conversion statistics
     serving = serving_model(model)
     spec = tf.TensorSpec((None, *serving.inputs[0].shape[1:]), tf.float32, name="image")
-    serving.export(path, format="onnx", verbose=False, input_signature=[spec])
+    with native_info_logs_silenced(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module="keras.src.export")   # np.object probe
+        serving.export(path, format="onnx", verbose=False, input_signature=[spec])
     return path
 
 

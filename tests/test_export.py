@@ -107,7 +107,7 @@ def test_export_script_reports_a_bad_format_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_export_script_writes_files_of_a_trained_model(trained, tmp_path):
+def test_export_script_writes_files_of_a_trained_model(trained, tmp_path, capfd):
     from export import export
 
     cfg, _ = trained
@@ -115,7 +115,10 @@ def test_export_script_writes_files_of_a_trained_model(trained, tmp_path):
     cfg.EXPORT.FORMATS = ["saved_model", "onnx", "onnx_int8"]
     (tmp_path / "exported").mkdir()
     (tmp_path / "exported" / "model.int8.onnx").write_text("an earlier, stale export")
+    capfd.readouterr()
     paths = export(cfg)
+    stderr = capfd.readouterr().err
+    assert "absl::InitializeLog" not in stderr and "Starting new session" not in stderr, stderr   # grappler's INFO lines
     assert sorted(os.listdir(tmp_path / "exported")) == ["model.int8.onnx", "model.onnx", "saved_model"]
     import onnxruntime
 
