@@ -162,9 +162,11 @@ def _patch_keras_log_reduction() -> None:
 def build_from_local_batches(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
     """Work around Keras 3.15 `fit` failing across workers (two places; no-op for other strategies).
 
-    `fit` builds the model from a first batch that it mean-reduces over replicas; across
-    workers that reduction does not accept an (images, targets) pair (PerReplica cannot be
-    converted to a Tensor). Only the batch's shapes matter, so build from this worker's own.
+    `fit` and `evaluate` build the model from a first batch that they mean-reduce over replicas;
+    across workers that reduction does not accept an (images, targets) pair (PerReplica cannot be
+    converted to a Tensor). Only shapes matter, so build from the input's element spec: no iterator
+    is opened just to be thrown away (destroying a DALI iterator that is still prefetching crashed
+    the process now and then).
     Step logs are averaged over all replicas (`_patch_keras_log_reduction`), so every worker
     sees the same loss and Dice and callbacks (early stopping) decide alike.
     """
@@ -175,13 +177,12 @@ def build_from_local_batches(model: keras.Model, strategy: tf.distribute.Strateg
     def local(value):
         if isinstance(value, tf.distribute.DistributedValues):
             return strategy.experimental_local_results(value)[0]
-        return value
+        value_specs = getattr(value, "_value_specs", None)   # PerReplicaSpec: one spec per local replica
+        return value_specs[0] if value_specs else value
 
     def maybe_symbolic_build(iterator=None, data_batch=None):
         if data_batch is None:
-            for _, _, batches in iterator:
-                data_batch = next(batches)
-                break
+            data_batch = iterator._distributed_dataset.element_spec   # TFEpochIterator's input
         with strategy.scope():
             model._symbolic_build(data_batch=tf.nest.map_structure(local, data_batch))
 
