@@ -9,7 +9,6 @@ Keras float32) to docs/benchmarks.md (section 'cpu-backends'), naming the machin
 """
 import argparse
 import datetime
-import json
 import os
 import platform
 import subprocess
@@ -23,6 +22,7 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 
 from benchmarks.compute import matmul_peak_gflops  # noqa: E402
 from benchmarks.markdown import replace_section  # noqa: E402
+from benchmarks.tables import run_benchmark_inference, separator  # noqa: E402
 
 DEFAULT_BACKENDS = ["keras:float32", "keras:bfloat16", "onnxruntime:float32", "onnxruntime:int8", "openvino:float32",
                     "openvino:bfloat16"]
@@ -60,23 +60,15 @@ def cpu_model_name() -> str:
 
 
 def run_batch(args, batch_size: int, json_path: str) -> list:
-    command = [sys.executable, os.path.join(REPO, "benchmark_inference.py"), f"MODEL.TYPE={args.model}",
-               f"MODEL.BACKBONE.TYPE={args.backbone}", f"INPUT.HEIGHT={args.size}", f"INPUT.WIDTH={args.size}",
-               f"OUTPUT.CLASSES={args.classes}", f"HYPER_PARAMETERS.BATCH_SIZE={batch_size}",
-               f"BENCHMARK.WARMUP_STEPS={args.warmup_steps}", f"BENCHMARK.STEPS={args.steps}",
-               f"BENCHMARK.JSON_PATH={json_path}", f"BENCHMARK.BACKENDS=[{','.join(args.backends)}]",
-               f"WORK_DIR={REPO}", *args.extra]
-    completed = subprocess.run(command, capture_output=True, text=True)
-    print(completed.stdout, flush=True)
-    if completed.returncode != 0:
-        print(completed.stderr[-3000:], file=sys.stderr)
-        raise SystemExit(f"benchmark failed: {' '.join(command[2:])}")
-    with open(json_path) as handle:
-        return json.load(handle)
+    return run_benchmark_inference(
+        [f"MODEL.TYPE={args.model}", f"MODEL.BACKBONE.TYPE={args.backbone}", f"INPUT.HEIGHT={args.size}",
+         f"INPUT.WIDTH={args.size}", f"OUTPUT.CLASSES={args.classes}", f"HYPER_PARAMETERS.BATCH_SIZE={batch_size}",
+         f"BENCHMARK.WARMUP_STEPS={args.warmup_steps}", f"BENCHMARK.STEPS={args.steps}",
+         f"BENCHMARK.BACKENDS=[{','.join(args.backends)}]"], json_path, args.extra, echo=True)
 
 
 def table(results: list, peaks: dict) -> str:
-    lines = [HEADER, "|" + "---|" * HEADER.count(" | ") + "---|"]
+    lines = [HEADER, separator(HEADER)]
     for batch_size in sorted({r["batch_size"] for r in results}):
         rows = [r for r in results if r["batch_size"] == batch_size]
         baseline = next(r for r in rows if (r["backend"], r["precision"]) == ("keras", "float32"))

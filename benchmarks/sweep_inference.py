@@ -9,9 +9,7 @@ plot beside it.
 """
 import argparse
 import itertools
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -21,7 +19,7 @@ sys.path.insert(0, REPO)
 from benchmarks.markdown import replace_section  # noqa: E402
 from models.backbones import BACKBONES  # noqa: E402
 from models.model_factory import MODEL_VARIANTS  # noqa: E402
-from benchmarks.tables import TABLE_HEADER, separator, table_row  # noqa: E402
+from benchmarks.tables import TABLE_HEADER, run_benchmark_inference, separator, table_row  # noqa: E402
 
 BOOL_CHOICES = {"on": [True], "off": [False], "both": [False, True]}
 
@@ -43,18 +41,11 @@ def parse_args(argv=None):
 
 
 def run_point(model, backbone, batch_size, amp, xla, args, json_path):
-    command = [sys.executable, os.path.join(REPO, "benchmark_inference.py"), f"MODEL.TYPE={model}",
-               f"MODEL.BACKBONE.TYPE={backbone}", f"HYPER_PARAMETERS.BATCH_SIZE={batch_size}",
-               f"OPTIMIZATION.AMP={amp}", f"OPTIMIZATION.XLA={xla}", f"INPUT.HEIGHT={args.size}",
-               f"INPUT.WIDTH={args.size}", f"BENCHMARK.WARMUP_STEPS={args.warmup_steps}",
-               f"BENCHMARK.STEPS={args.bench_steps}", f"BENCHMARK.JSON_PATH={json_path}", f"WORK_DIR={REPO}",
-               *args.extra]
-    completed = subprocess.run(command, capture_output=True, text=True)
-    if completed.returncode != 0:
-        print(completed.stderr[-2000:], file=sys.stderr)
-        raise SystemExit(f"benchmark point failed: {' '.join(command[2:])}")
-    with open(json_path) as handle:
-        return json.load(handle)[0]   # the one backend (BENCHMARK.BACKENDS' default)
+    results = run_benchmark_inference(
+        [f"MODEL.TYPE={model}", f"MODEL.BACKBONE.TYPE={backbone}", f"HYPER_PARAMETERS.BATCH_SIZE={batch_size}",
+         f"OPTIMIZATION.AMP={amp}", f"OPTIMIZATION.XLA={xla}", f"INPUT.HEIGHT={args.size}", f"INPUT.WIDTH={args.size}",
+         f"BENCHMARK.WARMUP_STEPS={args.warmup_steps}", f"BENCHMARK.STEPS={args.bench_steps}"], json_path, args.extra)
+    return results[0]   # the one backend (BENCHMARK.BACKENDS' default)
 
 
 def plot_throughput(results, out_path):

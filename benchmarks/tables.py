@@ -1,4 +1,11 @@
-"""The inference benchmark's table row: one format for benchmark_inference.py and the sweeps."""
+"""The inference benchmark's table row (one format for benchmark_inference.py and the sweeps), and how
+the sweeps run it."""
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TABLE_HEADER = ("| model | backbone | input | batch size | backend | precision | XLA | latency avg (ms) | "
                 "latency p50 (ms) | latency p95 (ms) | throughput (img/s) | GFLOP/s | device |")
@@ -15,3 +22,19 @@ def table_row(result: dict) -> str:
 def separator(header: str) -> str:
     """The Markdown line under a header row."""
     return "|" + "---|" * header.count(" | ") + "---|"
+
+
+def run_benchmark_inference(overrides, json_path: str, extra=(), echo: bool = False) -> list:
+    """benchmark_inference.py in a fresh process (its own TF state and precision policy) with these Hydra
+    overrides; its results from json_path. echo prints its output; a failure prints the end of its
+    stderr and stops the sweep."""
+    command = [sys.executable, os.path.join(REPO, "benchmark_inference.py"), *overrides,
+               f"BENCHMARK.JSON_PATH={json_path}", f"WORK_DIR={REPO}", *extra]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if echo:
+        print(completed.stdout, flush=True)
+    if completed.returncode != 0:
+        print(completed.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"benchmark failed: {' '.join(command[2:])}")
+    with open(json_path) as handle:
+        return json.load(handle)

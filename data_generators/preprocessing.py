@@ -12,10 +12,6 @@ def to_class_labels(mask: np.ndarray, classes: int) -> np.ndarray:
     return np.minimum(mask, classes - 1)
 
 
-def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
-    return np.eye(classes, dtype=np.float32)[labels]
-
-
 def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
     """Random horizontal/vertical flips (both arrays) and brightness jitter (image only, 0..1 scale)."""
     if rng.random() < 0.5:

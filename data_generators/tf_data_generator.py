@@ -5,10 +5,11 @@ Parallel workers (threads: OpenCV releases the GIL while decoding) keep the mode
 import keras
 import numpy as np
 
-from data_generators.preprocessing import augment, normalize_image, one_hot, to_class_labels
+from data_generators.preprocessing import augment, normalize_image, to_class_labels
 from data_generators.sampling import EpochSampler
 from utils.errors import UserError, raised_in_worker
 from utils.images import read_image, read_mask
+from volumes.geometry import one_hot
 
 
 def load_image(path: str, channels: int, normalize: bool) -> np.ndarray:

@@ -173,7 +173,7 @@ def remove_other_volumes(directory: str, prefix: str, keep_ids) -> int:
     The prepared folder then mirrors exactly the latest run, so training never sees a stale volume.
     """
     removed = 0
-    for path in glob.glob(os.path.join(directory, f"{glob.escape(prefix)}_*.png")):
+    for path in slice_files(directory, prefix):
         try:
             volume_id = parse_slice_name(path).volume
         except ValueError:
@@ -184,8 +184,9 @@ def remove_other_volumes(directory: str, prefix: str, keep_ids) -> int:
     return removed
 
 
-def count_slices(directory: str, prefix: str) -> int:
-    return len(glob.glob(os.path.join(directory, f"{glob.escape(prefix)}_*.png")))
+def slice_files(directory: str, prefix: str) -> List[str]:
+    """The prepared slices `<prefix>_N_SSSS.png` of every volume in directory."""
+    return glob.glob(os.path.join(directory, f"{glob.escape(prefix)}_*.png"))
 
 
 def prepare_dataset(cfg: DictConfig) -> dict:
@@ -203,9 +204,10 @@ def prepare_dataset(cfg: DictConfig) -> dict:
         task = tasks[0]
         stale = (remove_other_volumes(task.images_dir, task.image_prefix, keep)
                  + remove_other_volumes(task.masks_dir, task.mask_prefix, keep))
-        counts[split] = count_slices(task.images_dir, task.image_prefix)
-        if counts[split] != sum(r.slices for r in done) or count_slices(task.masks_dir, task.mask_prefix) != counts[split]:
-            raise RuntimeError(f"{split}: {counts[split]} image files on disk, {sum(r.slices for r in done)} written")
+        counts[split] = len(slice_files(task.images_dir, task.image_prefix))
+        written = sum(r.slices for r in done)
+        if counts[split] != written or len(slice_files(task.masks_dir, task.mask_prefix)) != written:
+            raise RuntimeError(f"{split}: {counts[split]} image files on disk, {written} written")
         counts["skipped"] += [r.file_name for r in results if r.error]
         print(f"{split}: {counts[split]} slices from {len(done)} volumes -> {task.images_dir}, {task.masks_dir}"
               + (f" ({stale} stale slice files of other volumes removed)" if stale else ""))

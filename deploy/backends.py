@@ -13,7 +13,7 @@ from typing import Callable, NamedTuple, Tuple
 import keras
 import numpy as np
 
-from deploy.export import copy_in_precision, write_onnx, write_onnx_int8
+from deploy.export import OPENVINO_PIP, copy_in_precision, write_onnx, write_onnx_int8
 from utils.errors import UserError
 from inference.predict_fn import make_predict_fn
 from utils.runtime import precision_of, use_xla
@@ -55,7 +55,7 @@ def openvino_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
 BACKENDS = {
     "keras": (Backend("", "", ("float32", "bfloat16", "float16")), keras_runner),
     "onnxruntime": (Backend("onnxruntime", "onnxruntime==1.31.1", ("float32", "int8")), onnxruntime_runner),
-    "openvino": (Backend("openvino", "openvino==2026.4.1", ("float32", "bfloat16")), openvino_runner),
+    "openvino": (Backend("openvino", OPENVINO_PIP, ("float32", "bfloat16")), openvino_runner),
 }
 
 

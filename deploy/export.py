@@ -24,6 +24,7 @@ from utils.runtime import POLICIES, precision_scope
 
 OUTPUTS = ("probabilities", "labels")
 ONNX_TOLERANCE = 1e-4   # max |probability difference|, ONNX Runtime vs float32 Keras: float rounding only
+OPENVINO_PIP = "openvino==2026.4.1"   # optional (README): what to install for OpenVINO IR and its backend
 
 
 class ArgmaxLabels(keras.layers.Layer):
@@ -116,7 +117,7 @@ def check_formats(formats) -> None:
     if unknown or not formats:
         raise UserError(f"EXPORT.FORMATS: unknown {unknown or 'empty list'}; choices: {', '.join(EXPORT_FORMATS)}")
     if "openvino" in formats and importlib.util.find_spec("openvino") is None:
-        raise UserError("EXPORT.FORMATS: openvino is not installed (pip install openvino==2026.4.1); "
+        raise UserError(f"EXPORT.FORMATS: openvino is not installed (pip install {OPENVINO_PIP}); "
                         f"choices without it: {', '.join(n for n in EXPORT_FORMATS if n != 'openvino')}")
 
 

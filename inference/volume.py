@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm import tqdm
 
+from data_generators.preprocessing import normalize_image
 from utils.errors import UserError
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_from_probabilities
@@ -40,9 +41,7 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
     starts = range(0, depth, batch_size)
     for start in tqdm(starts, desc=description, unit="batch", leave=False, disable=description is None):
         indices = list(range(start, min(start + batch_size, depth)))
-        images = np.stack([input_slice(hu, i, settings) for i in indices]).astype(np.float32)
-        if normalize:
-            images /= 255.0
+        images = normalize_image(np.stack([input_slice(hu, i, settings) for i in indices]), normalize)
         padding = batch_size - len(indices)
         if padding:
             images = np.concatenate([images, np.repeat(images[-1:], padding, axis=0)])

@@ -137,10 +137,15 @@ def _value(cfg: DictConfig, key: str):
     return value
 
 
+def _within(key: str, sections: Iterable[str]) -> bool:
+    """Whether a dotted key is one of `sections` or lies inside one of them."""
+    return any(key == section or key.startswith(section + ".") for section in sections)
+
+
 def _refuse_contradictions(cfg: DictConfig, saved: DictConfig, explicit: Set[str], run_dir: str) -> None:
     """An override of a model setting that differs from the run's: the weights would not fit, say so."""
     for key in sorted(explicit):
-        if not any(key == m or key.startswith(m + ".") for m in MODEL_KEYS):
+        if not _within(key, MODEL_KEYS):
             continue
         asked, trained = _value(cfg, key), _value(saved, key)
         if asked != trained:
@@ -157,7 +162,7 @@ def _take_from_run(cfg: DictConfig, saved: DictConfig, keys: Iterable[str], expl
                 # merge, not replace: a section of the typed schema only takes its own kind of node
                 OmegaConf.update(cfg, key, OmegaConf.select(saved, key), merge=True)
         for key, value in given.items():
-            if any(key == k or key.startswith(k + ".") for k in keys):
+            if _within(key, keys):
                 OmegaConf.update(cfg, key, value, merge=False)
 
 

@@ -28,10 +28,15 @@ def tiny_config(work_dir, *overrides):
     return compose_config([*TINY_OVERRIDES, *overrides], work_dir=str(work_dir))
 
 
+def shared_data(prepared_workdir, raw_lits) -> list:
+    """Overrides that read the session's prepared slices and validation CTs (the conftest fixtures)."""
+    return [f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed",
+            f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val"]
+
+
 def workdir_config(work_dir, prepared_workdir, raw_lits, *overrides):
     """A config that writes into work_dir but reads the shared prepared data."""
-    return tiny_config(work_dir, f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed",
-                       f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val", *overrides)
+    return tiny_config(work_dir, *shared_data(prepared_workdir, raw_lits), *overrides)
 
 
 def run_cli(script, *args, cwd=REPO, timeout=600, tf_log_level="3") -> subprocess.CompletedProcess:

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from callbacks.checkpoint import BestCheckpoint, backed_up_epochs, best_state_path
 from run_dirs.run_dir import latest_run, open_run, prepare_run, run_config
-from tests.helpers import REPO, TINY_OVERRIDES, run_cli, tiny_config, workdir_config
+from tests.helpers import REPO, TINY_OVERRIDES, run_cli, shared_data, tiny_config, workdir_config
 from utils.errors import UserError
 
 
@@ -257,8 +257,7 @@ def test_weights_of_another_architecture_name_both_models(trained, tmp_path):
 @pytest.mark.slow
 def test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use(tmp_path, prepared_workdir, raw_lits):
     """A 2-trial Optuna sweep (issue 11) whose jobs are complete run folders (issue 9)."""
-    data = [f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed",
-            f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val"]
+    data = shared_data(prepared_workdir, raw_lits)
     tiny = [o for o in TINY_OVERRIDES if not o.startswith("HYPER_PARAMETERS.BATCH_SIZE=")]   # the sweep sets it
     result = run_cli("train.py", "-m", f"WORK_DIR={tmp_path}", *tiny, *data, "hparams_search=lr_batch",
                      "hydra.sweeper.n_trials=2", "CALLBACKS.TIMING.WARMUP_STEPS=1", timeout=900)
@@ -292,8 +291,7 @@ def test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use(t
 
 @pytest.mark.slow
 def test_ctrl_c_prints_the_resume_command_and_the_command_resumes(tmp_path, prepared_workdir, raw_lits):
-    data = [f"DATA_PREPARATION.PROCESSED_DATA_PATH={prepared_workdir}/data/processed",
-            f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw_lits}/val"]
+    data = shared_data(prepared_workdir, raw_lits)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     process = subprocess.Popen([sys.executable, "train.py", f"WORK_DIR={tmp_path}", *TINY_OVERRIDES, *data,
                                 "HYPER_PARAMETERS.EPOCHS=500", "CALLBACKS.TENSORBOARD.VALUE=False"],

@@ -49,7 +49,7 @@ PRECISIONS = {False: "float32", "float32": "float32", "float16": "float16", "bfl
 POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 # (vendor_id or None for any, /proc/cpuinfo flag) of CPUs whose oneDNN bfloat16 convolutions beat float32:
 # AMX tiles on any vendor; AVX-512 BF16 on AMD (EPYC, unet3plus/vgg19: 1.86x float32). Intel's AVX-512 BF16
-# without AMX was slower than float32 (Xeon VM with avx512_bf16 but no amx flags: 0.8x, docs/benchmarks.md).
+# without AMX was slower than float32 (Xeon VM with avx512_bf16 but no amx flags: 0.57-0.66x, docs/benchmarks.md).
 FAST_BF16_CPUS = ((None, "amx_bf16"), ("AuthenticAMD", "avx512_bf16"))
 
 

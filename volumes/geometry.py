@@ -35,6 +35,7 @@ def resize_image(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
 
 
 def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
+    """HxW labels as HxWxK float32 class maps: the training targets, and how labels are resized."""
     return np.eye(classes, dtype=np.float32)[np.asarray(labels, dtype=np.intp)]
 
 
