@@ -19,16 +19,15 @@ import keras
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from data_generators.dataset_files import list_split_pairs
+from deploy.backends import inference_backend
 from evaluation.cross_validation import write_cross_validation_csv
 from evaluation.volumes import evaluate_volumes
-from inference.predict_fn import make_predict_fn
 from run_dirs.loading import load_trained_model
 from utils.cli import hydra_app
 from utils.config import validate_config
 from utils.errors import UserError
 from utils.naming import parse_slice_name
 from utils.paths import require_paths
-from utils.runtime import use_xla
 from volumes.nifti import find_volume_pairs
 from volumes.slices import slice_settings
 
@@ -67,10 +66,10 @@ def held_out_pairs(fold_cfg: DictConfig):
 
 def score_fold(fold_cfg: DictConfig) -> list:
     """One row per held-out volume, scored on its CT's grid by the fold's best weights."""
-    model = load_trained_model(fold_cfg)
-    result = evaluate_volumes(held_out_pairs(fold_cfg), make_predict_fn(model, use_xla(fold_cfg)),
-                              slice_settings(fold_cfg), fold_cfg.OUTPUT.CLASSES, fold_cfg.HYPER_PARAMETERS.BATCH_SIZE,
-                              fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS)
+    with inference_backend(fold_cfg, load_trained_model(fold_cfg)) as predict_fn:   # INFERENCE.BACKEND, as evaluate.py
+        result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, slice_settings(fold_cfg),
+                                  fold_cfg.OUTPUT.CLASSES, fold_cfg.HYPER_PARAMETERS.BATCH_SIZE,
+                                  fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS)
     keras.backend.clear_session()
     return result.cases
 

@@ -20,10 +20,11 @@ import keras
 from omegaconf import DictConfig
 
 from callbacks.checkpoint import backed_up_epochs
+from callbacks.interrupt import interrupt_at_batch_end
 from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
 from models.model_factory import FINAL_OUTPUT, compile_model, make_targets, prepare_model
-from run_dirs.run_dir import open_run, prepare_run, resume_command
+from run_dirs.run_dir import close_run, open_run, prepare_run, resume_command
 from utils.cli import hydra_app
 from utils.cluster import build_from_local_batches, is_chief, worker_outputs
 from utils.config import validate_config
@@ -47,6 +48,25 @@ def build_compiled_model(cfg, strategy) -> keras.Model:
     return model
 
 
+def fit(cfg: DictConfig, strategy, train_feed, val_feed) -> keras.callbacks.History:
+    """Build the model (restored from the run's backup when resuming) and train it, callbacks and all."""
+    done = backed_up_epochs(cfg.CALLBACKS.BACKUP_AND_RESTORE.PATH) if cfg.CALLBACKS.BACKUP_AND_RESTORE.VALUE else 0
+    if done >= cfg.HYPER_PARAMETERS.EPOCHS:
+        print(f"this run has already trained {done} epochs: raise HYPER_PARAMETERS.EPOCHS to train on")
+    model = build_compiled_model(cfg, strategy)
+    monitor = monitored_metric(model)
+    callbacks = [*build_callbacks(cfg, monitor, train_feed.global_batch_size), *train_feed.callbacks]
+    print(f"training {model.name}: {model.count_params():,} parameters, {train_feed.steps} steps/epoch, "
+          f"global batch {train_feed.global_batch_size}, generator {cfg.DATA_GENERATOR_TYPE}, "
+          f"AMP={cfg.OPTIMIZATION.AMP}, XLA={cfg.OPTIMIZATION.XLA}")
+    with interrupt_at_batch_end() as interrupt:   # last: the epoch's checkpoint and backup are written first
+        return model.fit(train_feed.data, steps_per_epoch=train_feed.steps, epochs=cfg.HYPER_PARAMETERS.EPOCHS,
+                         validation_data=val_feed.data, validation_steps=val_feed.steps,
+                         callbacks=[*callbacks, interrupt],
+                         shuffle=False,  # the generators shuffle per epoch themselves (EpochSampler)
+                         verbose=cfg.VERBOSE)
+
+
 def train(cfg: DictConfig) -> keras.callbacks.History:
     validate_config(cfg)
     prepare_run(cfg)
@@ -67,25 +87,14 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
     val_feed = get_data_generator(cfg, "val", strategy, target_fn)
     if is_chief(strategy):   # workers write to temporary folders (worker_outputs)
         print(f"run directory: {open_run(cfg)}")
-    done = backed_up_epochs(cfg.CALLBACKS.BACKUP_AND_RESTORE.PATH) if cfg.CALLBACKS.BACKUP_AND_RESTORE.VALUE else 0
-    if done >= cfg.HYPER_PARAMETERS.EPOCHS:
-        print(f"this run has already trained {done} epochs: raise HYPER_PARAMETERS.EPOCHS to train on")
-    model = build_compiled_model(cfg, strategy)
-    monitor = monitored_metric(model)
-    callbacks = [*build_callbacks(cfg, monitor, train_feed.global_batch_size), *train_feed.callbacks]
-    print(f"training {model.name}: {model.count_params():,} parameters, {train_feed.steps} steps/epoch, "
-          f"global batch {train_feed.global_batch_size}, generator {cfg.DATA_GENERATOR_TYPE}, "
-          f"AMP={cfg.OPTIMIZATION.AMP}, XLA={cfg.OPTIMIZATION.XLA}")
     try:
-        history = model.fit(train_feed.data, steps_per_epoch=train_feed.steps, epochs=cfg.HYPER_PARAMETERS.EPOCHS,
-                            validation_data=val_feed.data, validation_steps=val_feed.steps, callbacks=callbacks,
-                            shuffle=False,  # the generators shuffle per epoch themselves (EpochSampler)
-                            verbose=cfg.VERBOSE)
+        history = fit(cfg, strategy, train_feed, val_feed)
     except KeyboardInterrupt:
         print(f"\ninterrupted; resume with: {resume_command(cfg)}", file=sys.stderr)
         raise SystemExit(130) from None
     finally:
         cleanup_worker_outputs()
+        close_run(cfg)
     csv_path = cfg.CALLBACKS.CSV_LOGGER.PATH
     if is_chief(strategy) and os.path.isfile(csv_path):
         plot_path = os.path.splitext(csv_path)[0] + ".png"

@@ -11,6 +11,7 @@ from typing import Optional
 
 import numpy as np
 
+from data_generators.dataset_files import list_split_pairs
 from data_generators.tf_data_generator import load_image
 from utils.config import positive_int
 from utils.errors import UserError
@@ -19,10 +20,15 @@ from utils.files import list_files, write_atomically
 
 def calibration_images(cfg, count: int) -> Optional[np.ndarray]:
     """Up to `count` training slices (DATASET.TRAIN.IMAGES_PATH), evenly spread over the sorted names and
-    prepared as for training; None when there are none."""
+    prepared as for training; None when there are none. Under cross-validation only the fold's training
+    volumes: its held-out volumes must not shape the model that scores them, activation ranges included."""
     images_dir = cfg.DATASET.TRAIN.IMAGES_PATH
-    names = list_files(images_dir, ".png") if os.path.isdir(images_dir) else []
-    paths = [os.path.join(images_dir, name) for name in names]
+    if not os.path.isdir(images_dir):
+        paths = []
+    elif cfg.DATASET.get("NUM_FOLDS", 1) > 1:
+        paths = list_split_pairs(cfg, "train")[0]
+    else:
+        paths = [os.path.join(images_dir, name) for name in list_files(images_dir, ".png")]
     if not paths:
         return None
     picked = [paths[i] for i in np.unique(np.linspace(0, len(paths) - 1, min(count, len(paths))).astype(int))]

@@ -4,7 +4,6 @@ The network sees exactly the inputs preprocessing would have written (`volumes.s
 and its probabilities go back to the CT's own grid before the argmax (`volumes.geometry`).
 """
 import os
-import re
 from typing import Callable, Dict, List, NamedTuple, Optional
 
 import matplotlib.pyplot as plt
@@ -15,8 +14,8 @@ from data_generators.preprocessing import normalize_image
 from utils.errors import UserError
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_from_probabilities
-from volumes.nifti import (NIFTI_EXTENSIONS, intensity_problem, load_segmentation, load_volume, nifti_stem,
-                           save_labels, warn)
+from volumes.nifti import (NIFTI_EXTENSIONS, intensity_problem, lits_number, load_segmentation, load_volume,
+                           nifti_stem, save_labels, warn)
 from volumes.postprocess import postprocess_labels
 from volumes.slices import SliceSettings, input_slice, window_and_scale
 
@@ -56,18 +55,17 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
 
 def output_name(volume_path: str) -> str:
     """segmentation-N.nii.gz for LiTS's volume-N, <name>_segmentation.nii.gz for other names."""
-    stem = nifti_stem(volume_path)
-    match = re.fullmatch(r"volume-(\d+)", stem)
-    return f"segmentation-{match.group(1)}.nii.gz" if match else f"{stem}_segmentation.nii.gz"
+    number = lits_number(volume_path)
+    return f"segmentation-{number}.nii.gz" if number is not None else f"{nifti_stem(volume_path)}_segmentation.nii.gz"
 
 
 def reference_beside(volume_path: str) -> Optional[str]:
     """The LiTS segmentation-N file next to volume-N, if there is one (shown in the figure)."""
-    match = re.fullmatch(r"volume-(\d+)", nifti_stem(volume_path))
-    if not match:
+    number = lits_number(volume_path)
+    if number is None:
         return None
     for extension in NIFTI_EXTENSIONS:
-        path = os.path.join(os.path.dirname(volume_path), f"segmentation-{match.group(1)}{extension}")
+        path = os.path.join(os.path.dirname(volume_path), f"segmentation-{number}{extension}")
         if os.path.isfile(path):
             return path
     return None

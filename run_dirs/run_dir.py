@@ -3,7 +3,7 @@
     <WORK_DIR>/runs/<YYYY-mm-dd_HH-MM-SS>/       one per `train.py` run
     <WORK_DIR>/multirun/<YYYY-mm-dd_HH-MM-SS>/<job number>/   one per job of `train.py -m`
 
-Inside: config.yaml, checkpoint/ (best weights + best.json), backup/ (BackupAndRestore), logs/
+Inside: config.yaml, train.lock (held while a train.py writes there), checkpoint/ (best weights + best.json), backup/ (BackupAndRestore), logs/
 (training.csv, training.png, train_timing.json, tensorboard/), evaluation/, predictions/.
 A run's saved config is the truth about its model, so evaluate/predict/the notebook and a resumed
 train.py read the model settings from it instead of having them retyped.
@@ -12,15 +12,22 @@ import datetime
 import os
 from typing import Iterable, List, Optional, Set
 
+try:
+    import fcntl
+except ImportError:   # Windows: runs are not locked
+    fcntl = None
+
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from utils.errors import UserError
 from utils.files import write_atomically
 
 RUN_CONFIG = "config.yaml"
+RUN_LOCK = "train.lock"   # held (flock) by the train.py writing into the run; the OS drops it when that process ends
 LATEST = "latest"
 _ABSENT = object()
 _NEW_RUN_DIRS = set()   # names prepare_run picked for new runs; open_run creates them, never reusing one
+_HELD_LOCKS = {}        # run dir -> the open lock file of a run this process writes into
 
 # Settings that define the trained network: taken from the run, an override contradicting them is refused.
 MODEL_KEYS = ("MODEL", "INPUT", "OUTPUT", "DATA_PREPARATION.HU_WINDOW", "DATA_PREPARATION.SLICES_PER_IMAGE",
@@ -129,6 +136,11 @@ def _absolute(cfg: DictConfig, path: str) -> str:
     return os.path.normpath(os.path.join(cfg.WORK_DIR, os.path.expanduser(str(path))))
 
 
+def _named_run_dir(cfg: DictConfig) -> str:
+    """The folder RUN_DIR names: the newest run for 'latest', else a path (relative to WORK_DIR)."""
+    return latest_run(cfg.WORK_DIR) if cfg.RUN_DIR == LATEST else _absolute(cfg, cfg.RUN_DIR)
+
+
 def _value(cfg: DictConfig, key: str):
     """A plain (resolved) value for comparing and re-applying; None when the key is absent."""
     value = OmegaConf.select(cfg, key, default=None)
@@ -182,7 +194,7 @@ def prepare_run(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> D
             if job_dir is None:
                 _NEW_RUN_DIRS.add(cfg.RUN_DIR)
             return cfg
-        cfg.RUN_DIR = latest_run(cfg.WORK_DIR) if cfg.RUN_DIR == LATEST else _absolute(cfg, cfg.RUN_DIR)
+        cfg.RUN_DIR = _named_run_dir(cfg)
     run_dir = cfg.RUN_DIR
     if os.path.isdir(run_dir) and os.listdir(run_dir):
         saved = load_run_config(run_dir)
@@ -214,11 +226,41 @@ def open_run(cfg: DictConfig) -> str:
         raise UserError(f"RUN_DIR={run_dir} is inside another run ({owner}): choose a folder outside it")
     try:
         os.makedirs(run_dir, exist_ok=True)
+        _lock_run(run_dir)
         write_config(cfg, os.path.join(run_dir, RUN_CONFIG))
     except OSError as err:
         raise UserError(f"cannot write the run directory {run_dir} ({err.strerror}): set RUN_DIR or WORK_DIR "
                         f"to a writable folder") from None
     return run_dir
+
+
+def _lock_run(run_dir: str) -> None:
+    """Take the run's lock, or refuse: two train.py resuming one run would overwrite each other's weights.
+
+    flock, not a pid file: a killed run leaves no stale lock behind."""
+    if fcntl is None or run_dir in _HELD_LOCKS:
+        return
+    handle = open(os.path.join(run_dir, RUN_LOCK), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise UserError(f"RUN_DIR={run_dir} is in use by another train.py (pid {holder}): wait for it to end, "
+                        f"or leave RUN_DIR unset for a new run") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _HELD_LOCKS[run_dir] = handle
+
+
+def close_run(cfg: DictConfig) -> None:
+    """Release the run's lock (taken by open_run) once training is over; a no-op if this process holds none."""
+    handle = _HELD_LOCKS.pop(cfg.RUN_DIR, None)
+    if handle is not None:
+        handle.close()
 
 
 def write_config(cfg: DictConfig, path: str) -> None:
@@ -236,7 +278,7 @@ def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> Di
     `overrides` are the command-line overrides (default: Hydra's; a notebook passes its list).
     """
     explicit = command_line_keys(overrides) - {"RUN_DIR"}
-    run_dir = latest_run(cfg.WORK_DIR) if cfg.RUN_DIR in (None, LATEST) else _absolute(cfg, cfg.RUN_DIR)
+    run_dir = latest_run(cfg.WORK_DIR) if cfg.RUN_DIR is None else _named_run_dir(cfg)
     saved = load_run_config(run_dir)
     _refuse_contradictions(cfg, saved, explicit, run_dir)
     with open_dict(cfg):

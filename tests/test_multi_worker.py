@@ -86,7 +86,8 @@ def test_two_workers_train_to_identical_weights(tmp_path, prepared_workdir, raw_
     assert os.path.isfile(run / "config.yaml") and os.path.isfile(run / "logs" / "training.csv")
     assert sorted(os.listdir(run / "checkpoint")) == ["model_unet3plus_unet3plus.best.json",
                                                       "model_unet3plus_unet3plus.weights.h5"]
-    assert sorted(os.listdir(run)) == ["backup", "backup_worker_1", "checkpoint", "config.yaml", "logs"]
+    assert sorted(os.listdir(run)) == ["backup", "backup_worker_1", "checkpoint", "config.yaml", "logs",
+                                     "train.lock"]
 
 
 @pytest.mark.parametrize("text,message", [

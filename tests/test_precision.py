@@ -1,5 +1,8 @@
 """OPTIMIZATION.AMP: each value's policy and loss scaling, the per-device choice, bfloat16 training and parity;
 int8 ONNX (the fast CPU path) and its parity."""
+import os
+
+import cv2
 import keras
 import numpy as np
 import onnx
@@ -8,7 +11,7 @@ import pytest
 import utils.runtime as runtime
 from deploy.backends import build_runner
 from deploy.export import copy_in_precision
-from deploy.quantize import require_calibration_images
+from deploy.quantize import calibration_images, require_calibration_images
 from evaluation.volumes import evaluate_volumes
 from inference.predict_fn import make_predict_fn
 from run_dirs.loading import load_trained_model
@@ -135,3 +138,15 @@ def test_int8_without_training_slices_says_where_it_looked(tmp_path):
         require_calibration_images(cfg)
     with pytest.raises(UserError, match="EXPORT.CALIBRATION_IMAGES must be a positive integer, got 0"):
         require_calibration_images(tiny_config(tmp_path, "EXPORT.CALIBRATION_IMAGES=0"))
+
+
+def test_cross_validation_calibrates_only_on_the_folds_training_volumes(tmp_path):
+    cfg = tiny_config(tmp_path, "DATASET.NUM_FOLDS=2", "DATASET.FOLD=1", "PREPROCESS_DATA.NORMALIZE_IMAGE=False")
+    for kind, folder in (("image", cfg.DATASET.TRAIN.IMAGES_PATH), ("mask", cfg.DATASET.TRAIN.MASK_PATH)):
+        os.makedirs(folder)
+        for volume in (1, 2, 3, 4):   # sorted volumes dealt to folds 0, 1, 0, 1: fold 1 holds out 2 and 4
+            for index in range(2):
+                pixels = np.full((8, 8, 3), volume, np.uint8)   # the pixel value says which volume
+                cv2.imwrite(os.path.join(folder, f"{kind}_{volume}_{index:04d}.png"), pixels)
+    images = calibration_images(cfg, 16)
+    assert sorted({int(image.max()) for image in images}) == [1, 3]

@@ -5,6 +5,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,10 +18,22 @@ import pytest
 from omegaconf import OmegaConf
 
 from callbacks.checkpoint import BestCheckpoint, backed_up_epochs, best_state_path
-from run_dirs.run_dir import latest_run, open_run, prepare_run, run_config
+from run_dirs.run_dir import close_run, latest_run, open_run, prepare_run, run_config
 from tests.helpers import REPO, TINY_OVERRIDES, run_cli, shared_data, tiny_config, workdir_config
 from utils.errors import UserError
 
+
+# A second process that opens the run as train.py does, says so, and keeps it until it is killed.
+HOLD_RUN = """
+import sys, time
+from run_dirs.run_dir import open_run, prepare_run
+from tests.helpers import tiny_config
+cfg = tiny_config(sys.argv[1], "RUN_DIR=" + sys.argv[2])
+prepare_run(cfg, overrides=["RUN_DIR=" + sys.argv[2]])
+open_run(cfg)
+print("holding", flush=True)
+time.sleep(600)
+"""
 
 
 def digest(path) -> str:
@@ -89,6 +102,25 @@ def test_resuming_a_run_takes_its_saved_settings_plus_explicit_overrides(tmp_pat
     with pytest.raises(UserError, match="was trained with INPUT.HEIGHT=64, the command line asks for 128"):
         prepare_run(tiny_config(tmp_path, f"RUN_DIR={first.RUN_DIR}", "INPUT.HEIGHT=128"),
                     overrides=["INPUT.HEIGHT=128"])
+
+
+def test_a_run_in_use_by_another_process_is_refused_until_that_process_ends(tmp_path):
+    cfg = new_run(tmp_path)
+    close_run(cfg)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_RUN, cfg.WORK_DIR, cfg.RUN_DIR], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        again = tiny_config(tmp_path, f"RUN_DIR={cfg.RUN_DIR}")
+        prepare_run(again, overrides=[f"RUN_DIR={cfg.RUN_DIR}"])
+        with pytest.raises(UserError, match=rf"RUN_DIR={re.escape(cfg.RUN_DIR)} is in use by another train.py "
+                                            rf"\(pid {holder.pid}\): wait for it to end"):
+            open_run(again)
+    finally:
+        holder.kill()   # killed, not closed: the OS drops its lock with the process
+        holder.wait()
+    assert open_run(again) == cfg.RUN_DIR
+    close_run(again)
 
 
 def test_a_run_never_writes_into_another_run_or_a_foreign_folder(tmp_path):
@@ -296,14 +328,17 @@ def test_ctrl_c_prints_the_resume_command_and_the_command_resumes(tmp_path, prep
     process = subprocess.Popen([sys.executable, "train.py", f"WORK_DIR={tmp_path}", *TINY_OVERRIDES, *data,
                                 "HYPER_PARAMETERS.EPOCHS=500", "CALLBACKS.TENSORBOARD.VALUE=False"],
                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:   # wait for one finished epoch
-        logs = glob.glob(f"{tmp_path}/runs/*/logs/training.csv")
-        if logs and len(open(logs[0]).read().splitlines()) >= 2:
-            break
-        time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and process.poll() is None:   # wait for one finished epoch
+            logs = glob.glob(f"{tmp_path}/runs/*/logs/training.csv")
+            if logs and len(open(logs[0]).read().splitlines()) >= 2:
+                break
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()   # a run that ignored the signal must not go on training beside the other tests
     run = glob.glob(f"{tmp_path}/runs/*")[0]
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr

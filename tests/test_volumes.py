@@ -182,3 +182,29 @@ def test_an_empty_hu_window_is_refused_naming_the_key(tmp_path, low, high):
     cfg = tiny_config(tmp_path, f"DATA_PREPARATION.HU_WINDOW.MIN={low}", f"DATA_PREPARATION.HU_WINDOW.MAX={high}")
     with pytest.raises(UserError, match=rf"^DATA_PREPARATION.HU_WINDOW.MIN must be < MAX, got {low}\.\.{high}$"):
         slice_settings(cfg)
+
+
+def test_predicted_volumes_are_named_after_their_ct_and_find_its_reference(tmp_path):
+    from inference.volume import output_name, reference_beside
+
+    assert output_name("/ct/volume-007.nii") == "segmentation-007.nii.gz"   # digits kept as written
+    assert output_name("/ct/patient_a.nii.gz") == "patient_a_segmentation.nii.gz"
+    (tmp_path / "segmentation-007.nii").write_bytes(b"")
+    assert reference_beside(str(tmp_path / "volume-007.nii.gz")) == str(tmp_path / "segmentation-007.nii")
+    assert reference_beside(str(tmp_path / "volume-8.nii.gz")) is None
+    assert reference_beside(str(tmp_path / "patient_a.nii.gz")) is None
+
+
+def test_a_segmentation_stored_in_another_orientation_is_read_in_world_space_and_flagged(tmp_path, capsys):
+    hu, labels = make_synthetic_volume(32, 8, seed=[0, 3])
+    affine = np.diag([0.8, 0.8, 2.5, 1.0])
+    volume = load_volume(write_nifti(tmp_path / "volume-1.nii", hu.astype(np.int16), affine))
+    stored, stored_affine = flipped_copy(labels.astype(np.uint8), affine)
+    segmentation = load_segmentation(write_nifti(tmp_path / "segmentation-1.nii", stored, stored_affine), volume)
+    np.testing.assert_array_equal(segmentation.data, labels)   # back over the CT through its own affine
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: segmentation-1.nii is stored in orientation LPS, volume-1.nii in RAS: each is read by its own "
+        "affine, so the labels lie over the CT only if that change is real; check them in the figures of "
+        "predict.py or verify_data.py"]
+    load_segmentation(write_nifti(tmp_path / "segmentation-2.nii", labels.astype(np.uint8), affine), volume)
+    assert capsys.readouterr().err == ""   # the usual case: same orientation, no word

@@ -17,7 +17,7 @@ from typing import List, NamedTuple, Optional, Tuple
 
 import nibabel as nib
 import numpy as np
-from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
+from nibabel.orientations import aff2axcodes, apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 from tqdm import tqdm
 
 from utils.errors import UserError
@@ -31,6 +31,7 @@ _SEGMENTATION_FILE = re.compile(r"^segmentation-(\d+)\.nii(\.gz)?$")
 READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError,
                nib.spatialimages.HeaderDataError)
 _CANONICAL = axcodes2ornt(("R", "A", "S"))
+_LITS_FILES = {"volume": _VOLUME_FILE, "segmentation": _SEGMENTATION_FILE}
 
 
 class Volume(NamedTuple):
@@ -52,6 +53,13 @@ def nifti_stem(path: str) -> str:
         if name.endswith(extension):
             return name[:-len(extension)]
     return os.path.splitext(name)[0]
+
+
+def lits_number(path: str, kind: str = "volume") -> Optional[str]:
+    """'7' for a LiTS `volume-7.nii(.gz)` (kind 'segmentation': `segmentation-7...`), digits as written;
+    None for any other file name."""
+    match = _LITS_FILES[kind].match(os.path.basename(path))
+    return match.group(1) if match else None
 
 
 def is_nifti(path: str) -> bool:
@@ -165,6 +173,12 @@ def load_segmentation(path: str, volume: Optional[Volume] = None) -> Volume:
     if volume is not None and segmentation.source.shape[:3] != volume.source.shape[:3]:
         raise UserError(f"{volume.name} / {segmentation.name}: shapes {volume.source.shape} and "
                         f"{segmentation.source.shape} differ")
+    if volume is not None:
+        axes = [''.join(aff2axcodes(image.affine)) for image in (segmentation.source, volume.source)]
+        if axes[0] != axes[1]:   # each is read by its own affine; a segmentation saved over the CT's voxels is not
+            warn(f"{segmentation.name} is stored in orientation {axes[0]}, {volume.name} in {axes[1]}: each is "
+                 f"read by its own affine, so the labels lie over the CT only if that change is real; "
+                 f"check them in the figures of predict.py or verify_data.py")
     return segmentation._replace(data=check_labels(segmentation.data, segmentation.name))
 
 
@@ -198,7 +212,7 @@ def find_volume_pairs(directory: str, what: str = "scans directory") -> List[Tup
     """
     if not os.path.isdir(directory):
         raise UserError(f"{what} not found: {directory}")
-    volumes, segmentations = _ids(directory, _VOLUME_FILE), _ids(directory, _SEGMENTATION_FILE)
+    volumes, segmentations = _ids(directory, "volume"), _ids(directory, "segmentation")
     for volume_id in sorted(set(segmentations) - set(volumes)):
         warn(f"{os.path.basename(segmentations[volume_id])} has no volume-{volume_id}.nii(.gz) in {directory}; "
              f"skipped")
@@ -211,13 +225,13 @@ def find_volume_pairs(directory: str, what: str = "scans directory") -> List[Tup
     return pairs
 
 
-def _ids(directory: str, pattern) -> dict:
+def _ids(directory: str, kind: str) -> dict:
     found = {}
     for name in sorted(os.listdir(directory)):
-        match = pattern.match(name)
-        if not match:
+        number = lits_number(name, kind)
+        if number is None:
             continue
-        volume_id = int(match.group(1))
+        volume_id = int(number)
         if volume_id in found:
             raise UserError(f"{os.path.basename(found[volume_id])} and {name} are both in {directory}; keep one")
         found[volume_id] = os.path.join(directory, name)
