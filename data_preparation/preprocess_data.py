@@ -196,7 +196,7 @@ def prepare_dataset(cfg: DictConfig) -> dict:
     """
     settings = slice_settings(cfg)
     workers = positive_int(cfg.DATA_PREPARATION.WORKERS, "DATA_PREPARATION.WORKERS")
-    counts = {"skipped": []}
+    counts, skipped = {"skipped": []}, []
     for split, tasks in split_tasks(cfg, settings).items():
         results = prepare_split(split, tasks, workers)
         done = [r for r in results if not r.error]
@@ -209,10 +209,11 @@ def prepare_dataset(cfg: DictConfig) -> dict:
         if counts[split] != written or len(slice_files(task.masks_dir, task.mask_prefix)) != written:
             raise RuntimeError(f"{split}: {counts[split]} image files on disk, {written} written")
         counts["skipped"] += [r.file_name for r in results if r.error]
+        skipped += [f"{r.file_name} ({split})" for r in results if r.error]
         print(f"{split}: {counts[split]} slices from {len(done)} volumes -> {task.images_dir}, {task.masks_dir}"
               + (f" ({stale} stale slice files of other volumes removed)" if stale else ""))
-    if counts["skipped"]:
-        print(f"skipped {len(counts['skipped'])} volume(s): {', '.join(counts['skipped'])}")
+    if skipped:
+        print(f"skipped {len(skipped)} volume(s): {', '.join(skipped)}")
     return counts
 
 

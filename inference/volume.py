@@ -14,8 +14,8 @@ from data_generators.preprocessing import normalize_image
 from utils.errors import UserError
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_from_probabilities
-from volumes.nifti import (NIFTI_EXTENSIONS, intensity_problem, lits_number, load_segmentation, load_volume,
-                           nifti_stem, save_labels, warn)
+from volumes.nifti import (NIFTI_EXTENSIONS, SEGMENTATION_SUFFIX, intensity_problem, lits_number, load_segmentation,
+                           load_volume, nifti_stem, save_labels, warn)
 from volumes.postprocess import postprocess_labels
 from volumes.slices import SliceSettings, input_slice, window_and_scale
 
@@ -56,7 +56,9 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
 def output_name(volume_path: str) -> str:
     """segmentation-N.nii.gz for LiTS's volume-N, <name>_segmentation.nii.gz for other names."""
     number = lits_number(volume_path)
-    return f"segmentation-{number}.nii.gz" if number is not None else f"{nifti_stem(volume_path)}_segmentation.nii.gz"
+    if number is not None:
+        return f"segmentation-{number}.nii.gz"
+    return f"{nifti_stem(volume_path)}{SEGMENTATION_SUFFIX}.nii.gz"
 
 
 def reference_beside(volume_path: str) -> Optional[str]:

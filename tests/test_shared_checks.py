@@ -22,6 +22,23 @@ def test_config_names_are_checked_against_the_implementers_tables(tmp_path, key,
     assert str(raised.value) == f"{key} must be one of {valid}; got '{bad}'"
 
 
+@pytest.mark.parametrize("override,message", [
+    ("HYPER_PARAMETERS.BATCH_SIZE=0", "HYPER_PARAMETERS.BATCH_SIZE must be a positive integer, got 0"),
+    ("HYPER_PARAMETERS.EPOCHS=-2", "HYPER_PARAMETERS.EPOCHS must be a positive integer, got -2"),
+    ("SEED=-5", "SEED must be an integer from 0 to 2**32 - 1 (NumPy's range), got -5"),
+    ("SEED=4294967296", "SEED must be an integer from 0 to 2**32 - 1 (NumPy's range), got 4294967296"),
+    ("HYPER_PARAMETERS.LEARNING_RATE=-1", "HYPER_PARAMETERS.LEARNING_RATE must be > 0, got -1.0"),
+    ("INPUT.CHANNELS=2", "INPUT.CHANNELS must be 1 or 3, got 2"),
+    ("OUTPUT.CLASSES=1", "OUTPUT.CLASSES must be 2 (background, liver) or 3 (+ tumour), got 1"),
+    ("INPUT.HEIGHT=50", "INPUT.HEIGHT and INPUT.WIDTH must be multiples of 16 (4 poolings), got 50x64"),
+    ("MODEL.FILTERS=[8,16]", "MODEL.FILTERS must list 5 positive filter counts, got [8, 16]"),
+])
+def test_out_of_range_values_are_refused_naming_the_key(tmp_path, override, message):
+    with pytest.raises(UserError) as raised:
+        validate_config(tiny_config(tmp_path, override))
+    assert str(raised.value) == message
+
+
 def test_help_lists_the_valid_names_of_each_choice():
     assert choices_help().splitlines() == [
         "Valid names:",

@@ -162,6 +162,8 @@ def test_nan_and_constant_volumes_are_flagged():
     assert intensity_problem(np.array([[[1.0, np.nan]]])) == "holds NaN or infinite values"
     assert intensity_problem(np.full((2, 2, 2), -1024, np.int16)) == "is constant (-1024 everywhere)"
     assert intensity_problem(np.arange(8.0).reshape(2, 2, 2)) is None
+    assert intensity_problem(np.array([[[0, 1], [2, 0]]], np.uint8)) == (
+        "holds only the values 0..2 of a label map: a segmentation, not a CT")
 
 
 def test_postprocess_keeps_the_largest_organ_and_the_tumours_inside_it():
@@ -208,3 +210,20 @@ def test_a_segmentation_stored_in_another_orientation_is_read_in_world_space_and
         "predict.py or verify_data.py"]
     load_segmentation(write_nifti(tmp_path / "segmentation-2.nii", labels.astype(np.uint8), affine), volume)
     assert capsys.readouterr().err == ""   # the usual case: same orientation, no word
+
+
+@pytest.mark.parametrize("voxels", [np.zeros((8, 8, 4), np.complex64),
+                                    np.zeros((8, 8, 4), [("R", "u1"), ("G", "u1"), ("B", "u1")])])
+def test_a_volume_of_complex_or_rgb_voxels_is_refused_naming_the_file(tmp_path, voxels):
+    path = write_nifti(tmp_path / "volume-3.nii", voxels, np.eye(4))
+    with pytest.raises(UserError, match=r"^volume-3.nii holds .* voxels; a CT volume holds one real number per voxel$"):
+        load_volume(path)
+
+
+def test_a_directory_of_cts_gives_its_cts_not_the_masks_beside_them(tmp_path):
+    from volumes.nifti import find_nifti_files
+
+    for name in ("volume-3.nii.gz", "segmentation-3.nii.gz", "patient_a.nii", "patient_a_segmentation.nii.gz",
+                 ".hidden.nii", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert find_nifti_files(str(tmp_path)) == [str(tmp_path / "patient_a.nii"), str(tmp_path / "volume-3.nii.gz")]

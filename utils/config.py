@@ -56,6 +56,7 @@ def validate_config(cfg: DictConfig) -> None:
     for key in ("HYPER_PARAMETERS.BATCH_SIZE", "HYPER_PARAMETERS.EPOCHS", "INPUT.HEIGHT", "INPUT.WIDTH",
                 "MODEL.SKIP_FILTERS"):
         positive_int(OmegaConf.select(cfg, key), key)
+    _check(0 <= cfg.SEED < 2 ** 32, f"SEED must be an integer from 0 to 2**32 - 1 (NumPy's range), got {cfg.SEED}")
     _check(float(cfg.HYPER_PARAMETERS.LEARNING_RATE) > 0,
            f"HYPER_PARAMETERS.LEARNING_RATE must be > 0, got {cfg.HYPER_PARAMETERS.LEARNING_RATE}")
     _check(cfg.INPUT.CHANNELS in (1, 3), f"INPUT.CHANNELS must be 1 or 3, got {cfg.INPUT.CHANNELS}")

@@ -25,6 +25,7 @@ from utils.files import write_atomically
 from utils.labels import LABEL_MAX
 
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
+SEGMENTATION_SUFFIX = "_segmentation"   # predict.py's mask of a CT not named volume-N: <name>_segmentation.nii.gz
 _VOLUME_FILE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
 _SEGMENTATION_FILE = re.compile(r"^segmentation-(\d+)\.nii(\.gz)?$")
 # What reading a damaged or foreign file raises; anything else is a bug and should surface.
@@ -53,6 +54,11 @@ def nifti_stem(path: str) -> str:
         if name.endswith(extension):
             return name[:-len(extension)]
     return os.path.splitext(name)[0]
+
+
+def is_segmentation_file(path: str) -> bool:
+    """A LiTS `segmentation-N` file or a mask this project wrote (`<name>_segmentation.nii.gz`)."""
+    return lits_number(path, "segmentation") is not None or nifti_stem(path).endswith(SEGMENTATION_SUFFIX)
 
 
 def lits_number(path: str, kind: str = "volume") -> Optional[str]:
@@ -122,6 +128,8 @@ def load_volume(path: str, what: str = "volume") -> Volume:
             data = np.asanyarray(canonical.dataobj)
     except READ_ERRORS as err:
         raise UserError(f"{name} cannot be read (truncated or not NIfTI?): {_reason(err)}") from None
+    if data.dtype.kind not in "biuf":   # RGB or complex voxels: nothing to window or label
+        raise UserError(f"{name} holds {data.dtype} voxels; a CT {what} holds one real number per voxel")
     raw = _raw_pixdim(path)
     spacing = tuple(float(s) for s in canonical.header.get_zooms()[:3])
     if raw is not None and (not np.all(np.isfinite(raw)) or np.any(raw <= 0)):
@@ -201,6 +209,8 @@ def intensity_problem(data: np.ndarray) -> Optional[str]:
         return "holds NaN or infinite values"
     if data.size and data.min() == data.max():
         return f"is constant ({data.flat[0]:g} everywhere)"
+    if data.dtype.kind in "biu" and data.size and data.min() >= 0 and data.max() <= LABEL_MAX:
+        return f"holds only the values 0..{data.max()} of a label map: a segmentation, not a CT"
     return None
 
 
@@ -241,8 +251,8 @@ def _ids(directory: str, kind: str) -> dict:
 def find_nifti_files(paths) -> List[str]:
     """NIfTI files from a file, a directory or a list of either.
 
-    A directory gives its `*.nii` / `*.nii.gz`, sorted, without the `segmentation-N` files that sit
-    beside LiTS volumes.
+    A directory gives its `*.nii` / `*.nii.gz`, sorted, without the masks in it: the `segmentation-N`
+    files that sit beside LiTS volumes, and masks predict.py wrote there before.
     """
     if isinstance(paths, str):
         paths = [paths]
@@ -250,7 +260,7 @@ def find_nifti_files(paths) -> List[str]:
     for path in paths:
         if os.path.isdir(path):
             found = sorted(os.path.join(path, n) for n in os.listdir(path)
-                           if is_nifti(n) and not n.startswith((".", "segmentation-")))
+                           if is_nifti(n) and not n.startswith(".") and not is_segmentation_file(n))
             if not found:
                 raise UserError(f"no .nii or .nii.gz files in {path}")
             files += found
