@@ -14,7 +14,7 @@ from data_generators.preprocessing import normalize_image
 from utils.errors import UserError
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_from_probabilities
-from volumes.nifti import (NIFTI_EXTENSIONS, SEGMENTATION_SUFFIX, intensity_problem, lits_number, load_segmentation,
+from volumes.nifti import (NIFTI_EXTENSIONS, SEGMENTATION_SUFFIX, check_ct_intensities, lits_number, load_segmentation,
                            load_volume, nifti_stem, save_labels, warn)
 from volumes.postprocess import postprocess_labels
 from volumes.slices import SliceSettings, input_slice, window_and_scale
@@ -85,9 +85,7 @@ def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSet
     for path in tqdm(paths, desc="CT volumes", unit="volume"):
         try:
             volume = load_volume(path)
-            problem = intensity_problem(volume.data)
-            if problem:
-                raise UserError(f"{volume.name} {problem}")
+            check_ct_intensities(volume)
         except UserError as err:
             warn(f"skipped: {err}")
             continue

@@ -10,7 +10,8 @@ from data_preparation.make_synthetic_lits import make_synthetic_volume
 from tests.helpers import tiny_config
 from utils.errors import UserError
 from volumes.geometry import labels_from_probabilities, one_hot, resize_image, resize_labels
-from volumes.nifti import check_labels, intensity_problem, load_segmentation, load_volume, save_labels
+from volumes.nifti import (check_ct_intensities, check_labels, intensity_problem, load_segmentation, load_volume,
+                           save_labels)
 from volumes.postprocess import postprocess_labels
 from volumes.slices import slice_settings
 
@@ -141,6 +142,27 @@ def test_missing_spacing_warns_once_and_assumes_1mm(tmp_path, capsys):
     assert volume.spacing == (1.0, 1.0, 1.0)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning: volume-7.nii.gz has no voxel spacing")
+
+
+def test_spacing_in_metres_or_microns_is_read_in_mm(tmp_path):
+    spacings = {}
+    for unit in ("mm", "meter", "micron"):
+        image = nib.Nifti1Image(np.arange(60, dtype=np.int16).reshape(5, 4, 3), np.diag([0.7, 0.7, 2.5, 1]))
+        image.header.set_xyzt_units(unit)
+        nib.save(image, tmp_path / f"{unit}.nii")
+        spacings[unit] = load_volume(str(tmp_path / f"{unit}.nii")).spacing
+    assert spacings["mm"] == pytest.approx((0.7, 0.7, 2.5))
+    assert spacings["meter"] == pytest.approx((700, 700, 2500))
+    assert spacings["micron"] == pytest.approx((0.0007, 0.0007, 0.0025))
+
+
+def test_a_ct_without_air_is_flagged_as_not_in_hounsfield_units(tmp_path, capsys):
+    hu = make_synthetic_volume(32, 8, seed=0)[0].astype(np.int16)
+    for name, data in (("volume-1.nii", hu), ("volume-2.nii", (hu + 1024).astype(np.uint16))):
+        check_ct_intensities(load_volume(write_nifti(tmp_path / name, data, np.eye(4))))
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: volume-2.nii has no value below -500 (lowest 0), but a CT in Hounsfield units shows air near "
+        "-1000: if its header lacks the rescale slope/intercept, the HU window sees the wrong tissue"]
 
 
 @pytest.mark.parametrize("labels,message", [

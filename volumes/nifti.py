@@ -31,6 +31,8 @@ _SEGMENTATION_FILE = re.compile(r"^segmentation-(\d+)\.nii(\.gz)?$")
 # What reading a damaged or foreign file raises; anything else is a bug and should surface.
 READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError,
                nib.spatialimages.HeaderDataError)
+AIR_BELOW_HU = -500.0   # some air (about -1000 HU) is in every CT that shows the body's outline
+_MM_PER_UNIT = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}   # NIfTI xyzt_units, spatial part
 _CANONICAL = axcodes2ornt(("R", "A", "S"))
 _LITS_FILES = {"volume": _VOLUME_FILE, "segmentation": _SEGMENTATION_FILE}
 
@@ -131,7 +133,8 @@ def load_volume(path: str, what: str = "volume") -> Volume:
     if data.dtype.kind not in "biuf":   # RGB or complex voxels: nothing to window or label
         raise UserError(f"{name} holds {data.dtype} voxels; a CT {what} holds one real number per voxel")
     raw = _raw_pixdim(path)
-    spacing = tuple(float(s) for s in canonical.header.get_zooms()[:3])
+    mm_per_unit = _MM_PER_UNIT.get(image.header.get_xyzt_units()[0], 1.0)
+    spacing = tuple(float(s) * mm_per_unit for s in canonical.header.get_zooms()[:3])
     if raw is not None and (not np.all(np.isfinite(raw)) or np.any(raw <= 0)):
         warn(f"{name} has no voxel spacing in its header (pixdim {raw.tolist()}); assuming 1 mm, "
              f"so distances in mm are in voxels")
@@ -194,9 +197,7 @@ def load_pair(volume_path: str, segmentation_path: str) -> Tuple[Volume, Volume]
     """A LiTS CT and its checked segmentation on one RAS+ grid; a UserError says what is wrong with which file."""
     volume = load_volume(volume_path)
     segmentation = load_segmentation(segmentation_path, volume)
-    problem = intensity_problem(volume.data)
-    if problem:
-        raise UserError(f"{volume.name} {problem}")
+    check_ct_intensities(volume)
     if segmentation.data.shape != volume.data.shape:
         raise UserError(f"{volume.name} / {segmentation.name}: their orientations put the voxels on different "
                         f"grids ({volume.data.shape} vs {segmentation.data.shape})")
@@ -212,6 +213,23 @@ def intensity_problem(data: np.ndarray) -> Optional[str]:
     if data.dtype.kind in "biu" and data.size and data.min() >= 0 and data.max() <= LABEL_MAX:
         return f"holds only the values 0..{data.max()} of a label map: a segmentation, not a CT"
     return None
+
+
+def check_ct_intensities(volume: Volume) -> None:
+    """Refuse a CT that cannot be windowed (`intensity_problem`); warn when its values do not look like HU.
+
+    A CT in Hounsfield units shows air near -1000 around the body. One without any value below
+    AIR_BELOW_HU was most likely stored without its rescale intercept (raw 0..4095 values), or is
+    not a CT: the HU window would then pick the wrong tissue, and every prediction would be wrong.
+    """
+    problem = intensity_problem(volume.data)
+    if problem:
+        raise UserError(f"{volume.name} {problem}")
+    lowest = float(volume.data.min())
+    if lowest > AIR_BELOW_HU:
+        warn(f"{volume.name} has no value below {AIR_BELOW_HU:g} (lowest {lowest:g}), but a CT in Hounsfield units "
+             f"shows air near -1000: if its header lacks the rescale slope/intercept, the HU window sees the wrong "
+             f"tissue")
 
 
 def find_volume_pairs(directory: str, what: str = "scans directory") -> List[Tuple[int, str, str]]:
