@@ -24,7 +24,7 @@ from callbacks.interrupt import interrupt_at_batch_end
 from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
 from models.model_factory import FINAL_OUTPUT, compile_model, make_targets, prepare_model
-from run_dirs.run_dir import close_run, open_run, prepare_run, resume_command
+from run_dirs.run_dir import close_run, discard_unstarted_run, open_run, prepare_run, resume_command
 from utils.cli import hydra_app
 from utils.cluster import build_from_local_batches, is_chief, worker_outputs
 from utils.config import validate_config
@@ -92,6 +92,9 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
     except KeyboardInterrupt:
         print(f"\ninterrupted; resume with: {resume_command(cfg)}", file=sys.stderr)
         raise SystemExit(130) from None
+    except BaseException:
+        discard_unstarted_run(cfg)   # a start that failed before any weights leaves no run folder behind
+        raise
     finally:
         cleanup_worker_outputs()
         close_run(cfg)

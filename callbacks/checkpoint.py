@@ -5,17 +5,17 @@ from typing import Optional
 
 import keras
 
-from utils.files import write_atomically
+from utils.files import WEIGHTS_SUFFIX, write_atomically
 
 
 def checkpoint_path(cfg) -> str:
     """Where train.py saves the best weights and evaluate/predict load them from."""
-    return os.path.join(cfg.CALLBACKS.MODEL_CHECKPOINT.PATH, f"{cfg.MODEL.WEIGHTS_FILE_NAME}.weights.h5")
+    return os.path.join(cfg.CALLBACKS.MODEL_CHECKPOINT.PATH, f"{cfg.MODEL.WEIGHTS_FILE_NAME}{WEIGHTS_SUFFIX}")
 
 
 def best_state_path(weights_path: str) -> str:
     """`model.weights.h5` -> `model.best.json`: the monitored value of the weights saved there."""
-    return weights_path[:-len(".weights.h5")] + ".best.json" if weights_path.endswith(".weights.h5") \
+    return weights_path[:-len(WEIGHTS_SUFFIX)] + ".best.json" if weights_path.endswith(WEIGHTS_SUFFIX) \
         else weights_path + ".best.json"
 
 

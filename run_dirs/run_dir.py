@@ -10,6 +10,7 @@ train.py read the model settings from it instead of having them retyped.
 """
 import datetime
 import os
+import shutil
 from typing import Iterable, List, Optional, Set
 
 try:
@@ -20,7 +21,7 @@ except ImportError:   # Windows: runs are not locked
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from utils.errors import UserError
-from utils.files import write_atomically
+from utils.files import WEIGHTS_SUFFIX, write_atomically
 
 RUN_CONFIG = "config.yaml"
 RUN_LOCK = "train.lock"   # held (flock) by the train.py writing into the run; the OS drops it when that process ends
@@ -28,6 +29,7 @@ LATEST = "latest"
 _ABSENT = object()
 _NEW_RUN_DIRS = set()   # names prepare_run picked for new runs; open_run creates them, never reusing one
 _HELD_LOCKS = {}        # run dir -> the open lock file of a run this process writes into
+_CREATED_RUN_DIRS = set()   # new run folders open_run made in this process (discard_unstarted_run may remove them)
 
 # Settings that define the trained network: taken from the run, an override contradicting them is refused.
 MODEL_KEYS = ("MODEL", "INPUT", "OUTPUT", "DATA_PREPARATION.HU_WINDOW", "DATA_PREPARATION.SLICES_PER_IMAGE",
@@ -196,6 +198,7 @@ def prepare_run(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> D
             return cfg
         cfg.RUN_DIR = _named_run_dir(cfg)
     run_dir = cfg.RUN_DIR
+    _CREATED_RUN_DIRS.discard(run_dir)   # resumed: not this start's to discard
     if os.path.isdir(run_dir) and os.listdir(run_dir):
         saved = load_run_config(run_dir)
         _refuse_contradictions(cfg, saved, explicit, run_dir)
@@ -213,6 +216,7 @@ def open_run(cfg: DictConfig) -> str:
         try:
             with open_dict(cfg):
                 cfg.RUN_DIR = run_dir = _create_new_run_dir(run_dir)
+            _CREATED_RUN_DIRS.add(run_dir)
         except OSError as err:
             raise UserError(f"cannot create the run directory {run_dir} ({err.strerror}): set RUN_DIR or "
                             f"WORK_DIR to a writable folder") from None
@@ -261,6 +265,24 @@ def close_run(cfg: DictConfig) -> None:
     handle = _HELD_LOCKS.pop(cfg.RUN_DIR, None)
     if handle is not None:
         handle.close()
+
+
+def discard_unstarted_run(cfg: DictConfig) -> bool:
+    """Remove the new run folder of a training that failed before writing any weights; True if removed.
+
+    A refused start (backbone weights that do not load, a corrupt slice in epoch 1) must not leave a
+    folder that evaluate.py and predict.py would then take as the latest run. Folders of resumed
+    runs, of Hydra jobs, and any folder holding weights are kept.
+    """
+    run_dir = cfg.RUN_DIR
+    if run_dir not in _CREATED_RUN_DIRS:
+        return False
+    if any(name.endswith(WEIGHTS_SUFFIX) for _, _, names in os.walk(run_dir) for name in names):
+        return False
+    close_run(cfg)
+    _CREATED_RUN_DIRS.discard(run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return True
 
 
 def write_config(cfg: DictConfig, path: str) -> None:

@@ -18,7 +18,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from callbacks.checkpoint import BestCheckpoint, backed_up_epochs, best_state_path
-from run_dirs.run_dir import close_run, latest_run, open_run, prepare_run, run_config
+from run_dirs.run_dir import close_run, discard_unstarted_run, latest_run, open_run, prepare_run, run_config
 from tests.helpers import REPO, TINY_OVERRIDES, run_cli, shared_data, tiny_config, workdir_config
 from utils.errors import UserError
 
@@ -70,6 +70,22 @@ def test_latest_run_is_the_newest_across_runs_and_multirun(tmp_path):
     assert latest_run(str(tmp_path)) == newer
     with pytest.raises(UserError, match="no training run under"):
         latest_run(str(tmp_path / "elsewhere"))
+
+
+def test_a_start_that_fails_before_any_weights_leaves_no_run_folder(tmp_path):
+    trained = new_run(tmp_path)
+    os.makedirs(trained.CALLBACKS.MODEL_CHECKPOINT.PATH)
+    open(f"{trained.CALLBACKS.MODEL_CHECKPOINT.PATH}/model.weights.h5", "wb").close()
+    refused = new_run(tmp_path)        # say its backbone weights did not load
+    os.makedirs(os.path.dirname(refused.CALLBACKS.CSV_LOGGER.PATH))
+    assert latest_run(str(tmp_path)) == refused.RUN_DIR
+    assert discard_unstarted_run(refused) and not os.path.exists(refused.RUN_DIR)
+    assert latest_run(str(tmp_path)) == trained.RUN_DIR    # evaluate.py and predict.py still find the trained run
+    assert not discard_unstarted_run(trained) and os.path.isdir(trained.RUN_DIR)   # it holds weights
+    resumed = new_run(tmp_path, f"RUN_DIR={trained.RUN_DIR}")
+    os.remove(f"{trained.CALLBACKS.MODEL_CHECKPOINT.PATH}/model.weights.h5")
+    assert not discard_unstarted_run(resumed) and os.path.isdir(trained.RUN_DIR)   # not made by this start
+    close_run(resumed)
 
 
 def test_run_config_takes_the_model_settings_from_the_run(tmp_path):

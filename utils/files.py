@@ -4,6 +4,8 @@ from typing import Callable, List
 
 from utils.errors import UserError
 
+WEIGHTS_SUFFIX = ".weights.h5"   # Keras 3's weights-only files: the best checkpoint and the resume backup
+
 
 def list_files(directory: str, suffix: str = ".png") -> List[str]:
     """Sorted names of the files in directory ending with suffix; hidden ones (.partial-*, ._*) never count."""
