@@ -1,8 +1,7 @@
 """Inference latency and throughput of a UNet3+ on random input, for each backend side by side.
 
     python benchmark_inference.py MODEL.BACKBONE.TYPE=vgg19 HYPER_PARAMETERS.BATCH_SIZE=1 OPTIMIZATION.AMP=bfloat16
-    python benchmark_inference.py MODEL.BACKBONE.TYPE=vgg19 HYPER_PARAMETERS.BATCH_SIZE=1 \
-        'BENCHMARK.BACKENDS=[keras:float32,keras:bfloat16,onnxruntime,openvino:float32,openvino:bfloat16]'
+    python benchmark_inference.py 'BENCHMARK.BACKENDS=[keras:float32,keras:bfloat16,onnxruntime,openvino]'
 
 Every backend runs the same weights (random, or none needed) on the same batch, through the lean
 inference graph. Prints one summary line per backend and a Markdown table (latency avg/p50/p95, img/s,

@@ -14,6 +14,7 @@ import pytest
 from callbacks.csv_logger import CSVLogger
 from data_generators.dali_data_generator import dali_import_error
 from tests.helpers import REPO, TINY_OVERRIDES, run_cli, tiny_config
+from utils.cli import script_examples
 from utils.errors import UserError, exit_on_user_error, hint_for_library_error, raised_in_worker
 from utils.paths import require_paths, require_writable_dir, require_writable_file
 from utils.schema import (RENAMED_KEYS, TYPE_OVERRIDES, build_schema, describe_type, key_types, matches_type,
@@ -130,6 +131,12 @@ def test_no_cuda_error_line_without_a_gpu(tmp_path, monkeypatch):
                      "BENCHMARK.STEPS=1", tf_log_level=None)
     assert result.returncode == 0, result.stderr
     assert "cuInit" not in result.stderr and "E external" not in result.stderr, result.stderr
+
+
+def test_help_examples_are_the_scripts_own_command_lines():
+    doc = "Summary.\n\n    python x.py A=1   # a note\n    other text\n    python x.py 'B=[1,2]'\n"
+    assert script_examples(doc, "x.py") == "  python x.py A=1   # a note\n  python x.py 'B=[1,2]'"
+    assert script_examples("No command lines here.", "x.py") == "  python x.py HYPER_PARAMETERS.BATCH_SIZE=4"
 
 
 @pytest.mark.slow

@@ -182,4 +182,5 @@ def test_cli_help_lists_config(tmp_path):
     result = run_cli("train.py", "--help")
     assert result.returncode == 0
     assert result.stdout.startswith("unet3p train.py: Train UNet3+")
+    assert "\n  python train.py MODEL.TYPE=unet3plus_deepsup HYPER_PARAMETERS.EPOCHS=2\n" in result.stdout
     assert "MODEL" in result.stdout and "DATA_GENERATOR_TYPE" in result.stdout

@@ -15,9 +15,21 @@ from utils.schema import check_composed, config_error_line
 
 # `--help` names the script that was run (configs/config.yaml, hydra.help).
 OmegaConf.register_new_resolver("script_name", lambda: os.path.basename(sys.argv[0]), replace=True)
+
+
+def _script_doc() -> str:
+    return (getattr(sys.modules.get("__main__"), "__doc__", None) or "").strip()
+
+
+def script_examples(doc: str, script: str) -> str:
+    """The `python ...` command lines of a script's docstring, indented: its own `--help` examples."""
+    lines = [f"  {line.strip()}" for line in doc.splitlines() if line.strip().startswith("python ")]
+    return "\n".join(lines) or f"  python {script} HYPER_PARAMETERS.BATCH_SIZE=4"
+
+
+OmegaConf.register_new_resolver("script_summary", lambda: _script_doc().split("\n")[0], replace=True)
 OmegaConf.register_new_resolver(
-    "script_summary", lambda: (getattr(sys.modules.get("__main__"), "__doc__", None) or "").strip().split("\n")[0],
-    replace=True)
+    "script_examples", lambda: script_examples(_script_doc(), os.path.basename(sys.argv[0])), replace=True)
 # WORK_DIR's default, usable where `${hydra:runtime.cwd}` is not yet set (hydra.sweep.dir under -m).
 OmegaConf.register_new_resolver("cwd", os.getcwd, replace=True)
 # ... and lists the valid names of each choice, read from the tables that implement them.
