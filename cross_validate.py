@@ -5,7 +5,8 @@
 Fold k trains on the TRAIN volumes outside fold k, as its own run in CROSS_VALIDATION.RESULTS_PATH/
 fold_<k>, and is scored on the CT files (DATA_PREPARATION.SCANS_TRAIN_DATA_PATH) of the volumes inside
 it, as evaluate.py scores (the VAL split is not used). Writes CROSS_VALIDATION.RESULTS_PATH/summary.csv:
-Dice, ASSD, HD95 and lesion detection per held-out case, then their mean and sd over all cases.
+Dice, ASSD, HD95 and lesion detection per held-out case, then their mean and sd over all cases;
+summary.png shows Dice and HD95 per held-out case.
 """
 import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
@@ -16,6 +17,7 @@ import sys
 import tempfile
 
 import keras
+import matplotlib.pyplot as plt
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from data_generators.dataset_files import list_split_pairs
@@ -28,6 +30,7 @@ from utils.config import validate_config
 from utils.errors import UserError
 from utils.naming import parse_slice_name
 from utils.paths import require_paths
+from utils.visualize import plot_case_scores
 from volumes.nifti import find_volume_pairs
 from volumes.slices import slice_settings
 
@@ -96,7 +99,10 @@ def cross_validate(cfg: DictConfig) -> dict:
         if key in mean:
             print(f"{key}: {mean[key]:.4f} ± {sd[key]:.4f} over {len(case_rows)} held-out cases (on each CT's grid)")
     print(f"summary: {summary_path}")
-    return {"cases": case_rows, "mean": mean, "sd": sd, "summary_csv": summary_path}
+    figure_path = os.path.join(cfg.CROSS_VALIDATION.RESULTS_PATH, "summary.png")
+    plt.close(plot_case_scores(case_rows, figure_path))
+    print(f"scores per held-out volume: {figure_path}")
+    return {"cases": case_rows, "mean": mean, "sd": sd, "summary_csv": summary_path, "figure": figure_path}
 
 
 main = hydra_app(cross_validate)

@@ -8,7 +8,8 @@ Predicts every volume-N in DATA_PREPARATION.SCANS_VAL_DATA_PATH slice by slice, 
 probabilities back to the CT's grid, and compares the labels with segmentation-N at native
 resolution: Dice per case and pooled (global) for liver and tumour, ASSD and HD95 in mm, lesion
 recall and precision, plus the Dice on the network's resized slices for reference. Writes
-EVALUATION.RESULTS_PATH/summary.csv (one row per volume, then 'mean' and 'global'); with WRITE_NIFTI
+EVALUATION.RESULTS_PATH/summary.csv (one row per volume, then 'mean' and 'global') and summary.png
+(Dice and HD95 per volume as bars); with WRITE_NIFTI
 also prediction-N.nii.gz on the source grid, affine and header.
 """
 import os
@@ -16,6 +17,7 @@ import os
 import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
 
+import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
 from deploy.backends import inference_backend
@@ -24,9 +26,10 @@ from evaluation.volumes import evaluate_volumes
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
+from utils.paths import require_paths
+from utils.visualize import plot_case_scores
 from volumes.nifti import find_volume_pairs
 from volumes.slices import slice_settings
-from utils.paths import require_paths
 
 HEADLINE = ("volume", "dice_liver", "dice_tumour", "assd_liver_mm", "hd95_liver_mm", "lesion_recall",
             "lesion_precision", "slice_grid_dice_liver", "slice_grid_dice_tumour")
@@ -48,12 +51,15 @@ def evaluate(cfg: DictConfig) -> dict:
     print("Scores on each CT's own grid (liver = labels 1+2, tumour = label 2; distances in mm):")
     print(format_table(rows, [k for k in HEADLINE if k in rows[0]]))
     print(f"summary (every column): {summary_path}")
+    figure_path = os.path.join(results_dir, "summary.png")
+    plt.close(plot_case_scores(result.cases, figure_path))
+    print(f"scores per volume: {figure_path}")
     if result.written:
         print(f"predicted volumes: {len(result.written)} NIfTI files in {results_dir}")
     if result.skipped:
         print(f"skipped {len(result.skipped)} volume(s): {'; '.join(result.skipped)}")
     return {"volumes": result.cases, "mean": result.summary[0], "global": result.summary[1],
-            "summary_csv": summary_path, "nifti": result.written, "skipped": result.skipped}
+            "summary_csv": summary_path, "figure": figure_path, "nifti": result.written, "skipped": result.skipped}
 
 
 main = hydra_app(evaluate)

@@ -80,5 +80,6 @@ def test_two_fold_cross_validation_scores_every_training_volume_once(tmp_path, p
     with open(result["summary_csv"]) as handle:
         rows = list(csv.DictReader(handle))
     assert [r["volume"] for r in rows] == ["0", "2", "1", "mean", "sd"]
+    assert os.path.isfile(result["figure"])
     assert {"dice_tumour", "hd95_liver_mm", "lesion_recall"} <= set(rows[0])   # scored on the CT grid
     assert float(rows[3]["dice_liver"]) == pytest.approx(np.mean(liver))

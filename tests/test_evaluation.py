@@ -8,6 +8,7 @@ import pytest
 from evaluation.metrics import case_scores, lesion_counts, overlap, surface_distances
 from evaluation.summary import case_row, global_row, mean_row
 from evaluation.volumes import evaluate_volumes
+from utils.visualize import plot_case_scores
 from volumes.nifti import find_volume_pairs
 from volumes.slices import SliceSettings
 
@@ -134,3 +135,17 @@ def test_evaluate_volumes_scores_on_the_source_grid_and_skips_bad_volumes(tmp_pa
         assert math.isnan(row["hd95_liver_mm"]) and row["lesion_recall"] == 0.0
     written = nib.load(result.written[0])
     assert written.shape == (64, 64, 16) and not np.asanyarray(written.dataobj).any()
+
+
+def test_the_scores_figure_draws_each_cases_dice_and_hd95_per_region(tmp_path):
+    rows = [{"volume": 3, "dice_liver": 0.95, "dice_tumour": 0.6, "hd95_liver_mm": 4.0, "hd95_tumour_mm": 9.0},
+            {"volume": 7, "dice_liver": 0.90, "dice_tumour": 1.0, "hd95_liver_mm": 6.0, "hd95_tumour_mm": math.nan}]
+    figure = plot_case_scores(rows, str(tmp_path / "evaluation" / "summary.png"))
+    dice, hd95 = figure.axes
+    heights = [round(bar.get_height(), 6) for bar in dice.patches]
+    assert heights == [0.95, 0.90, 0.6, 1.0]            # liver bars, then tumour bars, in case order
+    assert [round(bar.get_height(), 6) for bar in hd95.patches] == [4.0, 6.0, 9.0, 0.0]   # undefined: no bar
+    assert [line.get_ydata()[0] for line in hd95.lines] == pytest.approx([5.0, 9.0])      # means leave NaN out
+    assert [label.get_text() for label in dice.get_xticklabels()] == ["3", "7"]
+    assert [text.get_text() for text in hd95.get_legend().get_texts()] == ["liver (mean 5)", "tumour (mean 9)"]
+    assert (tmp_path / "evaluation" / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -56,6 +56,7 @@ def test_evaluate_scores_the_written_nifti_against_the_source_segmentation(train
     with open(result["summary_csv"]) as handle:
         rows = list(csv.DictReader(handle))
     assert [r["volume"] for r in rows] == ["3", "4", "mean", "global"]
+    assert os.path.isfile(result["figure"]) and os.path.dirname(result["figure"]) == cfg.EVALUATION.RESULTS_PATH
     truths, predictions = [], []
     for row, volume_id, extension in zip(rows, (3, 4), (".nii", ".nii.gz")):
         source = nib.load(str(larger_val_scans / f"segmentation-{volume_id}{extension}"))

@@ -1,5 +1,4 @@
-"""Figures people look at: image / truth / prediction / overlay rows."""
-import os
+"""Figures people look at: image / truth / prediction / overlay rows, training curves, scores per case."""
 import sys
 
 import matplotlib
@@ -9,9 +8,15 @@ if "ipykernel" not in sys.modules:   # scripts only save files; notebooks keep t
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from utils.files import write_atomically  # noqa: E402
 from utils.images import display_image  # noqa: E402
 
 _LABEL_COLOURS = np.array([[0, 0, 0], [0, 200, 0], [230, 0, 0], [0, 0, 230]], dtype=np.uint8)
+
+
+def save_figure(figure, out_path: str) -> str:
+    """Save as PNG, whole or not at all (temporary file, then rename); the folder is created if needed."""
+    return write_atomically(out_path, lambda temporary: figure.savefig(temporary, dpi=80, format="png"))
 
 
 def colour_labels(mask: np.ndarray) -> np.ndarray:
@@ -63,8 +68,7 @@ def plot_rows(rows, titles=None, out_path=None, center_channel=True):
             axis.set_title(f"{name} {title}".strip(), fontsize=8)
     figure.tight_layout()
     if out_path:
-        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-        figure.savefig(out_path, dpi=80)
+        save_figure(figure, out_path)
     return figure
 
 
@@ -89,8 +93,7 @@ def plot_training_curves(csv_path: str, out_path: str):
         axis.legend()
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    figure.savefig(out_path, dpi=80)
+    save_figure(figure, out_path)
     plt.close(figure)
     return out_path
 
@@ -147,6 +150,37 @@ def plot_volume_views(ct: np.ndarray, prediction: np.ndarray, truth: np.ndarray 
         figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     if out_path:
-        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-        figure.savefig(out_path, dpi=80)
+        save_figure(figure, out_path)
+    return figure
+
+
+def plot_case_scores(rows, out_path: str = None):
+    """Dice and HD95 of every case as bars, per region, with the per-case mean as a dashed line.
+
+    `rows` are summary.csv's case rows (`volume`, `dice_<region>`, `hd95_<region>_mm`); a bar is
+    missing where a score is undefined (NaN: HD95 without a tumour).
+    """
+    regions = [key[len("dice_"):] for key in rows[0] if key.startswith("dice_")]
+    names = [str(row["volume"]) for row in rows]
+    panels = [("Dice (on each CT's grid)", "dice_{}"), ("HD95 (mm)", "hd95_{}_mm")]
+    width = 0.8 / len(regions)
+    figure, axes = plt.subplots(2, 1, figsize=(max(6.0, 0.3 * len(rows) * len(regions) + 2), 6.5), squeeze=False)
+    for axis, (title, key) in zip(axes[:, 0], panels):
+        for n, region in enumerate(regions):
+            values = np.array([float(row.get(key.format(region), np.nan)) for row in rows])
+            colour = _LABEL_COLOURS[n + 1] / 255.0
+            mean = np.nanmean(values) if np.isfinite(values).any() else None
+            axis.bar(np.arange(len(rows)) + (n - (len(regions) - 1) / 2) * width, np.nan_to_num(values, nan=0.0),
+                     width, color=colour, label=region if mean is None else f"{region} (mean {mean:.3g})")
+            if mean is not None:
+                axis.axhline(mean, color=colour, linestyle="--", linewidth=1)
+        axis.set_title(title, fontsize=9)
+        axis.set_xticks(np.arange(len(rows)), names, rotation=90 if len(rows) > 12 else 0, fontsize=7)
+        axis.grid(axis="y", alpha=0.3)
+        axis.legend(fontsize=7)
+    axes[0, 0].set_ylim(0, 1)
+    axes[1, 0].set_xlabel("volume (dashed: mean over cases)")
+    figure.tight_layout()
+    if out_path:
+        save_figure(figure, out_path)
     return figure
