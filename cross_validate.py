@@ -32,7 +32,7 @@ from utils.naming import parse_slice_name
 from utils.paths import require_paths
 from utils.visualize import plot_case_scores
 from volumes.nifti import find_volume_pairs
-from volumes.slices import slice_settings
+from volumes.slices import inference_slice_settings
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
 # What a saved fold config needs to run as train.py's primary config: no Hydra output folders.
@@ -70,7 +70,7 @@ def held_out_pairs(fold_cfg: DictConfig):
 def score_fold(fold_cfg: DictConfig) -> list:
     """One row per held-out volume, scored on its CT's grid by the fold's best weights."""
     with inference_backend(fold_cfg, load_trained_model(fold_cfg)) as predict_fn:   # INFERENCE.BACKEND, as evaluate.py
-        result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, slice_settings(fold_cfg),
+        result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, inference_slice_settings(fold_cfg),
                                   fold_cfg.OUTPUT.CLASSES, fold_cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                   fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS)
     keras.backend.clear_session()

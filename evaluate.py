@@ -29,7 +29,7 @@ from utils.cli import hydra_app
 from utils.paths import require_paths
 from utils.visualize import plot_case_scores
 from volumes.nifti import find_volume_pairs
-from volumes.slices import slice_settings
+from volumes.slices import inference_slice_settings
 
 HEADLINE = ("volume", "dice_liver", "dice_tumour", "assd_liver_mm", "hd95_liver_mm", "lesion_recall",
             "lesion_precision", "slice_grid_dice_liver", "slice_grid_dice_tumour")
@@ -38,7 +38,7 @@ HEADLINE = ("volume", "dice_liver", "dice_tumour", "assd_liver_mm", "hd95_liver_
 def evaluate(cfg: DictConfig) -> dict:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"])
-    settings = slice_settings(cfg)
+    settings = inference_slice_settings(cfg)
     pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH,
                               "validation scans directory (DATA_PREPARATION.SCANS_VAL_DATA_PATH)")
     results_dir = cfg.EVALUATION.RESULTS_PATH

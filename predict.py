@@ -31,14 +31,14 @@ from utils.images import write_png
 from utils.paths import require_paths
 from utils.visualize import plot_rows
 from volumes.nifti import find_nifti_files
-from volumes.slices import slice_settings
+from volumes.slices import inference_slice_settings
 
 
 def predict_volumes(cfg: DictConfig) -> List[Dict]:
     """Volume mode: a mask NIfTI and a figure per CT in PREDICTION.VOLUMES."""
     volumes = cfg.PREDICTION.VOLUMES
     files = find_nifti_files(list(volumes) if isinstance(volumes, ListConfig) else str(volumes))
-    settings = slice_settings(cfg)
+    settings = inference_slice_settings(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         written = segment_ct_files(files, predict_fn, settings, cfg.HYPER_PARAMETERS.BATCH_SIZE, out_dir,

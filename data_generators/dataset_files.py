@@ -5,6 +5,7 @@ from typing import List, Tuple
 from data_generators.folds import check_fold, fold_split
 from utils.errors import UserError
 from utils.files import require_dir
+from utils.images import png_shape
 from utils.naming import mask_name_for
 
 
@@ -39,6 +40,26 @@ def list_split_pairs(cfg, mode: str) -> Tuple[List[str], List[str]]:
     prefixes = cfg.DATA_PREPARATION
     if num_folds > 1:
         images, masks = list_pairs(*split_dirs(cfg, "train"), prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)
-        return fold_split(images, masks, fold, num_folds, held_out=mode == "val")
-    images_dir, masks_dir = split_dirs(cfg, mode)
-    return list_pairs(images_dir, masks_dir, prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)
+        images, masks = fold_split(images, masks, fold, num_folds, held_out=mode == "val")
+    else:
+        images, masks = list_pairs(*split_dirs(cfg, mode), prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)
+    check_input_shapes(images, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS)
+    return images, masks
+
+
+def check_input_shapes(image_paths: List[str], height: int, width: int, channels: int) -> None:
+    """Every prepared slice has the network's input shape; else one UserError naming the first that does not.
+
+    Slices prepared with DATA_PREPARATION.RESIZE=False keep their CT's size, and slices prepared for
+    another INPUT.CHANNELS would be converted silently by the reader: both are caught here, before
+    the first epoch, rather than as a shape traceback in the middle of one.
+    """
+    for path in image_paths:
+        found_height, found_width, found_channels = png_shape(path)
+        if (found_height, found_width) != (height, width):
+            raise UserError(f"{path} is {found_height}x{found_width}, the network's input (INPUT) is {height}x{width}: "
+                            f"prepare the slices at that size (DATA_PREPARATION.RESIZE=True) or set INPUT.HEIGHT="
+                            f"{found_height} INPUT.WIDTH={found_width}")
+        if found_channels != channels:
+            raise UserError(f"{path} has {found_channels} channel(s), INPUT.CHANNELS is {channels}: prepare the slices "
+                            f"with INPUT.CHANNELS={channels} or set INPUT.CHANNELS={found_channels}")

@@ -10,7 +10,7 @@ from data_generators.sampling import EpochSampler
 from data_generators.tf_data_generator import SliceSequence
 from tests.helpers import tiny_config
 from utils.errors import UserError
-from utils.images import read_mask
+from utils.images import png_shape, read_mask, write_png
 
 needs_dali = pytest.mark.skipif(dali_data_generator.dali_import_error() is not None,
                                 reason="NVIDIA DALI not installed")
@@ -83,6 +83,28 @@ def test_pairs_listing_reports_image_without_mask(tmp_path, prepared_workdir):
         list_pairs(str(images_dir), str(masks_dir), "image", "mask")
     with pytest.raises(UserError, match="not found"):
         list_pairs(str(tmp_path / "nope"), str(masks_dir), "image", "mask")
+
+
+def test_png_shape_reads_the_header_of_gray_and_rgb_slices_and_refuses_a_broken_one(tmp_path):
+    write_png(str(tmp_path / "gray.png"), np.zeros((40, 24), np.uint8))
+    write_png(str(tmp_path / "rgb.png"), np.zeros((16, 32, 3), np.uint8))
+    assert png_shape(str(tmp_path / "gray.png")) == (40, 24, 1)
+    assert png_shape(str(tmp_path / "rgb.png")) == (16, 32, 3)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n")
+    with pytest.raises(UserError, match="broken.png \\(missing or corrupt PNG\\)"):
+        png_shape(str(tmp_path / "broken.png"))
+
+
+@pytest.mark.parametrize("override,message", [
+    ("INPUT.HEIGHT=96", "is 64x64, the network's input \\(INPUT\\) is 96x64: prepare the slices at that size "
+                        "\\(DATA_PREPARATION.RESIZE=True\\) or set INPUT.HEIGHT=64 INPUT.WIDTH=64"),
+    ("INPUT.CHANNELS=1", "has 3 channel\\(s\\), INPUT.CHANNELS is 1: prepare the slices with INPUT.CHANNELS=1 "
+                         "or set INPUT.CHANNELS=3"),
+])
+def test_slices_of_another_shape_than_the_input_are_refused_before_training(prepared_workdir, override, message):
+    for mode in ("train", "val"):
+        with pytest.raises(UserError, match=f"^{prepared_workdir}/data/processed/{mode}/images/image_.*{message}$"):
+            list_split_pairs(tiny_config(prepared_workdir, override), mode)
 
 
 def test_tf_generator_batches_match_files(prepared_workdir):

@@ -146,7 +146,7 @@ def test_cross_validation_calibrates_only_on_the_folds_training_volumes(tmp_path
         os.makedirs(folder)
         for volume in (1, 2, 3, 4):   # sorted volumes dealt to folds 0, 1, 0, 1: fold 1 holds out 2 and 4
             for index in range(2):
-                pixels = np.full((8, 8, 3), volume, np.uint8)   # the pixel value says which volume
+                pixels = np.full((64, 64, 3), volume, np.uint8)   # the pixel value says which volume
                 cv2.imwrite(os.path.join(folder, f"{kind}_{volume}_{index:04d}.png"), pixels)
     images = calibration_images(cfg, 16)
     assert sorted({int(image.max()) for image in images}) == [1, 3]

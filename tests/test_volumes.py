@@ -13,7 +13,7 @@ from volumes.geometry import labels_from_probabilities, one_hot, resize_image, r
 from volumes.nifti import (check_ct_intensities, check_labels, intensity_problem, load_segmentation, load_volume,
                            save_labels)
 from volumes.postprocess import postprocess_labels
-from volumes.slices import slice_settings
+from volumes.slices import inference_slice_settings, slice_settings
 
 DEMO_SOURCE, DEMO_MODEL = (128, 128), (96, 96)   # the README demo: 128x128 phantoms, 96x96 network
 
@@ -206,6 +206,23 @@ def test_an_empty_hu_window_is_refused_naming_the_key(tmp_path, low, high):
     cfg = tiny_config(tmp_path, f"DATA_PREPARATION.HU_WINDOW.MIN={low}", f"DATA_PREPARATION.HU_WINDOW.MAX={high}")
     with pytest.raises(UserError, match=rf"^DATA_PREPARATION.HU_WINDOW.MIN must be < MAX, got {low}\.\.{high}$"):
         slice_settings(cfg)
+
+
+def test_a_trained_network_gets_slices_at_its_input_size_even_when_slices_were_prepared_unresized(tmp_path):
+    from inference.volume import predict_volume
+
+    cfg = tiny_config(tmp_path, "DATA_PREPARATION.RESIZE=False")
+    assert slice_settings(cfg).size is None                     # preprocessing keeps the CT's size
+    settings = inference_slice_settings(cfg)
+    assert settings.size == (64, 64)
+
+    def network(images):                                        # the trained model's fixed input shape
+        assert images.shape[1:] == (64, 64, 3)
+        return np.stack([np.zeros((64, 64, 3), np.float32) + [0.2, 0.7, 0.1]] * len(images))
+
+    hu, _ = make_synthetic_volume(32, 8, seed=1)
+    prediction = predict_volume(hu[:, :20], network, settings, batch_size=4)   # a 32x20 CT
+    assert prediction.labels.shape == (32, 20, 8) and np.all(prediction.labels == 1)
 
 
 def test_predicted_volumes_are_named_after_their_ct_and_find_its_reference(tmp_path):

@@ -3,11 +3,32 @@
 OpenCV stores colour as BGR; DALI's decoder returns RGB. Converting here keeps channel k of
 a 3-slice image equal to slice i-1+k whichever generator reads it.
 """
+import struct
+from typing import Tuple
+
 import cv2
 import numpy as np
 
 from utils.errors import UserError
 from utils.files import write_atomically
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}   # IHDR colour type -> channels (palette: decoded as RGB)
+
+
+def png_shape(path: str) -> Tuple[int, int, int]:
+    """(height, width, channels) from a PNG's header, without decoding the image: checking every
+    prepared slice before training costs a 26-byte read each."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(26)
+    except OSError:
+        head = b""
+    if len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR" or head[25] not in _PNG_CHANNELS:
+        raise UserError(f"cannot read image {path} (missing or corrupt PNG)")
+    width, height = struct.unpack(">II", head[16:24])
+    return height, width, _PNG_CHANNELS[head[25]]
 
 
 def read_image(path: str, channels: int) -> np.ndarray:

@@ -38,6 +38,15 @@ def slice_settings(cfg) -> SliceSettings:
     return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE)
 
 
+def inference_slice_settings(cfg) -> SliceSettings:
+    """slice_settings for a trained network: slices always go to its fixed input size (INPUT).
+
+    With DATA_PREPARATION.RESIZE=False that is a no-op for CTs of the size it was trained on, and
+    a CT of another size is still segmented (resized, and its labels brought back to its grid).
+    """
+    return slice_settings(cfg)._replace(size=(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH))
+
+
 def window_and_scale(hu: np.ndarray, hu_min: float, hu_max: float) -> np.ndarray:
     """uint8 image: HU clipped to [hu_min, hu_max] and mapped linearly onto 0..255."""
     clipped = np.clip(np.asarray(hu, dtype=np.float32), hu_min, hu_max)
