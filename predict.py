@@ -20,6 +20,7 @@ from typing import Dict, List
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig, ListConfig
 
+from data_generators.dataset_files import check_input_shapes
 from deploy.backends import inference_backend
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
 from inference.volume import segment_ct_files
@@ -53,6 +54,7 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     """Slice mode: a label PNG per prepared image and one figure."""
     names = list(cfg.PREDICTION.IMAGE_NAMES) if cfg.PREDICTION.IMAGE_NAMES is not None else None
     image_paths = select_images(cfg.PREDICTION.IMAGES_PATH, names)
+    check_input_shapes(image_paths, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS, trained=True)
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         results = predict_images(cfg, predict_fn, image_paths)
     out_dir = cfg.PREDICTION.RESULTS_PATH

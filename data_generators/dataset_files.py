@@ -47,19 +47,21 @@ def list_split_pairs(cfg, mode: str) -> Tuple[List[str], List[str]]:
     return images, masks
 
 
-def check_input_shapes(image_paths: List[str], height: int, width: int, channels: int) -> None:
+def check_input_shapes(image_paths: List[str], height: int, width: int, channels: int, trained: bool = False) -> None:
     """Every prepared slice has the network's input shape; else one UserError naming the first that does not.
 
     Slices prepared with DATA_PREPARATION.RESIZE=False keep their CT's size, and slices prepared for
     another INPUT.CHANNELS would be converted silently by the reader: both are caught here, before
-    the first epoch, rather than as a shape traceback in the middle of one.
+    the first epoch or batch, rather than as a shape traceback. `trained`: the network exists, so
+    its INPUT cannot change and the slices must.
     """
     for path in image_paths:
         found_height, found_width, found_channels = png_shape(path)
         if (found_height, found_width) != (height, width):
+            other = "" if trained else f" or set INPUT.HEIGHT={found_height} INPUT.WIDTH={found_width}"
             raise UserError(f"{path} is {found_height}x{found_width}, the network's input (INPUT) is {height}x{width}: "
-                            f"prepare the slices at that size (DATA_PREPARATION.RESIZE=True) or set INPUT.HEIGHT="
-                            f"{found_height} INPUT.WIDTH={found_width}")
+                            f"prepare the slices at that size (DATA_PREPARATION.RESIZE=True){other}")
         if found_channels != channels:
+            other = "" if trained else f" or set INPUT.CHANNELS={found_channels}"
             raise UserError(f"{path} has {found_channels} channel(s), INPUT.CHANNELS is {channels}: prepare the slices "
-                            f"with INPUT.CHANNELS={channels} or set INPUT.CHANNELS={found_channels}")
+                            f"with INPUT.CHANNELS={channels}{other}")

@@ -141,6 +141,20 @@ def test_predict_a_list_of_names(trained):
     assert all(r["truth"] is not None and r["prediction"].shape == (64, 64) for r in results)
 
 
+def test_predicting_slices_of_another_size_than_the_run_is_one_line(trained, tmp_path):
+    from predict import predict
+    from utils.errors import UserError
+    from utils.images import write_png
+
+    write_png(str(tmp_path / "image_9_0000.png"), np.zeros((32, 32, 3), np.uint8))
+    cfg = copy.deepcopy(trained[0])
+    cfg.PREDICTION.IMAGES_PATH = str(tmp_path)
+    with pytest.raises(UserError) as raised:
+        predict(cfg)
+    assert str(raised.value) == (f"{tmp_path}/image_9_0000.png is 32x32, the network's input (INPUT) is 64x64: "
+                                 f"prepare the slices at that size (DATA_PREPARATION.RESIZE=True)")
+
+
 def test_train_with_every_switch_on_cpu(tmp_path, prepared_workdir, raw_lits):
     """The recipe's headline command: CGM model, MirroredStrategy, DALI (CPU), AMP and XLA."""
     from data_generators.dali_data_generator import dali_import_error
