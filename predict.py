@@ -55,12 +55,18 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     names = list(cfg.PREDICTION.IMAGE_NAMES) if cfg.PREDICTION.IMAGE_NAMES is not None else None
     image_paths = select_images(cfg.PREDICTION.IMAGES_PATH, names)
     check_input_shapes(image_paths, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS, trained=True)
+    rows = cfg.PREDICTION.MAX_FIGURE_ROWS
+    if rows < 0:
+        raise UserError(f"PREDICTION.MAX_FIGURE_ROWS must be 0 (no figure) or more, got {rows}")
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         results = predict_images(cfg, predict_fn, image_paths)
     out_dir = cfg.PREDICTION.RESULTS_PATH
     for result in results:
         write_png(os.path.join(out_dir, prediction_file_name(result["path"])), result["prediction"])
-    shown = figure_rows(results, cfg.PREDICTION.MAX_FIGURE_ROWS)
+    if not rows:
+        print(f"{len(results)} predicted masks in {out_dir} (PREDICTION.MAX_FIGURE_ROWS=0: no figure)")
+        return results
+    shown = figure_rows(results, rows)
     figure_path = os.path.join(out_dir, "predictions.png")
     figure = plot_rows(shown, titles=[r["name"] for r in shown], out_path=figure_path,
                        center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE)

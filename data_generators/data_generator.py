@@ -95,18 +95,29 @@ def sequence_dataset(sequence: SliceSequence) -> tf.data.Dataset:
     return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
 
 
+def split_pairs(cfg, mode: str, strategy: tf.distribute.Strategy):
+    """list_split_pairs, refusing a training batch larger than the training slices: the padded batch
+    would repeat slices to fill it (and a batch of 1000 on 68 slices ran out of memory)."""
+    images, masks = list_split_pairs(cfg, mode)
+    batch, replicas = cfg.HYPER_PARAMETERS.BATCH_SIZE, strategy.num_replicas_in_sync
+    if mode == "train" and batch * replicas > len(images):
+        raise UserError(f"HYPER_PARAMETERS.BATCH_SIZE={batch} (x {replicas} replica(s)) is larger than the "
+                        f"{len(images)} training slices: lower HYPER_PARAMETERS.BATCH_SIZE")
+    return images, masks
+
+
 def _tf_feed(cfg, mode, strategy, target_fn):
     if input_workers(strategy) > 1:
         return _sharded_sequence_feed(cfg, mode, strategy, target_fn)
     global_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE * strategy.num_replicas_in_sync
-    sequence = SliceSequence(*list_split_pairs(cfg, mode), global_batch, **_common_arguments(cfg, mode),
+    sequence = SliceSequence(*split_pairs(cfg, mode, strategy), global_batch, **_common_arguments(cfg, mode),
                              pad_last_batch=mode == "train", target_fn=target_fn, workers=cfg.DATA_WORKERS)
     return DataFeed(sequence, len(sequence), global_batch, (FollowKerasEpoch(sequence.set_epoch),))
 
 
 def _sharded_sequence_feed(cfg, mode, strategy, target_fn):
     """TF generator across machines: each worker's pipeline reads its shard, in per-replica batches."""
-    image_paths, mask_paths = list_split_pairs(cfg, mode)
+    image_paths, mask_paths = split_pairs(cfg, mode, strategy)
     per_replica_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE
     replicas = strategy.num_replicas_in_sync
     workers = input_workers(strategy)
@@ -129,7 +140,7 @@ def _sharded_sequence_feed(cfg, mode, strategy, target_fn):
 
 
 def _dali_feed(cfg, mode, strategy, target_fn):
-    image_paths, mask_paths = list_split_pairs(cfg, mode)
+    image_paths, mask_paths = split_pairs(cfg, mode, strategy)
     per_replica_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE
     dali_data_generator.require_dali()
     gpus = dali_data_generator.gpu_device_ids()

@@ -84,6 +84,28 @@ def latest_run(work_dir: str) -> str:
     return runs[-1]
 
 
+def has_weights(run_dir: str) -> bool:
+    """Whether a run has written weights (its best checkpoint or a resume backup): it finished an epoch."""
+    return any(name.endswith(WEIGHTS_SUFFIX) for _, _, names in os.walk(run_dir) for name in names)
+
+
+def latest_trained_run(work_dir: str) -> str:
+    """The newest run holding weights, what evaluate.py, predict.py and the notebook read by default.
+
+    A newer run that has none (killed in its first epoch, or still in it) is passed over with a note,
+    so it does not hide the last model that can be used.
+    """
+    runs = list_runs(work_dir)
+    trained = [run for run in runs if has_weights(run)]
+    if not trained:
+        newest = latest_run(work_dir)   # no run at all: its error
+        raise UserError(f"no training run under {work_dir} has finished an epoch yet (the newest, {newest}, has no "
+                        f"weights): let it train, or set RUN_DIR to a run with weights")
+    if trained[-1] != runs[-1]:
+        print(f"note: {runs[-1]} has no weights yet (stopped or still in its first epoch); using {trained[-1]}")
+    return trained[-1]
+
+
 def enclosing_run(path: str) -> Optional[str]:
     """The run directory that path lies in (path itself or a parent), if any."""
     current = os.path.abspath(path)
@@ -277,7 +299,7 @@ def discard_unstarted_run(cfg: DictConfig) -> bool:
     run_dir = cfg.RUN_DIR
     if run_dir not in _CREATED_RUN_DIRS:
         return False
-    if any(name.endswith(WEIGHTS_SUFFIX) for _, _, names in os.walk(run_dir) for name in names):
+    if has_weights(run_dir):
         return False
     close_run(cfg)
     _CREATED_RUN_DIRS.discard(run_dir)
@@ -292,7 +314,7 @@ def write_config(cfg: DictConfig, path: str) -> None:
 
 
 def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> DictConfig:
-    """cfg with RUN_DIR set (default: the latest run) and the run's model settings (in place).
+    """cfg with RUN_DIR set (default: the latest run with weights) and the run's model settings (in place).
 
     For evaluate.py, predict.py and the notebook: MODEL, INPUT, OUTPUT, the HU window and slices,
     the normalisation come from the run (an override that contradicts them is refused);
@@ -300,7 +322,7 @@ def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> Di
     `overrides` are the command-line overrides (default: Hydra's; a notebook passes its list).
     """
     explicit = command_line_keys(overrides) - {"RUN_DIR"}
-    run_dir = latest_run(cfg.WORK_DIR) if cfg.RUN_DIR is None else _named_run_dir(cfg)
+    run_dir = latest_trained_run(cfg.WORK_DIR) if cfg.RUN_DIR in (None, LATEST) else _named_run_dir(cfg)
     saved = load_run_config(run_dir)
     _refuse_contradictions(cfg, saved, explicit, run_dir)
     with open_dict(cfg):

@@ -73,12 +73,14 @@ CASES = [
 
 
 def fake_run(work_dir) -> str:
-    """A run folder as train.py leaves it (its saved config), without the weights."""
+    """A run folder as train.py leaves it (its saved config, a weights file), with empty weights: every
+    path check comes before the weights are read."""
     from omegaconf import OmegaConf
 
     run_dir = os.path.join(work_dir, "runs", "2026-01-01_00-00-00")
     cfg = tiny_config(work_dir, f"RUN_DIR={run_dir}")
-    os.makedirs(run_dir)
+    os.makedirs(cfg.CALLBACKS.MODEL_CHECKPOINT.PATH)
+    open(os.path.join(cfg.CALLBACKS.MODEL_CHECKPOINT.PATH, f"{cfg.MODEL.WEIGHTS_FILE_NAME}.weights.h5"), "wb").close()
     OmegaConf.save(OmegaConf.to_container(cfg, resolve=True), os.path.join(run_dir, "config.yaml"))
     return run_dir
 

@@ -122,6 +122,18 @@ def test_tf_generator_batches_match_files(prepared_workdir):
     assert total == len(image_paths)
 
 
+@pytest.mark.parametrize("generator", ["TF_GENERATOR", "DALI_GENERATOR"])
+def test_a_training_batch_larger_than_the_training_slices_is_refused(prepared_workdir, generator):
+    slices = len(list_split_pairs(tiny_config(prepared_workdir), "train")[0])
+    cfg = tiny_config(prepared_workdir, f"HYPER_PARAMETERS.BATCH_SIZE={slices + 1}", f"DATA_GENERATOR_TYPE={generator}")
+    with pytest.raises(UserError) as raised:
+        get_data_generator(cfg, "train")
+    assert str(raised.value) == (f"HYPER_PARAMETERS.BATCH_SIZE={slices + 1} (x 1 replica(s)) is larger than the "
+                                 f"{slices} training slices: lower HYPER_PARAMETERS.BATCH_SIZE")
+    # validation batches are not padded: any size will do
+    assert get_data_generator(tiny_config(prepared_workdir, f"HYPER_PARAMETERS.BATCH_SIZE={slices + 1}"), "val").steps
+
+
 def test_tf_generator_two_classes_merges_tumour_into_liver(prepared_workdir):
     cfg = tiny_config(prepared_workdir, "OUTPUT.CLASSES=2")
     sequence = get_data_generator(cfg, "train").data

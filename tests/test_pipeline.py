@@ -139,6 +139,22 @@ def test_predict_a_list_of_names(trained):
     results = predict(cfg)
     assert [r["name"] for r in results] == names
     assert all(r["truth"] is not None and r["prediction"].shape == (64, 64) for r in results)
+    assert os.path.isfile(os.path.join(cfg.PREDICTION.RESULTS_PATH, "predictions.png"))
+
+
+def test_predict_without_a_figure_and_a_negative_row_count_is_one_line(trained, tmp_path):
+    from predict import predict
+    from utils.errors import UserError
+
+    cfg = copy.deepcopy(trained[0])
+    cfg.PREDICTION.IMAGE_NAMES = sorted(os.listdir(cfg.DATASET.VAL.IMAGES_PATH))[:2]
+    cfg.PREDICTION.RESULTS_PATH = str(tmp_path / "predictions")
+    cfg.PREDICTION.MAX_FIGURE_ROWS = 0
+    assert len(predict(cfg)) == 2
+    assert sorted(os.listdir(tmp_path / "predictions")) == ["prediction_3_0000.png", "prediction_3_0001.png"]
+    cfg.PREDICTION.MAX_FIGURE_ROWS = -1
+    with pytest.raises(UserError, match="^PREDICTION.MAX_FIGURE_ROWS must be 0 \\(no figure\\) or more, got -1$"):
+        predict(cfg)
 
 
 def test_predicting_slices_of_another_size_than_the_run_is_one_line(trained, tmp_path):

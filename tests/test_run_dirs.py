@@ -48,6 +48,14 @@ def new_run(work_dir, *overrides):
     return cfg
 
 
+def write_weights(cfg):
+    """What the first epoch of a run leaves: a weights file in its checkpoint folder."""
+    os.makedirs(cfg.CALLBACKS.MODEL_CHECKPOINT.PATH, exist_ok=True)
+    path = f"{cfg.CALLBACKS.MODEL_CHECKPOINT.PATH}/model.weights.h5"
+    open(path, "wb").close()
+    return path
+
+
 # --- run folders and saved configs (no training) ---
 
 def test_two_runs_started_in_the_same_second_get_two_folders(tmp_path):
@@ -74,8 +82,7 @@ def test_latest_run_is_the_newest_across_runs_and_multirun(tmp_path):
 
 def test_a_start_that_fails_before_any_weights_leaves_no_run_folder(tmp_path):
     trained = new_run(tmp_path)
-    os.makedirs(trained.CALLBACKS.MODEL_CHECKPOINT.PATH)
-    open(f"{trained.CALLBACKS.MODEL_CHECKPOINT.PATH}/model.weights.h5", "wb").close()
+    weights = write_weights(trained)
     refused = new_run(tmp_path)        # say its backbone weights did not load
     os.makedirs(os.path.dirname(refused.CALLBACKS.CSV_LOGGER.PATH))
     assert latest_run(str(tmp_path)) == refused.RUN_DIR
@@ -83,14 +90,32 @@ def test_a_start_that_fails_before_any_weights_leaves_no_run_folder(tmp_path):
     assert latest_run(str(tmp_path)) == trained.RUN_DIR    # evaluate.py and predict.py still find the trained run
     assert not discard_unstarted_run(trained) and os.path.isdir(trained.RUN_DIR)   # it holds weights
     resumed = new_run(tmp_path, f"RUN_DIR={trained.RUN_DIR}")
-    os.remove(f"{trained.CALLBACKS.MODEL_CHECKPOINT.PATH}/model.weights.h5")
+    os.remove(weights)
     assert not discard_unstarted_run(resumed) and os.path.isdir(trained.RUN_DIR)   # not made by this start
     close_run(resumed)
+
+
+def test_evaluate_and_predict_default_to_the_newest_run_with_weights(tmp_path, capsys):
+    first = new_run(tmp_path)
+    with pytest.raises(UserError, match=f"^no training run under {tmp_path} has finished an epoch yet \\(the newest, "
+                                        f"{first.RUN_DIR}, has no weights\\)"):
+        run_config(tiny_config(tmp_path), overrides=[])
+    write_weights(first)
+    killed = new_run(tmp_path)          # killed in its first epoch (or still in it): no weights
+    os.utime(os.path.join(first.RUN_DIR, "config.yaml"), (1_000_000, 1_000_000))
+    for run_dir in (None, "latest"):
+        overrides = [] if run_dir is None else [f"RUN_DIR={run_dir}"]
+        assert run_config(tiny_config(tmp_path, *overrides), overrides=overrides).RUN_DIR == first.RUN_DIR
+        assert capsys.readouterr().out.startswith(f"note: {killed.RUN_DIR} has no weights yet (stopped or still in "
+                                                  f"its first epoch); using {first.RUN_DIR}\n")
+    assert run_config(tiny_config(tmp_path, f"RUN_DIR={killed.RUN_DIR}"), overrides=[]).RUN_DIR == killed.RUN_DIR
+    close_run(killed)
 
 
 def test_run_config_takes_the_model_settings_from_the_run(tmp_path):
     trained = new_run(tmp_path, "MODEL.TYPE=unet3plus_deepsup", "OPTIMIZATION.XLA=True",
                       "DATA_PREPARATION.HU_WINDOW.MIN=-100")
+    write_weights(trained)
     # evaluate/predict with the plain defaults (320x320, unet3plus): everything model-related comes from the run
     cfg = run_config(tiny_config(tmp_path, "INPUT.HEIGHT=320", "INPUT.WIDTH=320"), overrides=[])
     assert cfg.RUN_DIR == trained.RUN_DIR
