@@ -61,6 +61,18 @@ def output_name(volume_path: str) -> str:
     return f"{nifti_stem(volume_path)}{SEGMENTATION_SUFFIX}.nii.gz"
 
 
+def check_output_names(paths: List[str]) -> None:
+    """Refuse inputs that would be written to one output file (`volume-3.nii` and `volume-3.nii.gz`, or
+    two folders' `volume-1`): the second mask would silently replace the first."""
+    seen = {}
+    for path in paths:
+        name = output_name(path)
+        if name in seen:
+            raise UserError(f"{seen[name]} and {path} would both be written as {name}: segment them in two runs "
+                            f"with different PREDICTION.RESULTS_PATH, or keep one")
+        seen[name] = path
+
+
 def reference_beside(volume_path: str) -> Optional[str]:
     """The LiTS segmentation-N file next to volume-N, if there is one (shown in the figure)."""
     number = lits_number(volume_path)
@@ -81,6 +93,7 @@ def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSet
     Returns one dict per written volume: 'input', 'output' and 'figure' (or None). The labels are not
     kept: a directory of 70 LiTS test CTs would hold ~7 GB of them.
     """
+    check_output_names(paths)
     written = []
     for path in tqdm(paths, desc="CT volumes", unit="volume"):
         try:

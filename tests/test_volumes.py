@@ -225,6 +225,16 @@ def test_a_trained_network_gets_slices_at_its_input_size_even_when_slices_were_p
     assert prediction.labels.shape == (32, 20, 8) and np.all(prediction.labels == 1)
 
 
+def test_two_cts_that_would_be_written_to_one_mask_file_are_refused():
+    from inference.volume import check_output_names
+
+    check_output_names(["/a/volume-1.nii", "/a/volume-2.nii.gz", "/a/patient.nii"])
+    for paths in (["/a/volume-3.nii", "/a/volume-3.nii.gz"], ["/a/volume-1.nii", "/b/volume-1.nii"]):
+        with pytest.raises(UserError, match=f"^{paths[0]} and {paths[1]} would both be written as "
+                                            f"segmentation-[13].nii.gz: segment them in two runs"):
+            check_output_names(paths)
+
+
 def test_predicted_volumes_are_named_after_their_ct_and_find_its_reference(tmp_path):
     from inference.volume import output_name, reference_beside
 
