@@ -153,6 +153,11 @@ def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
         tasks[split] = [VolumeTask(volume_id, volume_path, segmentation_path, dataset.IMAGES_PATH,
                                    dataset.MASK_PATH, skip_empty, stride, prep.IMAGE_PREFIX, prep.MASK_PREFIX, settings)
                         for volume_id, volume_path, segmentation_path in pairs]
+    shared = sorted({t.volume_id for t in tasks["train"]} & {t.volume_id for t in tasks["val"]})
+    if shared:
+        listed = ", ".join(map(str, shared[:10])) + (" ..." if len(shared) > 10 else "")
+        warn(f"volume(s) {listed} are in both the train and the val scans directories: validation would score "
+             f"volumes the model trained on")
     return tasks
 
 

@@ -140,6 +140,17 @@ def test_prepared_masks_hold_raw_labels_and_match_the_segmentation(prepared_work
     assert leftovers(prepared_workdir) == []
 
 
+def test_a_volume_in_both_the_train_and_the_val_folder_is_flagged(tmp_path, capsys):
+    make_synthetic_splits(str(tmp_path / "raw"), train=1, val=1, size=32, slices=8, seed=1)
+    prepare_dataset(raw_config(tmp_path, tmp_path / "raw"))
+    assert "both the train and the val" not in capsys.readouterr().err
+    shutil.copy(tmp_path / "raw" / "val" / "volume-1.nii", tmp_path / "raw" / "train")
+    shutil.copy(tmp_path / "raw" / "val" / "segmentation-1.nii", tmp_path / "raw" / "train")
+    prepare_dataset(raw_config(tmp_path, tmp_path / "raw"))
+    assert ("warning: volume(s) 1 are in both the train and the val scans directories: validation would score "
+            "volumes the model trained on") in capsys.readouterr().err.splitlines()
+
+
 def test_rerun_replaces_a_volumes_old_slices(tmp_path):
     make_synthetic_splits(str(tmp_path / "raw"), train=1, val=1, size=32, slices=8, seed=1)
     cfg = raw_config(tmp_path, tmp_path / "raw")
