@@ -54,10 +54,14 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
 
 
 def output_name(volume_path: str) -> str:
-    """segmentation-N.nii.gz for LiTS's volume-N, <name>_segmentation.nii.gz for other names."""
+    """segmentation-N.nii.gz for LiTS's volume-N; test-segmentation-N.nii for its test-volume-N (the name
+    and uncompressed form LiTS's evaluation server reads); <name>_segmentation.nii.gz for other names."""
     number = lits_number(volume_path)
     if number is not None:
         return f"segmentation-{number}.nii.gz"
+    number = lits_number(volume_path, "test-volume")
+    if number is not None:
+        return f"test-segmentation-{number}.nii"
     return f"{nifti_stem(volume_path)}{SEGMENTATION_SUFFIX}.nii.gz"
 
 

@@ -240,6 +240,7 @@ def test_predicted_volumes_are_named_after_their_ct_and_find_its_reference(tmp_p
 
     assert output_name("/ct/volume-007.nii") == "segmentation-007.nii.gz"   # digits kept as written
     assert output_name("/ct/patient_a.nii.gz") == "patient_a_segmentation.nii.gz"
+    assert output_name("/ct/test-volume-12.nii") == "test-segmentation-12.nii"   # what LiTS's server reads
     (tmp_path / "segmentation-007.nii").write_bytes(b"")
     assert reference_beside(str(tmp_path / "volume-007.nii.gz")) == str(tmp_path / "segmentation-007.nii")
     assert reference_beside(str(tmp_path / "volume-8.nii.gz")) is None
@@ -273,6 +274,7 @@ def test_a_directory_of_cts_gives_its_cts_not_the_masks_beside_them(tmp_path):
     from volumes.nifti import find_nifti_files
 
     for name in ("volume-3.nii.gz", "segmentation-3.nii.gz", "patient_a.nii", "patient_a_segmentation.nii.gz",
-                 ".hidden.nii", "notes.txt"):
+                 "test-volume-5.nii", "test-segmentation-5.nii", ".hidden.nii", "notes.txt"):
         (tmp_path / name).write_bytes(b"")
-    assert find_nifti_files(str(tmp_path)) == [str(tmp_path / "patient_a.nii"), str(tmp_path / "volume-3.nii.gz")]
+    assert find_nifti_files(str(tmp_path)) == [str(tmp_path / n) for n in ("patient_a.nii", "test-volume-5.nii",
+                                                                            "volume-3.nii.gz")]

@@ -34,7 +34,10 @@ READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.Im
 AIR_BELOW_HU = -500.0   # some air (about -1000 HU) is in every CT that shows the body's outline
 _MM_PER_UNIT = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}   # NIfTI xyzt_units, spatial part
 _CANONICAL = axcodes2ornt(("R", "A", "S"))
-_LITS_FILES = {"volume": _VOLUME_FILE, "segmentation": _SEGMENTATION_FILE}
+# LiTS's test set: test-volume-N CTs; its evaluation server reads masks named test-segmentation-N.nii.
+_LITS_FILES = {"volume": _VOLUME_FILE, "segmentation": _SEGMENTATION_FILE,
+               "test-volume": re.compile(r"^test-volume-(\d+)\.nii(\.gz)?$"),
+               "test-segmentation": re.compile(r"^test-segmentation-(\d+)\.nii(\.gz)?$")}
 
 
 class Volume(NamedTuple):
@@ -59,8 +62,9 @@ def nifti_stem(path: str) -> str:
 
 
 def is_segmentation_file(path: str) -> bool:
-    """A LiTS `segmentation-N` file or a mask this project wrote (`<name>_segmentation.nii.gz`)."""
-    return lits_number(path, "segmentation") is not None or nifti_stem(path).endswith(SEGMENTATION_SUFFIX)
+    """A LiTS `segmentation-N` / `test-segmentation-N` file or a mask this project wrote (`<name>_segmentation`)."""
+    return (any(lits_number(path, kind) is not None for kind in ("segmentation", "test-segmentation"))
+            or nifti_stem(path).endswith(SEGMENTATION_SUFFIX))
 
 
 def lits_number(path: str, kind: str = "volume") -> Optional[str]:
