@@ -78,7 +78,11 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
 def predict(cfg: DictConfig) -> List[Dict]:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     require_paths(cfg, write_dirs=["PREDICTION.RESULTS_PATH"])
-    return predict_volumes(cfg) if cfg.PREDICTION.VOLUMES else predict_slices(cfg)
+    volumes = cfg.PREDICTION.VOLUMES
+    if volumes is not None and not volumes:
+        raise UserError("PREDICTION.VOLUMES is empty: give a CT file, a folder or a list of them, or leave it null "
+                        "to predict the prepared PNG slices")
+    return predict_volumes(cfg) if volumes else predict_slices(cfg)
 
 
 main = hydra_app(predict)

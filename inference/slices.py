@@ -18,6 +18,8 @@ def select_images(images_dir: str, names: Optional[List[str]]) -> List[str]:
     available = require_dir(images_dir, "images directory", ".png")
     if names is None:
         names = available
+    elif not names:
+        raise UserError("PREDICTION.IMAGE_NAMES is an empty list: name some images, or leave it null for all of them")
     paths = [os.path.join(images_dir, n) for n in names]
     missing = [n for n, p in zip(names, paths) if not os.path.isfile(p)]
     if missing:

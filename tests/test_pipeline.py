@@ -157,6 +157,22 @@ def test_predict_without_a_figure_and_a_negative_row_count_is_one_line(trained, 
         predict(cfg)
 
 
+@pytest.mark.parametrize("key,message", [
+    ("IMAGE_NAMES", "PREDICTION.IMAGE_NAMES is an empty list: name some images, or leave it null for all of them"),
+    ("VOLUMES", "PREDICTION.VOLUMES is empty: give a CT file, a folder or a list of them, or leave it null to "
+                "predict the prepared PNG slices"),
+])
+def test_an_empty_list_of_images_or_volumes_is_one_line(trained, key, message):
+    from predict import predict
+    from utils.errors import UserError
+
+    cfg = copy.deepcopy(trained[0])
+    cfg.PREDICTION[key] = []
+    with pytest.raises(UserError) as raised:
+        predict(cfg)
+    assert str(raised.value) == message
+
+
 def test_predicting_slices_of_another_size_than_the_run_is_one_line(trained, tmp_path):
     from predict import predict
     from utils.errors import UserError
