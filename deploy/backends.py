@@ -61,6 +61,9 @@ BACKENDS = {
 
 def parse_backends(entries, default_precision: str, key: str = "BENCHMARK.BACKENDS") -> list:
     """(name, precision) for each entry of the config key; a UserError names the choices for a bad one."""
+    if not entries:
+        raise UserError(f"{key} is empty; choose one or more of {', '.join(available_backends())} "
+                        f"(optionally NAME:PRECISION)")
     parsed = []
     for entry in entries:
         name, _, precision = str(entry).partition(":")

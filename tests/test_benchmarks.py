@@ -51,6 +51,8 @@ def test_inference_backend_is_checked_like_benchmark_backends():
         parse_backends(["tensorrt"], "float32", "INFERENCE.BACKEND")
     with pytest.raises(UserError, match="'onnxruntime:bfloat16': onnxruntime runs in float32, int8$"):
         parse_backends(["onnxruntime:bfloat16"], "float32", "INFERENCE.BACKEND")
+    with pytest.raises(UserError, match=r"^BENCHMARK.BACKENDS is empty; choose one or more of keras, onnxruntime"):
+        parse_backends([], "float32")
 
 
 def test_missing_backend_names_the_installed_choices(monkeypatch):
