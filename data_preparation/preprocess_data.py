@@ -33,6 +33,7 @@ from utils.config import positive_int, validate_config  # noqa: E402
 from utils.errors import UserError  # noqa: E402
 from utils.images import write_png  # noqa: E402
 from utils.naming import parse_slice_name, slice_file_name  # noqa: E402
+from utils.paths import require_paths  # noqa: E402
 from volumes.nifti import READ_ERRORS, find_volume_pairs, load_pair, warn  # noqa: E402
 from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings  # noqa: E402
 
@@ -223,8 +224,10 @@ def prepare_dataset(cfg: DictConfig) -> dict:
 
 
 def prepare_checked_dataset(cfg: DictConfig) -> dict:
-    """The command-line job: check the config, then prepare both splits."""
+    """The command-line job: check the config and the output folders, then prepare both splits."""
     validate_config(cfg)
+    require_paths(cfg, write_dirs=["DATASET.TRAIN.IMAGES_PATH", "DATASET.TRAIN.MASK_PATH",
+                                   "DATASET.VAL.IMAGES_PATH", "DATASET.VAL.MASK_PATH"])
     return prepare_dataset(cfg)
 
 

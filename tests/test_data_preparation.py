@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from data_preparation.make_synthetic_lits import make_synthetic_splits, make_synthetic_volume, write_volume
-from data_preparation.preprocess_data import prepare_dataset
+from data_preparation.preprocess_data import prepare_checked_dataset, prepare_dataset
 from data_preparation.verify_data import verify_dataset, verify_split
 from tests.helpers import run_cli, tiny_config
 from utils.errors import UserError
@@ -231,6 +231,16 @@ def test_split_without_any_readable_volume_is_an_error(tmp_path):
     with pytest.raises(UserError, match="no val volume could be prepared"):
         prepare_dataset(raw_config(tmp_path, raw))
     assert leftovers(tmp_path) == []
+
+
+def test_an_unwritable_processed_folder_is_refused_before_any_volume_is_read(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    make_synthetic_splits(str(raw), train=1, val=1, size=32, slices=8, seed=2)
+    (tmp_path / "a_file").write_bytes(b"")
+    with pytest.raises(UserError, match=f"^DATASET.TRAIN.IMAGES_PATH cannot be created at {tmp_path}/a_file/train/images: "
+                                        f"{tmp_path}/a_file is a file"):
+        prepare_checked_dataset(raw_config(tmp_path, raw, f"DATA_PREPARATION.PROCESSED_DATA_PATH={tmp_path}/a_file"))
+    assert "skipped" not in capsys.readouterr().err     # no volume was tried
 
 
 def test_raw_folder_errors_name_the_problem(tmp_path, capsys):
