@@ -26,18 +26,16 @@ from utils.labels import LABEL_MAX
 
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
 SEGMENTATION_SUFFIX = "_segmentation"   # predict.py's mask of a CT not named volume-N: <name>_segmentation.nii.gz
-_VOLUME_FILE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
-_SEGMENTATION_FILE = re.compile(r"^segmentation-(\d+)\.nii(\.gz)?$")
 # What reading a damaged or foreign file raises; anything else is a bug and should surface.
 READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError,
                nib.spatialimages.HeaderDataError)
 AIR_BELOW_HU = -500.0   # some air (about -1000 HU) is in every CT that shows the body's outline
 _MM_PER_UNIT = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}   # NIfTI xyzt_units, spatial part
 _CANONICAL = axcodes2ornt(("R", "A", "S"))
-# LiTS's test set: test-volume-N CTs; its evaluation server reads masks named test-segmentation-N.nii.
-_LITS_FILES = {"volume": _VOLUME_FILE, "segmentation": _SEGMENTATION_FILE,
-               "test-volume": re.compile(r"^test-volume-(\d+)\.nii(\.gz)?$"),
-               "test-segmentation": re.compile(r"^test-segmentation-(\d+)\.nii(\.gz)?$")}
+# LiTS file names `<kind>-N.nii(.gz)`; the test set's test-volume-N CTs are scored by its server from
+# masks named test-segmentation-N.nii.
+_LITS_FILES = {kind: re.compile(rf"^{kind}-(\d+)\.nii(\.gz)?$")
+               for kind in ("volume", "segmentation", "test-volume", "test-segmentation")}
 
 
 class Volume(NamedTuple):
