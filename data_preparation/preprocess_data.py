@@ -25,11 +25,11 @@ from tqdm import tqdm
 
 from utils.cli import hydra_app
 from utils.config import positive_int, validate_config
-from utils.errors import UserError
+from utils.errors import UserError, warn
 from utils.images import write_png
 from utils.naming import parse_slice_name, slice_file_name
 from utils.paths import require_paths
-from volumes.nifti import READ_ERRORS, find_volume_pairs, load_pair, warn
+from volumes.nifti import READ_ERRORS, find_volume_pairs, load_pair
 from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings
 
 # What a volume can fail with and still leave the other volumes to be prepared.

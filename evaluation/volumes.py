@@ -8,8 +8,8 @@ from tqdm import tqdm
 from evaluation.metrics import REGIONS, case_scores, overlap
 from evaluation.summary import case_row, global_row, mean_row
 from inference.volume import PredictFn, predict_volume
-from utils.errors import UserError
-from volumes.nifti import load_pair, save_labels, warn
+from utils.errors import UserError, warn
+from volumes.nifti import load_pair, save_labels
 from volumes.slices import SliceSettings, label_slice
 
 

@@ -11,11 +11,11 @@ import numpy as np
 from tqdm import tqdm
 
 from data_generators.preprocessing import normalize_image
-from utils.errors import UserError
+from utils.errors import UserError, warn
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_from_probabilities
 from volumes.nifti import (NIFTI_EXTENSIONS, SEGMENTATION_SUFFIX, check_ct_intensities, lits_number, load_segmentation,
-                           load_volume, nifti_stem, save_labels, warn)
+                           load_volume, nifti_stem, save_labels)
 from volumes.postprocess import postprocess_labels
 from volumes.slices import SliceSettings, input_slice, window_and_scale
 
