@@ -28,10 +28,11 @@ from run_dirs.loading import load_trained_model
 from utils.cli import hydra_app
 from utils.config import validate_config
 from utils.errors import UserError
+from utils.labels import class_names
 from utils.naming import parse_slice_name
 from utils.paths import require_paths
 from utils.visualize import plot_case_scores
-from volumes.nifti import find_volume_pairs
+from volumes.sources import find_volume_pairs
 from volumes.slices import inference_slice_settings
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
@@ -72,7 +73,8 @@ def score_fold(fold_cfg: DictConfig) -> list:
     with inference_backend(fold_cfg, load_trained_model(fold_cfg)) as predict_fn:   # INFERENCE.BACKEND, as evaluate.py
         result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, inference_slice_settings(fold_cfg),
                                   fold_cfg.OUTPUT.CLASSES, fold_cfg.HYPER_PARAMETERS.BATCH_SIZE,
-                                  fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS)
+                                  fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS,
+                                  class_names=class_names(fold_cfg))
     keras.backend.clear_session()
     return result.cases
 

@@ -4,7 +4,7 @@ The network sees exactly the inputs preprocessing would have written (`volumes.s
 and its probabilities go back to the CT's own grid before the argmax (`volumes.geometry`).
 """
 import os
-from typing import Callable, Dict, List, NamedTuple, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,12 +12,19 @@ from tqdm import tqdm
 
 from data_generators.preprocessing import normalize_image
 from utils.errors import UserError
+from utils.labels import CLASS_NAMES
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_from_probabilities
+from volumes.dicom import save_seg
 from volumes.nifti import (NIFTI_EXTENSIONS, SEGMENTATION_SUFFIX, check_ct_intensities, lits_number, load_segmentation,
-                           load_volume, nifti_stem, save_labels, warn)
+                           nifti_stem, save_labels, warn)
 from volumes.postprocess import postprocess_labels
 from volumes.slices import SliceSettings, input_slice, window_and_scale
+from volumes.sources import Source, is_dicom, load_ct, source_name
+
+# PREDICTION.OUTPUT_FORMAT: what is written per CT. auto = DICOM SEG for a DICOM series, NIfTI for a NIfTI file.
+OUTPUT_FORMATS = ("auto", "nifti", "dicom_seg", "both")
+_EXTENSIONS = {"nifti": ".nii.gz", "dicom_seg": ".dcm"}
 
 PredictFn = Callable[[np.ndarray], np.ndarray]   # (B, h, w, C) float32 images -> (B, h, w, K) probabilities
 
@@ -53,9 +60,30 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
     return VolumePrediction(labels, model_labels)
 
 
-def output_name(volume_path: str) -> str:
+def output_formats(choice: str, source: Source) -> Tuple[str, ...]:
+    """The formats written for one CT under PREDICTION.OUTPUT_FORMAT `choice` (checked by check_output_format)."""
+    if choice == "auto":
+        return ("dicom_seg",) if is_dicom(source) else ("nifti",)
+    return ("nifti", "dicom_seg") if choice == "both" else (choice,)
+
+
+def check_output_format(choice: str, sources: List[Source]) -> None:
+    """PREDICTION.OUTPUT_FORMAT is one of OUTPUT_FORMATS, and a DICOM SEG is asked for DICOM input only."""
+    if choice not in OUTPUT_FORMATS:
+        raise UserError(f"PREDICTION.OUTPUT_FORMAT must be one of {', '.join(OUTPUT_FORMATS)}, got '{choice}'")
+    if choice in ("dicom_seg", "both"):
+        not_dicom = [source for source in sources if not is_dicom(source)]
+        if not_dicom:
+            raise UserError(f"PREDICTION.OUTPUT_FORMAT={choice} writes a DICOM SEG, which needs a DICOM series to lie "
+                            f"over, but {not_dicom[0]} is NIfTI; use nifti or auto")
+
+
+def output_name(volume_path: Source, output_format: str = "nifti") -> str:
     """segmentation-N.nii.gz for LiTS's volume-N; test-segmentation-N.nii for its test-volume-N (the name
-    and uncompressed form LiTS's evaluation server reads); <name>_segmentation.nii.gz for other names."""
+    and uncompressed form LiTS's evaluation server reads); <name>_segmentation.nii.gz for other names;
+    <series name>_segmentation.nii.gz or .dcm (a DICOM SEG) for a DICOM series."""
+    if is_dicom(volume_path):
+        return f"{volume_path.name}{SEGMENTATION_SUFFIX}{_EXTENSIONS[output_format]}"
     number = lits_number(volume_path)
     if number is not None:
         return f"segmentation-{number}.nii.gz"
@@ -65,16 +93,17 @@ def output_name(volume_path: str) -> str:
     return f"{nifti_stem(volume_path)}{SEGMENTATION_SUFFIX}.nii.gz"
 
 
-def check_output_names(paths: List[str]) -> None:
+def check_output_names(paths: List[Source]) -> None:
     """Refuse inputs that would be written to one output file (`volume-3.nii` and `volume-3.nii.gz`, or
-    two folders' `volume-1`): the second mask would silently replace the first."""
+    two folders' `volume-1`, or one DICOM series found twice): the second mask would silently replace the first."""
     seen = {}
     for path in paths:
         name = output_name(path)
+        shown = source_name(path) if is_dicom(path) else path
         if name in seen:
-            raise UserError(f"{seen[name]} and {path} would both be written as {name}: segment them in two runs "
+            raise UserError(f"{seen[name]} and {shown} would both be written as {name}: segment them in two runs "
                             f"with different PREDICTION.RESULTS_PATH, or keep one")
-        seen[name] = path
+        seen[name] = shown
 
 
 def reference_beside(volume_path: str) -> Optional[str]:
@@ -89,38 +118,46 @@ def reference_beside(volume_path: str) -> Optional[str]:
     return None
 
 
-def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
+def segment_ct_files(paths: List[Source], predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
                      out_dir: str, normalize: bool = True, postprocess: bool = False,
-                     figures: bool = True) -> List[Dict]:
-    """Write a mask volume (and a figure) into out_dir for each CT file; bad files are warned about and skipped.
+                     figures: bool = True, output_format: str = "auto",
+                     class_names: Sequence[str] = CLASS_NAMES) -> List[Dict]:
+    """Write a mask (NIfTI and/or DICOM SEG, see output_formats) and a figure into out_dir for each CT.
 
-    Returns one dict per written volume: 'input', 'output' and 'figure' (or None). The labels are not
-    kept: a directory of 70 LiTS test CTs would hold ~7 GB of them.
+    paths: NIfTI files and DICOM series (`volumes.sources.find_ct_sources`); bad ones are warned about
+    and skipped. class_names (label value = index) name a DICOM SEG's segments. Returns one dict per
+    written volume: 'input', 'output' (the first file written), 'outputs' and 'figure' (or None). The
+    labels are not kept: a directory of 70 LiTS test CTs would hold ~7 GB of them.
     """
+    check_output_format(output_format, paths)
     check_output_names(paths)
     written = []
     for path in tqdm(paths, desc="CT volumes", unit="volume"):
         try:
-            volume = load_volume(path)
+            volume = load_ct(path)
             check_ct_intensities(volume)
         except UserError as err:
             warn(f"skipped: {err}")
             continue
         labels = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
                                 description=volume.name).labels
-        output = save_labels(labels, volume, os.path.join(out_dir, output_name(path)))
+        outputs = []
+        for output_format_ in output_formats(output_format, path):
+            out_path = os.path.join(out_dir, output_name(path, output_format_))
+            outputs.append(save_seg(labels, volume, out_path, class_names) if output_format_ == "dicom_seg"
+                           else save_labels(labels, volume, out_path))
         figure_path = None
         if figures:
-            figure_path = os.path.join(out_dir, nifti_stem(output) + ".png")
+            figure_path = os.path.join(out_dir, nifti_stem(outputs[0]) + ".png")
             _save_figure(volume, labels, settings, figure_path)
-        written.append({"input": path, "output": output, "figure": figure_path})
+        written.append({"input": path, "output": outputs[0], "outputs": outputs, "figure": figure_path})
     return written
 
 
 def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: str) -> None:
     """Axial and coronal views of CT, truth (when a segmentation sits beside the CT) and prediction."""
     truth = None
-    reference = reference_beside(volume.path)
+    reference = reference_beside(volume.path) if volume.dicom is None else None
     if reference:
         try:
             truth = load_segmentation(reference, volume).data
