@@ -22,6 +22,7 @@ from omegaconf import DictConfig, ListConfig
 
 from data_generators.dataset_files import check_input_shapes
 from deploy.backends import inference_backend
+from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
 from inference.volume import segment_ct_files
 from run_dirs.loading import load_trained_model
@@ -43,7 +44,8 @@ def predict_volumes(cfg: DictConfig) -> List[Dict]:
     out_dir = cfg.PREDICTION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         written = segment_ct_files(files, predict_fn, settings, cfg.HYPER_PARAMETERS.BATCH_SIZE, out_dir,
-                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS)
+                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
+                                   roi=roi_settings(cfg))
     if not written:
         raise UserError(f"no CT volume could be segmented ({len(files)} skipped, see the warnings above)")
     print(f"{len(written)} of {len(files)} CT volume(s) segmented -> {out_dir} (segmentation NIfTI + figure each)")
