@@ -14,8 +14,9 @@ from data_generators.preprocessing import normalize_image
 from utils.errors import UserError
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_from_probabilities
-from volumes.nifti import (NIFTI_EXTENSIONS, SEGMENTATION_SUFFIX, check_ct_intensities, lits_number, load_segmentation,
-                           load_volume, nifti_stem, save_labels, warn)
+from datasets.lits import output_name as lits_output_name
+from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, load_volume,
+                           nifti_stem, save_labels, warn)
 from volumes.postprocess import postprocess_labels
 from volumes.slices import SliceSettings, input_slice, window_and_scale
 
@@ -53,19 +54,10 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
     return VolumePrediction(labels, model_labels)
 
 
-def output_name(volume_path: str) -> str:
-    """segmentation-N.nii.gz for LiTS's volume-N; test-segmentation-N.nii for its test-volume-N (the name
-    and uncompressed form LiTS's evaluation server reads); <name>_segmentation.nii.gz for other names."""
-    number = lits_number(volume_path)
-    if number is not None:
-        return f"segmentation-{number}.nii.gz"
-    number = lits_number(volume_path, "test-volume")
-    if number is not None:
-        return f"test-segmentation-{number}.nii"
-    return f"{nifti_stem(volume_path)}{SEGMENTATION_SUFFIX}.nii.gz"
+OutputName = Callable[[str], str]   # an input CT's path -> its mask's file name (the data set kind's)
 
 
-def check_output_names(paths: List[str]) -> None:
+def check_output_names(paths: List[str], output_name: OutputName = lits_output_name) -> None:
     """Refuse inputs that would be written to one output file (`volume-3.nii` and `volume-3.nii.gz`, or
     two folders' `volume-1`): the second mask would silently replace the first."""
     seen = {}
@@ -91,13 +83,13 @@ def reference_beside(volume_path: str) -> Optional[str]:
 
 def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
                      out_dir: str, normalize: bool = True, postprocess: bool = False,
-                     figures: bool = True) -> List[Dict]:
+                     figures: bool = True, output_name: OutputName = lits_output_name) -> List[Dict]:
     """Write a mask volume (and a figure) into out_dir for each CT file; bad files are warned about and skipped.
 
     Returns one dict per written volume: 'input', 'output' and 'figure' (or None). The labels are not
     kept: a directory of 70 LiTS test CTs would hold ~7 GB of them.
     """
-    check_output_names(paths)
+    check_output_names(paths, output_name)
     written = []
     for path in tqdm(paths, desc="CT volumes", unit="volume"):
         try:
@@ -123,7 +115,7 @@ def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: 
     reference = reference_beside(volume.path)
     if reference:
         try:
-            truth = load_segmentation(reference, volume).data
+            truth = load_segmentation(reference, volume, settings.label_count).data
         except UserError as err:
             warn(f"not shown as ground truth: {err}")
     figure = plot_volume_views(volume.data, labels, truth, volume.spacing, title=volume.name, out_path=out_path,
