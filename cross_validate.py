@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from data_generators.dataset_files import list_split_pairs
-from datasets.kinds import dataset_kind
+from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
 from evaluation.cross_validation import write_cross_validation_csv
 from evaluation.volumes import evaluate_volumes

@@ -20,7 +20,7 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
-from datasets.kinds import dataset_kind
+from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
 from evaluation.summary import format_table, write_csv
 from evaluation.volumes import evaluate_volumes

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig, ListConfig
 
 from data_generators.dataset_files import check_input_shapes
-from datasets.kinds import dataset_kind
+from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
 from inference.volume import segment_ct_files

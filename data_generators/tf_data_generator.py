@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from data_generators.preprocessing import augment, normalize_image
-from datasets.labels import to_class_labels
+from data_sets.labels import to_class_labels
 from data_generators.sampling import EpochSampler
 from utils.errors import UserError, raised_in_worker
 from utils.images import read_image, read_mask

@@ -14,7 +14,7 @@ from data_generators.preprocessing import normalize_image
 from utils.errors import UserError
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_from_probabilities
-from datasets.lits import output_name as lits_output_name
+from data_sets.lits import output_name as lits_output_name
 from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, load_volume,
                            nifti_stem, save_labels, warn)
 from volumes.postprocess import postprocess_labels

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from datasets.kinds import class_setup, dataset_kind
-from datasets.labels import binary_to_labels, region_table, to_class_labels
+from data_sets.kinds import class_setup, dataset_kind
+from data_sets.labels import binary_to_labels, region_table, to_class_labels
 from run_dirs.run_dir import command_line_keys
 from tests.helpers import tiny_config
 from utils.errors import UserError

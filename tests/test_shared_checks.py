@@ -2,7 +2,7 @@
 import pytest
 
 import data_generators.data_generator  # noqa: F401  (registers DATA_GENERATOR_TYPE)
-import datasets.kinds  # noqa: F401  (registers DATASET.KIND)
+import data_sets.kinds  # noqa: F401  (registers DATASET.KIND)
 import models.model_factory  # noqa: F401  (registers MODEL.TYPE and MODEL.BACKBONE.TYPE)
 from tests.helpers import tiny_config
 from utils.choices import check_choices, choices_help

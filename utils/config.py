@@ -55,7 +55,7 @@ def validate_config(cfg: DictConfig) -> None:
     Names (MODEL.TYPE, ...) are checked against the tables their implementers registered.
     """
     check_choices(cfg)
-    from datasets.kinds import class_setup   # here, not at the top: datasets' modules import utils
+    from data_sets.kinds import class_setup   # here, not at the top: data_sets' modules import utils
     class_setup(cfg)   # DATASET.CLASSES / REGIONS / LESION_REGION and OUTPUT.CLASSES agree
     for key in ("HYPER_PARAMETERS.BATCH_SIZE", "HYPER_PARAMETERS.EPOCHS", "INPUT.HEIGHT", "INPUT.WIDTH",
                 "MODEL.SKIP_FILTERS"):

@@ -29,7 +29,7 @@ TYPE_OVERRIDES: Dict[str, Any] = {
     "OPTIMIZATION.AMP": Union[bool, str],   # False | True | float16 | bfloat16; names checked where AMP is set up
     "OUTPUT.CLASSES": int,                  # default: ${len:${DATASET.CLASSES}}
     "DATASET.LESION_REGION": Optional[str],
-    "DATASET.REGIONS": List[Dict[str, List[int]]],   # [{name: [labels]}, ...]; checked in datasets.labels
+    "DATASET.REGIONS": List[Dict[str, List[int]]],   # [{name: [labels]}, ...]; checked in data_sets.labels
 }
 
 # Options that used to be `+key` extras of one script, now declared keys.

@@ -9,8 +9,8 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from omegaconf import OmegaConf
 
-from datasets import lits
-from datasets.labels import (Regions, check_class_names, check_lesion_region, lesion_region, network_classes,
+from data_sets import lits
+from data_sets.labels import (Regions, check_class_names, check_lesion_region, lesion_region, network_classes,
                              predicted_class_names, region_table, scoring_regions)
 from utils.choices import choose, register_choice
 
