@@ -25,6 +25,7 @@ from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
 from evaluation.cross_validation import write_cross_validation_csv
 from evaluation.volumes import evaluate_volumes
+from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
 from utils.cli import hydra_app
 from utils.config import validate_config
@@ -71,7 +72,8 @@ def score_fold(fold_cfg: DictConfig) -> list:
     with inference_backend(fold_cfg, load_trained_model(fold_cfg)) as predict_fn:   # INFERENCE.BACKEND, as evaluate.py
         result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, inference_slice_settings(fold_cfg),
                                   fold_cfg.OUTPUT.CLASSES, fold_cfg.HYPER_PARAMETERS.BATCH_SIZE,
-                                  fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS)
+                                  fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS,
+                                  roi=roi_settings(fold_cfg))
     keras.backend.clear_session()
     return result.cases
 

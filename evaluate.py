@@ -24,6 +24,7 @@ from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
 from evaluation.summary import format_table, write_csv
 from evaluation.volumes import evaluate_volumes
+from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
@@ -44,7 +45,7 @@ def evaluate(cfg: DictConfig) -> dict:
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
-                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None)
+                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi_settings(cfg))
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
     print("Scores on each CT's own grid (liver = labels 1+2, tumour = label 2; distances in mm):")

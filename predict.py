@@ -23,6 +23,7 @@ from omegaconf import DictConfig, ListConfig
 from data_generators.dataset_files import check_input_shapes
 from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
+from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
 from inference.volume import segment_ct_files
 from run_dirs.loading import load_trained_model
@@ -45,7 +46,7 @@ def predict_volumes(cfg: DictConfig) -> List[Dict]:
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         written = segment_ct_files(files, predict_fn, settings, cfg.HYPER_PARAMETERS.BATCH_SIZE, out_dir,
                                    cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
-                                   output_name=kind.output_name)
+                                   roi=roi_settings(cfg), output_name=kind.output_name)
     if not written:
         raise UserError(f"no CT volume could be segmented ({len(files)} skipped, see the warnings above)")
     print(f"{len(written)} of {len(files)} CT volume(s) segmented -> {out_dir} (segmentation NIfTI + figure each)")

@@ -7,6 +7,7 @@ from tqdm import tqdm
 
 from evaluation.metrics import REGIONS, case_scores, overlap
 from evaluation.summary import case_row, global_row, mean_row
+from inference.roi import RoiSettings
 from inference.volume import PredictFn, predict_volume
 from utils.errors import UserError
 from volumes.nifti import load_pair, save_labels, warn
@@ -30,11 +31,12 @@ def slice_grid_overlaps(labels: np.ndarray, model_labels: np.ndarray, settings: 
 
 def evaluate_volumes(pairs: Sequence[Tuple[int, str, str]], predict_fn: PredictFn, settings: SliceSettings,
                      classes: int, batch_size: int, normalize: bool = True, postprocess: bool = False,
-                     nifti_dir: Optional[str] = None) -> Evaluation:
+                     nifti_dir: Optional[str] = None, roi: Optional[RoiSettings] = None) -> Evaluation:
     """Score every (volume_id, volume_path, segmentation_path) on the CT's own grid.
 
     A volume that cannot be read or scored is warned about and skipped; the others still count.
-    With nifti_dir each prediction is written there as prediction-N.nii.gz on the source grid.
+    With nifti_dir each prediction is written there as prediction-N.nii.gz on the source grid; with roi
+    (PREDICTION.ROI) only the slices around the organ are predicted, as predict.py does.
     """
     rows, overlaps, lesions, written, skipped = [], [], [], [], []
     for volume_id, volume_path, segmentation_path in tqdm(pairs, desc="evaluating volumes", unit="volume"):
@@ -45,7 +47,7 @@ def evaluate_volumes(pairs: Sequence[Tuple[int, str, str]], predict_fn: PredictF
             skipped.append(f"{os.path.basename(volume_path)}: {err}")
             continue
         prediction = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
-                                    description=volume.name)
+                                    description=volume.name, roi=roi)
         truth = np.minimum(segmentation.data, classes - 1)
         scores = case_scores(truth, prediction.labels, volume.spacing, classes)
         slice_grid = slice_grid_overlaps(segmentation.data, prediction.model_labels, settings, classes)
