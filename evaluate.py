@@ -21,6 +21,7 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
+from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
 from evaluation.summary import format_table, write_csv
 from evaluation.volumes import evaluate_volumes
@@ -30,9 +31,7 @@ from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
 from utils.paths import require_paths
 from utils.visualize import plot_case_scores
-from utils.labels import class_names
 from volumes.slices import inference_slice_settings
-from volumes.sources import find_volume_pairs
 
 HEADLINE = ("volume", "dice_liver", "dice_tumour", "assd_liver_mm", "hd95_liver_mm", "lesion_recall",
             "lesion_precision", "slice_grid_dice_liver", "slice_grid_dice_tumour")
@@ -42,14 +41,13 @@ def evaluate(cfg: DictConfig) -> dict:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"])
     settings = inference_slice_settings(cfg)
-    pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH,
-                              "validation scans directory (DATA_PREPARATION.SCANS_VAL_DATA_PATH)")
+    pairs = dataset_kind(cfg).split_pairs(cfg, "val")
     results_dir = cfg.EVALUATION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
                                   results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi_settings(cfg),
-                                  class_names(cfg))
+                                  class_names=list(cfg.DATASET.CLASSES))
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
     print("Scores on each CT's own grid (liver = labels 1+2, tumour = label 2; distances in mm):")

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig, ListConfig
 
 from data_generators.dataset_files import check_input_shapes
+from data_sets.kinds import class_setup, dataset_kind
 from deploy.backends import inference_backend
 from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
@@ -38,24 +39,23 @@ from utils.errors import UserError
 from utils.images import write_png
 from utils.paths import require_paths
 from utils.visualize import plot_rows
-from utils.labels import class_names
 from volumes.slices import inference_slice_settings
-from volumes.sources import find_ct_sources
 
 
 def predict_volumes(cfg: DictConfig) -> List[Dict]:
     """Volume mode: a mask (NIfTI and/or DICOM SEG) and a figure per CT in PREDICTION.VOLUMES."""
     volumes = cfg.PREDICTION.VOLUMES
-    files = find_ct_sources(list(volumes) if isinstance(volumes, ListConfig) else str(volumes))
+    kind = dataset_kind(cfg)
+    files = kind.prediction_inputs(list(volumes) if isinstance(volumes, ListConfig) else str(volumes))
     output_format = cfg.PREDICTION.OUTPUT_FORMAT
     check_output_format(output_format, files)   # before the model is loaded
     settings = inference_slice_settings(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
-    names = class_names(cfg)[:cfg.OUTPUT.CLASSES]   # OUTPUT.CLASSES=2: tumour merged into liver
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         written = segment_ct_files(files, predict_fn, settings, cfg.HYPER_PARAMETERS.BATCH_SIZE, out_dir,
                                    cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
-                                   roi=roi_settings(cfg), output_format=output_format, class_names=names)
+                                   roi=roi_settings(cfg), output_name=kind.output_name, output_format=output_format,
+                                   class_names=class_setup(cfg).predicted_names)
     if not written:
         raise UserError(f"no CT volume could be segmented ({len(files)} skipped, see the warnings above)")
     print(f"{len(written)} of {len(files)} CT volume(s) segmented -> {out_dir} (segmentation + figure each)")
@@ -81,7 +81,7 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     shown = figure_rows(results, rows)
     figure_path = os.path.join(out_dir, "predictions.png")
     figure = plot_rows(shown, titles=[r["name"] for r in shown], out_path=figure_path,
-                       center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE)
+                       center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE, class_names=list(cfg.DATASET.CLASSES))
     plt.close(figure)
     print(f"{len(results)} predicted masks in {out_dir}; figure: {figure_path}")
     return results

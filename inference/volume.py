@@ -18,19 +18,18 @@ from tqdm import tqdm
 from data_generators.preprocessing import normalize_image
 from inference.roi import RoiSettings, body_slices, predict_region
 from utils.errors import UserError
-from utils.labels import CLASS_NAMES
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_on_grid
+from data_sets.lits import output_name as lits_output_name
 from volumes.dicom import save_seg
-from volumes.nifti import (NIFTI_EXTENSIONS, SEGMENTATION_SUFFIX, check_ct_intensities, lits_number, load_segmentation,
-                           nifti_stem, save_labels, warn)
+from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, nifti_stem,
+                           save_labels, warn)
 from volumes.postprocess import postprocess_labels
 from volumes.slices import SliceSettings, input_slice, window_and_scale
 from volumes.sources import Source, is_dicom, load_ct, source_name
 
 # PREDICTION.OUTPUT_FORMAT: what is written per CT. auto = DICOM SEG for a DICOM series, NIfTI for a NIfTI file.
 OUTPUT_FORMATS = ("auto", "nifti", "dicom_seg", "both")
-_EXTENSIONS = {"nifti": ".nii.gz", "dicom_seg": ".dcm"}
 
 PredictFn = Callable[[np.ndarray], np.ndarray]   # (B, h, w, C) float32 images -> (B, h, w, K) probabilities
 
@@ -145,6 +144,9 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
     return VolumePrediction(labels, model_labels, predicted)
 
 
+OutputName = Callable[[str], str]   # an input CT's path -> its mask's file name (the data set kind's)
+
+
 def output_formats(choice: str, source: Source) -> Tuple[str, ...]:
     """The formats written for one CT under PREDICTION.OUTPUT_FORMAT `choice` (checked by check_output_format)."""
     if choice == "auto":
@@ -163,22 +165,12 @@ def check_output_format(choice: str, sources: List[Source]) -> None:
                             f"over, but {not_dicom[0]} is NIfTI; use nifti or auto")
 
 
-def output_name(volume_path: Source, output_format: str = "nifti") -> str:
-    """segmentation-N.nii.gz for LiTS's volume-N; test-segmentation-N.nii for its test-volume-N (the name
-    and uncompressed form LiTS's evaluation server reads); <name>_segmentation.nii.gz for other names;
-    <series name>_segmentation.nii.gz or .dcm (a DICOM SEG) for a DICOM series."""
-    if is_dicom(volume_path):
-        return f"{volume_path.name}{SEGMENTATION_SUFFIX}{_EXTENSIONS[output_format]}"
-    number = lits_number(volume_path)
-    if number is not None:
-        return f"segmentation-{number}.nii.gz"
-    number = lits_number(volume_path, "test-volume")
-    if number is not None:
-        return f"test-segmentation-{number}.nii"
-    return f"{nifti_stem(volume_path)}{SEGMENTATION_SUFFIX}.nii.gz"
+def output_file(name: str, output_format: str) -> str:
+    """The file name of one output format from the kind's mask name: a DICOM SEG is `<stem>.dcm`."""
+    return name if output_format == "nifti" else nifti_stem(name) + ".dcm"
 
 
-def check_output_names(paths: List[Source]) -> None:
+def check_output_names(paths: List[Source], output_name: OutputName = lits_output_name) -> None:
     """Refuse inputs that would be written to one output file (`volume-3.nii` and `volume-3.nii.gz`, or
     two folders' `volume-1`, or one DICOM series found twice): the second mask would silently replace the first."""
     seen = {}
@@ -215,11 +207,12 @@ def _read_ct(path: Source, timings: Optional[Dict]):
 
 
 def _write_ct(path: Source, volume, labels: np.ndarray, settings: SliceSettings, out_dir: str, figures: bool,
-              timings: Optional[Dict], output_format: str, class_names: Sequence[str]) -> Dict:
+              timings: Optional[Dict], output_name: OutputName, output_format: str,
+              class_names: Optional[Sequence[str]]) -> Dict:
     with phase(timings, "write"):
         outputs = []
         for format_ in output_formats(output_format, path):
-            out_path = os.path.join(out_dir, output_name(path, format_))
+            out_path = os.path.join(out_dir, output_file(output_name(path), format_))
             outputs.append(save_seg(labels, volume, out_path, class_names) if format_ == "dicom_seg"
                            else save_labels(labels, volume, out_path))
         figure_path = None
@@ -232,19 +225,21 @@ def _write_ct(path: Source, volume, labels: np.ndarray, settings: SliceSettings,
 def segment_ct_files(paths: List[Source], predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
                      out_dir: str, normalize: bool = True, postprocess: bool = False,
                      figures: bool = True, roi: Optional[RoiSettings] = None,
-                     timings: Optional[Dict] = None, output_format: str = "auto",
-                     class_names: Sequence[str] = CLASS_NAMES) -> List[Dict]:
+                     timings: Optional[Dict] = None, output_name: OutputName = lits_output_name,
+                     output_format: str = "auto", class_names: Optional[Sequence[str]] = None) -> List[Dict]:
     """Write a mask (NIfTI and/or DICOM SEG, see output_formats) and a figure into out_dir for each CT.
 
     paths: NIfTI files and DICOM series (`volumes.sources.find_ct_sources`); bad ones are warned about
-    and skipped. class_names (label value = index) name a DICOM SEG's segments. The next CT is read
-    and the last mask written in threads while the network runs on this one. Returns one dict per
-    written volume: 'input', 'output' (the first file written), 'outputs' and 'figure' (or None). The
-    labels are not kept: a directory of 70 LiTS test CTs would hold ~7 GB of them. `timings` (a dict)
-    collects seconds per phase (`phase`).
+    and skipped. class_names (the network's outputs, label value = index) name a DICOM SEG's segments.
+    The next CT is read and the last mask written in threads while the network runs on this one.
+    Returns one dict per written volume: 'input', 'output' (the first file written), 'outputs' and
+    'figure' (or None). The labels are not kept: a directory of 70 LiTS test CTs would hold ~7 GB of
+    them. `timings` (a dict) collects seconds per phase (`phase`).
     """
     check_output_format(output_format, paths)
-    check_output_names(paths)
+    if class_names is None and any("dicom_seg" in output_formats(output_format, path) for path in paths):
+        raise ValueError("class_names are needed to write a DICOM SEG")
+    check_output_names(paths, output_name)
     written, writing = [], None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
@@ -260,7 +255,7 @@ def segment_ct_files(paths: List[Source], predict_fn: PredictFn, settings: Slice
                                     description=volume.name, roi=roi, timings=timings).labels
             if writing is not None:
                 written.append(writing.result())   # one mask in flight: memory for two label volumes at most
-            writing = writer.submit(_write_ct, path, volume, labels, settings, out_dir, figures, timings,
+            writing = writer.submit(_write_ct, path, volume, labels, settings, out_dir, figures, timings, output_name,
                                     output_format, class_names)
         if writing is not None:
             written.append(writing.result())
@@ -273,7 +268,7 @@ def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: 
     reference = reference_beside(volume.path) if volume.dicom is None else None
     if reference:
         try:
-            truth = load_segmentation(reference, volume).data
+            truth = load_segmentation(reference, volume, settings.label_count).data
         except UserError as err:
             warn(f"not shown as ground truth: {err}")
     figure = plot_volume_views(volume.data, labels, truth, volume.spacing, title=volume.name, out_path=out_path,

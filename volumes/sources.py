@@ -6,7 +6,7 @@ a NIfTI file, a `volumes.dicom.Series` for a DICOM series. Folders are searched 
 (the folder itself) and DICOM series (recursively, as scanners and PACS export them).
 """
 import os
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from utils.errors import UserError
 from volumes import dicom, nifti
@@ -82,13 +82,17 @@ def load_ct(source: Source) -> Volume:
     return dicom.load_series(source) if is_dicom(source) else nifti.load_volume(source)
 
 
-def load_pair(volume_source: Source, segmentation_path: str, class_names: Sequence[str]) -> Tuple[Volume, Volume]:
+def load_pair(volume_source: Source, segmentation_path: str, label_count: int = nifti.LITS_LABEL_COUNT,
+              class_names: Optional[Sequence[str]] = None) -> Tuple[Volume, Volume]:
     """A CT and its checked reference labels on one RAS+ grid; a UserError says what is wrong with which.
 
-    class_names (label value = index) place a DICOM SEG's segments; a NIfTI mask holds the values already.
+    A NIfTI mask holds label values 0..label_count-1; a DICOM SEG's segments are placed by class_names
+    (DATASET.CLASSES, label value = index), which a DICOM pair needs.
     """
     if not is_dicom(volume_source):
-        return nifti.load_pair(volume_source, segmentation_path)
+        return nifti.load_pair(volume_source, segmentation_path, label_count)
+    if class_names is None:
+        raise ValueError("class_names are needed to read a DICOM SEG reference")
     volume = dicom.load_series(volume_source)
     nifti.check_ct_intensities(volume)
     labels = dicom.read_seg_labels(segmentation_path, volume, class_names)
