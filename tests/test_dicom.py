@@ -170,9 +170,9 @@ def test_a_folder_of_series_and_segs_gives_pairs_and_warns_about_the_rest(tmp_pa
     assert (volume_id, found.uid, seg_path) == (pseudonym(uid), uid, str(tmp_path / "data" / "reference"))
     assert warnings_in(capsys) == [f"warning: series8-{pseudonym(lonely)} has no DICOM SEG referencing it in "
                                    f"{tmp_path}/data; skipped"]
-    ct, reference = load_pair(found, seg_path, CLASSES)
+    ct, reference = load_pair(found, seg_path, class_names=CLASSES)
     np.testing.assert_array_equal(ct.data, volume.data)
     np.testing.assert_array_equal(reference.data, labels)
     assert reference.name == f"reference (series2-{pseudonym(uid)})"
     with pytest.raises(UserError, match="no segment matches the classes"):
-        load_pair(found, seg_path, ("background", "spleen"))
+        load_pair(found, seg_path, class_names=("background", "spleen"))
