@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from data_generators.dataset_files import list_split_pairs
+from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
 from evaluation.cross_validation import write_cross_validation_csv
 from evaluation.volumes import evaluate_volumes
@@ -32,7 +33,6 @@ from utils.errors import UserError
 from utils.naming import parse_slice_name
 from utils.paths import require_paths
 from utils.visualize import plot_case_scores
-from volumes.nifti import find_volume_pairs
 from volumes.slices import inference_slice_settings
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
@@ -63,8 +63,7 @@ def train_fold(fold_cfg: DictConfig) -> None:
 def held_out_pairs(fold_cfg: DictConfig):
     """The CT / segmentation files of the fold's held-out volumes (ids from its 'val' slices)."""
     volume_ids = {parse_slice_name(path).volume for path in list_split_pairs(fold_cfg, "val")[0]}
-    pairs = find_volume_pairs(fold_cfg.DATA_PREPARATION.SCANS_TRAIN_DATA_PATH,
-                              "training scans directory (DATA_PREPARATION.SCANS_TRAIN_DATA_PATH)")
+    pairs = dataset_kind(fold_cfg).split_pairs(fold_cfg, "train")
     return [pair for pair in pairs if pair[0] in volume_ids]
 
 

@@ -20,6 +20,7 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
+from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
 from evaluation.summary import format_table, write_csv
 from evaluation.volumes import evaluate_volumes
@@ -29,7 +30,6 @@ from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
 from utils.paths import require_paths
 from utils.visualize import plot_case_scores
-from volumes.nifti import find_volume_pairs
 from volumes.slices import inference_slice_settings
 
 HEADLINE = ("volume", "dice_liver", "dice_tumour", "assd_liver_mm", "hd95_liver_mm", "lesion_recall",
@@ -40,8 +40,7 @@ def evaluate(cfg: DictConfig) -> dict:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"])
     settings = inference_slice_settings(cfg)
-    pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH,
-                              "validation scans directory (DATA_PREPARATION.SCANS_VAL_DATA_PATH)")
+    pairs = dataset_kind(cfg).split_pairs(cfg, "val")
     results_dir = cfg.EVALUATION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,

@@ -41,7 +41,7 @@ def evaluate_volumes(pairs: Sequence[Tuple[int, str, str]], predict_fn: PredictF
     rows, overlaps, lesions, written, skipped = [], [], [], [], []
     for volume_id, volume_path, segmentation_path in tqdm(pairs, desc="evaluating volumes", unit="volume"):
         try:
-            volume, segmentation = load_pair(volume_path, segmentation_path)
+            volume, segmentation = load_pair(volume_path, segmentation_path, settings.label_count)
         except UserError as err:
             warn(f"skipped: {err}")
             skipped.append(f"{os.path.basename(volume_path)}: {err}")

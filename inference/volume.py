@@ -20,8 +20,9 @@ from inference.roi import RoiSettings, body_slices, predict_region
 from utils.errors import UserError
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_on_grid
-from volumes.nifti import (NIFTI_EXTENSIONS, SEGMENTATION_SUFFIX, check_ct_intensities, lits_number, load_segmentation,
-                           load_volume, nifti_stem, save_labels, warn)
+from data_sets.lits import output_name as lits_output_name
+from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, load_volume,
+                           nifti_stem, save_labels, warn)
 from volumes.postprocess import postprocess_labels
 from volumes.slices import SliceSettings, input_slice, window_and_scale
 
@@ -138,19 +139,10 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
     return VolumePrediction(labels, model_labels, predicted)
 
 
-def output_name(volume_path: str) -> str:
-    """segmentation-N.nii.gz for LiTS's volume-N; test-segmentation-N.nii for its test-volume-N (the name
-    and uncompressed form LiTS's evaluation server reads); <name>_segmentation.nii.gz for other names."""
-    number = lits_number(volume_path)
-    if number is not None:
-        return f"segmentation-{number}.nii.gz"
-    number = lits_number(volume_path, "test-volume")
-    if number is not None:
-        return f"test-segmentation-{number}.nii"
-    return f"{nifti_stem(volume_path)}{SEGMENTATION_SUFFIX}.nii.gz"
+OutputName = Callable[[str], str]   # an input CT's path -> its mask's file name (the data set kind's)
 
 
-def check_output_names(paths: List[str]) -> None:
+def check_output_names(paths: List[str], output_name: OutputName = lits_output_name) -> None:
     """Refuse inputs that would be written to one output file (`volume-3.nii` and `volume-3.nii.gz`, or
     two folders' `volume-1`): the second mask would silently replace the first."""
     seen = {}
@@ -186,7 +178,7 @@ def _read_ct(path: str, timings: Optional[Dict]):
 
 
 def _write_ct(path: str, volume, labels: np.ndarray, settings: SliceSettings, out_dir: str, figures: bool,
-              timings: Optional[Dict]) -> Dict:
+              timings: Optional[Dict], output_name: OutputName) -> Dict:
     with phase(timings, "write"):
         output = save_labels(labels, volume, os.path.join(out_dir, output_name(path)))
         figure_path = None
@@ -199,7 +191,7 @@ def _write_ct(path: str, volume, labels: np.ndarray, settings: SliceSettings, ou
 def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
                      out_dir: str, normalize: bool = True, postprocess: bool = False,
                      figures: bool = True, roi: Optional[RoiSettings] = None,
-                     timings: Optional[Dict] = None) -> List[Dict]:
+                     timings: Optional[Dict] = None, output_name: OutputName = lits_output_name) -> List[Dict]:
     """Write a mask volume (and a figure) into out_dir for each CT file; bad files are warned about and skipped.
 
     The next CT is read and the last mask written in threads while the network runs on this one.
@@ -207,7 +199,7 @@ def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSet
     kept: a directory of 70 LiTS test CTs would hold ~7 GB of them. `timings` (a dict) collects seconds
     per phase (`phase`).
     """
-    check_output_names(paths)
+    check_output_names(paths, output_name)
     written, writing = [], None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
@@ -223,7 +215,7 @@ def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSet
                                     description=volume.name, roi=roi, timings=timings).labels
             if writing is not None:
                 written.append(writing.result())   # one mask in flight: memory for two label volumes at most
-            writing = writer.submit(_write_ct, path, volume, labels, settings, out_dir, figures, timings)
+            writing = writer.submit(_write_ct, path, volume, labels, settings, out_dir, figures, timings, output_name)
         if writing is not None:
             written.append(writing.result())
     return written
@@ -235,7 +227,7 @@ def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: 
     reference = reference_beside(volume.path)
     if reference:
         try:
-            truth = load_segmentation(reference, volume).data
+            truth = load_segmentation(reference, volume, settings.label_count).data
         except UserError as err:
             warn(f"not shown as ground truth: {err}")
     figure = plot_volume_views(volume.data, labels, truth, volume.spacing, title=volume.name, out_path=out_path,
