@@ -8,7 +8,7 @@ import tensorflow as tf
 from data_generators import dali_data_generator
 from data_generators.dataset_files import list_split_pairs
 from data_generators.tf_data_generator import SliceSequence
-from utils.choices import choose, register_choice
+from utils.choices import choose
 from utils.errors import UserError
 
 
@@ -192,4 +192,4 @@ def _dali_feed(cfg, mode, strategy, target_fn):
 
 
 # DATA_GENERATOR_TYPE -> builder(cfg, mode, strategy, target_fn) of the DataFeed
-GENERATORS = register_choice("DATA_GENERATOR_TYPE", {"TF_GENERATOR": _tf_feed, "DALI_GENERATOR": _dali_feed})
+GENERATORS = {"TF_GENERATOR": _tf_feed, "DALI_GENERATOR": _dali_feed}

@@ -20,6 +20,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import List, NamedTuple, Optional
 
+import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+
 import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from data_sets import lits
 from data_sets.labels import (Regions, check_class_names, check_lesion_region, lesion_region, network_classes,
                              predicted_class_names, region_table, scoring_regions)
-from utils.choices import choose, register_choice
+from utils.choices import choose
 
 
 class DatasetKind(NamedTuple):
@@ -23,10 +23,10 @@ class DatasetKind(NamedTuple):
     output_name: Optional[Callable]         # an input file's path -> the file name of its predicted labels
 
 
-KINDS = register_choice("DATASET.KIND", {
+KINDS = {
     "lits": DatasetKind(volumetric=True, nested_labels=True, split_pairs=lits.split_pairs,
                         prediction_inputs=lits.prediction_inputs, output_name=lits.output_name),
-})
+}
 
 
 def dataset_kind(cfg) -> DatasetKind:

@@ -46,7 +46,8 @@ def test_bare_backend_names_follow_amp_when_they_can(monkeypatch):
 
 def test_inference_backend_is_checked_like_benchmark_backends():
     assert parse_backends(["onnxruntime:int8"], "float32", "INFERENCE.BACKEND") == [("onnxruntime", "int8")]
-    with pytest.raises(UserError, match=r"^INFERENCE.BACKEND: unknown backend 'tensorrt'; choices: keras, onnxruntime"):
+    with pytest.raises(UserError, match=r"^INFERENCE.BACKEND must be one of auto, keras, onnxruntime, openvino \(optionally NAME:PRECISION\); "
+                                        r"got 'tensorrt'$"):
         parse_backends(["tensorrt"], "float32", "INFERENCE.BACKEND")
     with pytest.raises(UserError, match="'onnxruntime:bfloat16': onnxruntime runs in float32, int8$"):
         parse_backends(["onnxruntime:bfloat16"], "float32", "INFERENCE.BACKEND")
@@ -103,7 +104,7 @@ def test_benchmark_cli_prints_precision_table_and_writes_json(tmp_path):
 @pytest.mark.parametrize("override,message", [
     ("OPTIMIZATION.AMP=fp16", "error: OPTIMIZATION.AMP must be one of True, False, float32, float16, bfloat16; got 'fp16'"),
     ("BENCHMARK.BACKENDS=[keras,tensorrt]",
-     "error: BENCHMARK.BACKENDS: unknown backend 'tensorrt'; choices: keras, onnxruntime, openvino (optionally NAME:PRECISION)"),
+     "error: BENCHMARK.BACKENDS must be one of keras, onnxruntime, openvino (optionally NAME:PRECISION); got 'tensorrt'"),
 ])
 def test_bad_amp_or_backend_gives_one_error_line(tmp_path, override, message):
     completed = run_benchmark_cli(tmp_path, override)

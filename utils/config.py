@@ -52,7 +52,7 @@ def positive_int(value, key: str) -> int:
 def validate_config(cfg: DictConfig) -> None:
     """Fail fast, with the key to fix, on values that would otherwise crash deep inside TF.
 
-    Names (MODEL.TYPE, ...) are checked against the tables their implementers registered.
+    Names (MODEL.TYPE, ...) are checked against the tables of the code implementing them (utils.choices).
     """
     check_choices(cfg)
     from data_sets.kinds import class_setup   # here, not at the top: data_sets' modules import utils
