@@ -11,6 +11,7 @@ from benchmarks.markdown import replace_section
 from benchmarks.tables import table_row
 from deploy.backends import parse_backends
 from tests.helpers import run_cli, tiny_config
+from utils.config import validate_config
 from utils.errors import UserError
 
 
@@ -64,8 +65,10 @@ def test_missing_backend_names_the_installed_choices(monkeypatch):
 
 
 def test_bad_step_counts_are_reported(tmp_path):
-    with pytest.raises(UserError, match="BENCHMARK.STEPS"):
-        run_benchmark(tiny_config(tmp_path, "BENCHMARK.WARMUP_STEPS=0", "BENCHMARK.STEPS=0"))
+    with pytest.raises(UserError, match="^BENCHMARK.STEPS must be a positive integer, got 0$"):
+        validate_config(tiny_config(tmp_path, "BENCHMARK.WARMUP_STEPS=0", "BENCHMARK.STEPS=0"))
+    with pytest.raises(UserError, match="^BENCHMARK.WARMUP_STEPS must be 0 or more, got -1$"):
+        validate_config(tiny_config(tmp_path, "BENCHMARK.WARMUP_STEPS=-1"))
 
 
 def test_conv_flops_by_hand():
