@@ -334,3 +334,17 @@ def test_evaluation_scores_dicom_series_against_their_segs_as_their_nifti_copies
         for column in ("dice_liver", "dice_tumour", "slice_grid_dice_liver"):
             assert float(row[column]) == pytest.approx(float(expected[column]), abs=1e-9)
     assert float(scores["dicom"][0]["dice_liver"]) > 0.5
+
+
+def test_output_format_and_names_are_checked_before_any_work(tmp_path):
+    from inference.volume import check_output_format, check_output_names
+
+    write_series(tmp_path / "study" / "ct", slices=2)
+    found = find_ct_sources([str(tmp_path / "study"), str(tmp_path / "study" / "ct")])
+    with pytest.raises(UserError, match="^PREDICTION.OUTPUT_FORMAT must be one of auto, nifti, dicom_seg, both, "
+                                        "got 'seg'$"):
+        check_output_format("seg", found)
+    check_output_format("dicom_seg", found)
+    with pytest.raises(UserError, match=f"^{found[0].name} and {found[0].name} would both be written as "
+                                        f"{found[0].name}_segmentation.nii.gz"):
+        check_output_names(found)
