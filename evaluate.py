@@ -44,9 +44,9 @@ def headline(row: dict) -> list:
 
 def evaluate(cfg: DictConfig) -> dict:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
+    scoring = scoring_settings(cfg)
     require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"])
     settings = inference_slice_settings(cfg)
-    scoring = scoring_settings(cfg)
     pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH,
                               "validation scans directory (DATA_PREPARATION.SCANS_VAL_DATA_PATH)")
     results_dir = cfg.EVALUATION.RESULTS_PATH
