@@ -15,27 +15,22 @@ that succeeded in this run.
 import glob
 import os
 import shutil
-import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import List, NamedTuple, Optional
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+import numpy as np
+from omegaconf import DictConfig
+from tqdm import tqdm
 
-import numpy as np  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from utils.cli import hydra_app  # noqa: E402
-from utils.config import positive_int, validate_config  # noqa: E402
-from utils.errors import UserError  # noqa: E402
-from utils.images import write_png  # noqa: E402
-from utils.naming import parse_slice_name, slice_file_name  # noqa: E402
-from utils.paths import require_paths  # noqa: E402
-from volumes.nifti import READ_ERRORS, find_volume_pairs, load_pair, warn  # noqa: E402
-from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings  # noqa: E402
+from utils.cli import hydra_app
+from utils.config import positive_int, validate_config
+from utils.errors import UserError
+from utils.images import write_png
+from utils.naming import parse_slice_name, slice_file_name
+from utils.paths import require_paths
+from volumes.nifti import READ_ERRORS, find_volume_pairs, load_pair, warn
+from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings
 
 # What a volume can fail with and still leave the other volumes to be prepared.
 VOLUME_ERRORS = (UserError, *READ_ERRORS)

@@ -9,24 +9,19 @@ the exit status is 2. A figure of random pairs goes to ${WORK_DIR}/results/verif
 """
 import os
 import random
-import sys
 from typing import List, Tuple
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+import cv2
+import matplotlib.pyplot as plt
+from omegaconf import DictConfig
 
-import cv2  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-
-from utils.cli import hydra_app  # noqa: E402
-from utils.errors import UserError  # noqa: E402
-from utils.files import list_files, require_dir  # noqa: E402
-from utils.images import read_image, read_mask  # noqa: E402
-from utils.labels import LABEL_MAX  # noqa: E402
-from utils.naming import mask_name_for  # noqa: E402
-from utils.visualize import plot_rows  # noqa: E402
+from utils.cli import hydra_app
+from utils.errors import UserError
+from utils.files import list_files, require_dir
+from utils.images import read_image, read_mask
+from utils.labels import LABEL_MAX
+from utils.naming import mask_name_for
+from utils.visualize import plot_rows
 
 MAX_LISTED = 20        # problems printed per split; a wrong INPUT size would otherwise list every file
 
