@@ -22,10 +22,12 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from data_generators.dataset_files import list_split_pairs
+from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
 from evaluation.cross_validation import write_cross_validation_csv
 from evaluation.summary import missed_line, regions_of
 from evaluation.volumes import evaluate_volumes, scoring_settings
+from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
 from utils.cli import hydra_app
 from utils.config import validate_config
@@ -33,7 +35,6 @@ from utils.errors import UserError
 from utils.naming import parse_slice_name
 from utils.paths import require_paths
 from utils.visualize import plot_case_scores
-from volumes.nifti import find_volume_pairs
 from volumes.slices import inference_slice_settings
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
@@ -64,8 +65,7 @@ def train_fold(fold_cfg: DictConfig) -> None:
 def held_out_pairs(fold_cfg: DictConfig):
     """The CT / segmentation files of the fold's held-out volumes (ids from its 'val' slices)."""
     volume_ids = {parse_slice_name(path).volume for path in list_split_pairs(fold_cfg, "val")[0]}
-    pairs = find_volume_pairs(fold_cfg.DATA_PREPARATION.SCANS_TRAIN_DATA_PATH,
-                              "training scans directory (DATA_PREPARATION.SCANS_TRAIN_DATA_PATH)")
+    pairs = dataset_kind(fold_cfg).split_pairs(fold_cfg, "train")
     return [pair for pair in pairs if pair[0] in volume_ids]
 
 
@@ -75,7 +75,7 @@ def score_fold(fold_cfg: DictConfig) -> list:
         result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, inference_slice_settings(fold_cfg),
                                   fold_cfg.OUTPUT.CLASSES, fold_cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                   fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS,
-                                  scoring=scoring_settings(fold_cfg))
+                                  roi=roi_settings(fold_cfg), scoring=scoring_settings(fold_cfg))
     keras.backend.clear_session()
     return result.cases
 

@@ -21,15 +21,16 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
+from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
 from evaluation.summary import format_table, missed_line, regions_of, write_csv
 from evaluation.volumes import evaluate_volumes, scoring_settings
+from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
 from utils.paths import require_paths
 from utils.visualize import plot_case_scores
-from volumes.nifti import find_volume_pairs
 from volumes.slices import inference_slice_settings
 
 
@@ -47,17 +48,17 @@ def evaluate(cfg: DictConfig) -> dict:
     scoring = scoring_settings(cfg)
     require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"])
     settings = inference_slice_settings(cfg)
-    pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH,
-                              "validation scans directory (DATA_PREPARATION.SCANS_VAL_DATA_PATH)")
+    pairs = dataset_kind(cfg).split_pairs(cfg, "val")
     results_dir = cfg.EVALUATION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
-                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None, scoring)
+                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi=roi_settings(cfg),
+                                  scoring=scoring)
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
     regions = ", ".join(f"{name} = label{'s' if len(labels) > 1 else ''} {'+'.join(map(str, labels))}"
-                        for name, labels in scoring.for_classes(cfg.OUTPUT.CLASSES).regions.items())
+                        for name, labels in scoring.regions.items())
     print(f"Scores on each CT's own grid ({regions}; distances in mm, HD95 {scoring.hd95}):")
     print(format_table(rows, headline(rows[0])))
     print(missed_line(result.cases))

@@ -21,7 +21,9 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig, ListConfig
 
 from data_generators.dataset_files import check_input_shapes
+from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
+from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
 from inference.volume import segment_ct_files
 from run_dirs.loading import load_trained_model
@@ -31,19 +33,20 @@ from utils.errors import UserError
 from utils.images import write_png
 from utils.paths import require_paths
 from utils.visualize import plot_rows
-from volumes.nifti import find_nifti_files
 from volumes.slices import inference_slice_settings
 
 
 def predict_volumes(cfg: DictConfig) -> List[Dict]:
     """Volume mode: a mask NIfTI and a figure per CT in PREDICTION.VOLUMES."""
     volumes = cfg.PREDICTION.VOLUMES
-    files = find_nifti_files(list(volumes) if isinstance(volumes, ListConfig) else str(volumes))
+    kind = dataset_kind(cfg)
+    files = kind.prediction_inputs(list(volumes) if isinstance(volumes, ListConfig) else str(volumes))
     settings = inference_slice_settings(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         written = segment_ct_files(files, predict_fn, settings, cfg.HYPER_PARAMETERS.BATCH_SIZE, out_dir,
-                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS)
+                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
+                                   roi=roi_settings(cfg), output_name=kind.output_name)
     if not written:
         raise UserError(f"no CT volume could be segmented ({len(files)} skipped, see the warnings above)")
     print(f"{len(written)} of {len(files)} CT volume(s) segmented -> {out_dir} (segmentation NIfTI + figure each)")
@@ -69,7 +72,7 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     shown = figure_rows(results, rows)
     figure_path = os.path.join(out_dir, "predictions.png")
     figure = plot_rows(shown, titles=[r["name"] for r in shown], out_path=figure_path,
-                       center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE)
+                       center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE, class_names=list(cfg.DATASET.CLASSES))
     plt.close(figure)
     print(f"{len(results)} predicted masks in {out_dir}; figure: {figure_path}")
     return results

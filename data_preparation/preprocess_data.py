@@ -23,13 +23,14 @@ import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from data_sets.kinds import dataset_kind
 from utils.cli import hydra_app
 from utils.config import positive_int, validate_config
 from utils.errors import UserError
 from utils.images import write_png
-from utils.naming import parse_slice_name, slice_file_name
+from utils.naming import CaseId, case_sort_key, parse_slice_name, slice_file_name
 from utils.paths import require_paths
-from volumes.nifti import READ_ERRORS, find_volume_pairs, load_pair, warn
+from volumes.nifti import READ_ERRORS, load_pair, warn
 from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings
 
 # What a volume can fail with and still leave the other volumes to be prepared.
@@ -38,7 +39,7 @@ VOLUME_ERRORS = (UserError, *READ_ERRORS)
 
 class VolumeTask(NamedTuple):
     """One volume's work; a plain tuple so worker processes can receive it."""
-    volume_id: int
+    volume_id: CaseId
     volume_path: str
     segmentation_path: str
     images_dir: str
@@ -51,7 +52,7 @@ class VolumeTask(NamedTuple):
 
 
 class VolumeResult(NamedTuple):
-    volume_id: int
+    volume_id: CaseId
     file_name: str
     slices: int
     error: Optional[str]
@@ -72,13 +73,14 @@ def write_slices(hu, labels, indices, images_dir, masks_dir, task: VolumeTask) -
                   label_slice(labels, index, task.settings))
 
 
-def publish(partial_dir: str, out_dir: str, prefix: str, volume_id: int) -> None:
+def publish(partial_dir: str, out_dir: str, prefix: str, volume_id: CaseId) -> None:
     """Move a volume's new PNGs into out_dir, then delete its slices a previous run left that are not new.
 
     Replacing before deleting means every slice name holds the old or the new PNG at any moment,
     and settings that select other slices (stride, skipping) leave no stale slices behind.
     """
-    old = set(os.path.basename(p) for p in glob.glob(os.path.join(out_dir, f"{glob.escape(prefix)}_{volume_id}_*.png")))
+    old = set(os.path.basename(p) for p in glob.glob(os.path.join(out_dir, f"{glob.escape(prefix)}_{volume_id}_*.png"))
+              if parse_slice_name(p, prefix).volume == volume_id)   # not case `1_2`'s slices when publishing case `1`
     new = set(os.listdir(partial_dir))
     for name in new:
         os.replace(os.path.join(partial_dir, name), os.path.join(out_dir, name))
@@ -96,7 +98,7 @@ def process_volume(task: VolumeTask) -> VolumeResult:
     partial_images = os.path.join(task.images_dir, f".partial-{task.volume_id}")
     partial_masks = os.path.join(task.masks_dir, f".partial-{task.volume_id}")
     try:
-        volume, segmentation = load_pair(task.volume_path, task.segmentation_path)
+        volume, segmentation = load_pair(task.volume_path, task.segmentation_path, task.settings.label_count)
         hu, labels = volume.data, segmentation.data
         indices = selected_slices(labels, task.stride, task.skip_empty)
         for directory in (partial_images, partial_masks):
@@ -131,7 +133,7 @@ def run_tasks(tasks: List[VolumeTask], workers: int, description: str) -> List[V
                 for future in as_completed([pool.submit(process_volume, task) for task in tasks]):
                     results.append(future.result())
                     progress.update()
-    return sorted(results, key=lambda result: result.volume_id)
+    return sorted(results, key=lambda result: case_sort_key(result.volume_id))
 
 
 
@@ -139,17 +141,16 @@ def run_tasks(tasks: List[VolumeTask], workers: int, description: str) -> List[V
 def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
     """{split: [VolumeTask]} for train and val, found before any work so a bad val folder fails fast."""
     prep = cfg.DATA_PREPARATION
-    sources = {"train": (prep.SCANS_TRAIN_DATA_PATH, cfg.DATASET.TRAIN, "SCANS_TRAIN_DATA_PATH"),
-               "val": (prep.SCANS_VAL_DATA_PATH, cfg.DATASET.VAL, "SCANS_VAL_DATA_PATH")}
+    kind = dataset_kind(cfg)
     tasks = {}
-    for split, (scans_dir, dataset, key) in sources.items():
-        pairs = find_volume_pairs(scans_dir, f"{split} scans directory (DATA_PREPARATION.{key})")
+    for split, dataset in (("train", cfg.DATASET.TRAIN), ("val", cfg.DATASET.VAL)):
+        pairs = kind.split_pairs(cfg, split)
         skip_empty = split == "train" and bool(prep.SKIP_TRAIN_SLICES_WITHOUT_LIVER)
         stride = positive_int(prep.SLICE_STRIDE, "DATA_PREPARATION.SLICE_STRIDE")
         tasks[split] = [VolumeTask(volume_id, volume_path, segmentation_path, dataset.IMAGES_PATH,
                                    dataset.MASK_PATH, skip_empty, stride, prep.IMAGE_PREFIX, prep.MASK_PREFIX, settings)
                         for volume_id, volume_path, segmentation_path in pairs]
-    shared = sorted({t.volume_id for t in tasks["train"]} & {t.volume_id for t in tasks["val"]})
+    shared = sorted({t.volume_id for t in tasks["train"]} & {t.volume_id for t in tasks["val"]}, key=case_sort_key)
     if shared:
         listed = ", ".join(map(str, shared[:10])) + (" ..." if len(shared) > 10 else "")
         warn(f"volume(s) {listed} are in both the train and the val scans directories: validation would score "
@@ -176,7 +177,7 @@ def remove_other_volumes(directory: str, prefix: str, keep_ids) -> int:
     removed = 0
     for path in slice_files(directory, prefix):
         try:
-            volume_id = parse_slice_name(path).volume
+            volume_id = parse_slice_name(path, prefix).volume
         except ValueError:
             continue
         if volume_id not in keep_ids:

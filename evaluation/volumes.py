@@ -3,11 +3,13 @@ import os
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
-from evaluation.metrics import LITS_LESION_REGION, LITS_REGIONS, Scoring, overlap
+from data_sets.kinds import class_setup
+from evaluation.metrics import Scoring, overlap
 from evaluation.summary import case_row, global_row, mean_row
+from inference.roi import RoiSettings
 from inference.volume import PredictFn, predict_volume
 from utils.choices import choose
 from utils.errors import UserError
@@ -23,30 +25,17 @@ class Evaluation(NamedTuple):
 
 
 def scoring_settings(cfg: DictConfig) -> Scoring:
-    """What evaluate.py and cross_validate.py score, from the config: DATASET.REGIONS (name -> labels)
-    and DATASET.LESION_REGION (LiTS's when the config has no REGIONS), EVALUATION.HD95 and
+    """What evaluate.py and cross_validate.py score: the regions the network can predict and the lesion
+    region (DATASET.REGIONS / LESION_REGION, checked by data_sets.kinds.class_setup), EVALUATION.HD95 and
     EVALUATION.LESION_OVERLAP; a bad value is a UserError naming its key."""
-    regions = OmegaConf.select(cfg, "DATASET.REGIONS", default=None)
-    if regions is None:
-        regions, lesion_region = LITS_REGIONS, LITS_LESION_REGION
-    else:
-        regions = OmegaConf.to_container(regions) if OmegaConf.is_config(regions) else regions
-        lesion_region = OmegaConf.select(cfg, "DATASET.LESION_REGION", default=None)
-    if not isinstance(regions, dict) or not regions or not all(
-            isinstance(name, str) and name and isinstance(labels, (list, tuple)) and labels
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in labels)
-            for name, labels in regions.items()):
-        raise UserError(f"DATASET.REGIONS must map region names to lists of label values > 0, got {regions!r}")
-    if lesion_region is not None and lesion_region not in regions:
-        raise UserError(f"DATASET.LESION_REGION must be null or one of DATASET.REGIONS ({', '.join(regions)}), "
-                        f"got {lesion_region!r}")
-    hd95 = OmegaConf.select(cfg, "EVALUATION.HD95", default="max_of_directed")
-    choose("EVALUATION.HD95", hd95)
-    lesion_overlap = OmegaConf.select(cfg, "EVALUATION.LESION_OVERLAP", default=0.5)
+    setup = class_setup(cfg)
+    hd95 = cfg.EVALUATION.HD95
+    choose("EVALUATION.HD95", hd95)   # a UserError listing the conventions otherwise
+    lesion_overlap = cfg.EVALUATION.LESION_OVERLAP
     if isinstance(lesion_overlap, bool) or not isinstance(lesion_overlap, (int, float)) or not 0 <= lesion_overlap < 1:
         raise UserError(f"EVALUATION.LESION_OVERLAP must be a number from 0 (any overlap) to below 1, "
                         f"got {lesion_overlap!r}")
-    return Scoring({name: tuple(labels) for name, labels in regions.items()}, lesion_region, hd95, float(lesion_overlap))
+    return Scoring(dict(setup.regions), setup.lesion_region, hd95, float(lesion_overlap))
 
 
 def slice_grid_overlaps(labels: np.ndarray, model_labels: np.ndarray, settings: SliceSettings, classes: int,
@@ -60,25 +49,27 @@ def slice_grid_overlaps(labels: np.ndarray, model_labels: np.ndarray, settings: 
 
 def evaluate_volumes(pairs: Sequence[Tuple[int, str, str]], predict_fn: PredictFn, settings: SliceSettings,
                      classes: int, batch_size: int, normalize: bool = True, postprocess: bool = False,
-                     nifti_dir: Optional[str] = None, scoring: Scoring = Scoring()) -> Evaluation:
+                     nifti_dir: Optional[str] = None, roi: Optional[RoiSettings] = None,
+                     scoring: Scoring = Scoring()) -> Evaluation:
     """Score every (volume_id, volume_path, segmentation_path) on the CT's own grid.
 
     `scoring` says what is scored (default: LiTS's regions and rules); regions the model's `classes`
     cannot predict are left out (Scoring.for_classes).
     A volume that cannot be read or scored is warned about and skipped; the others still count.
-    With nifti_dir each prediction is written there as prediction-N.nii.gz on the source grid.
+    With nifti_dir each prediction is written there as prediction-N.nii.gz on the source grid; with roi
+    (PREDICTION.ROI) only the slices around the organ are predicted, as predict.py does.
     """
     scoring = scoring.for_classes(classes)
     rows, overlaps, lesions, written, skipped = [], [], [], [], []
     for volume_id, volume_path, segmentation_path in tqdm(pairs, desc="evaluating volumes", unit="volume"):
         try:
-            volume, segmentation = load_pair(volume_path, segmentation_path)
+            volume, segmentation = load_pair(volume_path, segmentation_path, settings.label_count)
         except UserError as err:
             warn(f"skipped: {err}")
             skipped.append(f"{os.path.basename(volume_path)}: {err}")
             continue
         prediction = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
-                                    description=volume.name)
+                                    description=volume.name, roi=roi)
         truth = np.minimum(segmentation.data, classes - 1)
         scores = scoring.score(truth, prediction.labels, volume.spacing)
         slice_grid = slice_grid_overlaps(segmentation.data, prediction.model_labels, settings, classes, scoring.regions)

@@ -5,7 +5,6 @@ import math
 import nibabel as nib
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from evaluate import headline
 from evaluation.metrics import (LITS_LESION_REGION, LITS_REGIONS, active_regions, case_scores, image_diagonal,
@@ -350,26 +349,17 @@ def test_the_scores_figure_draws_each_cases_dice_and_hd95_per_region(tmp_path):
     assert (tmp_path / "evaluation" / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def with_dataset(cfg, **keys):
-    """cfg (as a plain config: the schema may not declare them yet) with DATASET keys set."""
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg))
-    for key, value in keys.items():
-        cfg.DATASET[key] = value
-    return cfg
-
-
 def test_scoring_settings_come_from_the_config_and_bad_values_are_named(tmp_path):
     default = scoring_settings(tiny_config(tmp_path))
-    assert (dict(default.regions), default.lesion_region, default.hd95, default.lesion_overlap) == (
+    assert (default.regions, default.lesion_region, default.hd95, default.lesion_overlap) == (
         {"liver": (1, 2), "tumour": (2,)}, "tumour", "max_of_directed", 0.5)
-    custom = scoring_settings(with_dataset(tiny_config(tmp_path, "EVALUATION.HD95=pooled", "EVALUATION.LESION_OVERLAP=0"),
-                                           REGIONS={"kidney": [1, 2], "tumour": [2]}, LESION_REGION=None))
+    assert scoring_settings(tiny_config(tmp_path, "OUTPUT.CLASSES=2")).regions == {"liver": (1,)}
+    custom = scoring_settings(tiny_config(tmp_path, "EVALUATION.HD95=pooled", "EVALUATION.LESION_OVERLAP=0",
+                                          "DATASET.REGIONS=[{organ:[1,2]},{tumour:[2]}]", "DATASET.LESION_REGION=null"))
     assert (custom.regions, custom.lesion_region, custom.hd95, custom.lesion_overlap) == (
-        {"kidney": (1, 2), "tumour": (2,)}, None, "pooled", 0.0)
-    for overrides, dataset, message in [
-            (["EVALUATION.HD95=mean"], {}, r"EVALUATION.HD95 must be one of max_of_directed, pooled; got 'mean'"),
-            (["EVALUATION.LESION_OVERLAP=1"], {}, "EVALUATION.LESION_OVERLAP must be a number from 0"),
-            ([], {"REGIONS": {"liver": ["one"]}}, "DATASET.REGIONS must map region names to lists of label values"),
-            ([], {"REGIONS": {"liver": [1]}, "LESION_REGION": "tumour"}, "DATASET.LESION_REGION must be null or one of")]:
+        {"organ": (1, 2), "tumour": (2,)}, None, "pooled", 0.0)
+    for override, message in [("EVALUATION.HD95=mean", r"EVALUATION.HD95 must be one of max_of_directed, pooled; got 'mean'"),
+                              ("EVALUATION.LESION_OVERLAP=1", "EVALUATION.LESION_OVERLAP must be a number from 0"),
+                              ("DATASET.LESION_REGION=liver_tumour", "DATASET.LESION_REGION=liver_tumour is not a region")]:
         with pytest.raises(UserError, match=message):
-            scoring_settings(with_dataset(tiny_config(tmp_path, *overrides), **dataset))
+            scoring_settings(tiny_config(tmp_path, override))

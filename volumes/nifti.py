@@ -22,13 +22,13 @@ from tqdm import tqdm
 
 from utils.errors import UserError
 from utils.files import write_atomically
-from utils.labels import LABEL_MAX
 
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
 SEGMENTATION_SUFFIX = "_segmentation"   # predict.py's mask of a CT not named volume-N: <name>_segmentation.nii.gz
 # What reading a damaged or foreign file raises; anything else is a bug and should surface.
 READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError,
                nib.spatialimages.HeaderDataError)
+LITS_LABEL_COUNT = 3      # LiTS labels 0 background, 1 liver, 2 tumour: the default where no class list is given
 AIR_BELOW_HU = -500.0   # some air (about -1000 HU) is in every CT that shows the body's outline
 _MM_PER_UNIT = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}   # NIfTI xyzt_units, spatial part
 _CANONICAL = axcodes2ornt(("R", "A", "S"))
@@ -162,25 +162,26 @@ def save_labels(labels: np.ndarray, volume: Volume, out_path: str) -> str:
     return write_atomically(out_path, lambda temporary: nib.save(image, temporary))
 
 
-def check_labels(labels: np.ndarray, name: str) -> np.ndarray:
-    """uint8 labels 0..LABEL_MAX; a UserError names the file and the values when they are not."""
+def check_labels(labels: np.ndarray, name: str, label_count: int = LITS_LABEL_COUNT) -> np.ndarray:
+    """uint8 labels 0..label_count-1 (DATASET.CLASSES); a UserError names the file and the values when they are not."""
     labels = np.asarray(labels)
+    label_max = label_count - 1
     if labels.dtype.kind == "f":
         if not np.all(np.isfinite(labels)):
-            raise UserError(f"{name} holds NaN or infinite labels; a segmentation holds integers 0..{LABEL_MAX}")
+            raise UserError(f"{name} holds NaN or infinite labels; a segmentation holds integers 0..{label_max}")
         fractional = labels[labels != np.round(labels)]
         if fractional.size:
             raise UserError(f"{name} holds non-integer labels (e.g. {fractional.flat[0]:g}); "
-                            f"a segmentation holds integers 0..{LABEL_MAX}")
+                            f"a segmentation holds integers 0..{label_max}")
     values = np.unique(labels)
-    bad = values[(values < 0) | (values > LABEL_MAX)]
+    bad = values[(values < 0) | (values > label_max)]
     if bad.size:
         shown = ", ".join(f"{v:g}" for v in bad[:5]) + (" ..." if bad.size > 5 else "")
-        raise UserError(f"{name} holds labels {shown}; LiTS labels are 0 background, 1 liver, 2 tumour")
+        raise UserError(f"{name} holds labels {shown}; DATASET.CLASSES has {label_count} classes (labels 0..{label_max})")
     return labels.astype(np.uint8)
 
 
-def load_segmentation(path: str, volume: Optional[Volume] = None) -> Volume:
+def load_segmentation(path: str, volume: Optional[Volume] = None, label_count: int = LITS_LABEL_COUNT) -> Volume:
     """A segmentation as checked RAS+ uint8 labels; when the CT is given, shapes must agree."""
     segmentation = load_volume(path, "segmentation")
     if volume is not None and segmentation.source.shape[:3] != volume.source.shape[:3]:
@@ -192,13 +193,13 @@ def load_segmentation(path: str, volume: Optional[Volume] = None) -> Volume:
             warn(f"{segmentation.name} is stored in orientation {axes[0]}, {volume.name} in {axes[1]}: each is "
                  f"read by its own affine, so the labels lie over the CT only if that change is real; "
                  f"check them in the figures of predict.py or verify_data.py")
-    return segmentation._replace(data=check_labels(segmentation.data, segmentation.name))
+    return segmentation._replace(data=check_labels(segmentation.data, segmentation.name, label_count))
 
 
-def load_pair(volume_path: str, segmentation_path: str) -> Tuple[Volume, Volume]:
+def load_pair(volume_path: str, segmentation_path: str, label_count: int = LITS_LABEL_COUNT) -> Tuple[Volume, Volume]:
     """A LiTS CT and its checked segmentation on one RAS+ grid; a UserError says what is wrong with which file."""
     volume = load_volume(volume_path)
-    segmentation = load_segmentation(segmentation_path, volume)
+    segmentation = load_segmentation(segmentation_path, volume, label_count)
     check_ct_intensities(volume)
     if segmentation.data.shape != volume.data.shape:
         raise UserError(f"{volume.name} / {segmentation.name}: their orientations put the voxels on different "
@@ -212,7 +213,7 @@ def intensity_problem(data: np.ndarray) -> Optional[str]:
         return "holds NaN or infinite values"
     if data.size and data.min() == data.max():
         return f"is constant ({data.flat[0]:g} everywhere)"
-    if data.dtype.kind in "biu" and data.size and data.min() >= 0 and data.max() <= LABEL_MAX:
+    if data.dtype.kind in "biu" and data.size and data.min() >= 0 and data.max() < LITS_LABEL_COUNT:
         return f"holds only the values 0..{data.max()} of a label map: a segmentation, not a CT"
     return None
 
