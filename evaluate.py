@@ -4,7 +4,8 @@
     python evaluate.py EVALUATION.WRITE_NIFTI=True PREDICTION.POSTPROCESS=True
     python evaluate.py INFERENCE.BACKEND=onnxruntime:int8     # the fast CPU path, scored the same way
 
-Predicts every volume-N in DATA_PREPARATION.SCANS_VAL_DATA_PATH slice by slice, brings the
+Predicts every volume-N (and every DICOM CT series with a DICOM SEG referencing it, named by its
+pseudonym) in DATA_PREPARATION.SCANS_VAL_DATA_PATH slice by slice, brings the
 probabilities back to the CT's grid, and compares the labels with segmentation-N at native
 resolution, per region (DATASET.REGIONS; LiTS: liver and tumour): Dice per case and pooled (global),
 VOE, RVD, ASSD, MSD, RMSD and HD95 in mm, how many cases missed each region, lesion detection by
@@ -53,8 +54,8 @@ def evaluate(cfg: DictConfig) -> dict:
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
-                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi=roi_settings(cfg),
-                                  scoring=scoring)
+                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi_settings(cfg),
+                                  class_names=list(cfg.DATASET.CLASSES), scoring=scoring)
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
     regions = ", ".join(f"{name} = label{'s' if len(labels) > 1 else ''} {'+'.join(map(str, labels))}"
