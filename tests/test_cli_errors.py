@@ -67,6 +67,8 @@ CASES = [
     # the config is validated first, before the run folder is looked for
     ("evaluate.py", ["HYPER_PARAMETERS.BATCH_SIZE=0", "RUN_DIR={tmp}/no_such_run"],
      ["HYPER_PARAMETERS.BATCH_SIZE must be a positive integer, got 0"]),
+    ("evaluate.py", ["EVALUATION.HD95=mean"], ["EVALUATION.HD95 must be one of max_of_directed, pooled; got 'mean'"]),
+    ("evaluate.py", ["EVALUATION.LESION_OVERLAP=1.5"], ["EVALUATION.LESION_OVERLAP must be a number from 0"]),
     ("evaluate.py", ["DATA_PREPARATION.SCANS_VAL_DATA_PATH={tmp}/none"],
      ["DATA_PREPARATION.SCANS_VAL_DATA_PATH: directory not found"]),
     ("predict.py", ["PREDICTION.VOLUMES={tmp}/ct.nii.gz"], ["CT volume", "ct.nii.gz not found"]),

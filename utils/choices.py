@@ -31,6 +31,7 @@ CHOICES = {
     "BENCHMARK.BACKENDS": Choice("deploy.backends:BACKENDS", many=True, qualifier="PRECISION"),
     "EXPORT.FORMATS": Choice("deploy.export:EXPORT_FORMATS", many=True),
     "PREDICTION.OUTPUT_FORMAT": Choice("inference.volume:OUTPUT_FORMATS"),
+    "EVALUATION.HD95": Choice("evaluation.metrics:HD95_CONVENTIONS"),
 }
 
 

@@ -175,8 +175,9 @@ def plot_volume_views(ct: np.ndarray, prediction: np.ndarray, truth: np.ndarray 
 def plot_case_scores(rows, out_path: str = None):
     """Dice and HD95 of every case as bars, per region, with the per-case mean as a dashed line.
 
-    `rows` are summary.csv's case rows (`volume`, `dice_<region>`, `hd95_<region>_mm`); a bar is
-    missing where a score is undefined (NaN: HD95 without a tumour).
+    `rows` are summary.csv's case rows (`volume`, `dice_<region>`, `hd95_<region>_mm`); a missed
+    region's HD95 is the volume's diagonal (evaluation.metrics), so its bar stands out; a bar is
+    missing only where a value is NaN.
     """
     regions = [key[len("dice_"):] for key in rows[0] if key.startswith("dice_")]
     names = [str(row["volume"]) for row in rows]
