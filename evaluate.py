@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
 from data_sets.kinds import dataset_kind
-from deploy.backends import inference_backend
+from deploy.backends import inference_backend, inference_batch_size
 from evaluation.summary import format_table, write_csv
 from evaluation.volumes import evaluate_volumes
 from inference.roi import roi_settings
@@ -43,7 +43,7 @@ def evaluate(cfg: DictConfig) -> dict:
     pairs = dataset_kind(cfg).split_pairs(cfg, "val")
     results_dir = cfg.EVALUATION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
-        result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,
+        result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, inference_batch_size(cfg),
                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
                                   results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi_settings(cfg))
     rows = result.cases + result.summary

@@ -159,3 +159,11 @@ def test_roi_keeps_the_dice_of_every_slice_on_held_out_cts(trained, tmp_path):
     assert abs(scores["roi"][0] - scores["full"][0]) <= 0.01
     assert abs(scores["roi"][1] - scores["full"][1]) <= 0.02
     assert scores["roi"][2] < 0.75 * 96
+
+
+def test_inference_batch_size_is_checked(tmp_path):
+    from deploy.backends import inference_batch_size
+
+    assert inference_batch_size(tiny_config(tmp_path)) == 4
+    with pytest.raises(UserError, match="^INFERENCE.BATCH_SIZE must be a positive integer, got 0$"):
+        inference_batch_size(tiny_config(tmp_path, "INFERENCE.BATCH_SIZE=0"))
