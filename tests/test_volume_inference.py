@@ -167,3 +167,10 @@ def test_inference_batch_size_is_checked(tmp_path):
     assert inference_batch_size(tiny_config(tmp_path)) == 4
     with pytest.raises(UserError, match="^INFERENCE.BATCH_SIZE must be a positive integer, got 0$"):
         inference_batch_size(tiny_config(tmp_path, "INFERENCE.BATCH_SIZE=0"))
+
+
+def test_a_few_stray_pixels_do_not_make_a_slice_hold_the_organ():
+    from inference.roi import min_foreground_pixels
+
+    assert min_foreground_pixels(320, 320) == 51 and min_foreground_pixels(64, 64) == 2
+    assert min_foreground_pixels(16, 16) == 1
