@@ -24,15 +24,12 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
-import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks.cpu_backends import cpu_model_name  # noqa: E402
-from benchmarks.markdown import DOCS_DIR, replace_section  # noqa: E402
+from benchmarks.cpu_backends import cpu_model_name
+from benchmarks.markdown import DOCS_DIR, replace_section
 
 DEFAULT_SETTINGS = ["keras:float32", "keras:float32+roi", "onnxruntime:int8", "auto+roi"]
 PHASE_COLUMNS = ("read", "prepare", "infer", "to_ct_grid", "postprocess", "write")
