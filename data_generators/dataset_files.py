@@ -40,7 +40,7 @@ def list_split_pairs(cfg, mode: str) -> Tuple[List[str], List[str]]:
     A 2D kind (data=images) pairs the user's own files as they come (its split_pairs); the others
     read the prepared slices, which must have the network's input shape.
     """
-    num_folds, fold = cfg.DATASET.get("NUM_FOLDS", 1), cfg.DATASET.get("FOLD", 0)
+    num_folds, fold = cfg.DATASET.NUM_FOLDS, cfg.DATASET.FOLD
     check_fold(fold, num_folds)
     kind = dataset_kind(cfg)
     if not kind.volumetric:
