@@ -11,8 +11,8 @@ from typing import Dict, List, Mapping, NamedTuple, Sequence, Tuple
 import numpy as np
 
 from data_sets.images import Pair, mask_to_labels, read_mask_labels
-from evaluation.metrics import Overlap, overlap
-from evaluation.summary import GLOBAL_ROW, MEAN_ROW
+from evaluation.metrics import Overlap, overlap, pooled_overlap
+from evaluation.summary import GLOBAL_ROW, MEAN_ROW, column_mean
 from inference.images import predict_pictures
 
 CASE_KEY = "image"   # summary.csv's first column: the image's file stem
@@ -23,17 +23,6 @@ class ImageEvaluation(NamedTuple):
     summary: List[Dict]   # the 'mean' and 'global' rows
 
 
-def iou(counts: Overlap) -> float:
-    """Intersection over union |T∩P| / |T∪P| (Jaccard); 1.0 when both are empty, as Dice."""
-    union = counts.truth + counts.prediction - counts.intersection
-    return 1.0 if union == 0 else counts.intersection / union
-
-
-def _mean(values) -> float:
-    values = [float(v) for v in values if not np.isnan(v)]
-    return float(np.mean(values)) if values else float("nan")
-
-
 def region_overlaps(truth: np.ndarray, prediction: np.ndarray, regions: Mapping[str, Sequence[int]]) -> Dict[str, Overlap]:
     return {name: overlap(np.isin(truth, labels), np.isin(prediction, labels)) for name, labels in regions.items()}
 
@@ -41,8 +30,8 @@ def region_overlaps(truth: np.ndarray, prediction: np.ndarray, regions: Mapping[
 def image_row(name: str, shape: Tuple[int, int], overlaps: Mapping[str, Overlap]) -> Dict:
     """summary.csv's row of one image: its size, then dice_<region> and iou_<region>."""
     row = {CASE_KEY: name, "height": shape[0], "width": shape[1]}
-    row.update({f"dice_{name}": o.dice for name, o in overlaps.items()})
-    row.update({f"iou_{name}": iou(o) for name, o in overlaps.items()})
+    row.update({f"dice_{region}": o.dice for region, o in overlaps.items()})
+    row.update({f"iou_{region}": o.iou for region, o in overlaps.items()})
     return row
 
 
@@ -50,8 +39,8 @@ def summary_rows(rows: List[Dict], overlaps: List[Mapping[str, Overlap]]) -> Lis
     """'mean' (of every image's scores) and 'global' (every image's pixels pooled) rows."""
     scores = [key for key in rows[0] if key.startswith(("dice_", "iou_"))]
     mean = {CASE_KEY: MEAN_ROW, "height": "", "width": "",
-            **{key: _mean(row[key] for row in rows) for key in scores}}
-    pooled = {name: Overlap(*(sum(o[name][k] for o in overlaps) for k in range(3))) for name in overlaps[0]}
+            **{key: column_mean(key, [row[key] for row in rows]) for key in scores}}
+    pooled = {name: pooled_overlap([o[name] for o in overlaps]) for name in overlaps[0]}
     pooled_row = image_row(GLOBAL_ROW, ("", ""), pooled)
     return [mean, pooled_row]
 
