@@ -182,8 +182,9 @@ def plot_case_scores(rows, out_path: str = None, panels=VOLUME_PANELS, case_key:
     """Two scores of every case as bars, per region, with the per-case mean as a dashed line.
 
     `rows` are summary.csv's case rows (`volume`, `dice_<region>`, `hd95_<region>_mm`; or with
-    IMAGE_PANELS and case_key 'image', `dice_<region>` and `iou_<region>`); a bar is missing where a
-    score is undefined (NaN: HD95 without a tumour).
+    IMAGE_PANELS and case_key 'image', `dice_<region>` and `iou_<region>`); a missed region's HD95
+    is the volume's diagonal (evaluation.metrics), so its bar stands out; a bar is missing only
+    where a value is NaN.
     """
     regions = [key[len("dice_"):] for key in rows[0] if key.startswith("dice_")]
     names = [str(row[case_key]) for row in rows]
