@@ -44,6 +44,11 @@ class Overlap(NamedTuple):
         return 1.0 if total == 0 else 2.0 * self.intersection / total
 
     @property
+    def iou(self) -> float:
+        """Intersection over union |T∩P| / |T∪P| (Jaccard, 1 - VOE); 1.0 when both are empty, as Dice."""
+        return 1.0 - self.voe
+
+    @property
     def voe(self) -> float:
         """Volumetric overlap error 1 - |T∩P| / |T∪P| (1 - Jaccard); 0.0 when both are empty."""
         union = self.truth + self.prediction - self.intersection
