@@ -17,7 +17,7 @@ from utils.files import list_files, require_dir
     ("MODEL.BACKBONE.TYPE", "resnet50", "unet3plus, vgg16, vgg19"),
     ("DATA_GENERATOR_TYPE", "TORCH_GENERATOR", "TF_GENERATOR, DALI_GENERATOR"),
     ("EVALUATION.HD95", "mean", "max_of_directed, pooled"),
-    ("DATASET.KIND", "coco", "lits"),
+    ("DATASET.KIND", "coco", "lits, images"),
 ])
 def test_config_names_are_checked_against_the_implementers_tables(tmp_path, key, bad, valid):
     check_choices(tiny_config(tmp_path))
@@ -46,7 +46,7 @@ def test_out_of_range_values_are_refused_naming_the_key(tmp_path, override, mess
 def test_help_lists_the_valid_names_of_each_choice():
     assert choices_help().splitlines() == [
         "Valid names:",
-        "  DATASET.KIND: lits",
+        "  DATASET.KIND: lits | images",
         "  DATA_GENERATOR_TYPE: TF_GENERATOR | DALI_GENERATOR",
         "  EVALUATION.HD95: max_of_directed | pooled",
         "  MODEL.BACKBONE.TYPE: unet3plus | vgg16 | vgg19",
