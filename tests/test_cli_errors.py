@@ -162,7 +162,7 @@ def test_every_key_of_config_yaml_is_typed_and_null_keys_are_declared():
     assert types["DATA_PREPARATION.HU_WINDOW.MIN"] is int
     assert types["DATA_PREPARATION.RESIZE"] is bool
     assert types["DATA_PREPARATION.RESIZED_HEIGHT"] is int          # ${INPUT.HEIGHT}: the referenced key's type
-    assert types["DATASET.TRAIN.IMAGES_PATH"] is str                 # a path built from ${...}
+    assert types["EVALUATION.RESULTS_PATH"] is str                   # a path built from ${...}
     assert str(types["MODEL.FILTERS"]) == "typing.List[int]"
     assert types["BENCHMARK.STEPS"] is int and types["VERIFY.SAMPLES"] is int
     untyped = [key for key, declared in types.items() if "Any" in str(declared)]

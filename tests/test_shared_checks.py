@@ -13,7 +13,7 @@ from utils.files import list_files, require_dir
     ("MODEL.BACKBONE.TYPE", "resnet50", "unet3plus, vgg16, vgg19"),
     ("DATA_GENERATOR_TYPE", "TORCH_GENERATOR", "TF_GENERATOR, DALI_GENERATOR"),
     ("EVALUATION.HD95", "mean", "max_of_directed, pooled"),
-    ("DATASET.KIND", "coco", "lits"),
+    ("DATASET.KIND", "coco", "lits, images"),
     ("USE_MULTI_GPUS.STRATEGY", "horovod", "mirrored, multi_worker"),
     ("OPTIMIZATION.AMP", "fp16", "True, False, float32, float16, bfloat16"),
     ("PREDICTION.OUTPUT_FORMAT", "png", "auto, nifti, dicom_seg, both"),
@@ -68,7 +68,7 @@ def test_help_lists_the_valid_names_of_each_choice():
     assert choices_help().splitlines() == [
         "Valid names:",
         "  BENCHMARK.BACKENDS: keras | onnxruntime | openvino",
-        "  DATASET.KIND: lits",
+        "  DATASET.KIND: lits | images",
         "  DATA_GENERATOR_TYPE: TF_GENERATOR | DALI_GENERATOR",
         "  EVALUATION.HD95: max_of_directed | pooled",
         "  EXPORT.FORMATS: saved_model | onnx | onnx_int8 | openvino",
