@@ -34,9 +34,10 @@ from utils.seed import set_seed
 from utils.visualize import plot_training_curves
 
 
-def monitored_metric(model: keras.Model) -> str:
-    """Keras logs the Dice of the final output as 'dice_coef' for one output, 'd1_dice_coef' for several."""
-    name = "dice_coef" if len(model.outputs) == 1 else f"{FINAL_OUTPUT}_dice_coef"
+def monitored_metric(model: keras.Model, metric: str) -> str:
+    """The logged name of the checkpoint's validation metric (CALLBACKS.MODEL_CHECKPOINT.MONITOR):
+    Keras logs e.g. 'dice_coef' for a model with one output, 'd1_dice_coef' for several."""
+    name = metric if len(model.outputs) == 1 else f"{FINAL_OUTPUT}_{metric}"
     return f"val_{name}"
 
 
@@ -54,7 +55,7 @@ def fit(cfg: DictConfig, strategy, train_feed, val_feed) -> keras.callbacks.Hist
     if done >= cfg.HYPER_PARAMETERS.EPOCHS:
         print(f"this run has already trained {done} epochs: raise HYPER_PARAMETERS.EPOCHS to train on")
     model = build_compiled_model(cfg, strategy)
-    monitor = monitored_metric(model)
+    monitor = monitored_metric(model, cfg.CALLBACKS.MODEL_CHECKPOINT.MONITOR)
     callbacks = [*build_callbacks(cfg, monitor, train_feed.global_batch_size), *train_feed.callbacks]
     print(f"training {model.name}: {model.count_params():,} parameters, {train_feed.steps} steps/epoch, "
           f"global batch {train_feed.global_batch_size}, generator {cfg.DATA_GENERATOR_TYPE}, "
@@ -106,14 +107,14 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
     return history
 
 
-def best_validation_dice(history: keras.callbacks.History) -> float:
-    """The best validation Dice of a run, the number sweepers maximise."""
-    return float(max(history.history[monitored_metric(history.model)]))
+def best_validation_dice(history: keras.callbacks.History, metric: str = "dice_coef") -> float:
+    """The best validation Dice of a run (the checkpoint's metric), the number sweepers maximise."""
+    return float(max(history.history[monitored_metric(history.model, metric)]))
 
 
 def train_job(cfg: DictConfig) -> float:
     """The Hydra task: one complete run (its own run folder per `-m` job); returns its best validation Dice."""
-    dice = best_validation_dice(train(cfg))
+    dice = best_validation_dice(train(cfg), cfg.CALLBACKS.MODEL_CHECKPOINT.MONITOR)
     keras.backend.clear_session()   # the next job of a sweep starts from a clean slate
     return dice
 
