@@ -35,7 +35,7 @@ from utils.images import write_png  # noqa: E402
 from utils.naming import parse_slice_name, slice_file_name  # noqa: E402
 from utils.paths import require_paths  # noqa: E402
 from volumes.nifti import READ_ERRORS, find_volume_pairs, load_pair, warn  # noqa: E402
-from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings  # noqa: E402
+from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings, to_slicing_frame  # noqa: E402
 
 # What a volume can fail with and still leave the other volumes to be prepared.
 VOLUME_ERRORS = (UserError, *READ_ERRORS)
@@ -102,7 +102,9 @@ def process_volume(task: VolumeTask) -> VolumeResult:
     partial_masks = os.path.join(task.masks_dir, f".partial-{task.volume_id}")
     try:
         volume, segmentation = load_pair(task.volume_path, task.segmentation_path)
-        hu, labels = volume.data, segmentation.data
+        orientation = task.settings.orientation   # both on the CT's grid: cut both in the CT's frame
+        hu = to_slicing_frame(volume.data, volume.source, orientation)
+        labels = to_slicing_frame(segmentation.data, volume.source, orientation)
         indices = selected_slices(labels, task.stride, task.skip_empty)
         for directory in (partial_images, partial_masks):
             shutil.rmtree(directory, ignore_errors=True)

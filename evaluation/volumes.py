@@ -10,7 +10,7 @@ from evaluation.summary import case_row, global_row, mean_row
 from inference.volume import PredictFn, predict_volume
 from utils.errors import UserError
 from volumes.nifti import load_pair, save_labels, warn
-from volumes.slices import SliceSettings, label_slice
+from volumes.slices import SliceSettings, label_slice, to_slicing_frame
 
 
 class Evaluation(NamedTuple):
@@ -45,10 +45,11 @@ def evaluate_volumes(pairs: Sequence[Tuple[int, str, str]], predict_fn: PredictF
             skipped.append(f"{os.path.basename(volume_path)}: {err}")
             continue
         prediction = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
-                                    description=volume.name)
+                                    description=volume.name, source=volume.source)
         truth = np.minimum(segmentation.data, classes - 1)
         scores = case_scores(truth, prediction.labels, volume.spacing, classes)
-        slice_grid = slice_grid_overlaps(segmentation.data, prediction.model_labels, settings, classes)
+        slice_grid = slice_grid_overlaps(to_slicing_frame(segmentation.data, volume.source, settings.orientation),
+                                         prediction.model_labels, settings, classes)
         rows.append(case_row(volume_id, truth.shape[2], scores, slice_grid))
         overlaps.append({region: scores[region]["overlap"] for region in REGIONS[classes]})
         if "lesions" in scores:

@@ -17,7 +17,7 @@ from volumes.geometry import labels_from_probabilities
 from volumes.nifti import (NIFTI_EXTENSIONS, SEGMENTATION_SUFFIX, check_ct_intensities, lits_number, load_segmentation,
                            load_volume, nifti_stem, save_labels, warn)
 from volumes.postprocess import postprocess_labels
-from volumes.slices import SliceSettings, input_slice, window_and_scale
+from volumes.slices import SliceSettings, from_slicing_frame, input_slice, to_slicing_frame, window_and_scale
 
 PredictFn = Callable[[np.ndarray], np.ndarray]   # (B, h, w, C) float32 images -> (B, h, w, K) probabilities
 
@@ -28,11 +28,16 @@ class VolumePrediction(NamedTuple):
 
 
 def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
-                   normalize: bool = True, postprocess: bool = False, description: str = None) -> VolumePrediction:
-    """Labels for every slice of an RAS+ HU volume, on its own grid and on the network's.
+                   normalize: bool = True, postprocess: bool = False, description: str = None,
+                   source=None) -> VolumePrediction:
+    """Labels for every slice of an RAS+ HU volume, on its own grid (RAS+) and on the network's
+    (in the slicing frame of settings.orientation, which needs the volume's nibabel image `source`).
 
     The last batch is padded to `batch_size` so every call has one shape (one XLA compilation).
     """
+    if settings.orientation != "ras" and source is None:
+        raise ValueError(f"orientation {settings.orientation!r} needs the volume's source image")
+    hu = to_slicing_frame(hu, source, settings.orientation)
     height, width, depth = hu.shape
     model_size = settings.size or (height, width)
     labels = np.zeros((height, width, depth), dtype=np.uint8)
@@ -48,6 +53,7 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
         for index, slice_probabilities in zip(indices, probabilities):
             model_labels[:, :, index] = np.argmax(slice_probabilities, axis=-1)
             labels[:, :, index] = labels_from_probabilities(slice_probabilities, (height, width))
+    labels = from_slicing_frame(labels, source, settings.orientation)
     if postprocess:
         labels = postprocess_labels(labels)
     return VolumePrediction(labels, model_labels)
@@ -107,7 +113,7 @@ def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSet
             warn(f"skipped: {err}")
             continue
         labels = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
-                                description=volume.name).labels
+                                description=volume.name, source=volume.source).labels
         output = save_labels(labels, volume, os.path.join(out_dir, output_name(path)))
         figure_path = None
         if figures:

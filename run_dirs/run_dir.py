@@ -33,7 +33,7 @@ _CREATED_RUN_DIRS = set()   # new run folders open_run made in this process (dis
 
 # Settings that define the trained network: taken from the run, an override contradicting them is refused.
 MODEL_KEYS = ("MODEL", "INPUT", "OUTPUT", "DATA_PREPARATION.HU_WINDOW", "DATA_PREPARATION.SLICES_PER_IMAGE",
-              "PREPROCESS_DATA.NORMALIZE_IMAGE")
+              "DATA_PREPARATION.INTENSITY_SCALING", "DATA_PREPARATION.ORIENTATION", "PREPROCESS_DATA.NORMALIZE_IMAGE")
 # Settings taken from the run by evaluate/predict unless given on the command line.
 RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH")
 # The outputs train.py writes; all must lie in the run's own directory tree or outside every run.
