@@ -120,12 +120,14 @@ def _pipeline_dataset(image_paths, mask_paths, sampler, batch_size, image_size, 
             output_dtypes=(tf.float32, tf.float32))
 
 
-def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_size, *, shuffle=False, augment_data=False,
-                 normalize=True, seed=0, shard_id=0, num_shards=1, last_batch="pad", steps=None, device_id=None,
-                 num_threads=2):
+def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_size, *, label_count=None,
+                 shuffle=False, augment_data=False, normalize=True, seed=0, shard_id=0, num_shards=1,
+                 last_batch="pad", steps=None, device_id=None, num_threads=2):
     """An infinite tf.data.Dataset of (images, one-hot masks) for one shard, and its EpochSampler.
 
     device_id=None runs DALI's CPU backend; an int runs on that GPU (decode on the GPU too).
+    Labels above classes-1 are merged into it, as the TF generator does; DALI cannot name a file
+    from inside its pipeline, so masks holding values >= label_count are not refused here.
     image_size (height, width) makes the batch shape static, which graph mode and XLA need.
     last_batch (data_generators.sampling.LAST_BATCH_POLICIES): "pad" and "drop" give batches of one
     shape; "partial" (validation) runs a second pipeline of the last batch's size and takes its one

@@ -57,7 +57,8 @@ def last_batch_policy(cfg, mode: str) -> str:
 
 def _common_arguments(cfg, mode):
     training = mode == "train"
-    return dict(classes=cfg.OUTPUT.CLASSES, channels=cfg.INPUT.CHANNELS, shuffle=training and cfg.PREPROCESS_DATA.SHUFFLE,
+    return dict(classes=cfg.OUTPUT.CLASSES, label_count=len(cfg.DATASET.CLASSES), channels=cfg.INPUT.CHANNELS,
+                shuffle=training and cfg.PREPROCESS_DATA.SHUFFLE,
                 augment_data=training and cfg.PREPROCESS_DATA.AUGMENT, normalize=cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
                 seed=cfg.SEED, last_batch=last_batch_policy(cfg, mode))
 

@@ -5,7 +5,8 @@ Parallel workers (threads: OpenCV releases the GIL while decoding) keep the mode
 import keras
 import numpy as np
 
-from data_generators.preprocessing import augment, normalize_image, to_class_labels
+from data_generators.preprocessing import augment, normalize_image
+from data_sets.labels import to_class_labels
 from data_generators.sampling import EpochSampler
 from utils.errors import UserError, raised_in_worker
 from utils.images import read_image, read_mask
@@ -24,7 +25,7 @@ class SliceSequence(keras.utils.PyDataset):
     of deep-supervision targets), so the training script never branches on the model type.
     """
 
-    def __init__(self, image_paths, mask_paths, batch_size, classes, channels, *, shuffle=False,
+    def __init__(self, image_paths, mask_paths, batch_size, classes, channels, *, label_count=None, shuffle=False,
                  augment_data=False, normalize=True, seed=0, shard_id=0, num_shards=1,
                  last_batch="partial", steps=None, target_fn=None, workers=1):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
@@ -33,6 +34,7 @@ class SliceSequence(keras.utils.PyDataset):
         self.sampler = EpochSampler(len(self.image_paths), batch_size, shuffle, seed, shard_id, num_shards,
                                     last_batch, steps)
         self.classes = classes
+        self.label_count = label_count or classes   # label values masks may hold (len(DATASET.CLASSES))
         self.channels = channels
         self.augment_data = augment_data
         self.normalize = normalize
@@ -48,7 +50,8 @@ class SliceSequence(keras.utils.PyDataset):
 
     def load_pair(self, index, rng=None):
         image = load_image(self.image_paths[index], self.channels, self.normalize)
-        labels = to_class_labels(read_mask(self.mask_paths[index]), self.classes)
+        path = self.mask_paths[index]
+        labels = to_class_labels(read_mask(path), self.classes, self.label_count, path)
         if rng is not None:
             image, labels = augment(image, labels, rng)
         return image, one_hot(labels, self.classes)

@@ -28,6 +28,9 @@ TYPE_OVERRIDES: Dict[str, Any] = {
     "RUN_DIR": Optional[str],
     "USE_MULTI_GPUS.GPU_IDS": Union[int, List[int]],
     "OPTIMIZATION.AMP": Union[bool, str],   # False | True | float16 | bfloat16; names checked where AMP is set up
+    "OUTPUT.CLASSES": int,                  # default: ${len:${DATASET.CLASSES}}
+    "DATASET.LESION_REGION": Optional[str],
+    "DATASET.REGIONS": List[Dict[str, List[int]]],   # [{name: [labels]}, ...]; checked in data_sets.labels
 }
 
 # Options that used to be `+key` extras of one script, now declared keys.

@@ -10,9 +10,8 @@ import numpy as np
 from utils.choices import choose, register_choice
 from utils.config import positive_int
 from utils.errors import UserError
-from utils.labels import LABEL_MAX
 from volumes.geometry import resize_image, resize_labels
-from volumes.nifti import to_canonical_orientation, to_source_orientation
+from volumes.nifti import LITS_LABEL_COUNT, to_canonical_orientation, to_source_orientation
 
 SLICES_PER_IMAGE_CHOICES = (1, 3)
 
@@ -23,6 +22,7 @@ class SliceSettings(NamedTuple):
     hu_max: float
     size: Optional[Tuple[int, int]]   # (height, width), None to keep the scan's size
     slices_per_image: int
+    label_count: int = LITS_LABEL_COUNT   # label values a mask may hold (DATASET.CLASSES), for resizing masks
     intensity_scaling: str = "window"   # DATA_PREPARATION.INTENSITY_SCALING (INTENSITY_SCALINGS)
     orientation: str = "ras"            # DATA_PREPARATION.ORIENTATION (ORIENTATIONS)
 
@@ -43,7 +43,7 @@ def slice_settings(cfg) -> SliceSettings:
     orientation = prep.get("ORIENTATION", "ras")
     choose("DATA_PREPARATION.INTENSITY_SCALING", scaling)
     choose("DATA_PREPARATION.ORIENTATION", orientation)
-    return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE, scaling, orientation)
+    return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE, len(cfg.DATASET.CLASSES), scaling, orientation)
 
 
 def inference_slice_settings(cfg) -> SliceSettings:
@@ -133,6 +133,6 @@ def input_slice(hu: np.ndarray, index: int, settings: SliceSettings) -> np.ndarr
 
 
 def label_slice(labels: np.ndarray, index: int, settings: SliceSettings) -> np.ndarray:
-    """The uint8 HxW mask of slice `index` on the network's grid (labels 0..LABEL_MAX kept)."""
+    """The uint8 HxW mask of slice `index` on the network's grid (every label value kept)."""
     mask = labels[:, :, index]
-    return mask if settings.size is None else resize_labels(mask, settings.size, LABEL_MAX + 1)
+    return mask if settings.size is None else resize_labels(mask, settings.size, settings.label_count)
