@@ -49,7 +49,7 @@ def last_batch_policy(cfg, mode: str) -> str:
     recipe's); validation keeps it smaller, so every slice is scored exactly once by either generator."""
     if mode != "train":
         return "partial"
-    drop = cfg.HYPER_PARAMETERS.get("DROP_LAST_BATCH", False)
+    drop = cfg.HYPER_PARAMETERS.DROP_LAST_BATCH
     if not isinstance(drop, bool):
         raise UserError(f"HYPER_PARAMETERS.DROP_LAST_BATCH must be True or False, got {drop!r}")
     return "drop" if drop else "pad"

@@ -39,8 +39,7 @@ def slice_settings(cfg) -> SliceSettings:
     hu_min, hu_max = float(prep.HU_WINDOW.MIN), float(prep.HU_WINDOW.MAX)
     if not hu_min < hu_max:
         raise UserError(f"DATA_PREPARATION.HU_WINDOW.MIN must be < MAX, got {hu_min:g}..{hu_max:g}")
-    scaling = prep.get("INTENSITY_SCALING", "window")
-    orientation = prep.get("ORIENTATION", "ras")
+    scaling, orientation = prep.INTENSITY_SCALING, prep.ORIENTATION
     choose("DATA_PREPARATION.INTENSITY_SCALING", scaling)
     choose("DATA_PREPARATION.ORIENTATION", orientation)
     return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE, len(cfg.DATASET.CLASSES), scaling, orientation)
