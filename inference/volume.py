@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data_generators.preprocessing import normalize_image
-from inference.roi import RoiSettings, body_slices, predict_region
+from inference.roi import RoiSettings, body_slices, min_foreground_pixels, predict_region
 from utils.errors import UserError, warn
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_on_grid
@@ -70,6 +70,7 @@ class _SlicePipeline:
 
     def __init__(self, hu, predict_fn, settings, batch_size, normalize, labels, model_labels, progress, timings):
         self.hu, self.predict_fn, self.settings, self.timings = hu, predict_fn, settings, timings
+        self.min_foreground = min_foreground_pixels(*model_labels.shape[:2])
         self.batch_size, self.normalize, self.progress = batch_size, normalize, progress
         self.labels, self.model_labels = labels, model_labels
 
@@ -83,7 +84,7 @@ class _SlicePipeline:
         return np.concatenate([images, np.repeat(images[-1:], padding, axis=0)]) if padding else images
 
     def _store(self, indices, probabilities):
-        """Labels of the batch on both grids; returns the indices whose slices hold foreground."""
+        """Labels of the batch on both grids; returns the indices whose slices hold foreground (`inference.roi`)."""
         with phase(self.timings, "to_ct_grid"):
             return self._labels(indices, probabilities)
 
@@ -91,7 +92,8 @@ class _SlicePipeline:
         model_labels = np.argmax(probabilities, axis=-1).astype(np.uint8)
         self.model_labels[:, :, indices] = np.moveaxis(model_labels, 0, -1)
         self.labels[:, :, indices] = np.moveaxis(labels_on_grid(probabilities, self.labels.shape[:2]), 0, -1)
-        return [index for index, slice_labels in zip(indices, model_labels) if slice_labels.any()]
+        counts = np.count_nonzero(model_labels.reshape(len(indices), -1), axis=1)
+        return [index for index, count in zip(indices, counts) if count >= self.min_foreground]
 
     def __call__(self, indices) -> Set[int]:
         """Predict these slices; returns those with foreground."""
