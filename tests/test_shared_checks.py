@@ -47,6 +47,17 @@ def test_the_tables_are_read_where_they_are_needed_not_filled_by_imports():
         assert len(getattr(importlib.import_module(module), name)) >= 1, key
 
 
+def test_every_key_the_code_chooses_from_has_a_row_in_choices():
+    import re
+
+    from tests.test_package import _source_files
+    chosen = set()
+    for path in _source_files():
+        if path.endswith(".py"):
+            chosen.update(re.findall(r'choose\("([A-Z_.]+)"', open(path).read()))
+    assert chosen and chosen <= set(CHOICES), sorted(chosen - set(CHOICES))
+
+
 @pytest.mark.parametrize("override,message", [
     ("HYPER_PARAMETERS.BATCH_SIZE=0", "HYPER_PARAMETERS.BATCH_SIZE must be a positive integer, got 0"),
     ("HYPER_PARAMETERS.EPOCHS=-2", "HYPER_PARAMETERS.EPOCHS must be a positive integer, got -2"),
@@ -68,12 +79,17 @@ def test_help_lists_the_valid_names_of_each_choice():
     assert choices_help().splitlines() == [
         "Valid names:",
         "  BENCHMARK.BACKENDS: keras | onnxruntime | openvino",
+        "  CALLBACKS.EARLY_STOPPING.MONITOR: checkpoint | val_loss",
+        "  CALLBACKS.MODEL_CHECKPOINT.MONITOR: dice_coef | hard_dice_coef",
         "  DATASET.KIND: lits | images",
         "  DATA_GENERATOR_TYPE: TF_GENERATOR | DALI_GENERATOR",
+        "  DATA_PREPARATION.INTENSITY_SCALING: window | slice_min_max",
+        "  DATA_PREPARATION.ORIENTATION: ras | recipe",
         "  EVALUATION.HD95: max_of_directed | pooled",
         "  EXPORT.FORMATS: saved_model | onnx | onnx_int8 | openvino",
         "  INFERENCE.BACKEND: auto | keras | onnxruntime | openvino",
         "  MODEL.BACKBONE.TYPE: unet3plus | vgg16 | vgg19",
+        "  MODEL.KERNEL_INITIALIZER: glorot_uniform | he_normal",
         "  MODEL.TYPE: unet3plus | unet3plus_deepsup | unet3plus_deepsup_cgm",
         "  OPTIMIZATION.AMP: True | False | float32 | float16 | bfloat16",
         "  PREDICTION.OUTPUT_FORMAT: auto | nifti | dicom_seg | both",

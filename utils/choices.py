@@ -32,11 +32,18 @@ CHOICES = {
     "EXPORT.FORMATS": Choice("deploy.export:EXPORT_FORMATS", many=True),
     "PREDICTION.OUTPUT_FORMAT": Choice("inference.volume:OUTPUT_FORMATS"),
     "EVALUATION.HD95": Choice("evaluation.metrics:HD95_CONVENTIONS"),
+    "DATA_PREPARATION.INTENSITY_SCALING": Choice("volumes.slices:INTENSITY_SCALINGS"),
+    "DATA_PREPARATION.ORIENTATION": Choice("volumes.slices:ORIENTATIONS"),
+    "CALLBACKS.MODEL_CHECKPOINT.MONITOR": Choice("losses.metrics:VALIDATION_METRICS"),
+    "CALLBACKS.EARLY_STOPPING.MONITOR": Choice("callbacks.training_callbacks:EARLY_STOPPING_MONITORS"),
+    "MODEL.KERNEL_INITIALIZER": Choice("models.backbones:KERNEL_INITIALIZERS"),
 }
 
 
 def table(key: str):
     """The table of config choice `key`, from the module that owns it."""
+    if key not in CHOICES:
+        raise LookupError(f"{key} has no row in utils.choices.CHOICES: add one naming its table")
     module, _, name = CHOICES[key].table.partition(":")
     return getattr(importlib.import_module(module), name)
 
