@@ -31,6 +31,8 @@ TYPE_OVERRIDES: Dict[str, Any] = {
     "DATASET.VAL.IMAGES_PATH": Optional[str],     # data=images: null = a validation split cut from TRAIN
     "DATASET.VAL.MASK_PATH": Optional[str],
     "RUN_DIR": Optional[str],
+    "BENCHMARK.GENERATOR.DATA": Optional[str],
+    "BENCHMARK.SWEEP.AMP": List[Any],   # OPTIMIZATION.AMP values: booleans and names
     "USE_MULTI_GPUS.GPU_IDS": Union[int, List[int]],
     "OPTIMIZATION.AMP": Union[bool, str],   # False | True | float16 | bfloat16; names checked where AMP is set up
     "OUTPUT.CLASSES": int,                  # default: ${len:${DATASET.CLASSES}}
