@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from data_generators import dali_data_generator
-from data_generators.dataset_files import list_split_pairs
+from data_generators.dataset_files import check_mask_files, class_names, list_split_pairs
 from data_generators.tf_data_generator import SliceSequence
 from utils.choices import choose, register_choice
 from utils.errors import UserError
@@ -111,7 +111,8 @@ def _tf_feed(cfg, mode, strategy, target_fn):
         return _sharded_sequence_feed(cfg, mode, strategy, target_fn)
     global_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE * strategy.num_replicas_in_sync
     sequence = SliceSequence(*split_pairs(cfg, mode, strategy), global_batch, **_common_arguments(cfg, mode),
-                             pad_last_batch=mode == "train", target_fn=target_fn, workers=cfg.DATA_WORKERS)
+                             pad_last_batch=mode == "train", target_fn=target_fn, workers=cfg.DATA_WORKERS,
+                             class_names=class_names(cfg))
     return DataFeed(sequence, len(sequence), global_batch, (FollowKerasEpoch(sequence.set_epoch),))
 
 
@@ -126,7 +127,7 @@ def _sharded_sequence_feed(cfg, mode, strategy, target_fn):
     def worker_dataset(context: tf.distribute.InputContext):
         sequence = SliceSequence(image_paths, mask_paths, per_replica_batch, **_common_arguments(cfg, mode),
                                  shard_id=context.input_pipeline_id, num_shards=context.num_input_pipelines,
-                                 pad_last_batch=mode == "train", target_fn=target_fn)
+                                 pad_last_batch=mode == "train", target_fn=target_fn, class_names=class_names(cfg))
         sequences.append(sequence)
         return sequence_dataset(sequence)
 
@@ -143,6 +144,7 @@ def _dali_feed(cfg, mode, strategy, target_fn):
     image_paths, mask_paths = split_pairs(cfg, mode, strategy)
     per_replica_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE
     dali_data_generator.require_dali()
+    check_mask_files(mask_paths, class_names(cfg))   # DALI's pipeline would clamp a label beyond the classes
     gpus = dali_data_generator.gpu_device_ids()
     if not gpus:
         print("DALI: no GPU found, running DALI's CPU pipeline")

@@ -11,7 +11,8 @@ import numpy as np
 from tqdm import tqdm
 
 from data_generators.preprocessing import normalize_image
-from utils.errors import UserError
+from utils.errors import UserError, WriteError
+from utils.files import refuse_overwrite, sweep_partial_files
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_from_probabilities
 from volumes.nifti import (NIFTI_EXTENSIONS, SEGMENTATION_SUFFIX, check_ct_intensities, lits_number, load_segmentation,
@@ -77,6 +78,28 @@ def check_output_names(paths: List[str]) -> None:
         seen[name] = path
 
 
+def check_inputs_kept(paths: List[str], out_dir: str, key: str = "PREDICTION.RESULTS_PATH") -> None:
+    """Refuse an out_dir where a mask would replace an input or pass for a reference segmentation.
+
+    A predicted segmentation-N written beside a volume-N (the CT's own folder, or another LiTS folder)
+    would replace its reference, or, where there is none, be read as one by evaluate.py.
+    """
+    outputs = {path: os.path.join(out_dir, output_name(path)) for path in paths}
+    refuse_overwrite(outputs.values(), {path: f"the CT {path}" for path in paths}, key)
+    for path, output in outputs.items():
+        for kind, volume_kind in (("segmentation", "volume"), ("test-segmentation", "test-volume")):
+            number = lits_number(output, kind)
+            if number is None:
+                continue
+            beside = [os.path.join(out_dir, f"{volume_kind}-{number}{extension}") for extension in NIFTI_EXTENSIONS]
+            ct = next((p for p in beside if os.path.isfile(p)), None)
+            if ct is not None:
+                existing = reference_beside(ct) if kind == "segmentation" else None
+                what = f"over {os.path.basename(existing)}, the reference" if existing else "as the reference"
+                raise UserError(f"{key}={out_dir} holds {os.path.basename(ct)}: the mask of {os.path.basename(path)} "
+                                f"would be written {what} segmentation of that CT; set {key} to another folder")
+
+
 def reference_beside(volume_path: str) -> Optional[str]:
     """The LiTS segmentation-N file next to volume-N, if there is one (shown in the figure)."""
     number = lits_number(volume_path)
@@ -98,6 +121,8 @@ def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSet
     kept: a directory of 70 LiTS test CTs would hold ~7 GB of them.
     """
     check_output_names(paths)
+    check_inputs_kept(paths, out_dir)
+    sweep_partial_files(out_dir)
     written = []
     for path in tqdm(paths, desc="CT volumes", unit="volume"):
         try:
@@ -108,11 +133,14 @@ def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSet
             continue
         labels = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
                                 description=volume.name).labels
-        output = save_labels(labels, volume, os.path.join(out_dir, output_name(path)))
-        figure_path = None
-        if figures:
-            figure_path = os.path.join(out_dir, nifti_stem(output) + ".png")
-            _save_figure(volume, labels, settings, figure_path)
+        try:
+            output = save_labels(labels, volume, os.path.join(out_dir, output_name(path)))
+            figure_path = None
+            if figures:
+                figure_path = os.path.join(out_dir, nifti_stem(output) + ".png")
+                _save_figure(volume, labels, settings, figure_path)
+        except WriteError as err:
+            raise WriteError(f"{err}; the {len(written)} mask(s) written before it are complete") from None
         written.append({"input": path, "output": output, "figure": figure_path})
     return written
 

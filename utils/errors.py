@@ -11,6 +11,13 @@ class UserError(Exception):
     """A problem with the user's inputs or configuration, reported as a single line."""
 
 
+class WriteError(UserError):
+    """An output could not be written (disk full, I/O error, read-only disk): the whole run stops.
+
+    Never a reason to skip one volume and go on, nor to clean up: the message says what is intact.
+    """
+
+
 _raised_in_workers: list = []
 _error_hints: list = []   # (text in another library's error message, the one line to print instead)
 
