@@ -119,12 +119,10 @@ def process_volume(task: VolumeTask) -> VolumeResult:
         write_slices(hu, labels, indices, partial_images, partial_masks, task)
         publish(partial_images, task.images_dir, task.image_prefix, task.volume_id)
         publish(partial_masks, task.masks_dir, task.mask_prefix, task.volume_id)
-    except WriteError as err:
-        return VolumeResult(task.volume_id, name, 0, None, f"{name}: {err}")
-    except OSError as err:
-        return VolumeResult(task.volume_id, name, 0, None,
-                            f"{name}: cannot write its slices under {task.images_dir} / {task.masks_dir} "
-                            f"({os_error_reason(err)})")
+    except (WriteError, OSError) as err:
+        reason = err.reason if isinstance(err, WriteError) else os_error_reason(err)
+        folder = task.masks_dir if os.path.dirname(getattr(err, "path", "") or "") == partial_masks else task.images_dir
+        return VolumeResult(task.volume_id, name, 0, None, f"cannot write the slices of {name} into {folder} ({reason})")
     finally:
         shutil.rmtree(partial_images, ignore_errors=True)
         shutil.rmtree(partial_masks, ignore_errors=True)

@@ -17,6 +17,10 @@ class WriteError(UserError):
     Never a reason to skip one volume and go on, nor to clean up: the message says what is intact.
     """
 
+    def __init__(self, message: str, path: str = "", reason: str = ""):
+        super().__init__(message)
+        self.path, self.reason = path, reason   # the file that could not be written, and why ('No space left ...')
+
 
 _raised_in_workers: list = []
 _error_hints: list = []   # (text in another library's error message, the one line to print instead)

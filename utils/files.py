@@ -50,10 +50,12 @@ def write_atomically(path: str, write: Callable[[str], None], intact: Optional[s
         write(temporary)
         os.replace(temporary, path)
     except OSError as err:
+        _release(temporary)
         if intact is None:
             intact = (f"the earlier {name} there is intact" if os.path.isfile(path)
                       else "nothing was written under that name")
-        raise WriteError(f"cannot write {path} ({os_error_reason(err)}): {intact}") from None
+        reason = os_error_reason(err)
+        raise WriteError(f"cannot write {path} ({reason}): {intact}", path, reason) from None
     finally:
         try:
             if os.path.exists(temporary):
@@ -61,6 +63,16 @@ def write_atomically(path: str, write: Callable[[str], None], intact: Optional[s
         except OSError:   # an I/O error on removal too: sweep_partial_files removes it on the next run
             pass
     return path
+
+
+def _release(temporary: str) -> None:
+    """Free the space of a failed write now: a library may still hold the file open (h5py after a full disk),
+    and HDF5 closing it into a still-full disk fails again and crashes the interpreter at exit."""
+    try:
+        if os.path.isfile(temporary):
+            os.truncate(temporary, 0)
+    except OSError:
+        pass
 
 
 def _process_alive(pid: int) -> bool:
