@@ -21,9 +21,11 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from data_generators.dataset_files import list_split_pairs
+from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
 from evaluation.cross_validation import write_cross_validation_csv
 from evaluation.volumes import evaluate_volumes
+from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
 from utils.cli import hydra_app
 from utils.config import validate_config
@@ -31,7 +33,6 @@ from utils.errors import UserError
 from utils.naming import parse_slice_name
 from utils.paths import require_paths
 from utils.visualize import plot_case_scores
-from volumes.nifti import find_volume_pairs
 from volumes.slices import inference_slice_settings
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
@@ -62,8 +63,7 @@ def train_fold(fold_cfg: DictConfig) -> None:
 def held_out_pairs(fold_cfg: DictConfig):
     """The CT / segmentation files of the fold's held-out volumes (ids from its 'val' slices)."""
     volume_ids = {parse_slice_name(path).volume for path in list_split_pairs(fold_cfg, "val")[0]}
-    pairs = find_volume_pairs(fold_cfg.DATA_PREPARATION.SCANS_TRAIN_DATA_PATH,
-                              "training scans directory (DATA_PREPARATION.SCANS_TRAIN_DATA_PATH)")
+    pairs = dataset_kind(fold_cfg).split_pairs(fold_cfg, "train")
     return [pair for pair in pairs if pair[0] in volume_ids]
 
 
@@ -72,7 +72,8 @@ def score_fold(fold_cfg: DictConfig) -> list:
     with inference_backend(fold_cfg, load_trained_model(fold_cfg)) as predict_fn:   # INFERENCE.BACKEND, as evaluate.py
         result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, inference_slice_settings(fold_cfg),
                                   fold_cfg.OUTPUT.CLASSES, fold_cfg.HYPER_PARAMETERS.BATCH_SIZE,
-                                  fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS)
+                                  fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS,
+                                  roi=roi_settings(fold_cfg), class_names=list(fold_cfg.DATASET.CLASSES))
     keras.backend.clear_session()
     return result.cases
 

@@ -4,7 +4,8 @@
     python evaluate.py EVALUATION.WRITE_NIFTI=True PREDICTION.POSTPROCESS=True
     python evaluate.py INFERENCE.BACKEND=onnxruntime:int8     # the fast CPU path, scored the same way
 
-Predicts every volume-N in DATA_PREPARATION.SCANS_VAL_DATA_PATH slice by slice, brings the
+Predicts every volume-N (and every DICOM CT series with a DICOM SEG referencing it, named by its
+pseudonym) in DATA_PREPARATION.SCANS_VAL_DATA_PATH slice by slice, brings the
 probabilities back to the CT's grid, and compares the labels with segmentation-N at native
 resolution: Dice per case and pooled (global) for liver and tumour, ASSD and HD95 in mm, lesion
 recall and precision, plus the Dice on the network's resized slices for reference. Writes
@@ -20,15 +21,16 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
+from data_sets.kinds import dataset_kind
 from deploy.backends import inference_backend
 from evaluation.summary import format_table, write_csv
 from evaluation.volumes import evaluate_volumes
+from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
 from utils.paths import require_paths
 from utils.visualize import plot_case_scores
-from volumes.nifti import find_volume_pairs
 from volumes.slices import inference_slice_settings
 
 HEADLINE = ("volume", "dice_liver", "dice_tumour", "assd_liver_mm", "hd95_liver_mm", "lesion_recall",
@@ -39,13 +41,13 @@ def evaluate(cfg: DictConfig) -> dict:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"])
     settings = inference_slice_settings(cfg)
-    pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH,
-                              "validation scans directory (DATA_PREPARATION.SCANS_VAL_DATA_PATH)")
+    pairs = dataset_kind(cfg).split_pairs(cfg, "val")
     results_dir = cfg.EVALUATION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
-                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None)
+                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi_settings(cfg),
+                                  class_names=list(cfg.DATASET.CLASSES))
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
     print("Scores on each CT's own grid (liver = labels 1+2, tumour = label 2; distances in mm):")

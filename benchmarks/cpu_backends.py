@@ -12,17 +12,13 @@ import datetime
 import os
 import platform
 import subprocess
-import sys
 import tempfile
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
-from benchmarks.compute import matmul_peak_gflops  # noqa: E402
-from benchmarks.markdown import replace_section  # noqa: E402
-from benchmarks.tables import run_benchmark_inference, separator  # noqa: E402
+from benchmarks.compute import matmul_peak_gflops
+from benchmarks.markdown import DOCS_DIR, replace_section
+from benchmarks.tables import run_benchmark_inference, separator
 
 DEFAULT_BACKENDS = ["keras:float32", "keras:bfloat16", "onnxruntime:float32", "onnxruntime:int8", "openvino:float32",
                     "openvino:bfloat16"]
@@ -43,7 +39,7 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--peak-size", type=int, default=2048, help="matmul size for the peak")
     parser.add_argument("--section", default="cpu-backends")
-    parser.add_argument("--out", default=os.path.join(REPO, "docs", "benchmarks.md"))
+    parser.add_argument("--out", default=os.path.join(DOCS_DIR, "benchmarks.md"))
     parser.add_argument("--extra", nargs="*", default=[], help="more Hydra overrides")
     return parser.parse_args(argv)
 

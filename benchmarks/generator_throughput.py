@@ -9,19 +9,15 @@ docs/benchmarks.md (section 'generator').
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
 import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.markdown import replace_section  # noqa: E402
-from utils.config import compose_config  # noqa: E402
+from benchmarks.markdown import DOCS_DIR, replace_section
+from utils.config import compose_config
 
 
 def parse_args(argv=None):
@@ -32,7 +28,7 @@ def parse_args(argv=None):
     parser.add_argument("--batches", type=int, default=20, help="batches timed per measurement")
     parser.add_argument("--model-steps", type=int, default=5)
     parser.add_argument("--data", help="a WORK_DIR with data/processed already prepared")
-    parser.add_argument("--out", default=os.path.join(REPO, "docs", "benchmarks.md"))
+    parser.add_argument("--out", default=os.path.join(DOCS_DIR, "benchmarks.md"))
     return parser.parse_args(argv)
 
 

@@ -1,6 +1,8 @@
 """Writing generated tables into docs/benchmarks.md between named markers, keeping the rest."""
 import os
 
+DOCS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")   # where the tables go
+
 
 def replace_section(path: str, name: str, body: str) -> None:
     """Put body between `<!-- NAME:start -->` and `<!-- NAME:end -->`, appending them if absent."""

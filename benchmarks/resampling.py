@@ -10,18 +10,14 @@ docs/evaluation.md.
 """
 import argparse
 import os
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+import cv2
+import numpy as np
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from benchmarks.markdown import replace_section  # noqa: E402
-from data_preparation.make_synthetic_lits import make_synthetic_volume  # noqa: E402
-from evaluation.metrics import overlap  # noqa: E402
-from volumes.geometry import labels_from_probabilities, one_hot, resize_image, resize_labels  # noqa: E402
+from benchmarks.markdown import DOCS_DIR, replace_section
+from data_preparation.make_synthetic_lits import make_synthetic_volume
+from evaluation.metrics import overlap
+from volumes.geometry import labels_from_probabilities, one_hot, resize_image, resize_labels
 
 
 def per_slice(function, volume):
@@ -45,7 +41,7 @@ def main(argv=None):
     parser.add_argument("--slices", type=int, default=32)
     parser.add_argument("--model-size", type=int, default=96, help="network input height and width")
     parser.add_argument("--volumes", type=int, default=6)
-    parser.add_argument("--out", default=os.path.join(REPO, "docs", "evaluation.md"))
+    parser.add_argument("--out", default=os.path.join(DOCS_DIR, "evaluation.md"))
     args = parser.parse_args(argv)
     source, model = (args.size, args.size), (args.model_size, args.model_size)
     scores = {}

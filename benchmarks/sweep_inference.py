@@ -10,16 +10,12 @@ plot beside it.
 import argparse
 import itertools
 import os
-import sys
 import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from benchmarks.markdown import replace_section  # noqa: E402
-from models.backbones import BACKBONES  # noqa: E402
-from models.model_factory import MODEL_VARIANTS  # noqa: E402
-from benchmarks.tables import TABLE_HEADER, run_benchmark_inference, separator, table_row  # noqa: E402
+from benchmarks.markdown import DOCS_DIR, replace_section
+from models.backbones import BACKBONES
+from models.model_factory import MODEL_VARIANTS
+from benchmarks.tables import TABLE_HEADER, run_benchmark_inference, separator, table_row
 
 BOOL_CHOICES = {"on": [True], "off": [False], "both": [False, True]}
 
@@ -35,7 +31,7 @@ def parse_args(argv=None):
     parser.add_argument("--warmup-steps", type=int, default=3)
     parser.add_argument("--bench-steps", type=int, default=10)
     parser.add_argument("--section", default="cpu", help="marker name of the table in the Markdown file")
-    parser.add_argument("--out", default=os.path.join(REPO, "docs", "benchmarks.md"))
+    parser.add_argument("--out", default=os.path.join(DOCS_DIR, "benchmarks.md"))
     parser.add_argument("--extra", nargs="*", default=[], help="more Hydra overrides for every point")
     return parser.parse_args(argv)
 

@@ -94,11 +94,14 @@ def _build_pipeline(batch_size, *, classes, channels, normalize, augment_data, s
     return pipeline()
 
 
-def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_size, *, shuffle=False, augment_data=False,
+def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_size, *, label_count=None,
+                 shuffle=False, augment_data=False,
                  normalize=True, seed=0, shard_id=0, num_shards=1, device_id=None, num_threads=2):
     """An infinite tf.data.Dataset of (images, one-hot masks) for one shard, and its EpochSampler.
 
     device_id=None runs DALI's CPU backend; an int runs on that GPU (decode on the GPU too).
+    Labels above classes-1 are merged into it, as the TF generator does; DALI cannot name a file
+    from inside its pipeline, so masks holding values >= label_count are not refused here.
     image_size (height, width) makes the batch shape static, which graph mode and XLA need.
     """
     require_dali()

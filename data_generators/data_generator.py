@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from data_generators import dali_data_generator
-from data_generators.dataset_files import check_mask_files, class_names, list_split_pairs
+from data_generators.dataset_files import check_mask_files, list_split_pairs
 from data_generators.tf_data_generator import SliceSequence
 from utils.choices import choose, register_choice
 from utils.errors import UserError
@@ -46,7 +46,8 @@ class FollowKerasEpoch(keras.callbacks.Callback):
 
 def _common_arguments(cfg, mode):
     training = mode == "train"
-    return dict(classes=cfg.OUTPUT.CLASSES, channels=cfg.INPUT.CHANNELS, shuffle=training and cfg.PREPROCESS_DATA.SHUFFLE,
+    return dict(classes=cfg.OUTPUT.CLASSES, label_count=len(cfg.DATASET.CLASSES), channels=cfg.INPUT.CHANNELS,
+                shuffle=training and cfg.PREPROCESS_DATA.SHUFFLE,
                 augment_data=training and cfg.PREPROCESS_DATA.AUGMENT, normalize=cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
                 seed=cfg.SEED)
 
@@ -111,8 +112,7 @@ def _tf_feed(cfg, mode, strategy, target_fn):
         return _sharded_sequence_feed(cfg, mode, strategy, target_fn)
     global_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE * strategy.num_replicas_in_sync
     sequence = SliceSequence(*split_pairs(cfg, mode, strategy), global_batch, **_common_arguments(cfg, mode),
-                             pad_last_batch=mode == "train", target_fn=target_fn, workers=cfg.DATA_WORKERS,
-                             class_names=class_names(cfg))
+                             pad_last_batch=mode == "train", target_fn=target_fn, workers=cfg.DATA_WORKERS)
     return DataFeed(sequence, len(sequence), global_batch, (FollowKerasEpoch(sequence.set_epoch),))
 
 
@@ -127,7 +127,7 @@ def _sharded_sequence_feed(cfg, mode, strategy, target_fn):
     def worker_dataset(context: tf.distribute.InputContext):
         sequence = SliceSequence(image_paths, mask_paths, per_replica_batch, **_common_arguments(cfg, mode),
                                  shard_id=context.input_pipeline_id, num_shards=context.num_input_pipelines,
-                                 pad_last_batch=mode == "train", target_fn=target_fn, class_names=class_names(cfg))
+                                 pad_last_batch=mode == "train", target_fn=target_fn)
         sequences.append(sequence)
         return sequence_dataset(sequence)
 
@@ -144,7 +144,7 @@ def _dali_feed(cfg, mode, strategy, target_fn):
     image_paths, mask_paths = split_pairs(cfg, mode, strategy)
     per_replica_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE
     dali_data_generator.require_dali()
-    check_mask_files(mask_paths, class_names(cfg))   # DALI's pipeline would clamp a label beyond the classes
+    check_mask_files(mask_paths, len(cfg.DATASET.CLASSES))   # DALI's pipeline would clamp a label beyond the classes
     gpus = dali_data_generator.gpu_device_ids()
     if not gpus:
         print("DALI: no GPU found, running DALI's CPU pipeline")

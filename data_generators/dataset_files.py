@@ -3,14 +3,11 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Sequence, Tuple
 
-from omegaconf import OmegaConf
-
 from data_generators.folds import check_fold, fold_split
-from data_generators.preprocessing import check_mask_labels
+from data_sets.labels import to_class_labels
 from utils.errors import UserError
 from utils.files import require_dir
 from utils.images import png_shape, read_mask
-from utils.labels import CLASS_NAMES
 from utils.naming import mask_name_for
 
 
@@ -72,18 +69,11 @@ def check_input_shapes(image_paths: List[str], height: int, width: int, channels
                             f"with INPUT.CHANNELS={channels}{other}")
 
 
-def class_names(cfg) -> Tuple[str, ...]:
-    """The data set's class names (DATASET.CLASSES where the config has it, else LiTS'): label value = index."""
-    names = OmegaConf.select(cfg, "DATASET.CLASSES", default=None)
-    return tuple(names) if names else CLASS_NAMES
-
-
-def check_mask_files(mask_paths: Sequence[str], names: Sequence[str], workers: int = 8) -> None:
-    """Every mask's labels are indices of names; else one UserError naming the first file that is not.
-
-    For the DALI generator, which would clamp such labels silently inside its pipeline; the TF generator
-    checks each mask as it reads it.
+def check_mask_files(mask_paths: Sequence[str], label_count: int, workers: int = 8) -> None:
+    """Every mask's labels are below label_count (len(DATASET.CLASSES)); else one UserError naming the first
+    file that is not. For the DALI generator, which would clamp such labels silently inside its pipeline;
+    the TF generator checks each mask as it reads it (data_sets.labels.to_class_labels).
     """
     with ThreadPoolExecutor(max_workers=workers) as pool:   # OpenCV decodes outside the GIL
         for path, mask in zip(mask_paths, pool.map(read_mask, mask_paths)):
-            check_mask_labels(mask, path, names)
+            to_class_labels(mask, label_count, label_count, path)

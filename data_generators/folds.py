@@ -7,7 +7,7 @@ to folds in turn, so fold membership depends only on the set of volumes.
 from typing import Dict, List, Sequence, Tuple
 
 from utils.errors import UserError
-from utils.naming import parse_slice_name
+from utils.naming import case_sort_key, parse_slice_name
 
 
 def check_fold(fold, num_folds) -> None:
@@ -24,7 +24,7 @@ def check_fold(fold, num_folds) -> None:
 
 def volume_folds(image_paths: Sequence[str], num_folds: int) -> Dict[int, int]:
     """Volume id -> fold (0..num_folds-1): sorted ids dealt round-robin."""
-    volumes = sorted({parse_slice_name(path).volume for path in image_paths})
+    volumes = sorted({parse_slice_name(path).volume for path in image_paths}, key=case_sort_key)
     if len(volumes) < num_folds:
         raise UserError(f"DATASET.NUM_FOLDS={num_folds} needs at least {num_folds} training volumes, "
                         f"found {len(volumes)}")

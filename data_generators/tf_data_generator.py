@@ -5,11 +5,11 @@ Parallel workers (threads: OpenCV releases the GIL while decoding) keep the mode
 import keras
 import numpy as np
 
-from data_generators.preprocessing import augment, check_mask_labels, normalize_image, to_class_labels
+from data_generators.preprocessing import augment, normalize_image
+from data_sets.labels import to_class_labels
 from data_generators.sampling import EpochSampler
 from utils.errors import UserError, raised_in_worker
 from utils.images import read_image, read_mask
-from utils.labels import CLASS_NAMES
 from volumes.geometry import one_hot
 
 
@@ -25,16 +25,16 @@ class SliceSequence(keras.utils.PyDataset):
     of deep-supervision targets), so the training script never branches on the model type.
     """
 
-    def __init__(self, image_paths, mask_paths, batch_size, classes, channels, *, shuffle=False,
+    def __init__(self, image_paths, mask_paths, batch_size, classes, channels, *, label_count=None, shuffle=False,
                  augment_data=False, normalize=True, seed=0, shard_id=0, num_shards=1,
-                 pad_last_batch=False, target_fn=None, workers=1, class_names=CLASS_NAMES):
+                 pad_last_batch=False, target_fn=None, workers=1):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
         self.image_paths = list(image_paths)
         self.mask_paths = list(mask_paths)
         self.sampler = EpochSampler(len(self.image_paths), batch_size, shuffle, seed, shard_id, num_shards,
                                     pad_last_batch)
         self.classes = classes
-        self.class_names = tuple(class_names)   # a mask label beyond them is refused, not clamped
+        self.label_count = label_count or classes   # label values masks may hold (len(DATASET.CLASSES))
         self.channels = channels
         self.augment_data = augment_data
         self.normalize = normalize
@@ -50,8 +50,8 @@ class SliceSequence(keras.utils.PyDataset):
 
     def load_pair(self, index, rng=None):
         image = load_image(self.image_paths[index], self.channels, self.normalize)
-        mask = check_mask_labels(read_mask(self.mask_paths[index]), self.mask_paths[index], self.class_names)
-        labels = to_class_labels(mask, self.classes)
+        path = self.mask_paths[index]
+        labels = to_class_labels(read_mask(path), self.classes, self.label_count, path)
         if rng is not None:
             image, labels = augment(image, labels, rng)
         return image, one_hot(labels, self.classes)

@@ -48,6 +48,34 @@ def _tumours(rng, liver_coords, liver_radius):
     return tumour
 
 
+def _body_and_spine(grid_xy, size):
+    """Boolean masks of the body ellipse (wider than deep) and the spine, on an (x, y, ...) grid."""
+    body = _ellipsoid_radius(grid_xy, (size / 2, size / 2), (0.38 * size, 0.46 * size)) < 1
+    spine = _ellipsoid_radius(grid_xy, (0.8 * size, size / 2), (0.06 * size, 0.06 * size)) < 1
+    return body, spine
+
+
+def make_synthetic_ct(size: int, slices: int, liver_slices: int, seed=0):
+    """(HU, labels) of a taller scan: a phantom of liver_slices slices between body-only slices (chest above,
+    pelvis below, no liver), `slices` in all, like a chest-abdomen-pelvis CT whose liver spans a third of it.
+    Builds the 3D phantom only for its own slices, so a 512x512x300 CT fits in a few GB."""
+    if not MIN_SLICES <= liver_slices <= slices:
+        raise ValueError(f"liver_slices must be {MIN_SLICES}..{slices}, got {liver_slices}")
+    hu, labels = make_synthetic_volume(size, liver_slices, seed)
+    rng = np.random.default_rng([*np.atleast_1d(seed), liver_slices])
+    below = (slices - liver_slices) // 2
+    grid_xy = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5, indexing="ij")
+    body, spine = _body_and_spine(grid_xy, size)
+    template = np.where(spine, SPINE_HU, np.where(body, BODY_HU, AIR_HU)).astype(np.float32)
+    full_hu = np.empty((size, size, slices), dtype=np.float32)
+    full_labels = np.zeros((size, size, slices), dtype=np.uint8)
+    for index in [*range(below), *range(below + liver_slices, slices)]:
+        full_hu[:, :, index] = template + rng.normal(0.0, NOISE_HU, size=template.shape).astype(np.float32)
+    full_hu[:, :, below:below + liver_slices] = hu
+    full_labels[:, :, below:below + liver_slices] = labels
+    return full_hu, full_labels
+
+
 def make_synthetic_volume(size: int = 64, slices: int = 16, seed=0):
     """(HU float32, labels uint8) arrays of shape (size, size, slices).
 
@@ -57,8 +85,7 @@ def make_synthetic_volume(size: int = 64, slices: int = 16, seed=0):
         raise ValueError(f"a phantom needs size >= {MIN_SIZE} and slices >= {MIN_SLICES}, got {size}x{size}x{slices}")
     rng = np.random.default_rng(seed)
     grid = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5, np.arange(slices) + 0.5, indexing="ij")
-    body = _ellipsoid_radius(grid[:2], (size / 2, size / 2), (0.38 * size, 0.46 * size)) < 1   # wider than deep
-    spine = _ellipsoid_radius(grid[:2], (0.8 * size, size / 2), (0.06 * size, 0.06 * size)) < 1
+    body, spine = _body_and_spine(grid[:2], size)
     centre, semi_axes = _liver_geometry(rng, size, slices)
     liver_coords = [(g - c) / s for g, c, s in zip(grid, centre, semi_axes)]
     liver_radius = np.sqrt(sum(c ** 2 for c in liver_coords))

@@ -37,6 +37,21 @@ def recipe(cfg: DictConfig) -> Dict[str, object]:
     return values
 
 
+def _files(source) -> List[str]:
+    """The files of a source: a NIfTI path, or a DICOM series (anything with `.files`)."""
+    return list(source.files) if hasattr(source, "files") else [source]
+
+
+def _where(source) -> str:
+    """A path for a NIfTI file; the folder of a DICOM series (never a header value: no patient data)."""
+    files = _files(source)
+    return files[0] if len(files) == 1 and not hasattr(source, "files") else os.path.dirname(files[0])
+
+
+def _size(source) -> int:
+    return sum(os.path.getsize(path) for path in _files(source) if os.path.isfile(path))
+
+
 def manifest_path(images_dir: str) -> str:
     return os.path.join(images_dir, MANIFEST_NAME)
 
@@ -49,8 +64,8 @@ def write_manifest(cfg: DictConfig, split: str, images_dir: str, masks_dir: str,
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "recipe": recipe(cfg), "scaling": SCALING,
         "images": os.path.abspath(images_dir), "masks": os.path.abspath(masks_dir), "slices": slices,
-        "sources": [{"volume": volume, "volume_bytes": os.path.getsize(volume),
-                     "segmentation": segmentation, "segmentation_bytes": os.path.getsize(segmentation)}
+        "sources": [{"volume": _where(volume), "volume_bytes": _size(volume),
+                     "segmentation": _where(segmentation), "segmentation_bytes": _size(segmentation)}
                     for volume, segmentation in sources],
         "skipped": list(skipped),
     }

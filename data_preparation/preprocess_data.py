@@ -1,9 +1,10 @@
-"""Turn LiTS CT volumes (NIfTI) into the PNG slices the generators read.
+"""Turn CT volumes (LiTS NIfTI, or DICOM series with a DICOM SEG) into the PNG slices the generators read.
 
     python data_preparation/preprocess_data.py
     python data_preparation/preprocess_data.py INPUT.CHANNELS=1 DATA_PREPARATION.WORKERS=8
 
-For every volume-N / segmentation-N pair in DATA_PREPARATION.SCANS_{TRAIN,VAL}_DATA_PATH it
+For every volume-N / segmentation-N pair (and every DICOM CT series with the DICOM SEG referencing
+it; volume id: the series' pseudonym) in DATA_PREPARATION.SCANS_{TRAIN,VAL}_DATA_PATH it
 writes `image_N_SSSS.png` (HU windowed to 0-255; 1 slice, or slices i-1, i, i+1 as channels) and
 `mask_N_SSSS.png` (raw labels 0/1/2) into DATASET.{TRAIN,VAL}.{IMAGES_PATH,MASK_PATH}. Volumes are
 read in RAS+ orientation whatever their files' orientation (volumes.nifti), and images and masks
@@ -15,38 +16,36 @@ that succeeded in this run.
 import glob
 import os
 import shutil
-import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import List, NamedTuple, Optional
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+import numpy as np
+from omegaconf import DictConfig
+from tqdm import tqdm
 
-import numpy as np  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from utils.cli import hydra_app  # noqa: E402
-from utils.config import positive_int, validate_config  # noqa: E402
-from utils.errors import UserError, WriteError  # noqa: E402
-from data_preparation.manifest import write_manifest  # noqa: E402
-from utils.files import os_error_reason, sweep_partial_files  # noqa: E402
-from utils.images import write_png  # noqa: E402
-from utils.naming import parse_slice_name, slice_file_name  # noqa: E402
-from utils.paths import require_paths  # noqa: E402
-from volumes.nifti import READ_ERRORS, find_volume_pairs, load_pair, warn  # noqa: E402
-from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings  # noqa: E402
+from data_preparation.manifest import write_manifest
+from data_sets.kinds import dataset_kind
+from utils.cli import hydra_app
+from utils.config import positive_int, validate_config
+from utils.errors import UserError, WriteError
+from utils.files import os_error_reason, sweep_partial_files
+from utils.images import write_png
+from utils.naming import CaseId, case_sort_key, parse_slice_name, slice_file_name
+from utils.paths import require_paths
+from volumes.dicom import READ_ERRORS as DICOM_READ_ERRORS
+from volumes.nifti import READ_ERRORS, warn
+from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings
+from volumes.sources import Source, load_pair, source_name
 
 # What a volume can fail with and still leave the other volumes to be prepared.
-VOLUME_ERRORS = (UserError, *READ_ERRORS)
+VOLUME_ERRORS = (UserError, *READ_ERRORS, *DICOM_READ_ERRORS)
 
 
 class VolumeTask(NamedTuple):
     """One volume's work; a plain tuple so worker processes can receive it."""
-    volume_id: int
-    volume_path: str
+    volume_id: CaseId
+    volume_path: Source          # a NIfTI file or a DICOM series (volumes.sources)
     segmentation_path: str
     images_dir: str
     masks_dir: str
@@ -55,10 +54,11 @@ class VolumeTask(NamedTuple):
     image_prefix: str
     mask_prefix: str
     settings: SliceSettings
+    class_names: tuple = ()      # DATASET.CLASSES (label value = index): places a DICOM SEG's segments
 
 
 class VolumeResult(NamedTuple):
-    volume_id: int
+    volume_id: CaseId
     file_name: str
     slices: int
     error: Optional[str]                # bad data: this volume is skipped, the others go on
@@ -80,13 +80,14 @@ def write_slices(hu, labels, indices, images_dir, masks_dir, task: VolumeTask) -
                   label_slice(labels, index, task.settings))
 
 
-def publish(partial_dir: str, out_dir: str, prefix: str, volume_id: int) -> None:
+def publish(partial_dir: str, out_dir: str, prefix: str, volume_id: CaseId) -> None:
     """Move a volume's new PNGs into out_dir, then delete its slices a previous run left that are not new.
 
     Replacing before deleting means every slice name holds the old or the new PNG at any moment,
     and settings that select other slices (stride, skipping) leave no stale slices behind.
     """
-    old = set(os.path.basename(p) for p in glob.glob(os.path.join(out_dir, f"{glob.escape(prefix)}_{volume_id}_*.png")))
+    old = set(os.path.basename(p) for p in glob.glob(os.path.join(out_dir, f"{glob.escape(prefix)}_{volume_id}_*.png"))
+              if parse_slice_name(p, prefix).volume == volume_id)   # not case `1_2`'s slices when publishing case `1`
     new = set(os.listdir(partial_dir))
     for name in new:
         os.replace(os.path.join(partial_dir, name), os.path.join(out_dir, name))
@@ -102,11 +103,12 @@ def process_volume(task: VolumeTask) -> VolumeResult:
     A failed write (disk full, I/O error) is not bad data: it comes back as `write_error`, and
     the run stops without cleaning anything up.
     """
-    name = os.path.basename(task.volume_path)
+    name = source_name(task.volume_path)
     partial_images = os.path.join(task.images_dir, f".partial-{task.volume_id}")
     partial_masks = os.path.join(task.masks_dir, f".partial-{task.volume_id}")
     try:
-        volume, segmentation = load_pair(task.volume_path, task.segmentation_path)
+        volume, segmentation = load_pair(task.volume_path, task.segmentation_path, task.settings.label_count,
+                                         task.class_names)
     except VOLUME_ERRORS as err:
         message = str(err)
         return VolumeResult(task.volume_id, name, 0, message if message.startswith(name) else f"{name}: {message}")
@@ -146,7 +148,7 @@ def run_tasks(tasks: List[VolumeTask], workers: int, description: str) -> List[V
                 for future in as_completed([pool.submit(process_volume, task) for task in tasks]):
                     results.append(future.result())
                     progress.update()
-    return sorted(results, key=lambda result: result.volume_id)
+    return sorted(results, key=lambda result: case_sort_key(result.volume_id))
 
 
 
@@ -154,17 +156,17 @@ def run_tasks(tasks: List[VolumeTask], workers: int, description: str) -> List[V
 def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
     """{split: [VolumeTask]} for train and val, found before any work so a bad val folder fails fast."""
     prep = cfg.DATA_PREPARATION
-    sources = {"train": (prep.SCANS_TRAIN_DATA_PATH, cfg.DATASET.TRAIN, "SCANS_TRAIN_DATA_PATH"),
-               "val": (prep.SCANS_VAL_DATA_PATH, cfg.DATASET.VAL, "SCANS_VAL_DATA_PATH")}
+    kind = dataset_kind(cfg)
     tasks = {}
-    for split, (scans_dir, dataset, key) in sources.items():
-        pairs = find_volume_pairs(scans_dir, f"{split} scans directory (DATA_PREPARATION.{key})")
+    for split, dataset in (("train", cfg.DATASET.TRAIN), ("val", cfg.DATASET.VAL)):
+        pairs = kind.split_pairs(cfg, split)
         skip_empty = split == "train" and bool(prep.SKIP_TRAIN_SLICES_WITHOUT_LIVER)
         stride = positive_int(prep.SLICE_STRIDE, "DATA_PREPARATION.SLICE_STRIDE")
         tasks[split] = [VolumeTask(volume_id, volume_path, segmentation_path, dataset.IMAGES_PATH,
-                                   dataset.MASK_PATH, skip_empty, stride, prep.IMAGE_PREFIX, prep.MASK_PREFIX, settings)
+                                   dataset.MASK_PATH, skip_empty, stride, prep.IMAGE_PREFIX, prep.MASK_PREFIX, settings,
+                                   tuple(cfg.DATASET.CLASSES))
                         for volume_id, volume_path, segmentation_path in pairs]
-    shared = sorted({t.volume_id for t in tasks["train"]} & {t.volume_id for t in tasks["val"]})
+    shared = sorted({t.volume_id for t in tasks["train"]} & {t.volume_id for t in tasks["val"]}, key=case_sort_key)
     if shared:
         listed = ", ".join(map(str, shared[:10])) + (" ..." if len(shared) > 10 else "")
         warn(f"volume(s) {listed} are in both the train and the val scans directories: validation would score "
@@ -196,7 +198,7 @@ def remove_other_volumes(directory: str, prefix: str, keep_ids) -> int:
     removed = 0
     for path in slice_files(directory, prefix):
         try:
-            volume_id = parse_slice_name(path).volume
+            volume_id = parse_slice_name(path, prefix).volume
         except ValueError:
             continue
         if volume_id not in keep_ids:

@@ -9,24 +9,18 @@ the exit status is 2. A figure of random pairs goes to ${WORK_DIR}/results/verif
 """
 import os
 import random
-import sys
 from typing import List, Tuple
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+import cv2
+import matplotlib.pyplot as plt
+from omegaconf import DictConfig
 
-import cv2  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-
-from utils.cli import hydra_app  # noqa: E402
-from utils.errors import UserError  # noqa: E402
-from utils.files import list_files, require_dir  # noqa: E402
-from utils.images import read_image, read_mask  # noqa: E402
-from utils.labels import LABEL_MAX  # noqa: E402
-from utils.naming import mask_name_for  # noqa: E402
-from utils.visualize import plot_rows  # noqa: E402
+from utils.cli import hydra_app
+from utils.errors import UserError
+from utils.files import list_files, require_dir
+from utils.images import read_image, read_mask
+from utils.naming import mask_name_for
+from utils.visualize import plot_rows
 
 MAX_LISTED = 20        # problems printed per split; a wrong INPUT size would otherwise list every file
 
@@ -74,8 +68,10 @@ def pair_problems(image_path: str, mask_path: str, cfg: DictConfig) -> List[str]
         problems.append(f"{name}: its mask has {mask.shape[2]} channels, expected 1")
     elif mask.shape != image.shape[:2]:
         problems.append(f"{name}: mask size {mask.shape[0]}x{mask.shape[1]} differs from the image's")
-    if mask.max() > LABEL_MAX:
-        problems.append(f"{name}: mask holds label {mask.max()}, labels must be 0..{LABEL_MAX}")
+    label_max = len(cfg.DATASET.CLASSES) - 1
+    if mask.max() > label_max:
+        problems.append(f"{name}: mask holds label {mask.max()}, labels must be 0..{label_max} "
+                        f"({', '.join(cfg.DATASET.CLASSES)})")
     return problems
 
 
@@ -111,7 +107,8 @@ def plot_samples(pairs: List[Tuple[str, str, str]], cfg: DictConfig, count: int,
     chosen = random.Random(cfg.SEED).sample(pairs, min(count, len(pairs)))
     rows = [{"image": read_image(image, cfg.INPUT.CHANNELS), "truth": read_mask(mask)} for _, image, mask in chosen]
     titles = [f"{split} {os.path.basename(image)}" for split, image, _ in chosen]
-    figure = plot_rows(rows, titles, out_path, center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE)
+    figure = plot_rows(rows, titles, out_path, center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE,
+                       class_names=list(cfg.DATASET.CLASSES))
     plt.close(figure)
     return out_path
 

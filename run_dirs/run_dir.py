@@ -35,7 +35,10 @@ _CREATED_RUN_DIRS = set()   # new run folders open_run made in this process (dis
 
 # Settings that define the trained network: taken from the run, an override contradicting them is refused.
 MODEL_KEYS = ("MODEL", "INPUT", "OUTPUT", "DATA_PREPARATION.HU_WINDOW", "DATA_PREPARATION.SLICES_PER_IMAGE",
-              "PREPROCESS_DATA.NORMALIZE_IMAGE")
+              "PREPROCESS_DATA.NORMALIZE_IMAGE", "DATASET.KIND", "DATASET.CLASSES", "DATASET.REGIONS",
+              "DATASET.LESION_REGION")
+# Config groups on the command line (`data=images`) and the key each one sets.
+GROUP_KEYS = {"data": "DATASET.KIND"}
 # Settings taken from the run by evaluate/predict unless given on the command line.
 RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH")
 # The outputs train.py writes; all must lie in the run's own directory tree or outside every run.
@@ -186,7 +189,8 @@ def command_line_keys(overrides: Optional[Iterable[str]] = None) -> Set[str]:
         from hydra.core.hydra_config import HydraConfig
 
         overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    return {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
+    return {GROUP_KEYS.get(key, key) for key in keys}
 
 
 def _new_run_dir(work_dir: str) -> str:

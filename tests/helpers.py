@@ -46,6 +46,8 @@ def run_cli(script, *args, cwd=REPO, timeout=600, tf_log_level="3") -> subproces
     the test instead of pytest. tf_log_level=None leaves TF's C++ log level to utils/tf_env, as for a user.
     """
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "HYDRA_FULL_ERROR")}
+    # This checkout's packages, whichever checkout `pip install -e .` installed (scripts/install.sh).
+    env["PYTHONPATH"] = os.pathsep.join([REPO, *filter(None, [os.environ.get("PYTHONPATH")])])
     if tf_log_level is not None:
         env["TF_CPP_MIN_LOG_LEVEL"] = tf_log_level
     return subprocess.run([sys.executable, os.path.join(REPO, script) if script.endswith(".py") else script,

@@ -189,8 +189,8 @@ def write_pair(directory, volume_id, hu, labels):
 
 @pytest.mark.parametrize("hu_change,labels_change,message", [
     (None, lambda m: m.astype(np.float32) * 0.5, "segmentation-1.nii holds non-integer labels (e.g. 0.5)"),
-    (None, lambda m: m.astype(np.int16) - 1, "segmentation-1.nii holds labels -1; LiTS labels are"),
-    (None, lambda m: np.where(m == 2, 7, m).astype(np.int16), "segmentation-1.nii holds labels 7; LiTS labels are"),
+    (None, lambda m: m.astype(np.int16) - 1, "segmentation-1.nii holds labels -1; DATASET.CLASSES has 3 classes (labels 0..2)"),
+    (None, lambda m: np.where(m == 2, 7, m).astype(np.int16), "segmentation-1.nii holds labels 7; DATASET.CLASSES has 3 classes (labels 0..2)"),
     (lambda h: np.where(h > 50, np.nan, h).astype(np.float32), None, "volume-1.nii holds NaN or infinite values"),
     (lambda h: np.full_like(h, -1024.0), None, "volume-1.nii is constant (-1024 everywhere)"),
 ])

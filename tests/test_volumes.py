@@ -236,7 +236,8 @@ def test_two_cts_that_would_be_written_to_one_mask_file_are_refused():
 
 
 def test_predicted_volumes_are_named_after_their_ct_and_find_its_reference(tmp_path):
-    from inference.volume import output_name, reference_beside
+    from data_sets.lits import output_name
+    from inference.volume import reference_beside
 
     assert output_name("/ct/volume-007.nii") == "segmentation-007.nii.gz"   # digits kept as written
     assert output_name("/ct/patient_a.nii.gz") == "patient_a_segmentation.nii.gz"

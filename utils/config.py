@@ -14,6 +14,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO_ROOT, "configs")
 
 register_schema(os.path.join(CONFIG_DIR, "config.yaml"))
+# OUTPUT.CLASSES: ${len:${DATASET.CLASSES}} (one network output per class name)
+OmegaConf.register_new_resolver("len", lambda items: len(items), replace=True)
 
 
 def compose_config(overrides: Iterable[str] = (), work_dir: Optional[str] = None,
@@ -53,6 +55,8 @@ def validate_config(cfg: DictConfig) -> None:
     Names (MODEL.TYPE, ...) are checked against the tables their implementers registered.
     """
     check_choices(cfg)
+    from data_sets.kinds import class_setup   # here, not at the top: data_sets' modules import utils
+    class_setup(cfg)   # DATASET.CLASSES / REGIONS / LESION_REGION and OUTPUT.CLASSES agree
     for key in ("HYPER_PARAMETERS.BATCH_SIZE", "HYPER_PARAMETERS.EPOCHS", "INPUT.HEIGHT", "INPUT.WIDTH",
                 "MODEL.SKIP_FILTERS"):
         positive_int(OmegaConf.select(cfg, key), key)
@@ -60,8 +64,6 @@ def validate_config(cfg: DictConfig) -> None:
     _check(float(cfg.HYPER_PARAMETERS.LEARNING_RATE) > 0,
            f"HYPER_PARAMETERS.LEARNING_RATE must be > 0, got {cfg.HYPER_PARAMETERS.LEARNING_RATE}")
     _check(cfg.INPUT.CHANNELS in (1, 3), f"INPUT.CHANNELS must be 1 or 3, got {cfg.INPUT.CHANNELS}")
-    _check(isinstance(cfg.OUTPUT.CLASSES, int) and cfg.OUTPUT.CLASSES in (2, 3),
-           f"OUTPUT.CLASSES must be 2 (background, liver) or 3 (+ tumour), got {cfg.OUTPUT.CLASSES}")
     _check(cfg.INPUT.HEIGHT % 16 == 0 and cfg.INPUT.WIDTH % 16 == 0,
            f"INPUT.HEIGHT and INPUT.WIDTH must be multiples of 16 (4 poolings), got "
            f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}")

@@ -27,6 +27,9 @@ TYPE_OVERRIDES: Dict[str, Any] = {
     "RUN_DIR": Optional[str],
     "USE_MULTI_GPUS.GPU_IDS": Union[int, List[int]],
     "OPTIMIZATION.AMP": Union[bool, str],   # False | True | float16 | bfloat16; names checked where AMP is set up
+    "OUTPUT.CLASSES": int,                  # default: ${len:${DATASET.CLASSES}}
+    "DATASET.LESION_REGION": Optional[str],
+    "DATASET.REGIONS": List[Dict[str, List[int]]],   # [{name: [labels]}, ...]; checked in data_sets.labels
 }
 
 # Options that used to be `+key` extras of one script, now declared keys.
@@ -178,6 +181,8 @@ def matches_type(value: Any, declared: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if declared is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (dict, Dict):
+        return isinstance(value, dict) and all(matches_type(v, args[1] if args else Any) for v in value.values())
     return isinstance(value, declared)
 
 

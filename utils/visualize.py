@@ -11,7 +11,11 @@ import numpy as np  # noqa: E402
 from utils.files import write_atomically  # noqa: E402
 from utils.images import display_image  # noqa: E402
 
-_LABEL_COLOURS = np.array([[0, 0, 0], [0, 200, 0], [230, 0, 0], [0, 0, 230]], dtype=np.uint8)
+# Label value -> colour: background black, then LiTS's liver green and tumour red, then matplotlib's
+# tab20 for data sets with more classes (256: every 8-bit label has its own entry).
+_LABEL_COLOURS = np.concatenate([
+    np.array([[0, 0, 0], [0, 200, 0], [230, 0, 0], [0, 0, 230]], dtype=np.uint8),
+    (np.array(plt.get_cmap("tab20").colors * 13)[:252, :3] * 255).astype(np.uint8)])
 
 
 def save_figure(figure, out_path: str) -> str:
@@ -20,7 +24,7 @@ def save_figure(figure, out_path: str) -> str:
 
 
 def colour_labels(mask: np.ndarray) -> np.ndarray:
-    """RGB picture of a label map: liver green, tumour red."""
+    """RGB picture of a label map: label 1 green (LiTS liver), 2 red (tumour), 3 blue, then tab20 colours."""
     mask = np.clip(np.asarray(mask, dtype=np.int64), 0, len(_LABEL_COLOURS) - 1)
     return _LABEL_COLOURS[mask]
 
@@ -48,10 +52,21 @@ def sample_panels(image, truth=None, prediction=None, center_channel=True):
     return panels
 
 
-def plot_rows(rows, titles=None, out_path=None, center_channel=True):
+def add_class_legend(figure, class_names) -> None:
+    """A legend of the label colours under the class names (background left out)."""
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=_LABEL_COLOURS[label] / 255.0, label=name)
+               for label, name in enumerate(class_names) if label > 0]
+    if handles:
+        figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False)
+
+
+def plot_rows(rows, titles=None, out_path=None, center_channel=True, class_names=None):
     """One row per sample: rows is a list of dicts with 'image' and optional 'truth', 'prediction'.
 
-    Returns the matplotlib figure; also saves it as PNG when out_path is given.
+    Returns the matplotlib figure; also saves it as PNG when out_path is given. With class_names
+    (DATASET.CLASSES) a legend names the label colours.
     """
     panel_rows = [sample_panels(r["image"], r.get("truth"), r.get("prediction"), center_channel) for r in rows]
     columns = max(len(p) for p in panel_rows)
@@ -67,6 +82,9 @@ def plot_rows(rows, titles=None, out_path=None, center_channel=True):
             name = titles[row_index] if titles else ""
             axis.set_title(f"{name} {title}".strip(), fontsize=8)
     figure.tight_layout()
+    if class_names:
+        figure.subplots_adjust(bottom=0.12 / len(panel_rows) + 0.02)
+        add_class_legend(figure, class_names)
     if out_path:
         save_figure(figure, out_path)
     return figure

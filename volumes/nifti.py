@@ -23,13 +23,13 @@ from tqdm import tqdm
 
 from utils.errors import UserError
 from utils.files import write_atomically
-from utils.labels import LABEL_MAX
 
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
 SEGMENTATION_SUFFIX = "_segmentation"   # predict.py's mask of a CT not named volume-N: <name>_segmentation.nii.gz
 # What reading a damaged or foreign file raises; anything else is a bug and should surface.
 READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError,
                nib.spatialimages.HeaderDataError)
+LITS_LABEL_COUNT = 3      # LiTS labels 0 background, 1 liver, 2 tumour: the default where no class list is given
 AIR_BELOW_HU = -500.0   # some air (about -1000 HU) is in every CT that shows the body's outline
 _MM_PER_UNIT = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}   # NIfTI xyzt_units, spatial part
 _CANONICAL = axcodes2ornt(("R", "A", "S"))
@@ -41,15 +41,21 @@ _LITS_FILES = {kind: re.compile(rf"^{kind}-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
 
 
 class Volume(NamedTuple):
-    """A NIfTI volume as RAS+ voxels, with what is needed to write results back onto its file's grid."""
+    """A CT (or label) volume as RAS+ voxels, with what is needed to write results back onto its source grid.
+
+    NIfTI files and DICOM series (volumes.dicom) both arrive as this: a DICOM series as an in-memory
+    NIfTI image of its voxels and affine, plus its slice headers for the DICOM SEG written over it.
+    """
     data: np.ndarray            # RAS+ voxels, stored dtype (int16, float32, ...), shape (x, y, z)
     spacing: Tuple[float, float, float]   # mm per voxel along the RAS+ axes
     source: nib.Nifti1Image     # the file as read (affine, header, orientation)
-    path: str
+    path: str                   # the file; for a DICOM series, the folder of its first slice
+    dicom: Optional[tuple] = None   # DICOM series: its slice headers (pydicom Datasets) in slice order
+    label: Optional[str] = None     # DICOM series: its name in messages (`volumes.dicom.Series.name`)
 
     @property
     def name(self) -> str:
-        return os.path.basename(self.path)
+        return self.label or os.path.basename(self.path)
 
 
 def nifti_stem(path: str) -> str:
@@ -130,20 +136,25 @@ def load_volume(path: str, what: str = "volume") -> Volume:
                 image = nib.funcs.squeeze_image(image)
             if len(image.shape) != 3:
                 raise UserError(f"{name} has shape {image.shape}; a CT {what} must be 3D")
-            canonical = nib.as_closest_canonical(image)
-            data = np.asanyarray(canonical.dataobj)
+            data, spacing = canonical_voxels(image)
     except READ_ERRORS as err:
         raise UserError(f"{name} cannot be read (truncated or not NIfTI?): {_reason(err)}") from None
     if data.dtype.kind not in "biuf":   # RGB or complex voxels: nothing to window or label
         raise UserError(f"{name} holds {data.dtype} voxels; a CT {what} holds one real number per voxel")
     raw = _raw_pixdim(path)
-    mm_per_unit = _MM_PER_UNIT.get(image.header.get_xyzt_units()[0], 1.0)
-    spacing = tuple(float(s) * mm_per_unit for s in canonical.header.get_zooms()[:3])
     if raw is not None and (not np.all(np.isfinite(raw)) or np.any(raw <= 0)):
         warn(f"{name} has no voxel spacing in its header (pixdim {raw.tolist()}); assuming 1 mm, "
              f"so distances in mm are in voxels")
         spacing = (1.0, 1.0, 1.0)
     return Volume(data, spacing, image, path)
+
+
+def canonical_voxels(image: nib.spatialimages.SpatialImage) -> Tuple[np.ndarray, Tuple[float, float, float]]:
+    """An image's voxels in RAS+ order and their spacing in mm: the one reorientation of every CT source."""
+    canonical = nib.as_closest_canonical(image)
+    mm_per_unit = _MM_PER_UNIT.get(image.header.get_xyzt_units()[0], 1.0)
+    return (np.asanyarray(canonical.dataobj),
+            tuple(float(s) * mm_per_unit for s in canonical.header.get_zooms()[:3]))
 
 
 def to_source_orientation(canonical: np.ndarray, source: nib.Nifti1Image) -> np.ndarray:
@@ -164,25 +175,26 @@ def save_labels(labels: np.ndarray, volume: Volume, out_path: str) -> str:
     return write_atomically(out_path, lambda temporary: nib.save(image, temporary))
 
 
-def check_labels(labels: np.ndarray, name: str) -> np.ndarray:
-    """uint8 labels 0..LABEL_MAX; a UserError names the file and the values when they are not."""
+def check_labels(labels: np.ndarray, name: str, label_count: int = LITS_LABEL_COUNT) -> np.ndarray:
+    """uint8 labels 0..label_count-1 (DATASET.CLASSES); a UserError names the file and the values when they are not."""
     labels = np.asarray(labels)
+    label_max = label_count - 1
     if labels.dtype.kind == "f":
         if not np.all(np.isfinite(labels)):
-            raise UserError(f"{name} holds NaN or infinite labels; a segmentation holds integers 0..{LABEL_MAX}")
+            raise UserError(f"{name} holds NaN or infinite labels; a segmentation holds integers 0..{label_max}")
         fractional = labels[labels != np.round(labels)]
         if fractional.size:
             raise UserError(f"{name} holds non-integer labels (e.g. {fractional.flat[0]:g}); "
-                            f"a segmentation holds integers 0..{LABEL_MAX}")
+                            f"a segmentation holds integers 0..{label_max}")
     values = np.unique(labels)
-    bad = values[(values < 0) | (values > LABEL_MAX)]
+    bad = values[(values < 0) | (values > label_max)]
     if bad.size:
         shown = ", ".join(f"{v:g}" for v in bad[:5]) + (" ..." if bad.size > 5 else "")
-        raise UserError(f"{name} holds labels {shown}; LiTS labels are 0 background, 1 liver, 2 tumour")
+        raise UserError(f"{name} holds labels {shown}; DATASET.CLASSES has {label_count} classes (labels 0..{label_max})")
     return labels.astype(np.uint8)
 
 
-def load_segmentation(path: str, volume: Optional[Volume] = None) -> Volume:
+def load_segmentation(path: str, volume: Optional[Volume] = None, label_count: int = LITS_LABEL_COUNT) -> Volume:
     """A segmentation as checked RAS+ uint8 labels; when the CT is given, shapes must agree."""
     segmentation = load_volume(path, "segmentation")
     if volume is not None and segmentation.source.shape[:3] != volume.source.shape[:3]:
@@ -196,7 +208,7 @@ def load_segmentation(path: str, volume: Optional[Volume] = None) -> Volume:
                  f"check them in the figures of predict.py or verify_data.py")
     if volume is not None:
         check_same_grid(segmentation, volume)
-    return segmentation._replace(data=check_labels(segmentation.data, segmentation.name))
+    return segmentation._replace(data=check_labels(segmentation.data, segmentation.name, label_count))
 
 
 # How far a mask's grid may lie from its CT's and still be the same: float rounding in headers, not a shift.
@@ -236,10 +248,10 @@ def _mm(values: np.ndarray) -> str:
     return "(" + ", ".join(f"{v:g}" for v in np.round(values, 2)) + ")"
 
 
-def load_pair(volume_path: str, segmentation_path: str) -> Tuple[Volume, Volume]:
+def load_pair(volume_path: str, segmentation_path: str, label_count: int = LITS_LABEL_COUNT) -> Tuple[Volume, Volume]:
     """A LiTS CT and its checked segmentation on one RAS+ grid; a UserError says what is wrong with which file."""
     volume = load_volume(volume_path)
-    segmentation = load_segmentation(segmentation_path, volume)
+    segmentation = load_segmentation(segmentation_path, volume, label_count)
     check_ct_intensities(volume)
     if segmentation.data.shape != volume.data.shape:
         raise UserError(f"{volume.name} / {segmentation.name}: their orientations put the voxels on different "
@@ -253,7 +265,7 @@ def intensity_problem(data: np.ndarray) -> Optional[str]:
         return "holds NaN or infinite values"
     if data.size and data.min() == data.max():
         return f"is constant ({data.flat[0]:g} everywhere)"
-    if data.dtype.kind in "biu" and data.size and data.min() >= 0 and data.max() <= LABEL_MAX:
+    if data.dtype.kind in "biu" and data.size and data.min() >= 0 and data.max() < LITS_LABEL_COUNT:
         return f"holds only the values 0..{data.max()} of a label map: a segmentation, not a CT"
     return None
 
@@ -281,6 +293,14 @@ def find_volume_pairs(directory: str, what: str = "scans directory") -> List[Tup
     A volume without its segmentation, or a segmentation without its volume, is warned about
     and left out; a volume id present twice (`.nii` and `.nii.gz`) is an error.
     """
+    pairs = nifti_pairs(directory, what)
+    if not pairs:
+        raise UserError(f"{what} holds no volume-N.nii(.gz) + segmentation-N.nii(.gz) pairs: {directory}")
+    return pairs
+
+
+def nifti_pairs(directory: str, what: str = "scans directory") -> List[Tuple[int, str, str]]:
+    """find_volume_pairs, but an empty list when there are none (the folder may hold DICOM instead)."""
     if not os.path.isdir(directory):
         raise UserError(f"{what} not found: {directory}")
     volumes, segmentations = _ids(directory, "volume"), _ids(directory, "segmentation")
@@ -290,10 +310,7 @@ def find_volume_pairs(directory: str, what: str = "scans directory") -> List[Tup
     for volume_id in sorted(set(volumes) - set(segmentations)):
         warn(f"{os.path.basename(volumes[volume_id])} has no segmentation-{volume_id}.nii(.gz) in {directory}; "
              f"skipped")
-    pairs = [(i, volumes[i], segmentations[i]) for i in sorted(set(volumes) & set(segmentations))]
-    if not pairs:
-        raise UserError(f"{what} holds no volume-N.nii(.gz) + segmentation-N.nii(.gz) pairs: {directory}")
-    return pairs
+    return [(i, volumes[i], segmentations[i]) for i in sorted(set(volumes) & set(segmentations))]
 
 
 def _ids(directory: str, kind: str) -> dict:
@@ -309,6 +326,12 @@ def _ids(directory: str, kind: str) -> dict:
     return found
 
 
+def nifti_files_in(directory: str) -> List[str]:
+    """The CT NIfTI files of a directory (not its subfolders), sorted, without the masks beside them."""
+    return sorted(os.path.join(directory, n) for n in os.listdir(directory)
+                  if is_nifti(n) and not n.startswith(".") and not is_segmentation_file(n))
+
+
 def find_nifti_files(paths) -> List[str]:
     """NIfTI files from a file, a directory or a list of either.
 
@@ -320,8 +343,7 @@ def find_nifti_files(paths) -> List[str]:
     files = []
     for path in paths:
         if os.path.isdir(path):
-            found = sorted(os.path.join(path, n) for n in os.listdir(path)
-                           if is_nifti(n) and not n.startswith(".") and not is_segmentation_file(n))
+            found = nifti_files_in(path)
             if not found:
                 raise UserError(f"no .nii or .nii.gz files in {path}")
             files += found

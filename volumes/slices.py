@@ -9,8 +9,8 @@ import numpy as np
 
 from utils.config import positive_int
 from utils.errors import UserError
-from utils.labels import LABEL_MAX
 from volumes.geometry import resize_image, resize_labels
+from volumes.nifti import LITS_LABEL_COUNT
 
 SLICES_PER_IMAGE_CHOICES = (1, 3)
 
@@ -21,6 +21,7 @@ class SliceSettings(NamedTuple):
     hu_max: float
     size: Optional[Tuple[int, int]]   # (height, width), None to keep the scan's size
     slices_per_image: int
+    label_count: int = LITS_LABEL_COUNT   # label values a mask may hold (DATASET.CLASSES), for resizing masks
 
 
 def slice_settings(cfg) -> SliceSettings:
@@ -35,7 +36,7 @@ def slice_settings(cfg) -> SliceSettings:
     hu_min, hu_max = float(prep.HU_WINDOW.MIN), float(prep.HU_WINDOW.MAX)
     if not hu_min < hu_max:
         raise UserError(f"DATA_PREPARATION.HU_WINDOW.MIN must be < MAX, got {hu_min:g}..{hu_max:g}")
-    return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE)
+    return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE, len(cfg.DATASET.CLASSES))
 
 
 def inference_slice_settings(cfg) -> SliceSettings:
@@ -79,6 +80,6 @@ def input_slice(hu: np.ndarray, index: int, settings: SliceSettings) -> np.ndarr
 
 
 def label_slice(labels: np.ndarray, index: int, settings: SliceSettings) -> np.ndarray:
-    """The uint8 HxW mask of slice `index` on the network's grid (labels 0..LABEL_MAX kept)."""
+    """The uint8 HxW mask of slice `index` on the network's grid (every label value kept)."""
     mask = labels[:, :, index]
-    return mask if settings.size is None else resize_labels(mask, settings.size, LABEL_MAX + 1)
+    return mask if settings.size is None else resize_labels(mask, settings.size, settings.label_count)
