@@ -180,6 +180,34 @@ def test_predict_on_a_full_disk_is_one_line_naming_the_mask(tmp_path, monkeypatc
     assert os.listdir(tmp_path / "out") == []
 
 
+def test_a_full_disk_during_export_keeps_the_earlier_export(tmp_path, monkeypatch):
+    import deploy.export
+
+    out = tmp_path / "export"
+    (out / "saved_model").mkdir(parents=True)
+    (out / "saved_model" / "saved_model.pb").write_bytes(b"the earlier export")
+    (out / "model.onnx").write_bytes(b"the earlier onnx")
+    before = digests(out)
+
+    def saved_model(cfg, model, staging):
+        os.makedirs(os.path.join(staging, "saved_model"))
+        with open(os.path.join(staging, "saved_model", "saved_model.pb"), "wb") as handle:
+            handle.write(b"new")
+        return os.path.join(staging, "saved_model")
+
+    def onnx(cfg, model, staging):
+        with open(os.path.join(staging, "model.onnx"), "wb") as handle:
+            handle.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setitem(deploy.export.EXPORT_FORMATS, "saved_model", saved_model)
+    monkeypatch.setitem(deploy.export.EXPORT_FORMATS, "onnx", onnx)
+    with pytest.raises(WriteError, match=rf"^cannot write the export into {out} \(No space left on device\): the files "
+                                         r"of an earlier export there are intact$"):
+        deploy.export.export_model(None, None, str(out), ["saved_model", "onnx"])
+    assert digests(out) == before and hidden(out) == []
+
+
 @pytest.mark.slow
 def test_a_full_disk_while_saving_weights_is_one_line_not_a_crash(tmp_path):
     """HDF5 fails again closing a file it could not write, and crashed the interpreter at exit (exit 139)."""
