@@ -21,14 +21,15 @@ from omegaconf import DictConfig
 
 from callbacks.checkpoint import backed_up_epochs
 from callbacks.interrupt import interrupt_at_batch_end
+from callbacks.timing_callback import TimingCallback, format_duration
 from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
-from models.model_factory import FINAL_OUTPUT, compile_model, make_targets, prepare_model
 from data_preparation.manifest import adopt_recipe
+from models.model_factory import build_compiled_model, make_targets, monitored_metric
 from run_dirs.run_dir import (close_run, command_line_keys, discard_unstarted_run, is_run_dir, open_run, prepare_run,
                               resume_command)
 from utils.cli import hydra_app
-from utils.cluster import build_from_local_batches, is_chief, worker_outputs
+from utils.cluster import is_chief, worker_outputs
 from utils.config import validate_config
 from utils.errors import UserError, WriteError
 from utils.paths import require_paths
@@ -37,34 +38,26 @@ from utils.seed import set_seed
 from utils.visualize import plot_training_curves
 
 
-def monitored_metric(model: keras.Model) -> str:
-    """Keras logs the Dice of the final output as 'dice_coef' for one output, 'd1_dice_coef' for several."""
-    name = "dice_coef" if len(model.outputs) == 1 else f"{FINAL_OUTPUT}_dice_coef"
-    return f"val_{name}"
-
-
-def build_compiled_model(cfg, strategy) -> keras.Model:
-    """Model and optimizer created under the strategy's scope, compiled with the AMP/XLA switches."""
-    with strategy.scope():
-        model = compile_model(prepare_model(cfg), cfg)
-    build_from_local_batches(model, strategy)
-    return model
-
-
 def fit(cfg: DictConfig, strategy, train_feed, val_feed) -> keras.callbacks.History:
-    """Build the model (restored from the run's backup when resuming) and train it, callbacks and all."""
+    """Build the model (restored from the run's backup when resuming) and train it, callbacks and all.
+
+    The returned history carries `total_training_seconds` (None without CALLBACKS.TIMING).
+    """
     model = build_compiled_model(cfg, strategy)
-    monitor = monitored_metric(model)
+    monitor = monitored_metric(model, cfg.CALLBACKS.MODEL_CHECKPOINT.MONITOR)
     callbacks = [*build_callbacks(cfg, monitor, train_feed.global_batch_size), *train_feed.callbacks]
     print(f"training {model.name}: {model.count_params():,} parameters, {train_feed.steps} steps/epoch, "
           f"global batch {train_feed.global_batch_size}, generator {cfg.DATA_GENERATOR_TYPE}, "
           f"AMP={cfg.OPTIMIZATION.AMP}, XLA={cfg.OPTIMIZATION.XLA}")
     with interrupt_at_batch_end() as interrupt:   # last: the epoch's checkpoint and backup are written first
-        return model.fit(train_feed.data, steps_per_epoch=train_feed.steps, epochs=cfg.HYPER_PARAMETERS.EPOCHS,
-                         validation_data=val_feed.data, validation_steps=val_feed.steps,
-                         callbacks=[*callbacks, interrupt],
-                         shuffle=False,  # the generators shuffle per epoch themselves (EpochSampler)
-                         verbose=cfg.VERBOSE)
+        history = model.fit(train_feed.data, steps_per_epoch=train_feed.steps, epochs=cfg.HYPER_PARAMETERS.EPOCHS,
+                            validation_data=val_feed.data, validation_steps=val_feed.steps,
+                            callbacks=[*callbacks, interrupt],
+                            shuffle=False,  # the generators shuffle per epoch themselves (EpochSampler)
+                            verbose=cfg.VERBOSE)
+    timing = next((c for c in callbacks if isinstance(c, TimingCallback)), None)
+    history.total_training_seconds = timing.total_seconds if timing else None
+    return history
 
 
 def adopt_prepared_recipe(cfg: DictConfig) -> None:
@@ -133,17 +126,19 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
         plot_path = os.path.splitext(csv_path)[0] + ".png"
         plot_training_curves(csv_path, plot_path)
         print(f"training curves: {plot_path}")
+    if is_chief(strategy) and history.total_training_seconds is not None:   # the recipe's last lines
+        print(f"Total training time {format_duration(history.total_training_seconds)}")
     return history
 
 
-def best_validation_dice(history: keras.callbacks.History) -> float:
-    """The best validation Dice of a run, the number sweepers maximise."""
-    return float(max(history.history[monitored_metric(history.model)]))
+def best_validation_dice(history: keras.callbacks.History, metric: str = "dice_coef") -> float:
+    """The best validation Dice of a run (the checkpoint's metric), the number sweepers maximise."""
+    return float(max(history.history[monitored_metric(history.model, metric)]))
 
 
 def train_job(cfg: DictConfig) -> float:
     """The Hydra task: one complete run (its own run folder per `-m` job); returns its best validation Dice."""
-    dice = best_validation_dice(train(cfg))
+    dice = best_validation_dice(train(cfg), cfg.CALLBACKS.MODEL_CHECKPOINT.MONITOR)
     keras.backend.clear_session()   # the next job of a sweep starts from a clean slate
     return dice
 

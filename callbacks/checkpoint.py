@@ -6,7 +6,7 @@ from typing import Optional
 import keras
 
 from utils.errors import UserError
-from utils.files import WEIGHTS_SUFFIX, write_atomically
+from utils.files import WEIGHTS_SUFFIX, write_atomically, write_json
 
 
 def checkpoint_path(cfg) -> str:
@@ -28,11 +28,6 @@ def read_best(weights_path: str, monitor: str) -> Optional[float]:
     with open(path) as handle:
         state = json.load(handle)
     return float(state["best"]) if state.get("monitor") == monitor and state.get("best") is not None else None
-
-
-def _write_json(path: str, payload) -> None:
-    with open(path, "w") as handle:
-        json.dump(payload, handle, indent=2)
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -75,9 +70,9 @@ class BestCheckpoint(keras.callbacks.Callback):
                              intact=self._intact())
         if improved and self.save_best_only:
             state = {"monitor": self.monitor, "best": self.best, "epoch": epoch + 1}
-            write_atomically(best_state_path(self.weights_path), lambda path: _write_json(path, state),
-                             intact=f"the weights of epoch {epoch + 1} are saved, their {self.monitor} is not "
-                                    f"recorded (a resumed run may replace them by worse ones)")
+            write_json(best_state_path(self.weights_path), state,
+                       intact=f"the weights of epoch {epoch + 1} are saved, their {self.monitor} is not "
+                              f"recorded (a resumed run may replace them by worse ones)")
 
     def _intact(self) -> str:
         """What a failed save leaves: the earlier best weights, as their .best.json describes them."""
@@ -124,4 +119,4 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         intact = "the previous backup is intact (a resume starts from it)"
         write_atomically(self._weights_path, lambda path: self.model.save_weights(path, overwrite=True), intact=intact)
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        write_atomically(self._training_metadata_path, lambda path: _write_json(path, metadata), intact=intact)
+        write_json(self._training_metadata_path, metadata, intact=intact)

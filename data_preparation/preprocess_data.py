@@ -28,14 +28,14 @@ from data_preparation.manifest import write_manifest
 from data_sets.kinds import dataset_kind
 from utils.cli import hydra_app
 from utils.config import positive_int, validate_config
-from utils.errors import UserError, WriteError
+from utils.errors import UserError, WriteError, warn
 from utils.files import os_error_reason, sweep_partial_files
 from utils.images import write_png
 from utils.naming import CaseId, case_sort_key, parse_slice_name, slice_file_name
 from utils.paths import require_paths
 from volumes.dicom import READ_ERRORS as DICOM_READ_ERRORS
-from volumes.nifti import READ_ERRORS, warn
-from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings
+from volumes.nifti import READ_ERRORS
+from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings, to_slicing_frame
 from volumes.sources import Source, load_pair, source_name
 
 # What a volume can fail with and still leave the other volumes to be prepared.
@@ -112,7 +112,9 @@ def process_volume(task: VolumeTask) -> VolumeResult:
     except VOLUME_ERRORS as err:
         message = str(err)
         return VolumeResult(task.volume_id, name, 0, message if message.startswith(name) else f"{name}: {message}")
-    hu, labels = volume.data, segmentation.data
+    orientation = task.settings.orientation   # both on the CT's grid: cut both in the CT's frame
+    hu = to_slicing_frame(volume.data, volume.source, orientation)
+    labels = to_slicing_frame(segmentation.data, volume.source, orientation)
     indices = selected_slices(labels, task.stride, task.skip_empty)
     try:
         for directory in (partial_images, partial_masks):

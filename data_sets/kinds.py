@@ -9,14 +9,15 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from omegaconf import OmegaConf
 
-from data_sets import lits
+from data_sets import images, lits
 from data_sets.labels import (Regions, check_class_names, check_lesion_region, lesion_region, network_classes,
                              predicted_class_names, region_table, scoring_regions)
 from utils.choices import choose, register_choice
 
 
 class DatasetKind(NamedTuple):
-    volumetric: bool      # scored per volume on its own grid (3D scans); False: per image (2D pictures)
+    volumetric: bool      # scored per volume on its own grid (3D scans), trained on prepared slices; False: 2D
+                          # pictures read as they come (split_pairs), resized at load, scored per image
     nested_labels: bool   # each label lies inside the one below (tumour in liver): OUTPUT.CLASSES may merge the top
     split_pairs: Optional[Callable]         # (cfg, 'train' | 'val') -> [(case id, image path, label path)]
     prediction_inputs: Optional[Callable]   # a file, folder or list of them -> the image files to predict
@@ -26,6 +27,9 @@ class DatasetKind(NamedTuple):
 KINDS = register_choice("DATASET.KIND", {
     "lits": DatasetKind(volumetric=True, nested_labels=True, split_pairs=lits.split_pairs,
                         prediction_inputs=lits.prediction_inputs, output_name=lits.output_name),
+    # the user's picture folders as they come: read and resized at load by the generators, scored per image
+    "images": DatasetKind(volumetric=False, nested_labels=False, split_pairs=images.split_pairs,
+                          prediction_inputs=images.prediction_inputs, output_name=images.output_name),
 })
 
 

@@ -20,6 +20,7 @@ except ImportError:   # Windows: runs are not locked
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from data_sets.kinds import dataset_kind
 from utils.config import validate_config
 from utils.errors import UserError
 from utils.files import WEIGHTS_SUFFIX, sweep_partial_files, write_atomically
@@ -35,12 +36,16 @@ _CREATED_RUN_DIRS = set()   # new run folders open_run made in this process (dis
 
 # Settings that define the trained network: taken from the run, an override contradicting them is refused.
 MODEL_KEYS = ("MODEL", "INPUT", "OUTPUT", "DATA_PREPARATION.HU_WINDOW", "DATA_PREPARATION.SLICES_PER_IMAGE",
+              "DATA_PREPARATION.INTENSITY_SCALING", "DATA_PREPARATION.ORIENTATION",
               "PREPROCESS_DATA.NORMALIZE_IMAGE", "DATASET.KIND", "DATASET.CLASSES", "DATASET.REGIONS",
               "DATASET.LESION_REGION")
 # Config groups on the command line (`data=images`) and the key each one sets.
 GROUP_KEYS = {"data": "DATASET.KIND"}
 # Settings taken from the run by evaluate/predict unless given on the command line.
 RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH")
+# ... and for a 2D kind (data=images), whose data is the user's own folders: the folders, how masks are
+# named and read, and the validation split (cut by SEED), so `evaluate.py` alone scores the run's own split.
+PICTURE_RUN_DEFAULT_KEYS = ("DATASET", "SEED")
 # The outputs train.py writes; all must lie in the run's own directory tree or outside every run.
 OUTPUT_KEYS = ("CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH", "CALLBACKS.CSV_LOGGER.PATH",
                "CALLBACKS.TENSORBOARD.PATH", "CALLBACKS.TIMING.PATH")
@@ -414,6 +419,8 @@ def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> Di
     with open_dict(cfg):
         cfg.RUN_DIR = run_dir
     _adopt_from_run(cfg, saved, MODEL_KEYS + RUN_DEFAULT_KEYS, explicit, run_dir)
+    if not dataset_kind(cfg).volumetric:
+        _adopt_from_run(cfg, saved, PICTURE_RUN_DEFAULT_KEYS, explicit, run_dir)
     print(f"run: {run_dir} ({cfg.MODEL.TYPE}, backbone {cfg.MODEL.BACKBONE.TYPE}, "
           f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}x{cfg.INPUT.CHANNELS})")
     return cfg

@@ -1,10 +1,12 @@
-"""One exception type for problems the user can fix (bad path, bad config, corrupt file).
+"""One exception type for problems the user can fix (bad path, bad config, corrupt file), and one warning line.
 
 Scripts catch it at the top and print one line instead of a traceback: a traceback tells the
 user nothing about which override or file to change.
 """
 import contextlib
 import sys
+
+from tqdm import tqdm
 
 
 class UserError(Exception):
@@ -20,6 +22,14 @@ class WriteError(UserError):
     def __init__(self, message: str, path: str = "", reason: str = ""):
         super().__init__(message)
         self.path, self.reason = path, reason   # the file that could not be written, and why ('No space left ...')
+
+
+def warn(message: str) -> None:
+    """The one-line `warning:` for a problem that does not stop the run (a volume skipped, a header guessed).
+
+    Written through tqdm so it lands on a line of its own even while a progress bar is drawn.
+    """
+    tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 _raised_in_workers: list = []

@@ -1,5 +1,7 @@
-"""Listing the prepared slices, and writing outputs so that nothing is half-written or overwritten."""
+"""Files: one rule for which prepared slices count in a folder, and one way to write a file (atomically),
+so that nothing is half-written or overwritten."""
 import errno
+import json
 import os
 import re
 import shutil
@@ -132,3 +134,12 @@ def refuse_overwrite(outputs: Iterable[str], protected: Dict[str, str], key: str
             if same_file(output, path):
                 raise UserError(f"{key} would write {output} over {what}: an input is never overwritten; "
                                 f"set {key} to another folder")
+
+
+def write_json(path: str, payload, intact: Optional[str] = None) -> str:
+    """payload as indented JSON at path, atomically (write_atomically): every JSON file this project writes."""
+    def write(temporary: str) -> None:
+        with open(temporary, "w") as handle:
+            json.dump(payload, handle, indent=2)
+
+    return write_atomically(path, write, intact)

@@ -11,7 +11,6 @@ import gzip
 import logging
 import os
 import re
-import sys
 import zlib
 from typing import List, NamedTuple, Optional, Tuple
 
@@ -19,9 +18,8 @@ import nibabel as nib
 import numpy as np
 from nibabel.orientations import (aff2axcodes, apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation,
                                   ornt_transform)
-from tqdm import tqdm
 
-from utils.errors import UserError
+from utils.errors import UserError, warn
 from utils.files import write_atomically
 
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
@@ -82,14 +80,6 @@ def lits_number(path: str, kind: str = "volume") -> Optional[str]:
 
 def is_nifti(path: str) -> bool:
     return os.path.basename(path).lower().endswith(NIFTI_EXTENSIONS)
-
-
-def warn(message: str) -> None:
-    """The one-line `warning:` every volume-level problem that does not stop the run gets.
-
-    Written through tqdm so it lands on a line of its own even while a progress bar is drawn.
-    """
-    tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -160,6 +150,11 @@ def canonical_voxels(image: nib.spatialimages.SpatialImage) -> Tuple[np.ndarray,
 def to_source_orientation(canonical: np.ndarray, source: nib.Nifti1Image) -> np.ndarray:
     """Undo `as_closest_canonical`: a RAS+ array back into the file's own voxel order."""
     return apply_orientation(canonical, ornt_transform(_CANONICAL, io_orientation(source.affine)))
+
+
+def to_canonical_orientation(stored: np.ndarray, source: nib.Nifti1Image) -> np.ndarray:
+    """`as_closest_canonical` for an array in the file's own voxel order: back to RAS+."""
+    return apply_orientation(stored, ornt_transform(io_orientation(source.affine), _CANONICAL))
 
 
 def save_labels(labels: np.ndarray, volume: Volume, out_path: str) -> str:
