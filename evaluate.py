@@ -25,18 +25,11 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
-<<<<<<< HEAD
-from data_sets.kinds import dataset_kind
-from deploy.backends import inference_backend, inference_batch_size
-from evaluation.summary import format_table, write_csv
-from evaluation.volumes import evaluate_volumes
-=======
 from data_sets.kinds import class_setup, dataset_kind
-from deploy.backends import inference_backend
+from deploy.backends import inference_backend, inference_batch_size
 from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import format_table, missed_line, regions_of, write_csv
 from evaluation.volumes import evaluate_volumes, scoring_settings
->>>>>>> main
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
