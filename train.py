@@ -85,7 +85,6 @@ def refuse_finished_run(cfg: DictConfig) -> None:
 
 
 def train(cfg: DictConfig) -> keras.callbacks.History:
-    validate_config(cfg)
     prepare_run(cfg)
     adopt_prepared_recipe(cfg)
     refuse_finished_run(cfg)

@@ -20,6 +20,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import List, NamedTuple, Optional
 
+import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+
 import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
@@ -27,7 +29,7 @@ from tqdm import tqdm
 from data_preparation.manifest import write_manifest
 from data_sets.kinds import dataset_kind
 from utils.cli import hydra_app
-from utils.config import positive_int, validate_config
+from utils.config import positive_int
 from utils.errors import UserError, WriteError, warn
 from utils.files import os_error_reason, sweep_partial_files
 from utils.images import write_png
@@ -263,7 +265,6 @@ def prepare_dataset(cfg: DictConfig) -> dict:
 
 def prepare_checked_dataset(cfg: DictConfig) -> dict:
     """The command-line job: check the config and the output folders, then prepare both splits."""
-    validate_config(cfg)
     require_paths(cfg, write_dirs=["DATASET.TRAIN.IMAGES_PATH", "DATASET.TRAIN.MASK_PATH",
                                    "DATASET.VAL.IMAGES_PATH", "DATASET.VAL.MASK_PATH"])
     return prepare_dataset(cfg)

@@ -412,7 +412,6 @@ def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> Di
     `overrides` are the command-line overrides (default: Hydra's; a notebook passes its list).
     """
     explicit = command_line_keys(overrides) - {"RUN_DIR"}
-    validate_config(cfg)   # the command line's values, before the run's are taken
     run_dir = latest_trained_run(cfg.WORK_DIR) if cfg.RUN_DIR in (None, LATEST) else _named_run_dir(cfg)
     saved = load_run_config(run_dir)
     _refuse_contradictions(cfg, saved, explicit, run_dir)
