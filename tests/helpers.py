@@ -59,8 +59,6 @@ def run_cli(script, *args, cwd=REPO, timeout=600, tf_log_level="3") -> subproces
 def one_training_step(cfg):
     """(model, logs) after one training step of the configured model (compiled as train.py does) on a
     random batch of 2 images of the configured size."""
-    import numpy as np
-
     from models.model_factory import compile_model, make_targets, prepare_model
 
     model = compile_model(prepare_model(cfg), cfg)
