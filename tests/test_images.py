@@ -344,3 +344,19 @@ def test_grayscale_binary_masks_from_one_folder_train_and_score(tmp_path):
     rows = _read_csv(os.path.join(run_dir, "evaluation", "summary.csv"))
     assert [row["image"] for row in rows][-2:] == ["mean", "global"] and len(rows) == 4   # 2 of 10 held out
     assert "dice_shape" in rows[0] and "iou_shape" in rows[0]
+
+
+@pytest.mark.slow
+def test_cross_validation_folds_over_images(tmp_path):
+    root = make_synthetic_images(str(tmp_path / "photos"), train=6, val=0, classes=3, seed=4)
+    images, masks = folders(root)
+    result = run_cli("cross_validate.py", "data=images", f"DATASET.TRAIN.IMAGES_PATH={images}",
+                     f"DATASET.TRAIN.MASK_PATH={masks}", "DATASET.CLASSES=[background,red,green]",
+                     "DATASET.NUM_FOLDS=2", "INPUT.HEIGHT=32", "INPUT.WIDTH=32", f"WORK_DIR={tmp_path}",
+                     f"CROSS_VALIDATION.RESULTS_PATH={tmp_path}/cv", *TINY_TRAIN, "HYPER_PARAMETERS.BATCH_SIZE=2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = _read_csv(tmp_path / "cv" / "summary.csv")
+    assert list(rows[0])[:2] == ["fold", "image"] and "dice_red" in rows[0] and "iou_green" in rows[0]
+    held_out = [row["image"] for row in rows[:-2]]
+    assert sorted(held_out) == [f"photo_{n}" for n in range(6)]          # every image held out once
+    assert [row["fold"] for row in rows[:-2]].count("0") == 3 and [row["image"] for row in rows[-2:]] == ["mean", "sd"]
