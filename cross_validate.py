@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from data_generators.dataset_files import list_split_pairs
 from data_sets.kinds import class_setup, dataset_kind
-from deploy.backends import inference_backend
+from deploy.backends import inference_backend, inference_batch_size
 from evaluation.cross_validation import write_cross_validation_csv
 from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import missed_line, regions_of
@@ -84,12 +84,12 @@ def score_fold(fold_cfg: DictConfig) -> list:
             setup = class_setup(fold_cfg)
             result = evaluate_images(held_out_pairs(fold_cfg), predict_fn, (fold_cfg.INPUT.HEIGHT, fold_cfg.INPUT.WIDTH),
                                      fold_cfg.INPUT.CHANNELS, fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
-                                     fold_cfg.HYPER_PARAMETERS.BATCH_SIZE, setup.classes, setup.label_count,
+                                     inference_batch_size(fold_cfg), setup.classes, setup.label_count,
                                      setup.regions, bool(fold_cfg.DATASET.BINARY_MASKS))
             keras.backend.clear_session()
             return result.cases
         result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, inference_slice_settings(fold_cfg),
-                                  fold_cfg.OUTPUT.CLASSES, fold_cfg.HYPER_PARAMETERS.BATCH_SIZE,
+                                  fold_cfg.OUTPUT.CLASSES, inference_batch_size(fold_cfg),
                                   fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS,
                                   roi=roi_settings(fold_cfg), class_names=list(fold_cfg.DATASET.CLASSES),
                                   scoring=scoring_settings(fold_cfg))

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
 from data_sets.kinds import class_setup, dataset_kind
-from deploy.backends import inference_backend
+from deploy.backends import inference_backend, inference_batch_size
 from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import format_table, missed_line, regions_of, write_csv
 from evaluation.volumes import evaluate_volumes, scoring_settings
@@ -56,7 +56,7 @@ def evaluate_pictures(cfg: DictConfig) -> dict:
     results_dir = cfg.EVALUATION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         result = evaluate_images(pairs, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
-                                 cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.HYPER_PARAMETERS.BATCH_SIZE, setup.classes,
+                                 cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, inference_batch_size(cfg), setup.classes,
                                  setup.label_count, setup.regions, bool(cfg.DATASET.BINARY_MASKS))
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
@@ -80,7 +80,7 @@ def evaluate(cfg: DictConfig) -> dict:
     pairs = dataset_kind(cfg).split_pairs(cfg, "val")
     results_dir = cfg.EVALUATION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
-        result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,
+        result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, inference_batch_size(cfg),
                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
                                   results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi_settings(cfg),
                                   class_names=list(cfg.DATASET.CLASSES), scoring=scoring)

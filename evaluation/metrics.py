@@ -9,7 +9,6 @@ import math
 from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-from medpy.metric import binary as medpy_binary
 from scipy import ndimage
 
 from utils.choices import register_choice
@@ -23,8 +22,6 @@ LITS_LESION_OVERLAP = 0.5
 # Surface voxels are those with a background voxel among their 18 face- and edge-neighbours, as in
 # LiTS's evaluation (helpers/surface.py); MedPy's `connectivity` argument, 2 in 3D.
 SURFACE_CONNECTIVITY = 2
-# The distances from every surface voxel of one mask to the other's surface, as medpy.assd/hd use them.
-_MEDPY_SURFACE_DISTANCES = getattr(medpy_binary, "__surface_distances")
 
 
 def active_regions(regions: Mapping[str, Sequence[int]], classes: int) -> Dict[str, Tuple[int, ...]]:
@@ -91,6 +88,14 @@ def _bounding_box(mask: np.ndarray, margin: int = 1) -> tuple:
     return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, size)) for s, size in zip(box, mask.shape))
 
 
+def _medpy_surface_distances():
+    """MedPy's distances from every surface voxel of one mask to the other's surface, as its assd/hd use
+    them; imported on first use (MedPy pulls in scipy.stats, ~2 s), so that region helpers stay light."""
+    from medpy.metric import binary as medpy_binary
+
+    return getattr(medpy_binary, "__surface_distances")
+
+
 def image_diagonal(shape: Sequence[int], spacing) -> float:
     """The diagonal of the whole volume in mm: longer than any distance between two of its voxels,
     so a structure missed outright scores worse than any prediction that has a surface (BraTS's rule)."""
@@ -140,10 +145,11 @@ def surface_distances(truth: np.ndarray, prediction: np.ndarray, spacing,
     box = _bounding_box(truth | prediction)
     truth, prediction = truth[box], prediction[box]
     spacing = tuple(float(s) for s in spacing)
+    surface_distances_from = _medpy_surface_distances()
     # The two one-way distance sets, computed once for all four measures (medpy.assd, hd and hd95
     # each compute both; tests/test_evaluation.py checks the equalities).
-    from_prediction = _MEDPY_SURFACE_DISTANCES(prediction, truth, spacing, SURFACE_CONNECTIVITY)
-    from_truth = _MEDPY_SURFACE_DISTANCES(truth, prediction, spacing, SURFACE_CONNECTIVITY)
+    from_prediction = surface_distances_from(prediction, truth, spacing, SURFACE_CONNECTIVITY)
+    from_truth = surface_distances_from(truth, prediction, spacing, SURFACE_CONNECTIVITY)
     both = np.concatenate((from_prediction, from_truth))
     return SurfaceDistances(float(both.mean()), float(both.max()), float(np.sqrt(np.mean(both ** 2))),
                             percentile(from_prediction, from_truth))

@@ -348,3 +348,25 @@ def test_output_format_and_names_are_checked_before_any_work(tmp_path):
     with pytest.raises(UserError, match=f"^{found[0].name} and {found[0].name} would both be written as "
                                         f"{found[0].name}_segmentation.nii.gz"):
         check_output_names(found)
+
+
+def test_a_seg_is_paired_by_the_slices_its_frames_name_when_it_lists_no_series(tmp_path, capsys):
+    import pydicom
+
+    uid, _ = write_series(tmp_path / "data" / "ct", slices=3, series_number=2)
+    volume = load_ct(find_ct_sources(str(tmp_path / "data"))[0])
+    path = save_seg(phantom_labels(volume), volume, str(tmp_path / "seg.dcm"), CLASSES)
+    seg = pydicom.dcmread(path)
+    del seg.ReferencedSeriesSequence                     # some writers give only the per-frame source slices
+    seg.save_as(str(tmp_path / "data" / "no_series_list.dcm"))
+    other = pydicom.dcmread(path)
+    other.ReferencedSeriesSequence[0].SeriesInstanceUID = "1.2.3.4"   # a series not in the folder, by every reference
+    del other.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+    for frame in other.PerFrameFunctionalGroupsSequence:
+        frame.pop("DerivationImageSequence", None)
+    other.save_as(str(tmp_path / "data" / "elsewhere.dcm"))
+    capsys.readouterr()
+    [(volume_id, series, seg_path)] = find_volume_pairs(str(tmp_path / "data"))
+    assert (volume_id, series.uid, seg_path) == (pseudonym(uid), uid, str(tmp_path / "data" / "no_series_list.dcm"))
+    assert warnings_in(capsys) == [f"warning: {tmp_path}/data/elsewhere.dcm references no CT series in "
+                                   f"{tmp_path}/data; skipped"]
