@@ -33,7 +33,6 @@ from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
 from utils.cli import hydra_app
-from utils.config import validate_config
 from utils.errors import UserError
 from utils.naming import parse_slice_name
 from utils.paths import require_paths
@@ -98,7 +97,6 @@ def score_fold(fold_cfg: DictConfig) -> list:
 
 
 def cross_validate(cfg: DictConfig) -> dict:
-    validate_config(cfg)
     scoring_settings(cfg)   # a bad scoring option fails before any fold trains
     num_folds = cfg.DATASET.NUM_FOLDS
     if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
