@@ -274,8 +274,9 @@ def test_predictions_never_replace_an_input_or_each_other(tmp_path):
         str(tmp_path / "out" / "a.png"), str(tmp_path / "out" / "b.png")]
     with pytest.raises(UserError) as raised:
         picture_outputs(inputs, str(tmp_path), None)
-    assert str(raised.value) == (f"PREDICTION.RESULTS_PATH={tmp_path} would replace the input {inputs[0]} with a "
-                                 f"prediction: choose another PREDICTION.RESULTS_PATH")
+    assert str(raised.value) == (f"PREDICTION.RESULTS_PATH would write {tmp_path}/a.png over the input image "
+                                 f"{inputs[0]}: an input is never overwritten; set PREDICTION.RESULTS_PATH to another "
+                                 f"folder")
     with pytest.raises(UserError, match="holds .*a.png and .*a.jpg: both would be predicted as a.png"):
         picture_outputs([inputs[0], str(tmp_path / "a.jpg")], str(tmp_path / "out"), None)
     with pytest.raises(UserError, match="would be predicted as predictions.png, the name of the figure"):
