@@ -333,6 +333,10 @@ def test_train_evaluate_predict_four_classes_of_non_square_jpgs(picture_run, pho
     predicted = run_cli("predict.py", "data=images", f"WORK_DIR={work_dir}", f"PREDICTION.IMAGES={new}",
                         f"PREDICTION.RESULTS_PATH={out}")
     assert predicted.returncode == 0, predicted.stderr[-2000:]
+    unnamed = run_cli("predict.py", f"WORK_DIR={work_dir}")
+    assert unnamed.returncode == 2 and unnamed.stderr.strip().splitlines()[-1] == (
+        "error: this run is data=images: name the pictures to segment with PREDICTION.IMAGES=<image file, folder or "
+        "list>")
     written = sorted(os.listdir(out))
     assert written == ["new photo 0.png", "new photo 1.png", "new photo 2.png", "predictions.png"]
     for name in written[:3]:
