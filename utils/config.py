@@ -52,14 +52,17 @@ def positive_int(value, key: str) -> int:
 def validate_config(cfg: DictConfig) -> None:
     """Fail fast, with the key to fix, on values that would otherwise crash deep inside TF.
 
-    Names (MODEL.TYPE, ...) are checked against the tables their implementers registered.
+    The one validation step: every script runs it first (utils.cli.hydra_app), the notebook after composing.
+    Names (MODEL.TYPE, ...) are checked against the tables of the code implementing them (utils.choices).
     """
+    check_composed(cfg)
     check_choices(cfg)
     from data_sets.kinds import class_setup   # here, not at the top: data_sets' modules import utils
     class_setup(cfg)   # DATASET.CLASSES / REGIONS / LESION_REGION and OUTPUT.CLASSES agree
     for key in ("HYPER_PARAMETERS.BATCH_SIZE", "HYPER_PARAMETERS.EPOCHS", "INPUT.HEIGHT", "INPUT.WIDTH",
-                "MODEL.SKIP_FILTERS"):
+                "MODEL.SKIP_FILTERS", "BENCHMARK.STEPS"):
         positive_int(OmegaConf.select(cfg, key), key)
+    _check(cfg.BENCHMARK.WARMUP_STEPS >= 0, f"BENCHMARK.WARMUP_STEPS must be 0 or more, got {cfg.BENCHMARK.WARMUP_STEPS}")
     _check(0 <= cfg.SEED < 2 ** 32, f"SEED must be an integer from 0 to 2**32 - 1 (NumPy's range), got {cfg.SEED}")
     _check(float(cfg.HYPER_PARAMETERS.LEARNING_RATE) > 0,
            f"HYPER_PARAMETERS.LEARNING_RATE must be > 0, got {cfg.HYPER_PARAMETERS.LEARNING_RATE}")
@@ -69,6 +72,9 @@ def validate_config(cfg: DictConfig) -> None:
            f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}")
     _check(len(cfg.MODEL.FILTERS) == 5 and all(int(f) > 0 for f in cfg.MODEL.FILTERS),
            f"MODEL.FILTERS must list 5 positive filter counts, got {list(cfg.MODEL.FILTERS)}")
+    window = cfg.DATA_PREPARATION.HU_WINDOW
+    _check(window.MIN < window.MAX, f"DATA_PREPARATION.HU_WINDOW.MIN must be < DATA_PREPARATION.HU_WINDOW.MAX, got "
+                                    f"{window.MIN}..{window.MAX}")
     _check(cfg.DATA_PREPARATION.SLICES_PER_IMAGE == cfg.INPUT.CHANNELS,
            f"DATA_PREPARATION.SLICES_PER_IMAGE ({cfg.DATA_PREPARATION.SLICES_PER_IMAGE}) must equal INPUT.CHANNELS "
            f"({cfg.INPUT.CHANNELS}): each prepared slice becomes one network input")
