@@ -132,6 +132,10 @@ def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
     out_dir = cfg.PREDICTION.RESULTS_PATH
     figure_path = os.path.join(out_dir, "predictions.png")
     outputs = picture_outputs(paths, out_dir, figure_path if rows else None)
+    references = [folder for folder in (cfg.DATASET.TRAIN.MASK_PATH, cfg.DATASET.VAL.MASK_PATH) if folder]
+    refuse_overwrite(outputs, {os.path.join(folder, name): f"the reference mask {os.path.join(folder, name)}"
+                               for folder in references if os.path.isdir(folder) for name in os.listdir(folder)},
+                     "PREDICTION.RESULTS_PATH")
     shown, written = [], []
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         predictions = predict_pictures(paths, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
