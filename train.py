@@ -28,7 +28,6 @@ from models.model_factory import build_compiled_model, make_targets, monitored_m
 from run_dirs.run_dir import close_run, discard_unstarted_run, open_run, prepare_run, resume_command
 from utils.cli import hydra_app
 from utils.cluster import is_chief, worker_outputs
-from utils.config import validate_config
 from utils.paths import require_paths
 from utils.runtime import configure_precision, get_strategy
 from utils.seed import set_seed
@@ -61,7 +60,6 @@ def fit(cfg: DictConfig, strategy, train_feed, val_feed) -> keras.callbacks.Hist
 
 
 def train(cfg: DictConfig) -> keras.callbacks.History:
-    validate_config(cfg)
     prepare_run(cfg)
     require_paths(cfg, write_dirs=["CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH",
                                    "CALLBACKS.TENSORBOARD.PATH"],

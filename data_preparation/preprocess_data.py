@@ -20,13 +20,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import List, NamedTuple, Optional
 
+import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+
 import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
 from data_sets.kinds import dataset_kind
 from utils.cli import hydra_app
-from utils.config import positive_int, validate_config
+from utils.config import positive_int
 from utils.errors import UserError, warn
 from utils.images import write_png
 from utils.naming import CaseId, case_sort_key, parse_slice_name, slice_file_name
@@ -229,7 +231,6 @@ def prepare_dataset(cfg: DictConfig) -> dict:
 
 def prepare_checked_dataset(cfg: DictConfig) -> dict:
     """The command-line job: check the config and the output folders, then prepare both splits."""
-    validate_config(cfg)
     require_paths(cfg, write_dirs=["DATASET.TRAIN.IMAGES_PATH", "DATASET.TRAIN.MASK_PATH",
                                    "DATASET.VAL.IMAGES_PATH", "DATASET.VAL.MASK_PATH"])
     return prepare_dataset(cfg)

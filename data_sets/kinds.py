@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from data_sets import images, lits
 from data_sets.labels import (Regions, check_class_names, check_lesion_region, lesion_region, network_classes,
                              predicted_class_names, region_table, scoring_regions)
-from utils.choices import choose, register_choice
+from utils.choices import choose
 
 
 class DatasetKind(NamedTuple):
@@ -24,13 +24,13 @@ class DatasetKind(NamedTuple):
     output_name: Optional[Callable]         # an input file's path -> the file name of its predicted labels
 
 
-KINDS = register_choice("DATASET.KIND", {
+KINDS = {
     "lits": DatasetKind(volumetric=True, nested_labels=True, split_pairs=lits.split_pairs,
                         prediction_inputs=lits.prediction_inputs, output_name=lits.output_name),
     # the user's picture folders as they come: read and resized at load by the generators, scored per image
     "images": DatasetKind(volumetric=False, nested_labels=False, split_pairs=images.split_pairs,
                           prediction_inputs=images.prediction_inputs, output_name=images.output_name),
-})
+}
 
 
 def dataset_kind(cfg) -> DatasetKind:
