@@ -15,7 +15,6 @@ import os
 
 import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
-import copy
 import tempfile
 import time
 
@@ -24,17 +23,15 @@ import tensorflow as tf
 from omegaconf import DictConfig
 
 from benchmarks.compute import conv_flops
+from benchmarks.inputs import benchmark_run, validation_batches
 from benchmarks.tables import TABLE_HEADER, separator, table_row
 from callbacks.timing_callback import format_stats, latency_stats
-from data_generators.data_generator import get_data_generator
 from deploy.backends import build_runner, parse_backends
 from deploy.export import write_onnx_int8
 from deploy.quantize import calibration_images
 from models.inference_graph import final_output_model
 from models.model_factory import prepare_model
 from run_dirs.loading import load_trained_model
-from run_dirs.run_dir import has_weights, list_runs, run_config
-from utils.choices import choose, register_choice
 from utils.cli import hydra_app
 from utils.errors import UserError
 from utils.files import write_json
@@ -48,41 +45,6 @@ def device_name() -> str:
     if gpus:
         return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
     return f"CPU ({os.cpu_count()} cores)"
-
-
-# BENCHMARK.INPUT -> whether to use a trained run: True (must), False (never), None (when one exists)
-INPUTS = register_choice("BENCHMARK.INPUT", {"auto": None, "run": True, "random": False})
-VALIDATION_BATCHES = 8   # distinct validation batches held in memory and cycled through
-
-
-def benchmark_run(cfg):
-    """The trained run to time (RUN_DIR or the latest with weights; cfg takes its model settings), or
-    None for random weights and images: BENCHMARK.INPUT=random, or auto without a trained run or with
-    a command line asking for another architecture than the run's."""
-    use_run = choose("BENCHMARK.INPUT", cfg.BENCHMARK.INPUT)
-    if use_run is False:
-        return None
-    if use_run is None and cfg.RUN_DIR is None and not any(has_weights(run) for run in list_runs(cfg.WORK_DIR)):
-        return None
-    try:
-        run_config(cfg)
-    except UserError as err:
-        if use_run:
-            raise
-        print(f"note: not timing a trained run ({err}); random weights and images instead")
-        return None
-    return cfg.RUN_DIR
-
-
-def validation_batches(cfg, batch_size: int) -> list:
-    """Up to VALIDATION_BATCHES full batches of the run's validation slices (read as the TF generator
-    reads them for validation), or one smaller batch when there are not that many slices."""
-    cfg = copy.deepcopy(cfg)
-    cfg.DATA_GENERATOR_TYPE = "TF_GENERATOR"   # indexable batches, whichever generator trained the run
-    feed = get_data_generator(cfg, "val")
-    batches = [feed.data[step][0] for step in range(min(feed.steps, VALIDATION_BATCHES))]
-    full = [images for images in batches if len(images) == batch_size]
-    return full or batches[:1]
 
 
 def time_steps(predict, batches, warmup_steps: int, bench_steps: int) -> list:
