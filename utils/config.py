@@ -72,6 +72,9 @@ def validate_config(cfg: DictConfig) -> None:
            f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}")
     _check(len(cfg.MODEL.FILTERS) == 5 and all(int(f) > 0 for f in cfg.MODEL.FILTERS),
            f"MODEL.FILTERS must list 5 positive filter counts, got {list(cfg.MODEL.FILTERS)}")
+    window = cfg.DATA_PREPARATION.HU_WINDOW
+    _check(window.MIN < window.MAX, f"DATA_PREPARATION.HU_WINDOW.MIN must be < DATA_PREPARATION.HU_WINDOW.MAX, got "
+                                    f"{window.MIN}..{window.MAX}")
     _check(cfg.DATA_PREPARATION.SLICES_PER_IMAGE == cfg.INPUT.CHANNELS,
            f"DATA_PREPARATION.SLICES_PER_IMAGE ({cfg.DATA_PREPARATION.SLICES_PER_IMAGE}) must equal INPUT.CHANNELS "
            f"({cfg.INPUT.CHANNELS}): each prepared slice becomes one network input")
