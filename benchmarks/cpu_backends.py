@@ -41,8 +41,8 @@ def cpu_model_name() -> str:
 
 
 def run_batch(backends, batch_size: int, json_path: str) -> list:
-    return run_benchmark_inference([f"HYPER_PARAMETERS.BATCH_SIZE={batch_size}",
-                                    f"BENCHMARK.BACKENDS=[{','.join(backends)}]"], json_path, echo=True)
+    return run_benchmark_inference([f"HYPER_PARAMETERS.BATCH_SIZE={batch_size}", f"BENCHMARK.BACKENDS=[{','.join(backends)}]",
+                                    "BENCHMARK.INPUT=random"], json_path, echo=True)   # random weights and input
 
 
 def table(results: list, peaks: dict) -> str:

@@ -21,7 +21,8 @@ from utils.cli import hydra_app
 def run_point(model, backbone, batch_size, amp, xla, json_path):
     results = run_benchmark_inference(
         [f"MODEL.TYPE={model}", f"MODEL.BACKBONE.TYPE={backbone}", f"HYPER_PARAMETERS.BATCH_SIZE={batch_size}",
-         f"OPTIMIZATION.AMP={amp}", f"OPTIMIZATION.XLA={xla}", "BENCHMARK.BACKENDS=[keras]"], json_path)
+         f"OPTIMIZATION.AMP={amp}", f"OPTIMIZATION.XLA={xla}", "BENCHMARK.BACKENDS=[keras]",
+         "BENCHMARK.INPUT=random"], json_path)   # architectures compared: random weights, not a trained run
     return results[0]   # the one backend: Keras in OPTIMIZATION.AMP's precision
 
 
