@@ -340,7 +340,7 @@ def _ordered(datasets, normal: np.ndarray, name: str):
     if np.any(np.abs(gaps - typical) > tolerance):
         missing = int(np.sum(np.maximum(np.rint(gaps / typical) - 1, 0)))
         where = float(distances[int(np.argmax(np.abs(gaps - typical)))])
-        detail = (f"about {missing} slice(s) missing (the first gap after {where:.1f} mm along the slice normal)"
+        detail = (f"about {missing} slice(s) missing (the widest gap after {where:.1f} mm along the slice normal)"
                   if missing else "slices not evenly spaced")
         raise UserError(f"{name}: slice gaps range from {gaps.min():.3g} to {gaps.max():.3g} mm: {detail}; "
                         f"a CT volume needs evenly spaced slices")
