@@ -17,20 +17,22 @@ from utils.errors import UserError
 from utils.files import write_atomically
 
 MANIFEST_NAME = "manifest.json"
-SCALING = "HU clipped to [HU_WINDOW.MIN, HU_WINDOW.MAX], mapped linearly onto 0..255 (uint8 PNG); masks: raw labels"
+SCALING = ("HU clipped to [HU_WINDOW.MIN, HU_WINDOW.MAX], then onto 0..255 as DATA_PREPARATION.INTENSITY_SCALING says "
+           "(uint8 PNG); masks: raw labels")
 _ABSENT = object()
 
 
 def recipe(cfg: DictConfig) -> Dict[str, object]:
-    """Dotted config key -> value, for every setting that shapes the prepared pixels (and the data set's
-    kind and class names where the config has them)."""
+    """Dotted config key -> value, for every setting that shapes the prepared pixels: HU window, slices per
+    image, size, intensity scaling (the normalisation of the PNG values), slicing orientation, and the
+    data set's kind and class names where the config has them."""
     prep = cfg.DATA_PREPARATION
     values = {"DATA_PREPARATION.HU_WINDOW.MIN": prep.HU_WINDOW.MIN, "DATA_PREPARATION.HU_WINDOW.MAX": prep.HU_WINDOW.MAX,
               "DATA_PREPARATION.SLICES_PER_IMAGE": prep.SLICES_PER_IMAGE, "INPUT.CHANNELS": prep.SLICES_PER_IMAGE,
               "DATA_PREPARATION.RESIZE": prep.RESIZE}
     if prep.RESIZE:   # without resizing, each slice keeps its CT's size: nothing to record
         values.update({"INPUT.HEIGHT": prep.RESIZED_HEIGHT, "INPUT.WIDTH": prep.RESIZED_WIDTH})
-    for key in ("DATASET.KIND", "DATASET.CLASSES"):
+    for key in ("DATA_PREPARATION.INTENSITY_SCALING", "DATA_PREPARATION.ORIENTATION", "DATASET.KIND", "DATASET.CLASSES"):
         value = OmegaConf.select(cfg, key, default=None)
         if value is not None:
             values[key] = OmegaConf.to_container(value) if OmegaConf.is_list(value) else value
