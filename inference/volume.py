@@ -252,7 +252,10 @@ def _write_ct(path: Source, volume, labels: np.ndarray, settings: SliceSettings,
         figure_path = None
         if figures:
             figure_path = os.path.join(out_dir, nifti_stem(outputs[0]) + ".png")
-            _save_figure(volume, labels, settings, figure_path)
+            try:
+                _save_figure(volume, labels, settings, figure_path)
+            except WriteError as err:
+                raise WriteError(f"{err} (its mask {', '.join(outputs)} is complete)", err.path, err.reason) from None
     return {"input": path, "output": outputs[0], "outputs": outputs, "figure": figure_path}
 
 
