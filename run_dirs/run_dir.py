@@ -44,8 +44,9 @@ GROUP_KEYS = {"data": "DATASET.KIND"}
 # Settings taken from the run by evaluate/predict unless given on the command line.
 RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH")
 # ... and for a 2D kind (data=images), whose data is the user's own folders: the folders, how masks are
-# named and read, and the validation split (cut by SEED), so `evaluate.py` alone scores the run's own split.
-PICTURE_RUN_DEFAULT_KEYS = ("DATASET", "SEED")
+# named and read, and the validation split (cut by SEED), so `evaluate.py` alone scores the run's own split;
+# and how its pictures are shown (in colour).
+PICTURE_RUN_DEFAULT_KEYS = ("DATASET", "SEED", "SHOW_CENTER_CHANNEL_IMAGE")
 # The outputs train.py writes; all must lie in the run's own directory tree or outside every run.
 OUTPUT_KEYS = ("CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH", "CALLBACKS.CSV_LOGGER.PATH",
                "CALLBACKS.TENSORBOARD.PATH", "CALLBACKS.TIMING.PATH")
