@@ -1,8 +1,10 @@
 """Finding the (image, mask) PNG pairs that both generators read."""
+import functools
 import os
 from typing import List, Tuple
 
 from data_generators.folds import check_fold, fold_split
+from data_sets.kinds import dataset_kind
 from utils.errors import UserError
 from utils.files import require_dir
 from utils.images import png_shape
@@ -40,7 +42,9 @@ def list_split_pairs(cfg, mode: str) -> Tuple[List[str], List[str]]:
     prefixes = cfg.DATA_PREPARATION
     if num_folds > 1:
         images, masks = list_pairs(*split_dirs(cfg, "train"), prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)
-        images, masks = fold_split(images, masks, fold, num_folds, held_out=mode == "val")
+        split = dataset_kind(cfg).case_split
+        images, masks = fold_split(images, masks, fold, num_folds, held_out=mode == "val",
+                                   case_split=None if split is None else functools.partial(split, cfg))
     else:
         images, masks = list_pairs(*split_dirs(cfg, mode), prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)
     check_input_shapes(images, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS)

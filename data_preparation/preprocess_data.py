@@ -23,7 +23,8 @@ import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from data_sets.kinds import dataset_kind
+from data_sets.kinds import apply_description, dataset_kind, prepared_splits
+from run_dirs.run_dir import command_line_keys
 from utils.cli import hydra_app
 from utils.config import positive_int, validate_config
 from utils.errors import UserError
@@ -31,7 +32,7 @@ from utils.images import write_png
 from utils.naming import CaseId, case_sort_key, parse_slice_name, slice_file_name
 from utils.paths import require_paths
 from volumes.nifti import READ_ERRORS, load_pair, warn
-from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings
+from volumes.slices import CT, SliceSettings, input_slice, label_slice, network_volume, slice_settings
 
 # What a volume can fail with and still leave the other volumes to be prepared.
 VOLUME_ERRORS = (UserError, *READ_ERRORS)
@@ -40,7 +41,7 @@ VOLUME_ERRORS = (UserError, *READ_ERRORS)
 class VolumeTask(NamedTuple):
     """One volume's work; a plain tuple so worker processes can receive it."""
     volume_id: CaseId
-    volume_path: str
+    volume_path: object      # the image file, or a case's channel files (a tuple)
     segmentation_path: str
     images_dir: str
     masks_dir: str
@@ -94,12 +95,13 @@ def process_volume(task: VolumeTask) -> VolumeResult:
     PNGs go to hidden `.partial-N` folders first and are moved into place only once all are
     written, so a crash or a bad volume never leaves half a volume among the prepared slices.
     """
-    name = os.path.basename(task.volume_path)
+    name = os.path.basename(task.volume_path if isinstance(task.volume_path, str) else task.volume_path[0])
     partial_images = os.path.join(task.images_dir, f".partial-{task.volume_id}")
     partial_masks = os.path.join(task.masks_dir, f".partial-{task.volume_id}")
     try:
-        volume, segmentation = load_pair(task.volume_path, task.segmentation_path, task.settings.label_count)
-        hu, labels = volume.data, segmentation.data
+        volume, segmentation = load_pair(task.volume_path, task.segmentation_path, task.settings.label_count,
+                                         [kind == CT for kind in task.settings.normalisation])
+        hu, labels = network_volume(volume.data, task.settings, volume.name), segmentation.data
         indices = selected_slices(labels, task.stride, task.skip_empty)
         for directory in (partial_images, partial_masks):
             shutil.rmtree(directory, ignore_errors=True)
@@ -143,14 +145,16 @@ def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
     prep = cfg.DATA_PREPARATION
     kind = dataset_kind(cfg)
     tasks = {}
-    for split, dataset in (("train", cfg.DATASET.TRAIN), ("val", cfg.DATASET.VAL)):
+    for split in prepared_splits(cfg):
+        dataset = cfg.DATASET.TRAIN if split == "train" else cfg.DATASET.VAL
         pairs = kind.split_pairs(cfg, split)
         skip_empty = split == "train" and bool(prep.SKIP_TRAIN_SLICES_WITHOUT_LIVER)
         stride = positive_int(prep.SLICE_STRIDE, "DATA_PREPARATION.SLICE_STRIDE")
         tasks[split] = [VolumeTask(volume_id, volume_path, segmentation_path, dataset.IMAGES_PATH,
                                    dataset.MASK_PATH, skip_empty, stride, prep.IMAGE_PREFIX, prep.MASK_PREFIX, settings)
                         for volume_id, volume_path, segmentation_path in pairs]
-    shared = sorted({t.volume_id for t in tasks["train"]} & {t.volume_id for t in tasks["val"]}, key=case_sort_key)
+    shared = sorted({t.volume_id for t in tasks["train"]} & {t.volume_id for t in tasks.get("val", ())},
+                    key=case_sort_key)
     if shared:
         listed = ", ".join(map(str, shared[:10])) + (" ..." if len(shared) > 10 else "")
         warn(f"volume(s) {listed} are in both the train and the val scans directories: validation would score "
@@ -220,7 +224,9 @@ def prepare_dataset(cfg: DictConfig) -> dict:
 
 
 def prepare_checked_dataset(cfg: DictConfig) -> dict:
-    """The command-line job: check the config and the output folders, then prepare both splits."""
+    """The command-line job: the data set's own description (nnU-Net's dataset.json) applied, the config and the
+    output folders checked, then both splits prepared."""
+    apply_description(cfg, command_line_keys())
     validate_config(cfg)
     require_paths(cfg, write_dirs=["DATASET.TRAIN.IMAGES_PATH", "DATASET.TRAIN.MASK_PATH",
                                    "DATASET.VAL.IMAGES_PATH", "DATASET.VAL.MASK_PATH"])

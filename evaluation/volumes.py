@@ -11,7 +11,7 @@ from inference.roi import RoiSettings
 from inference.volume import PredictFn, predict_volume
 from utils.errors import UserError
 from volumes.nifti import load_pair, save_labels, warn
-from volumes.slices import SliceSettings, label_slice
+from volumes.slices import CT, SliceSettings, label_slice
 
 
 class Evaluation(NamedTuple):
@@ -41,10 +41,11 @@ def evaluate_volumes(pairs: Sequence[Tuple[int, str, str]], predict_fn: PredictF
     rows, overlaps, lesions, written, skipped = [], [], [], [], []
     for volume_id, volume_path, segmentation_path in tqdm(pairs, desc="evaluating volumes", unit="volume"):
         try:
-            volume, segmentation = load_pair(volume_path, segmentation_path, settings.label_count)
+            volume, segmentation = load_pair(volume_path, segmentation_path, settings.label_count,
+                                             [kind == CT for kind in settings.normalisation])
         except UserError as err:
             warn(f"skipped: {err}")
-            skipped.append(f"{os.path.basename(volume_path)}: {err}")
+            skipped.append(f"{os.path.basename(volume_path if isinstance(volume_path, str) else volume_path[0])}: {err}")
             continue
         prediction = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
                                     description=volume.name, roi=roi)

@@ -21,10 +21,10 @@ from utils.errors import UserError
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_on_grid
 from data_sets.lits import output_name as lits_output_name
-from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, load_volume,
+from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_image, load_segmentation,
                            nifti_stem, save_labels, warn)
 from volumes.postprocess import postprocess_labels
-from volumes.slices import SliceSettings, input_slice, window_and_scale
+from volumes.slices import CT, SliceSettings, display_slices, input_slice, network_volume
 
 PredictFn = Callable[[np.ndarray], np.ndarray]   # (B, h, w, C) float32 images -> (B, h, w, K) probabilities
 
@@ -114,25 +114,26 @@ class _SlicePipeline:
 def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
                    normalize: bool = True, postprocess: bool = False, description: str = None,
                    roi: Optional[RoiSettings] = None, timings: Optional[Dict] = None) -> VolumePrediction:
-    """Labels for the slices of an RAS+ HU volume, on its own grid and on the network's.
+    """Labels for the slices of an RAS+ volume as read (HU; (x, y, z, C) for several input files), on its own grid
+    and on the network's; `volumes.slices.network_volume` normalises it as preprocessing does.
 
     Every slice, or with `roi` (PREDICTION.ROI) those of the region of interest (`inference.roi`); the
     labels of a predicted slice are the same either way: the argmax of its probabilities resized to the CT grid.
     The last batch is padded to `batch_size` so every call has one shape (one XLA compilation).
     `timings` (a dict) collects seconds per phase (`phase`).
     """
-    height, width, depth = hu.shape
+    height, width, depth = hu.shape[:3]
     model_size = settings.size or (height, width)
     labels = np.zeros((height, width, depth), dtype=np.uint8)
     model_labels = np.zeros((*model_size, depth), dtype=np.uint8)
     with tqdm(total=depth, desc=description, unit="slice", leave=False, disable=description is None) as progress:
-        pipeline = _SlicePipeline(hu, predict_fn, settings, batch_size, normalize, labels, model_labels, progress,
-                                  timings)
+        pipeline = _SlicePipeline(network_volume(hu, settings, description or "volume"), predict_fn, settings,
+                                  batch_size, normalize, labels, model_labels, progress, timings)
         if roi is None:
             pipeline(range(depth))
             predicted = depth
         else:
-            predicted = len(predict_region(depth, body_slices(hu), roi, pipeline))
+            predicted = len(predict_region(depth, body_slices(hu if hu.ndim == 3 else hu[..., 0]), roi, pipeline))
     if postprocess:
         with phase(timings, "postprocess"):
             labels = postprocess_labels(labels)
@@ -155,23 +156,34 @@ def check_output_names(paths: List[str], output_name: OutputName = lits_output_n
 
 
 def reference_beside(volume_path: str) -> Optional[str]:
-    """The LiTS segmentation-N file next to volume-N, if there is one (shown in the figure)."""
+    """The LiTS segmentation-N file next to volume-N, or KiTS19's segmentation.nii.gz next to imaging.nii.gz, if
+    there is one (shown in the figure)."""
+    folder = os.path.dirname(volume_path)
+    if os.path.basename(volume_path) == "imaging.nii.gz":
+        path = os.path.join(folder, "segmentation.nii.gz")
+        return path if os.path.isfile(path) else None
     number = lits_number(volume_path)
     if number is None:
         return None
     for extension in NIFTI_EXTENSIONS:
-        path = os.path.join(os.path.dirname(volume_path), f"segmentation-{number}{extension}")
+        path = os.path.join(folder, f"segmentation-{number}{extension}")
         if os.path.isfile(path):
             return path
     return None
 
 
-def _read_ct(path: str, timings: Optional[Dict]):
-    """The CT as a Volume, or the UserError that makes it unusable (raised in the reading thread, reported in order)."""
+def _read_ct(path, timings: Optional[Dict], settings: SliceSettings):
+    """The CT (or a case's channel files) as a Volume, or the UserError that makes it unusable (raised in the
+    reading thread, reported in order)."""
     with phase(timings, "read"):
         try:
-            volume = load_volume(path)
-            check_ct_intensities(volume)
+            files = 1 if isinstance(path, str) else len(path)
+            if files != len(settings.normalisation):
+                name = os.path.basename(path if isinstance(path, str) else path[0])
+                raise UserError(f"{name}: {files} input file(s) per case, but the network was trained on "
+                                f"{len(settings.normalisation)} channels (DATASET.CHANNEL_NAMES)")
+            volume = load_image(path)
+            check_ct_intensities(volume, [kind == CT for kind in settings.normalisation])
             return volume
         except UserError as err:
             return err
@@ -203,11 +215,11 @@ def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSet
     written, writing = [], None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
-        reading = reader.submit(_read_ct, paths[0], timings) if paths else None
+        reading = reader.submit(_read_ct, paths[0], timings, settings) if paths else None
         for position, path in enumerate(tqdm(paths, desc="CT volumes", unit="volume")):
             volume = reading.result()
             if position + 1 < len(paths):
-                reading = reader.submit(_read_ct, paths[position + 1], timings)
+                reading = reader.submit(_read_ct, paths[position + 1], timings, settings)
             if isinstance(volume, UserError):
                 warn(f"skipped: {volume}")
                 continue
@@ -230,6 +242,7 @@ def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: 
             truth = load_segmentation(reference, volume, settings.label_count).data
         except UserError as err:
             warn(f"not shown as ground truth: {err}")
-    figure = plot_volume_views(volume.data, labels, truth, volume.spacing, title=volume.name, out_path=out_path,
-                               display=lambda plane: window_and_scale(plane, settings.hu_min, settings.hu_max))
+    shown, display = display_slices(volume.data, settings, volume.name)
+    figure = plot_volume_views(shown, labels, truth, volume.spacing, title=volume.name, out_path=out_path,
+                               display=display)
     plt.close(figure)

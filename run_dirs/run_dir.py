@@ -34,11 +34,12 @@ _CREATED_RUN_DIRS = set()   # new run folders open_run made in this process (dis
 # Settings that define the trained network: taken from the run, an override contradicting them is refused.
 MODEL_KEYS = ("MODEL", "INPUT", "OUTPUT", "DATA_PREPARATION.HU_WINDOW", "DATA_PREPARATION.SLICES_PER_IMAGE",
               "PREPROCESS_DATA.NORMALIZE_IMAGE", "DATASET.KIND", "DATASET.CLASSES", "DATASET.REGIONS",
-              "DATASET.LESION_REGION")
+              "DATASET.LESION_REGION", "DATASET.CHANNEL_NAMES")
 # Config groups on the command line (`data=images`) and the key each one sets.
 GROUP_KEYS = {"data": "DATASET.KIND"}
 # Settings taken from the run by evaluate/predict unless given on the command line.
-RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH")
+RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH", "DATA_PREPARATION.DATASET_PATH",
+                    "DATASET.NUM_FOLDS", "DATASET.FOLD")
 # The outputs train.py writes; all must lie in the run's own directory tree or outside every run.
 OUTPUT_KEYS = ("CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH", "CALLBACKS.CSV_LOGGER.PATH",
                "CALLBACKS.TENSORBOARD.PATH", "CALLBACKS.TIMING.PATH")
