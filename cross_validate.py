@@ -73,7 +73,7 @@ def score_fold(fold_cfg: DictConfig) -> list:
         result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, inference_slice_settings(fold_cfg),
                                   fold_cfg.OUTPUT.CLASSES, fold_cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                   fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS,
-                                  roi=roi_settings(fold_cfg))
+                                  roi=roi_settings(fold_cfg), class_names=list(fold_cfg.DATASET.CLASSES))
     keras.backend.clear_session()
     return result.cases
 

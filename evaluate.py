@@ -4,7 +4,8 @@
     python evaluate.py EVALUATION.WRITE_NIFTI=True PREDICTION.POSTPROCESS=True
     python evaluate.py INFERENCE.BACKEND=onnxruntime:int8     # the fast CPU path, scored the same way
 
-Predicts every volume-N in DATA_PREPARATION.SCANS_VAL_DATA_PATH slice by slice, brings the
+Predicts every volume-N (and every DICOM CT series with a DICOM SEG referencing it, named by its
+pseudonym) in DATA_PREPARATION.SCANS_VAL_DATA_PATH slice by slice, brings the
 probabilities back to the CT's grid, and compares the labels with segmentation-N at native
 resolution: Dice per case and pooled (global) for liver and tumour, ASSD and HD95 in mm, lesion
 recall and precision, plus the Dice on the network's resized slices for reference. Writes
@@ -45,7 +46,8 @@ def evaluate(cfg: DictConfig) -> dict:
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
-                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi_settings(cfg))
+                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi_settings(cfg),
+                                  class_names=list(cfg.DATASET.CLASSES))
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
     print("Scores on each CT's own grid (liver = labels 1+2, tumour = label 2; distances in mm):")

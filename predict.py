@@ -6,10 +6,16 @@
     python predict.py 'PREDICTION.IMAGE_NAMES=[image_3_0010.png,image_3_0011.png]'
     python predict.py PREDICTION.VOLUMES=ct/ INFERENCE.BACKEND=onnxruntime:int8   # the fast CPU path
 
-With PREDICTION.VOLUMES each CT (any orientation, .nii or .nii.gz) is windowed, sliced and resized
-in memory, and segmentation-N.nii.gz (labels 0 background, 1 liver, 2 tumour) is written to
-PREDICTION.RESULTS_PATH on the CT's own grid, affine and header, with a figure of axial and coronal
-views beside it. Without it, one label PNG per prepared image and a figure `predictions.png`.
+    python predict.py PREDICTION.VOLUMES=dicom/study/                       # DICOM CT series -> DICOM SEG
+
+With PREDICTION.VOLUMES each CT (any orientation, .nii or .nii.gz, or a DICOM series: a folder of
+slices in any order and with any file names, searched recursively, one series per SeriesInstanceUID)
+is windowed, sliced and resized in memory, and segmentation-N.nii.gz (labels 0 background,
+1 liver, 2 tumour) is written to PREDICTION.RESULTS_PATH on the CT's own grid, affine and header,
+with a figure of axial and coronal views beside it. A DICOM series gets
+series<SeriesNumber>-<pseudonym>_segmentation.dcm, a DICOM SEG over its slices with one segment per
+class (PREDICTION.OUTPUT_FORMAT: auto, nifti, dicom_seg or both). Without PREDICTION.VOLUMES, one
+label PNG per prepared image and a figure `predictions.png`.
 """
 import os
 
@@ -21,11 +27,11 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig, ListConfig
 
 from data_generators.dataset_files import check_input_shapes
-from data_sets.kinds import dataset_kind
+from data_sets.kinds import class_setup, dataset_kind
 from deploy.backends import inference_backend
 from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
-from inference.volume import segment_ct_files
+from inference.volume import check_output_format, segment_ct_files
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
@@ -37,19 +43,22 @@ from volumes.slices import inference_slice_settings
 
 
 def predict_volumes(cfg: DictConfig) -> List[Dict]:
-    """Volume mode: a mask NIfTI and a figure per CT in PREDICTION.VOLUMES."""
+    """Volume mode: a mask (NIfTI and/or DICOM SEG) and a figure per CT in PREDICTION.VOLUMES."""
     volumes = cfg.PREDICTION.VOLUMES
     kind = dataset_kind(cfg)
     files = kind.prediction_inputs(list(volumes) if isinstance(volumes, ListConfig) else str(volumes))
+    output_format = cfg.PREDICTION.OUTPUT_FORMAT
+    check_output_format(output_format, files)   # before the model is loaded
     settings = inference_slice_settings(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         written = segment_ct_files(files, predict_fn, settings, cfg.HYPER_PARAMETERS.BATCH_SIZE, out_dir,
                                    cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
-                                   roi=roi_settings(cfg), output_name=kind.output_name)
+                                   roi=roi_settings(cfg), output_name=kind.output_name, output_format=output_format,
+                                   class_names=class_setup(cfg).predicted_names)
     if not written:
         raise UserError(f"no CT volume could be segmented ({len(files)} skipped, see the warnings above)")
-    print(f"{len(written)} of {len(files)} CT volume(s) segmented -> {out_dir} (segmentation NIfTI + figure each)")
+    print(f"{len(written)} of {len(files)} CT volume(s) segmented -> {out_dir} (segmentation + figure each)")
     return written
 
 

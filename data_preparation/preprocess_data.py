@@ -1,9 +1,10 @@
-"""Turn LiTS CT volumes (NIfTI) into the PNG slices the generators read.
+"""Turn CT volumes (LiTS NIfTI, or DICOM series with a DICOM SEG) into the PNG slices the generators read.
 
     python data_preparation/preprocess_data.py
     python data_preparation/preprocess_data.py INPUT.CHANNELS=1 DATA_PREPARATION.WORKERS=8
 
-For every volume-N / segmentation-N pair in DATA_PREPARATION.SCANS_{TRAIN,VAL}_DATA_PATH it
+For every volume-N / segmentation-N pair (and every DICOM CT series with the DICOM SEG referencing
+it; volume id: the series' pseudonym) in DATA_PREPARATION.SCANS_{TRAIN,VAL}_DATA_PATH it
 writes `image_N_SSSS.png` (HU windowed to 0-255; 1 slice, or slices i-1, i, i+1 as channels) and
 `mask_N_SSSS.png` (raw labels 0/1/2) into DATASET.{TRAIN,VAL}.{IMAGES_PATH,MASK_PATH}. Volumes are
 read in RAS+ orientation whatever their files' orientation (volumes.nifti), and images and masks
@@ -31,17 +32,19 @@ from utils.errors import UserError
 from utils.images import write_png
 from utils.naming import CaseId, case_sort_key, parse_slice_name, slice_file_name
 from utils.paths import require_paths
-from volumes.nifti import READ_ERRORS, load_pair, warn
+from volumes.dicom import READ_ERRORS as DICOM_READ_ERRORS
+from volumes.nifti import READ_ERRORS, warn
 from volumes.slices import CT, SliceSettings, input_slice, label_slice, network_volume, slice_settings
+from volumes.sources import Source, load_pair, source_name
 
 # What a volume can fail with and still leave the other volumes to be prepared.
-VOLUME_ERRORS = (UserError, *READ_ERRORS)
+VOLUME_ERRORS = (UserError, *READ_ERRORS, *DICOM_READ_ERRORS)
 
 
 class VolumeTask(NamedTuple):
     """One volume's work; a plain tuple so worker processes can receive it."""
     volume_id: CaseId
-    volume_path: object      # the image file, or a case's channel files (a tuple)
+    volume_path: Source          # a NIfTI file, a case's channel files (a tuple) or a DICOM series (volumes.sources)
     segmentation_path: str
     images_dir: str
     masks_dir: str
@@ -50,6 +53,7 @@ class VolumeTask(NamedTuple):
     image_prefix: str
     mask_prefix: str
     settings: SliceSettings
+    class_names: tuple = ()      # DATASET.CLASSES (label value = index): places a DICOM SEG's segments
 
 
 class VolumeResult(NamedTuple):
@@ -95,12 +99,12 @@ def process_volume(task: VolumeTask) -> VolumeResult:
     PNGs go to hidden `.partial-N` folders first and are moved into place only once all are
     written, so a crash or a bad volume never leaves half a volume among the prepared slices.
     """
-    name = os.path.basename(task.volume_path if isinstance(task.volume_path, str) else task.volume_path[0])
+    name = source_name(task.volume_path)
     partial_images = os.path.join(task.images_dir, f".partial-{task.volume_id}")
     partial_masks = os.path.join(task.masks_dir, f".partial-{task.volume_id}")
     try:
         volume, segmentation = load_pair(task.volume_path, task.segmentation_path, task.settings.label_count,
-                                         [kind == CT for kind in task.settings.normalisation])
+                                         task.class_names, [kind == CT for kind in task.settings.normalisation])
         hu, labels = network_volume(volume.data, task.settings, volume.name), segmentation.data
         indices = selected_slices(labels, task.stride, task.skip_empty)
         for directory in (partial_images, partial_masks):
@@ -151,7 +155,8 @@ def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
         skip_empty = split == "train" and bool(prep.SKIP_TRAIN_SLICES_WITHOUT_LIVER)
         stride = positive_int(prep.SLICE_STRIDE, "DATA_PREPARATION.SLICE_STRIDE")
         tasks[split] = [VolumeTask(volume_id, volume_path, segmentation_path, dataset.IMAGES_PATH,
-                                   dataset.MASK_PATH, skip_empty, stride, prep.IMAGE_PREFIX, prep.MASK_PREFIX, settings)
+                                   dataset.MASK_PATH, skip_empty, stride, prep.IMAGE_PREFIX, prep.MASK_PREFIX, settings,
+                                   tuple(cfg.DATASET.CLASSES))
                         for volume_id, volume_path, segmentation_path in pairs]
     shared = sorted({t.volume_id for t in tasks["train"]} & {t.volume_id for t in tasks.get("val", ())},
                     key=case_sort_key)

@@ -14,9 +14,10 @@ import keras
 import numpy as np
 
 from deploy.export import OPENVINO_PIP, copy_in_precision, write_onnx, write_onnx_int8
+from deploy.run_int8 import can_calibrate, run_int8, stored_int8
 from utils.errors import UserError
 from inference.predict_fn import make_predict_fn
-from utils.runtime import precision_of, use_xla
+from utils.runtime import cpu_has_bfloat16, cpu_has_int8_dot, gpu_compute_capabilities, precision_of, use_xla
 
 
 class Backend(NamedTuple):
@@ -31,9 +32,14 @@ def keras_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
 
 
 def onnxruntime_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
+    path = write_onnx(cfg, model, scratch) if precision == "float32" else write_onnx_int8(cfg, model, scratch)
+    return onnx_file_runner(path)
+
+
+def onnx_file_runner(path: str) -> Callable:
+    """predict(images) -> probabilities of an ONNX file on ONNX Runtime's CPU kernels."""
     import onnxruntime
 
-    path = write_onnx(cfg, model, scratch) if precision == "float32" else write_onnx_int8(cfg, model, scratch)
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     return lambda images: session.run(["probabilities"], {"image": images})[0]
 
@@ -94,13 +100,53 @@ def build_runner(name: str, precision: str, cfg, model: keras.Model, scratch: st
     return BACKENDS[name][1](cfg, model, precision, scratch, jit_compile)
 
 
+AUTO = "auto"   # INFERENCE.BACKEND: the fastest backend here among those whose Dice parity is tested
+
+
+def auto_backend(cfg, cpu_int8: bool, cpu_bfloat16: bool, gpus: list) -> Tuple[str, str, str]:
+    """(name, precision, why) for INFERENCE.BACKEND=auto, from backends whose Dice on the validation CTs is
+    tested against float32 (tests/test_precision.py): int8 ONNX on CPUs with int8 dot products when the run
+    holds its int8 model or this machine its training slices (int8 is never calibrated without them);
+    bfloat16 Keras on Ampere+ GPUs and fast-bfloat16 CPUs; else float32. float16 has no such test."""
+    if gpus:
+        if min(gpus) >= (8, 0):
+            return "keras", "bfloat16", "GPU with bfloat16 tensor cores"
+        return "keras", "float32", "GPU without bfloat16 (float16 has no tested Dice parity)"
+    int8_ready = importlib.util.find_spec("onnxruntime") is not None and (stored_int8(cfg) or can_calibrate(cfg))
+    if cpu_int8 and int8_ready:
+        return "onnxruntime", "int8", "CPU with VNNI/AMX int8"
+    fallback = "keras", *(("bfloat16", "CPU with fast bfloat16") if cpu_bfloat16 else ("float32", "CPU"))
+    if cpu_int8:
+        return (*fallback[:2], f"{fallback[2]}; int8 would be faster, but the run holds no int8 model for its "
+                               f"weights and there are no training slices here to calibrate one")
+    return fallback
+
+
+def resolve_backend(cfg) -> Tuple[str, str, str]:
+    """(name, precision, why) that INFERENCE.BACKEND runs: an entry as BENCHMARK.BACKENDS takes, or auto."""
+    entry = cfg.INFERENCE.BACKEND
+    if str(entry) == AUTO:
+        return auto_backend(cfg, cpu_has_int8_dot(), cpu_has_bfloat16(), gpu_compute_capabilities())
+    [(name, precision)] = parse_backends([entry], precision_of(cfg.OPTIMIZATION.AMP), "INFERENCE.BACKEND")
+    return name, precision, ""
+
+
 @contextlib.contextmanager
 def inference_backend(cfg, model: keras.Model):
-    """predict(images) -> probabilities on INFERENCE.BACKEND, for evaluate.py and predict.py; prints what runs.
+    """predict(images) -> probabilities on INFERENCE.BACKEND, for evaluate.py, predict.py, cross-validation and
+    the notebook; prints what runs, in one line.
 
-    ONNX files (int8: quantized on training slices first) live in a temporary folder for the block."""
-    [(name, precision)] = parse_backends([cfg.INFERENCE.BACKEND], precision_of(cfg.OPTIMIZATION.AMP),
-                                         "INFERENCE.BACKEND")
-    print(f"inference: {name}, {precision}")
+    int8 runs the run's own int8 model (`deploy.run_int8`: calibrated once on training slices, then kept in
+    the run); other ONNX files live in a temporary folder for the block."""
+    name, precision, why = resolve_backend(cfg)
     with tempfile.TemporaryDirectory(prefix="unet3p-inference-") as scratch:
-        yield build_runner(name, precision, cfg, model, scratch, use_xla(cfg))
+        if (name, precision) == ("onnxruntime", "int8"):
+            record = run_int8(cfg, model)
+            source = (f"int8 model {record['path']}, calibrated on {len(record['calibration_images'])} slices of "
+                      f"{record['calibration_images_path']}")
+            runner = onnx_file_runner(record["path"])
+        else:
+            source, runner = "", build_runner(name, precision, cfg, model, scratch, use_xla(cfg))
+        chosen = f"auto -> {name}, {precision} ({why})" if str(cfg.INFERENCE.BACKEND) == AUTO else f"{name}, {precision}"
+        print(f"inference: {chosen}" + (f"; {source}" if source else ""), flush=True)
+        yield runner

@@ -7,7 +7,7 @@ channel (int8), activations per tensor (uint8) from ranges seen on real slices: 
 ONNX Runtime fuses into integer convolutions.
 """
 import os
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
@@ -18,10 +18,10 @@ from utils.errors import UserError
 from utils.files import list_files, write_atomically
 
 
-def calibration_images(cfg, count: int) -> Optional[np.ndarray]:
-    """Up to `count` training slices (DATASET.TRAIN.IMAGES_PATH), evenly spread over the sorted names and
-    prepared as for training; None when there are none. Under cross-validation only the fold's training
-    volumes: its held-out volumes must not shape the model that scores them, activation ranges included."""
+def calibration_paths(cfg, count: int) -> List[str]:
+    """Up to `count` training slices (DATASET.TRAIN.IMAGES_PATH), evenly spread over the sorted names; empty
+    when there are none. Under cross-validation only the fold's training volumes: its held-out volumes must
+    not shape the model that scores them, activation ranges included."""
     images_dir = cfg.DATASET.TRAIN.IMAGES_PATH
     if not os.path.isdir(images_dir):
         paths = []
@@ -30,9 +30,16 @@ def calibration_images(cfg, count: int) -> Optional[np.ndarray]:
     else:
         paths = [os.path.join(images_dir, name) for name in list_files(images_dir, ".png")]
     if not paths:
+        return []
+    return [paths[i] for i in np.unique(np.linspace(0, len(paths) - 1, min(count, len(paths))).astype(int))]
+
+
+def calibration_images(cfg, count: int, paths: Optional[List[str]] = None) -> Optional[np.ndarray]:
+    """The slices of `calibration_paths` (or of `paths`) prepared as for training; None when there are none."""
+    paths = calibration_paths(cfg, count) if paths is None else paths
+    if not paths:
         return None
-    picked = [paths[i] for i in np.unique(np.linspace(0, len(paths) - 1, min(count, len(paths))).astype(int))]
-    return np.stack([load_image(p, cfg.INPUT.CHANNELS, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE) for p in picked])
+    return np.stack([load_image(p, cfg.INPUT.CHANNELS, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE) for p in paths])
 
 
 def require_calibration_images(cfg) -> np.ndarray:

@@ -10,8 +10,9 @@ from evaluation.summary import case_row, global_row, mean_row
 from inference.roi import RoiSettings
 from inference.volume import PredictFn, predict_volume
 from utils.errors import UserError
-from volumes.nifti import load_pair, save_labels, warn
+from volumes.nifti import save_labels, warn
 from volumes.slices import CT, SliceSettings, label_slice
+from volumes.sources import Source, load_pair, source_name
 
 
 class Evaluation(NamedTuple):
@@ -29,23 +30,26 @@ def slice_grid_overlaps(labels: np.ndarray, model_labels: np.ndarray, settings: 
             for region, values in REGIONS[classes].items()}
 
 
-def evaluate_volumes(pairs: Sequence[Tuple[int, str, str]], predict_fn: PredictFn, settings: SliceSettings,
+def evaluate_volumes(pairs: Sequence[Tuple[int, Source, str]], predict_fn: PredictFn, settings: SliceSettings,
                      classes: int, batch_size: int, normalize: bool = True, postprocess: bool = False,
-                     nifti_dir: Optional[str] = None, roi: Optional[RoiSettings] = None) -> Evaluation:
-    """Score every (volume_id, volume_path, segmentation_path) on the CT's own grid.
+                     nifti_dir: Optional[str] = None, roi: Optional[RoiSettings] = None,
+                     class_names: Optional[Sequence[str]] = None) -> Evaluation:
+    """Score every (volume_id, CT, reference segmentation) on the CT's own grid.
 
-    A volume that cannot be read or scored is warned about and skipped; the others still count.
+    The CT is a NIfTI file or a DICOM series (`volumes.sources`); class_names (DATASET.CLASSES) place
+    a DICOM SEG reference's segments. A volume that cannot be read or scored is warned about and
+    skipped; the others still count.
     With nifti_dir each prediction is written there as prediction-N.nii.gz on the source grid; with roi
     (PREDICTION.ROI) only the slices around the organ are predicted, as predict.py does.
     """
     rows, overlaps, lesions, written, skipped = [], [], [], [], []
     for volume_id, volume_path, segmentation_path in tqdm(pairs, desc="evaluating volumes", unit="volume"):
         try:
-            volume, segmentation = load_pair(volume_path, segmentation_path, settings.label_count,
+            volume, segmentation = load_pair(volume_path, segmentation_path, settings.label_count, class_names,
                                              [kind == CT for kind in settings.normalisation])
         except UserError as err:
             warn(f"skipped: {err}")
-            skipped.append(f"{os.path.basename(volume_path if isinstance(volume_path, str) else volume_path[0])}: {err}")
+            skipped.append(f"{source_name(volume_path)}: {err}")
             continue
         prediction = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
                                     description=volume.name, roi=roi)

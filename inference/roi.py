@@ -2,11 +2,12 @@
 
 A chest-abdomen-pelvis CT has about three times as many slices as the liver spans. The cheap pass
 predicts every STEP-th slice that shows the body (voxels above AIR_BELOW_HU: slices of air alone are
-skipped), with the same network and inputs as the full pass, so its slices are final. The organ lies
-between the first and last sampled slice with foreground, give or take a step: the full network runs
-on that range widened by STEP + MARGIN slices, and keeps widening while foreground comes within MARGIN
-slices of either end. Slices outside are background. When no sampled slice shows foreground, every
-slice is predicted (a small organ missed by the samples must not vanish).
+skipped), with the same network and inputs as the full pass, so its slices are final. Then every slice
+between the first and last sampled slice with foreground is predicted, and the range grows outwards
+(MARGIN slices a round) until the MARGIN slices past the outermost foreground on each side are predicted
+and empty. Slices outside are background. When no sampled slice shows foreground, every slice is
+predicted (a small organ missed by the samples must not vanish); foreground that no sample hits and that
+lies more than MARGIN empty slices from the rest is not found (a liver is one organ).
 """
 from typing import Callable, Iterable, NamedTuple, Set
 
@@ -55,11 +56,9 @@ def predict_region(depth: int, body: np.ndarray, roi: RoiSettings,
     if not foreground:
         run(range(depth))
         return done
-    reach = roi.step + roi.margin
-    low, high = max(min(foreground) - reach, 0), min(max(foreground) + reach, depth - 1)
-    while True:
-        run(range(low, high + 1))
-        new_low, new_high = max(min(foreground) - roi.margin, 0), min(max(foreground) + roi.margin, depth - 1)
-        if new_low >= low and new_high <= high:
+    run(range(min(foreground), max(foreground) + 1))
+    while True:   # outwards until MARGIN predicted slices past the outermost foreground are empty
+        low, high = max(min(foreground) - roi.margin, 0), min(max(foreground) + roi.margin, depth - 1)
+        if done.issuperset(range(low, high + 1)):
             return done
-        low, high = min(low, new_low), max(high, new_high)
+        run(range(low, high + 1))

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, List, NamedTuple, Optional, Set
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,10 +21,14 @@ from utils.errors import UserError
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_on_grid
 from data_sets.lits import output_name as lits_output_name
-from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_image, load_segmentation,
-                           nifti_stem, save_labels, warn)
+from volumes.dicom import save_seg
+from volumes.nifti import NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, nifti_stem, save_labels, warn
 from volumes.postprocess import postprocess_labels
 from volumes.slices import CT, SliceSettings, display_slices, input_slice, network_volume
+from volumes.sources import Source, is_dicom, load_ct, source_name
+
+# PREDICTION.OUTPUT_FORMAT: what is written per CT. auto = DICOM SEG for a DICOM series, NIfTI for a NIfTI file.
+OUTPUT_FORMATS = ("auto", "nifti", "dicom_seg", "both")
 
 PredictFn = Callable[[np.ndarray], np.ndarray]   # (B, h, w, C) float32 images -> (B, h, w, K) probabilities
 
@@ -143,16 +147,40 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
 OutputName = Callable[[str], str]   # an input CT's path -> its mask's file name (the data set kind's)
 
 
-def check_output_names(paths: List[str], output_name: OutputName = lits_output_name) -> None:
+def output_formats(choice: str, source: Source) -> Tuple[str, ...]:
+    """The formats written for one CT under PREDICTION.OUTPUT_FORMAT `choice` (checked by check_output_format)."""
+    if choice == "auto":
+        return ("dicom_seg",) if is_dicom(source) else ("nifti",)
+    return ("nifti", "dicom_seg") if choice == "both" else (choice,)
+
+
+def check_output_format(choice: str, sources: List[Source]) -> None:
+    """PREDICTION.OUTPUT_FORMAT is one of OUTPUT_FORMATS, and a DICOM SEG is asked for DICOM input only."""
+    if choice not in OUTPUT_FORMATS:
+        raise UserError(f"PREDICTION.OUTPUT_FORMAT must be one of {', '.join(OUTPUT_FORMATS)}, got '{choice}'")
+    if choice in ("dicom_seg", "both"):
+        not_dicom = [source for source in sources if not is_dicom(source)]
+        if not_dicom:
+            raise UserError(f"PREDICTION.OUTPUT_FORMAT={choice} writes a DICOM SEG, which needs a DICOM series to lie "
+                            f"over, but {not_dicom[0]} is NIfTI; use nifti or auto")
+
+
+def output_file(name: str, output_format: str) -> str:
+    """The file name of one output format from the kind's mask name: a DICOM SEG is `<stem>.dcm`."""
+    return name if output_format == "nifti" else nifti_stem(name) + ".dcm"
+
+
+def check_output_names(paths: List[Source], output_name: OutputName = lits_output_name) -> None:
     """Refuse inputs that would be written to one output file (`volume-3.nii` and `volume-3.nii.gz`, or
-    two folders' `volume-1`): the second mask would silently replace the first."""
+    two folders' `volume-1`, or one DICOM series found twice): the second mask would silently replace the first."""
     seen = {}
     for path in paths:
         name = output_name(path)
+        shown = source_name(path) if is_dicom(path) else path[0] if isinstance(path, tuple) else path
         if name in seen:
-            raise UserError(f"{seen[name]} and {path} would both be written as {name}: segment them in two runs "
+            raise UserError(f"{seen[name]} and {shown} would both be written as {name}: segment them in two runs "
                             f"with different PREDICTION.RESULTS_PATH, or keep one")
-        seen[name] = path
+        seen[name] = shown
 
 
 def reference_beside(volume_path: str) -> Optional[str]:
@@ -172,45 +200,58 @@ def reference_beside(volume_path: str) -> Optional[str]:
     return None
 
 
-def _read_ct(path, timings: Optional[Dict], settings: SliceSettings):
+def _read_ct(path: Source, timings: Optional[Dict], settings: SliceSettings):
     """The CT (or a case's channel files) as a Volume, or the UserError that makes it unusable (raised in the
     reading thread, reported in order)."""
     with phase(timings, "read"):
         try:
-            files = 1 if isinstance(path, str) else len(path)
+            files = len(path) if isinstance(path, tuple) else 1
             if files != len(settings.normalisation):
-                name = os.path.basename(path if isinstance(path, str) else path[0])
-                raise UserError(f"{name}: {files} input file(s) per case, but the network was trained on "
+                raise UserError(f"{source_name(path)}: {files} input file(s) per case, but the network was trained on "
                                 f"{len(settings.normalisation)} channels (DATASET.CHANNEL_NAMES)")
-            volume = load_image(path)
+            volume = load_ct(path)
             check_ct_intensities(volume, [kind == CT for kind in settings.normalisation])
+            return volume
+        except UserError as err:
+            return err
             return volume
         except UserError as err:
             return err
 
 
-def _write_ct(path: str, volume, labels: np.ndarray, settings: SliceSettings, out_dir: str, figures: bool,
-              timings: Optional[Dict], output_name: OutputName) -> Dict:
+def _write_ct(path: Source, volume, labels: np.ndarray, settings: SliceSettings, out_dir: str, figures: bool,
+              timings: Optional[Dict], output_name: OutputName, output_format: str,
+              class_names: Optional[Sequence[str]]) -> Dict:
     with phase(timings, "write"):
-        output = save_labels(labels, volume, os.path.join(out_dir, output_name(path)))
+        outputs = []
+        for format_ in output_formats(output_format, path):
+            out_path = os.path.join(out_dir, output_file(output_name(path), format_))
+            outputs.append(save_seg(labels, volume, out_path, class_names) if format_ == "dicom_seg"
+                           else save_labels(labels, volume, out_path))
         figure_path = None
         if figures:
-            figure_path = os.path.join(out_dir, nifti_stem(output) + ".png")
+            figure_path = os.path.join(out_dir, nifti_stem(outputs[0]) + ".png")
             _save_figure(volume, labels, settings, figure_path)
-    return {"input": path, "output": output, "figure": figure_path}
+    return {"input": path, "output": outputs[0], "outputs": outputs, "figure": figure_path}
 
 
-def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
+def segment_ct_files(paths: List[Source], predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
                      out_dir: str, normalize: bool = True, postprocess: bool = False,
                      figures: bool = True, roi: Optional[RoiSettings] = None,
-                     timings: Optional[Dict] = None, output_name: OutputName = lits_output_name) -> List[Dict]:
-    """Write a mask volume (and a figure) into out_dir for each CT file; bad files are warned about and skipped.
+                     timings: Optional[Dict] = None, output_name: OutputName = lits_output_name,
+                     output_format: str = "auto", class_names: Optional[Sequence[str]] = None) -> List[Dict]:
+    """Write a mask (NIfTI and/or DICOM SEG, see output_formats) and a figure into out_dir for each CT.
 
+    paths: NIfTI files and DICOM series (`volumes.sources.find_ct_sources`); bad ones are warned about
+    and skipped. class_names (the network's outputs, label value = index) name a DICOM SEG's segments.
     The next CT is read and the last mask written in threads while the network runs on this one.
-    Returns one dict per written volume: 'input', 'output' and 'figure' (or None). The labels are not
-    kept: a directory of 70 LiTS test CTs would hold ~7 GB of them. `timings` (a dict) collects seconds
-    per phase (`phase`).
+    Returns one dict per written volume: 'input', 'output' (the first file written), 'outputs' and
+    'figure' (or None). The labels are not kept: a directory of 70 LiTS test CTs would hold ~7 GB of
+    them. `timings` (a dict) collects seconds per phase (`phase`).
     """
+    check_output_format(output_format, paths)
+    if class_names is None and any("dicom_seg" in output_formats(output_format, path) for path in paths):
+        raise ValueError("class_names are needed to write a DICOM SEG")
     check_output_names(paths, output_name)
     written, writing = [], None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader, \
@@ -227,7 +268,8 @@ def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSet
                                     description=volume.name, roi=roi, timings=timings).labels
             if writing is not None:
                 written.append(writing.result())   # one mask in flight: memory for two label volumes at most
-            writing = writer.submit(_write_ct, path, volume, labels, settings, out_dir, figures, timings, output_name)
+            writing = writer.submit(_write_ct, path, volume, labels, settings, out_dir, figures, timings, output_name,
+                                    output_format, class_names)
         if writing is not None:
             written.append(writing.result())
     return written
@@ -236,7 +278,7 @@ def segment_ct_files(paths: List[str], predict_fn: PredictFn, settings: SliceSet
 def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: str) -> None:
     """Axial and coronal views of CT, truth (when a segmentation sits beside the CT) and prediction."""
     truth = None
-    reference = reference_beside(volume.path)
+    reference = reference_beside(volume.path) if volume.dicom is None else None
     if reference:
         try:
             truth = load_segmentation(reference, volume, settings.label_count).data

@@ -95,8 +95,8 @@ def test_roi_predicts_the_slices_around_the_organ_and_the_same_labels(tall_ct):
     assert organ[0] > 2 and organ[-1] < 37                         # there were slices to skip
 
 
-def test_the_region_widens_until_foreground_is_margin_slices_from_its_ends():
-    foreground = {16, 34, 35, 36}
+def test_the_region_grows_until_margin_slices_past_the_foreground_are_empty():
+    foreground = {*range(13, 21), *range(30, 37)}
     asked = []
 
     def predict(indices):
@@ -104,9 +104,9 @@ def test_the_region_widens_until_foreground_is_margin_slices_from_its_ends():
         return {i for i in indices if i in foreground}
 
     done = predict_region(50, np.arange(50), RoiSettings(step=16, margin=2), predict)
-    assert asked[0] == [0, 16, 32, 48]                              # the cheap pass
-    assert sorted(done) == [*range(0, 39), 48]                     # widened past 34, 35, 36 by 2
-    assert all(i not in set(sum(asked[:k], [])) for k, batch in enumerate(asked) for i in batch)   # each once
+    assert asked[:2] == [[0, 16, 32, 48], [*range(17, 32)]]        # the cheap pass, then between its finds
+    assert sorted(done) == [0, *range(11, 39), 48]                 # grown to 2 empty slices past 13 and 36
+    assert sorted(sum(asked, [])) == sorted(done)                  # each slice once
 
 
 def test_no_foreground_in_the_samples_predicts_every_slice():
@@ -122,7 +122,7 @@ def test_body_slices_are_read_from_hu():
 
 def test_roi_settings_from_the_config(tmp_path):
     assert roi_settings(tiny_config(tmp_path)) is None
-    assert roi_settings(tiny_config(tmp_path, "PREDICTION.ROI=True")) == RoiSettings(8, 3)
+    assert roi_settings(tiny_config(tmp_path, "PREDICTION.ROI=True")) == RoiSettings(10, 4)
     with pytest.raises(UserError, match="^PREDICTION.ROI_STEP must be a positive integer, got 0$"):
         roi_settings(tiny_config(tmp_path, "PREDICTION.ROI=True", "PREDICTION.ROI_STEP=0"))
 

@@ -53,8 +53,13 @@ POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed
 FAST_BF16_CPUS = ((None, "amx_bf16"), ("AuthenticAMD", "avx512_bf16"))
 
 
-def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
-    """True on CPUs listed in FAST_BF16_CPUS, where bfloat16 inference is about twice as fast as float32."""
+# /proc/cpuinfo flags of CPUs with 8-bit integer dot products, which ONNX Runtime's int8 convolutions use
+# (int8 3.1-3.3x float32 on an EPYC with AVX-512 VNNI, issue 21's figures; docs/benchmarks.md)
+FAST_INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def _cpu_fields(cpuinfo_path: str) -> dict:
+    """The first processor's fields of /proc/cpuinfo (empty when it cannot be read)."""
     fields = {}
     try:
         with open(cpuinfo_path) as handle:
@@ -62,9 +67,21 @@ def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
                 key, _, value = line.partition(":")
                 fields.setdefault(key.strip(), value.strip())
     except OSError:
-        return False
+        return {}
+    return fields
+
+
+def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
+    """True on CPUs listed in FAST_BF16_CPUS, where bfloat16 inference is about twice as fast as float32."""
+    fields = _cpu_fields(cpuinfo_path)
     flags = fields.get("flags", "").split()
     return any(vendor in (None, fields.get("vendor_id")) and flag in flags for vendor, flag in FAST_BF16_CPUS)
+
+
+def cpu_has_int8_dot(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
+    """True on CPUs with VNNI or AMX int8 instructions (FAST_INT8_FLAGS), where int8 inference pays most."""
+    flags = _cpu_fields(cpuinfo_path).get("flags", "").split()
+    return any(flag in flags for flag in FAST_INT8_FLAGS)
 
 
 def gpu_compute_capabilities() -> list:

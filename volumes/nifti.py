@@ -39,15 +39,21 @@ _LITS_FILES = {kind: re.compile(rf"^{kind}-(\d+)\.nii(\.gz)?$")
 
 
 class Volume(NamedTuple):
-    """A NIfTI volume as RAS+ voxels, with what is needed to write results back onto its file's grid."""
+    """A CT (or label) volume as RAS+ voxels, with what is needed to write results back onto its source grid.
+
+    NIfTI files and DICOM series (volumes.dicom) both arrive as this: a DICOM series as an in-memory
+    NIfTI image of its voxels and affine, plus its slice headers for the DICOM SEG written over it.
+    """
     data: np.ndarray            # RAS+ voxels, stored dtype (int16, float32, ...), shape (x, y, z)
     spacing: Tuple[float, float, float]   # mm per voxel along the RAS+ axes
     source: nib.Nifti1Image     # the file as read (affine, header, orientation)
-    path: str
+    path: str                   # the file; for a DICOM series, the folder of its first slice
+    dicom: Optional[tuple] = None   # DICOM series: its slice headers (pydicom Datasets) in slice order
+    label: Optional[str] = None     # DICOM series: its name in messages (`volumes.dicom.Series.name`)
 
     @property
     def name(self) -> str:
-        return os.path.basename(self.path)
+        return self.label or os.path.basename(self.path)
 
 
 def nifti_stem(path: str) -> str:
@@ -128,20 +134,25 @@ def load_volume(path: str, what: str = "volume") -> Volume:
                 image = nib.funcs.squeeze_image(image)
             if len(image.shape) != 3:
                 raise UserError(f"{name} has shape {image.shape}; a CT {what} must be 3D")
-            canonical = nib.as_closest_canonical(image)
-            data = np.asanyarray(canonical.dataobj)
+            data, spacing = canonical_voxels(image)
     except READ_ERRORS as err:
         raise UserError(f"{name} cannot be read (truncated or not NIfTI?): {_reason(err)}") from None
     if data.dtype.kind not in "biuf":   # RGB or complex voxels: nothing to window or label
         raise UserError(f"{name} holds {data.dtype} voxels; a CT {what} holds one real number per voxel")
     raw = _raw_pixdim(path)
-    mm_per_unit = _MM_PER_UNIT.get(image.header.get_xyzt_units()[0], 1.0)
-    spacing = tuple(float(s) * mm_per_unit for s in canonical.header.get_zooms()[:3])
     if raw is not None and (not np.all(np.isfinite(raw)) or np.any(raw <= 0)):
         warn(f"{name} has no voxel spacing in its header (pixdim {raw.tolist()}); assuming 1 mm, "
              f"so distances in mm are in voxels")
         spacing = (1.0, 1.0, 1.0)
     return Volume(data, spacing, image, path)
+
+
+def canonical_voxels(image: nib.spatialimages.SpatialImage) -> Tuple[np.ndarray, Tuple[float, float, float]]:
+    """An image's voxels in RAS+ order and their spacing in mm: the one reorientation of every CT source."""
+    canonical = nib.as_closest_canonical(image)
+    mm_per_unit = _MM_PER_UNIT.get(image.header.get_xyzt_units()[0], 1.0)
+    return (np.asanyarray(canonical.dataobj),
+            tuple(float(s) * mm_per_unit for s in canonical.header.get_zooms()[:3]))
 
 
 def to_source_orientation(canonical: np.ndarray, source: nib.Nifti1Image) -> np.ndarray:
@@ -275,6 +286,14 @@ def find_volume_pairs(directory: str, what: str = "scans directory") -> List[Tup
     A volume without its segmentation, or a segmentation without its volume, is warned about
     and left out; a volume id present twice (`.nii` and `.nii.gz`) is an error.
     """
+    pairs = nifti_pairs(directory, what)
+    if not pairs:
+        raise UserError(f"{what} holds no volume-N.nii(.gz) + segmentation-N.nii(.gz) pairs: {directory}")
+    return pairs
+
+
+def nifti_pairs(directory: str, what: str = "scans directory") -> List[Tuple[int, str, str]]:
+    """find_volume_pairs, but an empty list when there are none (the folder may hold DICOM instead)."""
     if not os.path.isdir(directory):
         raise UserError(f"{what} not found: {directory}")
     volumes, segmentations = _ids(directory, "volume"), _ids(directory, "segmentation")
@@ -284,10 +303,7 @@ def find_volume_pairs(directory: str, what: str = "scans directory") -> List[Tup
     for volume_id in sorted(set(volumes) - set(segmentations)):
         warn(f"{os.path.basename(volumes[volume_id])} has no segmentation-{volume_id}.nii(.gz) in {directory}; "
              f"skipped")
-    pairs = [(i, volumes[i], segmentations[i]) for i in sorted(set(volumes) & set(segmentations))]
-    if not pairs:
-        raise UserError(f"{what} holds no volume-N.nii(.gz) + segmentation-N.nii(.gz) pairs: {directory}")
-    return pairs
+    return [(i, volumes[i], segmentations[i]) for i in sorted(set(volumes) & set(segmentations))]
 
 
 def _ids(directory: str, kind: str) -> dict:
@@ -303,6 +319,12 @@ def _ids(directory: str, kind: str) -> dict:
     return found
 
 
+def nifti_files_in(directory: str) -> List[str]:
+    """The CT NIfTI files of a directory (not its subfolders), sorted, without the masks beside them."""
+    return sorted(os.path.join(directory, n) for n in os.listdir(directory)
+                  if is_nifti(n) and not n.startswith(".") and not is_segmentation_file(n))
+
+
 def find_nifti_files(paths) -> List[str]:
     """NIfTI files from a file, a directory or a list of either.
 
@@ -314,8 +336,7 @@ def find_nifti_files(paths) -> List[str]:
     files = []
     for path in paths:
         if os.path.isdir(path):
-            found = sorted(os.path.join(path, n) for n in os.listdir(path)
-                           if is_nifti(n) and not n.startswith(".") and not is_segmentation_file(n))
+            found = nifti_files_in(path)
             if not found:
                 raise UserError(f"no .nii or .nii.gz files in {path}")
             files += found

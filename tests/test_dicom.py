@@ -1,0 +1,178 @@
+"""DICOM CT series in, DICOM SEG out: series built from the real CT slice pydicom ships (CT_small.dcm)."""
+import os
+
+import highdicom as hd
+import numpy as np
+import pytest
+from pydicom.uid import JPEGLosslessSV1
+
+from tests.dicom_series import (AXIAL, PATIENT_NAME, ct_small_hu, dicom_pixels, oblique, ras_voxels,
+                                write_series)
+from utils.errors import UserError
+from volumes.dicom import load_series, pseudonym, read_seg_labels, save_seg
+from volumes.sources import find_ct_sources, find_volume_pairs, load_ct, load_pair, source_name
+
+CLASSES = ("background", "liver", "tumour")
+SPACING = 0.661468   # CT_small's PixelSpacing
+
+
+def warnings_in(capsys):
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+
+
+def world(volume, voxel):
+    """RAS mm of a voxel index of the volume's source grid (column, row, slice for DICOM)."""
+    return (volume.source.affine @ [*voxel, 1.0])[:3]
+
+
+def test_a_shuffled_series_without_extensions_is_read_in_position_order(tmp_path):
+    uid, datasets = write_series(tmp_path / "ct", slices=6, spacing=2.5, series_number=7)
+    assert all("." not in name for name in os.listdir(tmp_path / "ct"))
+    [series] = find_ct_sources(str(tmp_path / "ct"))
+    assert series.name == f"series7-{pseudonym(uid)}" and source_name(series) == series.name
+    volume = load_ct(series)
+    # axial slices: DICOM columns run to the patient's left, rows to the back; RAS+ x to the right, y to the front
+    np.testing.assert_array_equal(volume.data, ras_voxels(ct_small_hu(6)))
+    assert volume.data.dtype == np.int16
+    assert volume.spacing == pytest.approx((SPACING, SPACING, 2.5))
+    for k, ds in enumerate(datasets):   # voxel (0, 0, k) of the source grid is slice k's first pixel
+        lps = np.asarray(ds.ImagePositionPatient, dtype=float)
+        np.testing.assert_allclose(world(volume, (0, 0, k)), [-lps[0], -lps[1], lps[2]], atol=1e-4)
+    assert [str(ds.SOPInstanceUID) for ds in volume.dicom] == [str(ds.SOPInstanceUID) for ds in datasets]
+
+
+def test_each_slice_gets_its_own_rescale_slope_and_intercept(tmp_path):
+    hu = ct_small_hu(4) // 2 * 2                        # even HU: exact with slope 2
+    write_series(tmp_path / "ct", hu=hu, slopes=[1, 2, 1, 2])
+    np.testing.assert_array_equal(load_ct(find_ct_sources(str(tmp_path / "ct"))[0]).data, ras_voxels(hu))
+
+
+def test_two_series_in_one_folder_are_two_volumes(tmp_path):
+    first_uid, _ = write_series(tmp_path / "study", slices=4, series_number=2, seed=1)
+    second_uid, _ = write_series(tmp_path / "study" / "sub", slices=3, series_number=5, seed=2)
+    series = find_ct_sources(str(tmp_path / "study"))
+    assert [s.uid for s in series] == [first_uid, second_uid]
+    assert [load_ct(s).data.shape for s in series] == [(128, 128, 4), (128, 128, 3)]
+
+
+def test_an_oblique_series_is_placed_by_its_orientation(tmp_path):
+    hu = ct_small_hu(5)
+    _, datasets = write_series(tmp_path / "ct", hu=hu, orientation=oblique(30), spacing=3.0)
+    volume = load_ct(find_ct_sources(str(tmp_path / "ct"))[0])
+    assert volume.spacing == pytest.approx((SPACING, SPACING, 3.0), rel=1e-5)
+    row, column = np.array(oblique(30)[:3]), np.array(oblique(30)[3:])
+    for k in (0, 4):   # pixel (row 10, column 20) of slice k, where DICOM puts it
+        lps = np.asarray(datasets[k].ImagePositionPatient, dtype=float) + SPACING * (20 * row + 10 * column)
+        np.testing.assert_allclose(world(volume, (20, 10, k)), [-lps[0], -lps[1], lps[2]], atol=1e-3)
+    assert sorted(volume.data.ravel().tolist()) == sorted(hu.ravel().tolist())
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"skip": (2,)}, r"slice gaps range from 2\.5 to 5 mm: about 1 slice\(s\) missing"),
+    ({"frames": 2}, "multi-frame"),
+    ({"orientation": (1.0, 0.0, 0.0, 0.0, 0.0, -1.0), "slices": 1, "series_number": 1}, None),
+])
+def test_bad_series_are_refused_in_one_line_naming_the_series(tmp_path, kwargs, message):
+    uid, _ = write_series(tmp_path / "ct", **kwargs)
+    [series] = find_ct_sources(str(tmp_path / "ct"))
+    if message is None:   # a single coronal slice is a volume too (spacing from SliceThickness)
+        assert load_ct(series).data.shape == (128, 1, 128)
+        return
+    with pytest.raises(UserError, match=f"^series3-{pseudonym(uid)}: .*{message}") as error:
+        load_ct(series)
+    assert "\n" not in str(error.value) and PATIENT_NAME not in str(error.value)
+
+
+def test_slices_of_two_acquisitions_in_one_series_are_refused(tmp_path):
+    uid, _ = write_series(tmp_path / "ct", slices=3, seed=1)
+    write_series(tmp_path / "ct", slices=3, seed=2, series_uid=uid)   # same positions again
+    with pytest.raises(UserError, match=r"6 slices at only 3 positions \(more than one acquisition"):
+        load_ct(find_ct_sources(str(tmp_path / "ct"))[0])
+    write_series(tmp_path / "mixed", slices=3, seed=1, series_uid=uid)
+    write_series(tmp_path / "mixed", slices=2, seed=2, series_uid=uid, orientation=oblique(20))
+    with pytest.raises(UserError, match="different orientations"):
+        load_ct(find_ct_sources(str(tmp_path / "mixed"))[0])
+
+
+def test_a_compressed_series_without_a_decoder_is_one_line(tmp_path):
+    from pydicom.pixels import get_decoder
+
+    if get_decoder(JPEGLosslessSV1).is_available:
+        pytest.skip("a JPEG Lossless decoder is installed here")
+    write_series(tmp_path / "ct", slices=2, transfer_syntax=JPEGLosslessSV1)
+    with pytest.raises(UserError, match=r"compressed as JPEG Lossless.*which no installed decoder reads \(install "):
+        load_ct(find_ct_sources(str(tmp_path / "ct"))[0])
+
+
+def test_non_ct_series_and_other_files_get_one_warning_each(tmp_path, capsys):
+    write_series(tmp_path / "study", slices=2, modality="MR", series_number=4, seed=1)
+    uid, _ = write_series(tmp_path / "study", slices=2, series_number=6, seed=2)
+    (tmp_path / "study" / "notes.txt").write_text("not an image")
+    (tmp_path / "study" / "broken.dcm").write_bytes(b"\0" * 10)
+    [series] = find_ct_sources(str(tmp_path / "study"))
+    assert series.uid == uid
+    warnings = warnings_in(capsys)
+    assert len(warnings) == 2
+    assert warnings[0] == f"warning: {tmp_path}/study/broken.dcm has no SeriesInstanceUID (not a DICOM image?); skipped"
+    assert warnings[1].startswith("warning: series4-") and warnings[1].endswith(": modality MR, not CT; skipped")
+    write_series(tmp_path / "mr_only", slices=2, modality="MR")
+    with pytest.raises(UserError, match=f"^no CT in {tmp_path}/mr_only: no .nii or .nii.gz files and no DICOM CT"):
+        find_ct_sources(str(tmp_path / "mr_only"))
+
+
+def phantom_labels(volume):
+    """Labels 0/1/2 on a volume's RAS+ grid from its HU (some of each class in most slices)."""
+    return ((volume.data > -100).astype(np.uint8) + (volume.data > 200)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("orientation", [AXIAL, oblique(30)], ids=["axial", "oblique"])
+def test_a_seg_reads_back_as_the_same_labels_on_the_series_grid(tmp_path, orientation):
+    uid, datasets = write_series(tmp_path / "ct", slices=5, orientation=orientation)
+    volume = load_ct(find_ct_sources(str(tmp_path / "ct"))[0])
+    labels = phantom_labels(volume)
+    labels[:, :, 2] = 0                                   # an empty slice: its frames are left out
+    path = save_seg(labels, volume, str(tmp_path / "out" / "seg.dcm"), CLASSES)
+    seg = hd.seg.segread(path)                            # read independently, as a viewer would
+    assert [(s.SegmentNumber, s.SegmentLabel) for s in seg.SegmentSequence] == [(1, "liver"), (2, "tumour")]
+    assert [s.SegmentedPropertyTypeCodeSequence[0].CodeValue for s in seg.SegmentSequence] == ["10200004",
+                                                                                              "108369006"]
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == uid
+    assert (seg.StudyInstanceUID, seg.PatientID, seg.FrameOfReferenceUID) == (
+        datasets[0].StudyInstanceUID, datasets[0].PatientID, datasets[0].FrameOfReferenceUID)
+    frames = seg.get_pixels_by_source_instance([ds.SOPInstanceUID for ds in datasets], combine_segments=True,
+                                               assert_missing_frames_are_empty=True)
+    if orientation == AXIAL:    # frame k is slice k's rows and columns
+        np.testing.assert_array_equal(frames.transpose(1, 2, 0), dicom_pixels(labels))
+    np.testing.assert_array_equal(read_seg_labels(path, volume, CLASSES), labels)
+
+
+def test_segments_take_the_class_names_and_a_generic_code_when_none_is_known(tmp_path):
+    write_series(tmp_path / "ct", slices=2)
+    volume = load_ct(find_ct_sources(str(tmp_path / "ct"))[0])
+    labels = phantom_labels(volume)
+    path = save_seg(labels, volume, str(tmp_path / "seg.dcm"), ("background", "Kidney", "cyst"))
+    segments = hd.seg.segread(path).SegmentSequence
+    assert [(s.SegmentLabel, s.SegmentedPropertyTypeCodeSequence[0].CodeMeaning) for s in segments] == [
+        ("Kidney", "Kidney"), ("cyst", "Tissue")]
+    # a reference SEG is matched by label or by code: 'liver' by name, a 'Neoplasm'-coded segment as tumour
+    np.testing.assert_array_equal(read_seg_labels(path, volume, ("background", "kidney", "cyst")), labels)
+
+
+def test_a_folder_of_series_and_segs_gives_pairs_and_warns_about_the_rest(tmp_path, capsys):
+    uid, _ = write_series(tmp_path / "data" / "a", slices=4, series_number=2, seed=1)
+    lonely, _ = write_series(tmp_path / "data" / "b", slices=3, series_number=8, seed=2)
+    [series, other] = find_ct_sources(str(tmp_path / "data"))
+    volume = load_series(series)
+    labels = phantom_labels(volume)
+    save_seg(labels, volume, str(tmp_path / "data" / "reference"), CLASSES)
+    capsys.readouterr()
+    [(volume_id, found, seg_path)] = find_volume_pairs(str(tmp_path / "data"))
+    assert (volume_id, found.uid, seg_path) == (pseudonym(uid), uid, str(tmp_path / "data" / "reference"))
+    assert warnings_in(capsys) == [f"warning: series8-{pseudonym(lonely)} has no DICOM SEG referencing it in "
+                                   f"{tmp_path}/data; skipped"]
+    ct, reference = load_pair(found, seg_path, class_names=CLASSES)
+    np.testing.assert_array_equal(ct.data, volume.data)
+    np.testing.assert_array_equal(reference.data, labels)
+    assert reference.name == f"reference (series2-{pseudonym(uid)})"
+    with pytest.raises(UserError, match="no segment matches the classes"):
+        load_pair(found, seg_path, class_names=("background", "spleen"))

@@ -1,0 +1,83 @@
+"""A trained run is all inference needs: int8 calibrated once and kept in the run; INFERENCE.BACKEND=auto."""
+import copy
+import json
+import os
+import shutil
+
+import pytest
+
+from deploy.backends import auto_backend, inference_backend, resolve_backend
+from deploy.run_int8 import INT8_FILE, RECORD_FILE, run_int8, stored_int8
+from run_dirs.loading import load_trained_model
+from tests.helpers import run_cli, tiny_config
+from utils.errors import UserError
+from utils.runtime import cpu_has_int8_dot
+
+
+@pytest.mark.parametrize("int8,bf16,gpus,held,expected", [
+    (True, True, [], True, ("onnxruntime", "int8")),        # VNNI CPU, int8 model in the run
+    (True, False, [], False, ("keras", "float32")),         # VNNI, but nothing to calibrate on: never needs data
+    (True, True, [], False, ("keras", "bfloat16")),
+    (False, True, [], True, ("keras", "bfloat16")),         # no int8 dot products: int8 does not pay
+    (False, False, [], True, ("keras", "float32")),
+    (True, True, [(8, 0)], True, ("keras", "bfloat16")),    # Ampere+ GPU
+    (True, True, [(7, 5)], True, ("keras", "float32")),     # float16 has no tested Dice parity
+])
+def test_auto_picks_the_fastest_tested_backend(tmp_path, monkeypatch, int8, bf16, gpus, held, expected):
+    import deploy.backends as backends
+
+    cfg = tiny_config(tmp_path, f"RUN_DIR={tmp_path}/run", f"DATA_PREPARATION.PROCESSED_DATA_PATH={tmp_path}/none")
+    monkeypatch.setattr(backends, "stored_int8", lambda cfg: {"path": "model.int8.onnx"} if held else None)
+    name, precision, why = auto_backend(cfg, int8, bf16, gpus)
+    assert (name, precision) == expected and why
+    if int8 and not held and not gpus:
+        assert "no training slices here to calibrate one" in why
+
+
+def test_a_named_backend_is_resolved_as_before(tmp_path):
+    assert resolve_backend(tiny_config(tmp_path, "INFERENCE.BACKEND=onnxruntime:int8"))[:2] == ("onnxruntime", "int8")
+    with pytest.raises(UserError, match="^INFERENCE.BACKEND: unknown backend 'fast'"):
+        resolve_backend(tiny_config(tmp_path, "INFERENCE.BACKEND=fast"))
+
+
+@pytest.mark.slow
+def test_int8_is_calibrated_once_kept_in_the_run_and_used_where_the_training_data_is_not(trained, tmp_path, capsys):
+    cfg = copy.deepcopy(trained[0])
+    cfg.INFERENCE.BACKEND = "onnxruntime:int8"
+    export_dir = cfg.EXPORT.PATH
+    assert export_dir.startswith(cfg.RUN_DIR + os.sep) and not os.path.exists(os.path.join(export_dir, INT8_FILE))
+    try:
+        model = load_trained_model(cfg)
+        with inference_backend(cfg, model):
+            pass
+        out = capsys.readouterr().out
+        assert "int8: calibrating on 16 training slices of " in out
+        assert f"inference: onnxruntime, int8; int8 model {export_dir}/{INT8_FILE}, calibrated on 16 slices" in out
+        record = json.loads(open(os.path.join(export_dir, RECORD_FILE)).read())
+        assert len(record["calibration_images"]) == 16 and record["calibration_images_path"] == cfg.DATASET.TRAIN.IMAGES_PATH
+
+        clinic = tmp_path / "clinic"          # another folder: the run, a CT, no training data
+        clinic.mkdir()
+        ct = shutil.copy(os.path.join(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH, "volume-3.nii"), clinic)
+        completed = run_cli("predict.py", f"RUN_DIR={cfg.RUN_DIR}", f"WORK_DIR={clinic}", f"PREDICTION.VOLUMES={ct}",
+                            "INFERENCE.BACKEND=onnxruntime:int8", "PREDICTION.ROI=True",
+                            f"PREDICTION.RESULTS_PATH={clinic}/out", cwd=str(clinic))
+        assert completed.returncode == 0, completed.stderr
+        assert "calibrating" not in completed.stdout
+        assert f"inference: onnxruntime, int8; int8 model {export_dir}/{INT8_FILE}" in completed.stdout
+        assert os.path.isfile(clinic / "out" / "segmentation-3.nii.gz")
+
+        clinic_cfg = tiny_config(clinic, f"RUN_DIR={cfg.RUN_DIR}", f"CALLBACKS.MODEL_CHECKPOINT.PATH="
+                                 f"{cfg.CALLBACKS.MODEL_CHECKPOINT.PATH}", f"MODEL.WEIGHTS_FILE_NAME={cfg.MODEL.WEIGHTS_FILE_NAME}")
+        assert stored_int8(clinic_cfg)["path"] == os.path.join(export_dir, INT8_FILE)
+        if cpu_has_int8_dot():
+            clinic_cfg.INFERENCE.BACKEND = "auto"
+            assert resolve_backend(clinic_cfg) == ("onnxruntime", "int8", "CPU with VNNI/AMX int8")
+
+        record["weights_sha256"] = "0" * 64   # as after training on: the int8 model no longer matches the weights
+        open(os.path.join(export_dir, RECORD_FILE), "w").write(json.dumps(record))
+        assert stored_int8(clinic_cfg) is None
+        with pytest.raises(UserError, match=f"has no {INT8_FILE} for these weights and DATASET.TRAIN.IMAGES_PATH="):
+            run_int8(clinic_cfg, model)
+    finally:
+        shutil.rmtree(export_dir, ignore_errors=True)   # the session's trained run, as other tests expect it
