@@ -57,8 +57,12 @@ def _label_values(name: str, value, where: str) -> List[int]:
     return sorted(set(values))
 
 
-def parse_labels(labels, where: str) -> Tuple[List[str], List[Dict[str, List[int]]]]:
-    """dataset.json's `labels` as (class names by value, regions); one line naming the key when malformed."""
+def parse_labels(labels, where: str, class_order=None) -> Tuple[List[str], List[Dict[str, List[int]]]]:
+    """dataset.json's `labels` as (class names by value, regions); one line naming the key when malformed.
+
+    A value no plain label names takes the name of the region that `regions_class_order` (class_order)
+    writes it for, as nnU-Net turns regions back into labels; else `label_<value>`.
+    """
     if not isinstance(labels, dict) or not labels:
         raise UserError(f"{where}: 'labels' must map names to label values, e.g. "
                         f"{{\"background\": 0, \"liver\": 1}}, got {labels!r}")
@@ -80,8 +84,18 @@ def parse_labels(labels, where: str) -> Tuple[List[str], List[Dict[str, List[int
     if used != list(range(len(used))) or len(used) < 2:
         raise UserError(f"{where}: label values must run 0, 1, 2, ... without gaps (nnU-Net's rule) and include "
                         f"a foreground label, got {used}")
-    classes = [plain.get(value, f"label_{value}") for value in used]
     has_regions = any(isinstance(value, list) for value in labels.values())
+    foreground = [name for name in entries if name != "background"]
+    if has_regions and class_order is not None:
+        if (not isinstance(class_order, list) or len(class_order) != len(foreground)
+                or any(isinstance(v, bool) or not isinstance(v, int) for v in class_order)):
+            raise UserError(f"{where}: regions_class_order must list one label value per region "
+                            f"({', '.join(foreground)}), got {class_order!r}")
+        for value, name in zip(class_order, foreground):
+            plain.setdefault(value, name)
+    classes = [plain.get(value, f"label_{value}") for value in used]
+    if len(set(classes)) != len(classes):
+        raise UserError(f"{where}: labels name the classes {classes} ambiguously; give each label value its own name")
     regions = [{name: values} for name, values in entries.items() if name != "background"] if has_regions else []
     return classes, regions
 
@@ -102,7 +116,7 @@ def read_description(dataset_path: str) -> Description:
         if key not in description:
             raise UserError(f"{where} has no '{key}' (nnU-Net v2's dataset.json holds labels, channel_names and "
                             f"file_ending)")
-    classes, regions = parse_labels(description["labels"], where)
+    classes, regions = parse_labels(description["labels"], where, description.get("regions_class_order"))
     channels = description["channel_names"]
     if not isinstance(channels, dict) or sorted(channels) != [str(i) for i in range(len(channels))] or not channels:
         raise UserError(f"{where}: 'channel_names' must map \"0\", \"1\", ... to names such as \"CT\" or \"T2\", "
