@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from benchmarks.compute import conv_flops
 from benchmarks.tables import TABLE_HEADER, separator, table_row
-from callbacks.timing_callback import format_stats, latency_stats, write_json
+from callbacks.timing_callback import format_stats, latency_stats
 from deploy.backends import build_runner, parse_backends
 from deploy.export import write_onnx_int8
 from deploy.quantize import calibration_images
@@ -29,6 +29,7 @@ from models.model_factory import prepare_model
 from utils.cli import hydra_app
 from utils.config import validate_config
 from utils.errors import UserError
+from utils.files import write_json
 from utils.paths import require_paths
 from utils.runtime import configure_precision, get_strategy, precision_of, use_xla
 from utils.seed import set_seed

@@ -23,29 +23,15 @@ from callbacks.checkpoint import backed_up_epochs
 from callbacks.interrupt import interrupt_at_batch_end
 from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
-from models.model_factory import FINAL_OUTPUT, compile_model, make_targets, prepare_model
+from models.model_factory import build_compiled_model, make_targets, monitored_metric
 from run_dirs.run_dir import close_run, discard_unstarted_run, open_run, prepare_run, resume_command
 from utils.cli import hydra_app
-from utils.cluster import build_from_local_batches, is_chief, worker_outputs
+from utils.cluster import is_chief, worker_outputs
 from utils.config import validate_config
 from utils.paths import require_paths
 from utils.runtime import configure_precision, get_strategy
 from utils.seed import set_seed
 from utils.visualize import plot_training_curves
-
-
-def monitored_metric(model: keras.Model) -> str:
-    """Keras logs the Dice of the final output as 'dice_coef' for one output, 'd1_dice_coef' for several."""
-    name = "dice_coef" if len(model.outputs) == 1 else f"{FINAL_OUTPUT}_dice_coef"
-    return f"val_{name}"
-
-
-def build_compiled_model(cfg, strategy) -> keras.Model:
-    """Model and optimizer created under the strategy's scope, compiled with the AMP/XLA switches."""
-    with strategy.scope():
-        model = compile_model(prepare_model(cfg), cfg)
-    build_from_local_batches(model, strategy)
-    return model
 
 
 def fit(cfg: DictConfig, strategy, train_feed, val_feed) -> keras.callbacks.History:

@@ -5,7 +5,7 @@ from typing import Optional
 
 import keras
 
-from utils.files import WEIGHTS_SUFFIX, write_atomically
+from utils.files import WEIGHTS_SUFFIX, write_atomically, write_json
 
 
 def checkpoint_path(cfg) -> str:
@@ -27,11 +27,6 @@ def read_best(weights_path: str, monitor: str) -> Optional[float]:
     with open(path) as handle:
         state = json.load(handle)
     return float(state["best"]) if state.get("monitor") == monitor and state.get("best") is not None else None
-
-
-def _write_json(path: str, payload) -> None:
-    with open(path, "w") as handle:
-        json.dump(payload, handle, indent=2)
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -73,7 +68,7 @@ class BestCheckpoint(keras.callbacks.Callback):
             write_atomically(self.weights_path, lambda path: self.model.save_weights(path, overwrite=True))
         if improved and self.save_best_only:
             state = {"monitor": self.monitor, "best": self.best, "epoch": epoch + 1}
-            write_atomically(best_state_path(self.weights_path), lambda path: _write_json(path, state))
+            write_json(best_state_path(self.weights_path), state)
 
     def _log(self, message: str) -> None:
         if self.verbose:
@@ -104,4 +99,4 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         os.makedirs(self.backup_dir, exist_ok=True)
         write_atomically(self._weights_path, lambda path: self.model.save_weights(path, overwrite=True))
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        write_atomically(self._training_metadata_path, lambda path: _write_json(path, metadata))
+        write_json(self._training_metadata_path, metadata)

@@ -1,11 +1,11 @@
 """Latency (ms per batch: mean, p50/p90/p95/p99) and throughput (images/s) after warm-up steps."""
-import json
-import os
 import time
 from typing import Dict, Optional, Sequence
 
 import keras
 import numpy as np
+
+from utils.files import write_json
 
 
 def latency_stats(step_seconds: Sequence[float], batch_size: int) -> Dict[str, float]:
@@ -29,12 +29,6 @@ def format_stats(stats: Dict[str, float]) -> str:
     return (f"latency avg {stats['latency_ms_mean']:.1f} ms/batch (p90 {stats['latency_ms_p90']:.1f}, "
             f"p95 {stats['latency_ms_p95']:.1f}, p99 {stats['latency_ms_p99']:.1f}), "
             f"throughput {stats['throughput_img_s']:.1f} img/s (batch {stats['batch_size']}, {stats['steps']} steps)")
-
-
-def write_json(path: str, payload) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as handle:
-        json.dump(payload, handle, indent=2)
 
 
 class TimingCallback(keras.callbacks.Callback):

@@ -37,7 +37,7 @@ def split_dirs(cfg, mode: str) -> Tuple[str, str]:
 
 def list_split_pairs(cfg, mode: str) -> Tuple[List[str], List[str]]:
     """The 'train' or 'val' pairs; with DATASET.NUM_FOLDS > 1, fold DATASET.FOLD of the TRAIN volumes is 'val'."""
-    num_folds, fold = cfg.DATASET.get("NUM_FOLDS", 1), cfg.DATASET.get("FOLD", 0)
+    num_folds, fold = cfg.DATASET.NUM_FOLDS, cfg.DATASET.FOLD
     check_fold(fold, num_folds)
     prefixes = cfg.DATA_PREPARATION
     if num_folds > 1:

@@ -28,12 +28,12 @@ from data_sets.kinds import apply_description, dataset_kind, prepared_splits
 from run_dirs.run_dir import command_line_keys
 from utils.cli import hydra_app
 from utils.config import positive_int, validate_config
-from utils.errors import UserError
+from utils.errors import UserError, warn
 from utils.images import write_png
 from utils.naming import CaseId, case_sort_key, parse_slice_name, slice_file_name
 from utils.paths import require_paths
 from volumes.dicom import READ_ERRORS as DICOM_READ_ERRORS
-from volumes.nifti import READ_ERRORS, warn
+from volumes.nifti import READ_ERRORS
 from volumes.slices import CT, SliceSettings, input_slice, label_slice, network_volume, slice_settings
 from volumes.sources import Source, load_pair, source_name
 

@@ -17,7 +17,8 @@ from typing import List, Tuple
 from data_sets.nnunet import dataset_path_of, fold_pairs, raw_case_split
 from utils.errors import UserError
 from utils.naming import CaseId, parse_case_id
-from volumes.nifti import is_nifti, nifti_stem, warn
+from utils.errors import warn
+from volumes.nifti import is_nifti, nifti_stem
 
 IMAGING, SEGMENTATION = "imaging.nii.gz", "segmentation.nii.gz"
 _CASE = re.compile(r"^case_(\d{5})$")

@@ -21,9 +21,9 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 import numpy as np
 from omegaconf import OmegaConf
 
-from utils.errors import UserError
+from utils.errors import UserError, warn
 from utils.naming import CaseId, case_sort_key, parse_case_id
-from volumes.nifti import NIFTI_EXTENSIONS, is_nifti, nifti_stem, warn
+from volumes.nifti import NIFTI_EXTENSIONS, is_nifti, nifti_stem
 
 DATASET_JSON = "dataset.json"
 SPLITS_FILE = "splits_final.json"

@@ -25,7 +25,7 @@ def calibration_paths(cfg, count: int) -> List[str]:
     images_dir = cfg.DATASET.TRAIN.IMAGES_PATH
     if not os.path.isdir(images_dir):
         paths = []
-    elif cfg.DATASET.get("NUM_FOLDS", 1) > 1:
+    elif cfg.DATASET.NUM_FOLDS > 1:
         paths = list_split_pairs(cfg, "train")[0]
     else:
         paths = [os.path.join(images_dir, name) for name in list_files(images_dir, ".png")]

@@ -20,7 +20,7 @@ from deploy.export import write_onnx_int8
 from deploy.quantize import calibration_images, calibration_paths
 from utils.config import positive_int
 from utils.errors import UserError
-from utils.files import write_atomically
+from utils.files import write_atomically, write_json
 
 INT8_FILE, RECORD_FILE = "model.int8.onnx", "model.int8.json"
 
@@ -78,16 +78,10 @@ def calibrate_int8(cfg, model: keras.Model) -> dict:
         quantized = write_onnx_int8(cfg, model, scratch, calibration_images(cfg, count, paths))
         target = os.path.join(cfg.EXPORT.PATH, INT8_FILE)
         write_atomically(target, lambda temporary: shutil.copyfile(quantized, temporary))
-    write_atomically(os.path.join(cfg.EXPORT.PATH, RECORD_FILE),
-                     lambda temporary: _write_json(temporary, record))
+    write_json(os.path.join(cfg.EXPORT.PATH, RECORD_FILE), record)
     return {**record, "path": target}
 
 
 def run_int8(cfg, model: keras.Model) -> dict:
     """The run's int8 model for its current weights: the stored one, or calibrated now (once)."""
     return stored_int8(cfg) or calibrate_int8(cfg, model)
-
-
-def _write_json(path: str, payload: dict) -> None:
-    with open(path, "w") as handle:
-        json.dump(payload, handle, indent=2)

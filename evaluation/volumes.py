@@ -9,8 +9,8 @@ from evaluation.metrics import REGIONS, case_scores, overlap
 from evaluation.summary import case_row, global_row, mean_row
 from inference.roi import RoiSettings
 from inference.volume import PredictFn, predict_volume
-from utils.errors import UserError
-from volumes.nifti import save_labels, warn
+from utils.errors import UserError, warn
+from volumes.nifti import save_labels
 from volumes.slices import CT, SliceSettings, label_slice
 from volumes.sources import Source, load_pair, source_name
 

@@ -27,7 +27,7 @@ class RoiSettings(NamedTuple):
 def roi_settings(cfg):
     """RoiSettings from PREDICTION.ROI / ROI_STEP / ROI_MARGIN, or None when ROI is off (every slice)."""
     prediction = cfg.PREDICTION
-    if not prediction.get("ROI", False):
+    if not prediction.ROI:
         return None
     return RoiSettings(positive_int(prediction.ROI_STEP, "PREDICTION.ROI_STEP"),
                        positive_int(prediction.ROI_MARGIN, "PREDICTION.ROI_MARGIN"))

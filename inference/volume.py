@@ -17,12 +17,13 @@ from tqdm import tqdm
 
 from data_generators.preprocessing import normalize_image
 from inference.roi import RoiSettings, body_slices, predict_region
-from utils.errors import UserError
+from utils.errors import UserError, warn
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_on_grid
 from data_sets.lits import output_name as lits_output_name
 from volumes.dicom import save_seg
-from volumes.nifti import NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, nifti_stem, save_labels, warn
+from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, nifti_stem,
+                           save_labels)
 from volumes.postprocess import postprocess_labels
 from volumes.slices import CT, SliceSettings, display_slices, input_slice, network_volume
 from volumes.sources import Source, is_dicom, load_ct, source_name

@@ -5,13 +5,13 @@ matching dicts of targets and losses, so scripts never branch on the model type.
 """
 import keras
 from keras import ops
-from omegaconf import OmegaConf
 
 from losses.loss import make_hybrid_loss
 from losses.metrics import DiceCoefficient
 from models.backbones import build_encoder
 from models.unet3plus import CLS_OUTPUT, SIDE_OUTPUTS, unet3plus_outputs
 from utils.choices import choose, register_choice
+from utils.cluster import build_from_local_batches
 from utils.errors import UserError
 from utils.runtime import make_optimizer, use_xla
 
@@ -44,7 +44,7 @@ def prepare_model(cfg) -> keras.Model:
     outputs = unet3plus_outputs(encoder, cfg.OUTPUT.CLASSES, cfg.MODEL.SKIP_FILTERS, deep_supervision,
                                 classification_guided)
     model = keras.Model(inputs, outputs, name=f"{model_type}_{backbone}")
-    weight_decay = OmegaConf.select(cfg, "LOSS.L2_WEIGHT_DECAY", default=0.0)
+    weight_decay = cfg.LOSS.L2_WEIGHT_DECAY
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
         raise UserError(f"LOSS.L2_WEIGHT_DECAY must be a number >= 0 (recipe: 1e-4), got {weight_decay!r}")
     apply_l2_weight_decay(model, float(weight_decay))
@@ -127,6 +127,20 @@ def compile_model(model: keras.Model, cfg) -> keras.Model:
     optimizer's variables now: made inside `fit`'s first trace instead, they make TensorFlow trace the
     whole training step twice (about 10 s more per run on CPU, even for a tiny model)."""
     model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg),
-                  **compile_arguments(cfg.MODEL.TYPE, cfg.get("LOSS")))
+                  **compile_arguments(cfg.MODEL.TYPE, cfg.LOSS))
     model.optimizer.build(model.trainable_variables)
     return model
+
+
+def build_compiled_model(cfg, strategy) -> keras.Model:
+    """Model and optimizer created under the strategy's scope, compiled with the AMP/XLA switches."""
+    with strategy.scope():
+        model = compile_model(prepare_model(cfg), cfg)
+    build_from_local_batches(model, strategy)
+    return model
+
+
+def monitored_metric(model: keras.Model) -> str:
+    """Keras logs the Dice of the final output as 'dice_coef' for one output, 'd1_dice_coef' for several."""
+    name = "dice_coef" if len(model.outputs) == 1 else f"{FINAL_OUTPUT}_dice_coef"
+    return f"val_{name}"

@@ -14,11 +14,32 @@ import pytest  # noqa: E402
 from tests.helpers import TRAIN_OVERRIDES, tiny_config, workdir_config  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def float32_policy_after():
-    """Every test starts in float32, whatever precision policy (global in Keras) the test before set."""
+@pytest.fixture
+def keras_policy():
+    """For a test that sets Keras' precision policy (global to the process; the scripts set it once per
+    job): the policy it found is set back when it ends."""
+    before = keras.mixed_precision.global_policy()
     yield
-    keras.mixed_precision.set_global_policy("float32")
+    keras.mixed_precision.set_global_policy(before)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    item.policy_before = keras.mixed_precision.global_policy().name
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item):
+    """A test that leaves Keras' precision policy other than it found it fails here, naming itself,
+    instead of silently changing the tests that run after it in this process."""
+    result = yield
+    before, after = getattr(item, "policy_before", "float32"), keras.mixed_precision.global_policy().name
+    if after != before:
+        keras.mixed_precision.set_global_policy(before)   # the next test still starts as this one did
+        pytest.fail(f"{item.nodeid} left Keras' precision policy at {after} (was {before}): "
+                    f"request the keras_policy fixture", pytrace=False)
+    return result
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,6 @@ def test_every_backend_runs_side_by_side_and_agrees(tmp_path):
                       f"BENCHMARK.BACKENDS=[keras:float32,keras:bfloat16,onnxruntime,onnxruntime:int8,{','.join(openvino)}]"
                       .replace(",]", "]"))
     results = run_benchmark(cfg)      # no training slices under tmp_path: int8 is calibrated on the random batch
-    keras.mixed_precision.set_global_policy("float32")
     assert [f"{r['backend']}:{r['precision']}" for r in results] == [
         "keras:float32", "keras:bfloat16", "onnxruntime:float32", "onnxruntime:int8", *openvino]
     gflop = results[0]["gflop_per_image"]

@@ -33,6 +33,7 @@ def test_lean_graph_has_one_output_equal_to_the_full_models_d1(tmp_path, model_t
     np.testing.assert_allclose(lean(batch), model(batch)[FINAL_OUTPUT], atol=1e-6)
 
 
+@pytest.mark.usefixtures("keras_policy")   # sets the global precision policy
 def test_float32_copy_of_a_bfloat16_model_has_the_same_weights(tmp_path):
     cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -84,6 +85,7 @@ def test_export_writes_saved_model_onnx_and_openvino_that_match_keras(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("keras_policy")   # sets the global precision policy
 def test_bfloat16_saved_model_stays_close_to_float32(tmp_path):
     cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")

@@ -77,6 +77,7 @@ def test_parameters_grow_with_filters(tmp_path):
     assert small < wider and small < wider_skips
 
 
+@pytest.mark.usefixtures("keras_policy")   # sets the global precision policy
 def test_outputs_stay_float32_under_mixed_precision(tmp_path):
     keras.mixed_precision.set_global_policy("mixed_float16")
     model = prepare_model(small_config(tmp_path, "MODEL.TYPE=unet3plus_deepsup_cgm"))

@@ -20,7 +20,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from tests.helpers import tiny_config
 from data_generators.data_generator import get_data_generator
 from models.model_factory import make_targets
-from train import build_compiled_model
+from models.model_factory import build_compiled_model
 
 work_dir, generator = sys.argv[1], sys.argv[2]
 cfg = tiny_config(work_dir, f"DATA_GENERATOR_TYPE={generator}", "HYPER_PARAMETERS.BATCH_SIZE=2")

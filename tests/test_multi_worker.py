@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -37,6 +36,8 @@ print("loss", history.history["loss"][0])
 
 
 def free_ports(count):
+    """Ports the OS has just handed out and taken back, for TF's gRPC servers, which must bind them themselves
+    (they refuse SO_REUSEPORT): another process could take one in between, but only in the next instant."""
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:
         s.bind(("localhost", 0))
@@ -123,12 +124,11 @@ def test_malformed_tf_config_gives_one_line_from_the_cli(tmp_path):
 
 
 @pytest.mark.slow
-def test_unreachable_worker_gives_one_line_within_the_timeout(tmp_path):
-    """Worker 0 of two; worker 1 never starts: one line after CONNECT_TIMEOUT_S, not an endless wait."""
-    addresses = [f"localhost:{port}" for port in free_ports(2)]
-    start = time.monotonic()
-    result = run_train(tmp_path, tf_config(addresses, 0), "USE_MULTI_GPUS.CONNECT_TIMEOUT_S=10")
-    elapsed = time.monotonic() - start
-    line = single_error_line(result, returncode=-9)   # killed: TF cannot be stopped cleanly mid-join
-    assert "not every worker of the cluster" in line and "CONNECT_TIMEOUT_S=10" in line and addresses[1] in line
-    assert elapsed < 10 + 60   # the timeout plus start-up (imports, TF) on a slow CI machine
+def test_unreachable_worker_gives_one_line_when_the_timeout_runs_out(tmp_path):
+    """Worker 0 of two; worker 1 never starts: one line from the CONNECT_TIMEOUT_S watchdog, not an endless wait."""
+    with socket.socket() as absent:   # worker 1's port: the OS's, held (bound, never listening) for the test
+        absent.bind(("localhost", 0))
+        addresses = [f"localhost:{free_ports(1)[0]}", f"localhost:{absent.getsockname()[1]}"]
+        result = run_train(tmp_path, tf_config(addresses, 0), "USE_MULTI_GPUS.CONNECT_TIMEOUT_S=5")
+    line = single_error_line(result, returncode=-9)   # killed by the watchdog: TF cannot be stopped mid-join
+    assert "not every worker of the cluster" in line and "CONNECT_TIMEOUT_S=5" in line and addresses[1] in line

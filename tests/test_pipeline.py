@@ -187,6 +187,7 @@ def test_predicting_slices_of_another_size_than_the_run_is_one_line(trained, tmp
                                  f"prepare the slices at that size (DATA_PREPARATION.RESIZE=True)")
 
 
+@pytest.mark.usefixtures("keras_policy")   # sets the global precision policy
 def test_train_with_every_switch_on_cpu(tmp_path, prepared_workdir, raw_lits):
     """The recipe's headline command: CGM model, MirroredStrategy, DALI (CPU), AMP and XLA."""
     from data_generators.dali_data_generator import dali_import_error

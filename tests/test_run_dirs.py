@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -365,17 +364,15 @@ def test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use(t
 @pytest.mark.slow
 def test_ctrl_c_prints_the_resume_command_and_the_command_resumes(tmp_path, prepared_workdir, raw_lits):
     data = shared_data(prepared_workdir, raw_lits)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, "train.py", f"WORK_DIR={tmp_path}", *TINY_OVERRIDES, *data,
-                                "HYPER_PARAMETERS.EPOCHS=500", "CALLBACKS.TENSORBOARD.VALUE=False"],
+                                "HYPER_PARAMETERS.EPOCHS=500", "CALLBACKS.TENSORBOARD.VALUE=False", "VERBOSE=2"],
                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 300
-        while time.time() < deadline and process.poll() is None:   # wait for one finished epoch
-            logs = glob.glob(f"{tmp_path}/runs/*/logs/training.csv")
-            if logs and len(open(logs[0]).read().splitlines()) >= 2:
-                break
-            time.sleep(0.5)
+        # VERBOSE=2 prints one line as each epoch ends, after the callbacks before it (CSV log, checkpoint,
+        # backup) have written that epoch: Ctrl-C once the first such line arrives, mid-way through epoch 2.
+        first_epoch_end = next((line for line in process.stdout if " - val_loss: " in line), None)
+        assert first_epoch_end is not None, process.communicate()[1][-3000:]   # train.py ended before an epoch
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=120)
     finally:

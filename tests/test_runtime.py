@@ -26,6 +26,7 @@ def test_unknown_gpu_ids_are_reported(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("keras_policy")   # sets the global precision policy
 def test_amp_sets_mixed_policy_loss_scaling_and_float32_outputs(tmp_path):
     cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=float16", "MODEL.TYPE=unet3plus_deepsup", "INPUT.HEIGHT=32",
                       "INPUT.WIDTH=32")

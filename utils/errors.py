@@ -1,4 +1,4 @@
-"""One exception type for problems the user can fix (bad path, bad config, corrupt file).
+"""One exception type for problems the user can fix (bad path, bad config, corrupt file), and one warning line.
 
 Scripts catch it at the top and print one line instead of a traceback: a traceback tells the
 user nothing about which override or file to change.
@@ -6,9 +6,19 @@ user nothing about which override or file to change.
 import contextlib
 import sys
 
+from tqdm import tqdm
+
 
 class UserError(Exception):
     """A problem with the user's inputs or configuration, reported as a single line."""
+
+
+def warn(message: str) -> None:
+    """The one-line `warning:` for a problem that does not stop the run (a volume skipped, a header guessed).
+
+    Written through tqdm so it lands on a line of its own even while a progress bar is drawn.
+    """
+    tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 _raised_in_workers: list = []

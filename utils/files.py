@@ -1,4 +1,5 @@
-"""Listing the prepared slices: one rule for which files count, for every reader of a folder."""
+"""Files: one rule for which prepared slices count in a folder, and one way to write a file (atomically)."""
+import json
 import os
 from typing import Callable, List
 
@@ -38,3 +39,12 @@ def write_atomically(path: str, write: Callable[[str], None]) -> str:
         if os.path.exists(temporary):
             os.remove(temporary)
     return path
+
+
+def write_json(path: str, payload) -> str:
+    """payload as indented JSON at path, atomically (write_atomically): every JSON file this project writes."""
+    def write(temporary: str) -> None:
+        with open(temporary, "w") as handle:
+            json.dump(payload, handle, indent=2)
+
+    return write_atomically(path, write)

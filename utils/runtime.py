@@ -20,7 +20,7 @@ def get_strategy(cfg) -> tf.distribute.Strategy:
     """
     if not cfg.USE_MULTI_GPUS.VALUE:
         return tf.distribute.get_strategy()
-    kind = cfg.USE_MULTI_GPUS.get("STRATEGY", "mirrored")
+    kind = cfg.USE_MULTI_GPUS.STRATEGY
     if kind not in STRATEGIES:
         raise UserError(f"USE_MULTI_GPUS.STRATEGY must be one of {', '.join(STRATEGIES)}; got '{kind}'")
     if kind == "multi_worker":

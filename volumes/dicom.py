@@ -28,9 +28,9 @@ import pydicom
 from pydicom.misc import is_dicom
 from pydicom.sr.codedict import codes
 
-from utils.errors import UserError
+from utils.errors import UserError, warn
 from utils.files import write_atomically
-from volumes.nifti import Volume, canonical_voxels, to_source_orientation, warn
+from volumes.nifti import Volume, canonical_voxels, to_source_orientation
 
 DICOM_EXTENSIONS = (".dcm", ".dicom", ".ima")   # files with other names count when they start like DICOM
 CT_MODALITY = "CT"

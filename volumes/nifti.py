@@ -11,16 +11,14 @@ import gzip
 import logging
 import os
 import re
-import sys
 import zlib
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import nibabel as nib
 import numpy as np
 from nibabel.orientations import aff2axcodes, apply_orientation, axcodes2ornt, io_orientation, ornt_transform
-from tqdm import tqdm
 
-from utils.errors import UserError
+from utils.errors import UserError, warn
 from utils.files import write_atomically
 
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
@@ -80,14 +78,6 @@ def lits_number(path: str, kind: str = "volume") -> Optional[str]:
 
 def is_nifti(path: str) -> bool:
     return os.path.basename(path).endswith(NIFTI_EXTENSIONS)
-
-
-def warn(message: str) -> None:
-    """The one-line `warning:` every volume-level problem that does not stop the run gets.
-
-    Written through tqdm so it lands on a line of its own even while a progress bar is drawn.
-    """
-    tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 @contextlib.contextmanager
