@@ -21,7 +21,7 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
-from data_sets.kinds import dataset_kind
+from data_sets.kinds import check_description, dataset_kind
 from deploy.backends import inference_backend
 from evaluation.summary import format_table, write_csv
 from evaluation.volumes import evaluate_volumes
@@ -39,9 +39,11 @@ HEADLINE = ("volume", "dice_liver", "dice_tumour", "assd_liver_mm", "hd95_liver_
 
 def evaluate(cfg: DictConfig) -> dict:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
-    require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"])
+    kind = dataset_kind(cfg)
+    require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=[kind.val_source])
+    check_description(cfg, cfg.RUN_DIR)   # nnU-Net's dataset.json: the run's classes and channels are its own
     settings = inference_slice_settings(cfg)
-    pairs = dataset_kind(cfg).split_pairs(cfg, "val")
+    pairs = kind.split_pairs(cfg, "val")
     results_dir = cfg.EVALUATION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,

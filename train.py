@@ -17,14 +17,16 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 
 
 import keras
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from callbacks.checkpoint import backed_up_epochs
 from callbacks.interrupt import interrupt_at_batch_end
 from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
+from data_sets.kinds import apply_description, check_description
 from models.model_factory import build_compiled_model, make_targets, monitored_metric
-from run_dirs.run_dir import close_run, discard_unstarted_run, open_run, prepare_run, resume_command
+from run_dirs.run_dir import (close_run, command_line_keys, discard_unstarted_run, is_run_dir, open_run, prepare_run,
+                              resume_command)
 from utils.cli import hydra_app
 from utils.cluster import is_chief, worker_outputs
 from utils.config import validate_config
@@ -53,9 +55,22 @@ def fit(cfg: DictConfig, strategy, train_feed, val_feed) -> keras.callbacks.Hist
                          verbose=cfg.VERBOSE)
 
 
+def follow_data_set(cfg: DictConfig) -> None:
+    """data=nnunet with DATA_PREPARATION.DATASET_PATH: the class names, regions and channels of its dataset.json,
+    in place, so the run's config.yaml records them; a resumed run must have been trained on them."""
+    if not OmegaConf.select(cfg, "DATA_PREPARATION.DATASET_PATH", default=None):
+        return
+    if is_run_dir(cfg.RUN_DIR):
+        check_description(cfg, cfg.RUN_DIR)
+    else:
+        apply_description(cfg, command_line_keys())
+        validate_config(cfg)
+
+
 def train(cfg: DictConfig) -> keras.callbacks.History:
     validate_config(cfg)
     prepare_run(cfg)
+    follow_data_set(cfg)
     require_paths(cfg, write_dirs=["CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH",
                                    "CALLBACKS.TENSORBOARD.PATH"],
                   write_files=["CALLBACKS.CSV_LOGGER.PATH", "CALLBACKS.TIMING.PATH"],

@@ -41,7 +41,7 @@ KINDS = register_choice("DATASET.KIND", {
                           train_source="DATA_PREPARATION.DATASET_PATH", val_source="DATA_PREPARATION.DATASET_PATH"),
     "kits19": DatasetKind(volumetric=True, nested_labels=True, split_pairs=kits19.split_pairs,
                           prediction_inputs=kits19.prediction_inputs, output_name=kits19.output_name,
-                          case_split=kits19.case_split,
+                          describe=kits19.describe, case_split=kits19.case_split,
                           train_source="DATA_PREPARATION.DATASET_PATH", val_source="DATA_PREPARATION.DATASET_PATH"),
 })
 

@@ -14,10 +14,9 @@ import os
 import re
 from typing import List, Tuple
 
-from data_sets.nnunet import dataset_path_of, fold_pairs, raw_case_split
-from utils.errors import UserError
+from data_sets.nnunet import dataset_path_of, fold_pairs, fold_values, raw_case_split
+from utils.errors import UserError, warn
 from utils.naming import CaseId, parse_case_id
-from utils.errors import warn
 from volumes.nifti import is_nifti, nifti_stem
 
 IMAGING, SEGMENTATION = "imaging.nii.gz", "segmentation.nii.gz"
@@ -59,6 +58,12 @@ def split_pairs(cfg, split: str) -> list:
 
 
 case_split = raw_case_split(labelled_cases)
+
+
+def describe(cfg) -> dict:
+    """The number of folds of a splits_final.json in the data folder (nnU-Net's format), where there is one."""
+    dataset_path_of(cfg)
+    return fold_values(cfg)
 
 
 def prediction_inputs(paths) -> List[str]:

@@ -138,7 +138,8 @@ def description_values(description: Description) -> Dict[str, object]:
 
 
 def describe(cfg) -> Dict[str, object]:
-    return description_values(read_description(dataset_path_of(cfg)))
+    """dataset.json's classes, regions and channels, and splits_final.json's number of folds, as config values."""
+    return {**description_values(read_description(dataset_path_of(cfg))), **fold_values(cfg)}
 
 
 def training_cases(dataset_path: str, description: Description) -> List[Tuple[CaseId, tuple, str]]:
@@ -188,8 +189,8 @@ def nnunet_folds(case_ids: Sequence[CaseId], num_folds: int, seed: int = NNUNET_
     return folds
 
 
-def read_splits(path: str, case_ids: Sequence[CaseId]) -> List[Tuple[Set[CaseId], Set[CaseId]]]:
-    """nnU-Net's splits_final.json ([{"train": [...], "val": [...]}, ...]) as (train, val) case sets."""
+def load_splits(path: str) -> list:
+    """nnU-Net's splits_final.json: [{"train": [cases], "val": [cases]}, ...], one entry per fold, checked."""
     try:
         with open(path) as handle:
             splits = json.load(handle)
@@ -199,24 +200,41 @@ def read_splits(path: str, case_ids: Sequence[CaseId]) -> List[Tuple[Set[CaseId]
             isinstance(s, dict) and isinstance(s.get("train"), list) and isinstance(s.get("val"), list) for s in splits):
         raise UserError(f"{path} must be a list of {{\"train\": [cases], \"val\": [cases]}}, one per fold "
                         f"(nnU-Net's splits_final.json)")
+    return splits
+
+
+def read_splits(path: str, case_ids: Sequence[CaseId]) -> List[Tuple[Set[CaseId], Set[CaseId]]]:
+    """splits_final.json as (train, val) case sets; a case it names that is not among case_ids is one line."""
     known = set(case_ids)
     result = []
-    for fold, split in enumerate(splits):
+    for fold, split in enumerate(load_splits(path)):
         train, val = ({parse_case_id(str(c)) for c in split[key]} for key in ("train", "val"))
         unknown = sorted((train | val) - known, key=case_sort_key)
         if unknown:
             raise UserError(f"{path}: fold {fold} lists case(s) {', '.join(map(str, unknown[:5]))} that are not "
-                            f"among the prepared cases")
+                            f"among the data set's labelled cases")
         result.append((train, val))
     return result
+
+
+def splits_file(cfg) -> Optional[str]:
+    """DATA_PREPARATION.DATASET_PATH/splits_final.json when there is one."""
+    dataset_path = OmegaConf.select(cfg, "DATA_PREPARATION.DATASET_PATH", default=None)
+    path = os.path.join(str(dataset_path), SPLITS_FILE) if dataset_path else None
+    return path if path and os.path.isfile(path) else None
+
+
+def fold_values(cfg) -> Dict[str, object]:
+    """DATASET.NUM_FOLDS = the number of folds splits_final.json defines, where there is one."""
+    path = splits_file(cfg)
+    return {"DATASET.NUM_FOLDS": len(load_splits(path))} if path else {}
 
 
 def split_cases(cfg, case_ids: Sequence[CaseId], fold: int, num_folds: int) -> Tuple[Set[CaseId], Set[CaseId]]:
     """(training cases, validation cases) of fold `fold` among case_ids: splits_final.json in
     DATA_PREPARATION.DATASET_PATH when there is one, else nnU-Net's seeded k-fold split."""
-    dataset_path = OmegaConf.select(cfg, "DATA_PREPARATION.DATASET_PATH", default=None)
-    splits_path = os.path.join(str(dataset_path), SPLITS_FILE) if dataset_path else None
-    if splits_path and os.path.isfile(splits_path):
+    splits_path = splits_file(cfg)
+    if splits_path:
         splits = read_splits(splits_path, case_ids)
         if len(splits) != num_folds:
             raise UserError(f"{splits_path} defines {len(splits)} folds, DATASET.NUM_FOLDS is {num_folds}: "
