@@ -26,7 +26,7 @@ from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, 
                            save_labels)
 from volumes.postprocess import postprocess_labels
 from volumes.slices import CT, SliceSettings, display_slices, input_slice, network_volume
-from volumes.sources import Source, is_dicom, load_ct, source_name
+from volumes.sources import Source, input_files, is_channel_files, is_dicom, load_ct, source_name
 
 # PREDICTION.OUTPUT_FORMAT: what is written per CT. auto = DICOM SEG for a DICOM series, NIfTI for a NIfTI file.
 OUTPUT_FORMATS = ("auto", "nifti", "dicom_seg", "both")
@@ -177,7 +177,7 @@ def check_output_names(paths: List[Source], output_name: OutputName = lits_outpu
     seen = {}
     for path in paths:
         name = output_name(path)
-        shown = source_name(path) if is_dicom(path) else path[0] if isinstance(path, tuple) else path
+        shown = source_name(path) if is_dicom(path) else path[0] if is_channel_files(path) else path
         if name in seen:
             raise UserError(f"{seen[name]} and {shown} would both be written as {name}: segment them in two runs "
                             f"with different PREDICTION.RESULTS_PATH, or keep one")
@@ -206,7 +206,7 @@ def _read_ct(path: Source, timings: Optional[Dict], settings: SliceSettings):
     reading thread, reported in order)."""
     with phase(timings, "read"):
         try:
-            files = len(path) if isinstance(path, tuple) else 1
+            files = input_files(path)
             if files != len(settings.normalisation):
                 raise UserError(f"{source_name(path)}: {files} input file(s) per case, but the network was trained on "
                                 f"{len(settings.normalisation)} channels (DATASET.CHANNEL_NAMES)")

@@ -15,7 +15,7 @@ from utils.files import list_files, require_dir
     ("MODEL.TYPE", "unet4", "unet3plus, unet3plus_deepsup, unet3plus_deepsup_cgm"),
     ("MODEL.BACKBONE.TYPE", "resnet50", "unet3plus, vgg16, vgg19"),
     ("DATA_GENERATOR_TYPE", "TORCH_GENERATOR", "TF_GENERATOR, DALI_GENERATOR"),
-    ("DATASET.KIND", "coco", "lits"),
+    ("DATASET.KIND", "coco", "lits, nnunet, kits19"),
 ])
 def test_config_names_are_checked_against_the_implementers_tables(tmp_path, key, bad, valid):
     check_choices(tiny_config(tmp_path))
@@ -44,7 +44,7 @@ def test_out_of_range_values_are_refused_naming_the_key(tmp_path, override, mess
 def test_help_lists_the_valid_names_of_each_choice():
     assert choices_help().splitlines() == [
         "Valid names:",
-        "  DATASET.KIND: lits",
+        "  DATASET.KIND: lits | nnunet | kits19",
         "  DATA_GENERATOR_TYPE: TF_GENERATOR | DALI_GENERATOR",
         "  MODEL.BACKBONE.TYPE: unet3plus | vgg16 | vgg19",
         "  MODEL.TYPE: unet3plus | unet3plus_deepsup | unet3plus_deepsup_cgm",

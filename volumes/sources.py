@@ -21,10 +21,20 @@ def is_dicom(source: Source) -> bool:
     return isinstance(source, Series)
 
 
+def is_channel_files(source: Source) -> bool:
+    """A case's channel files (a plain tuple of paths; a DICOM Series is a NamedTuple, so asked first)."""
+    return isinstance(source, tuple) and not is_dicom(source)
+
+
+def input_files(source: Source) -> int:
+    """How many input files (channels) a source is: a case's channel files, else 1."""
+    return len(source) if is_channel_files(source) else 1
+
+
 def source_name(source: Source) -> str:
     """How a CT is named in messages, figures and tables: the NIfTI file name, or the series' name
     (SeriesNumber and a pseudonym, never a header value that could identify the patient)."""
-    if isinstance(source, tuple):
+    if is_channel_files(source):
         return os.path.basename(source[0])
     return source.name if is_dicom(source) else os.path.basename(source)
 
