@@ -5,7 +5,8 @@
 Fold k trains on the TRAIN volumes outside fold k, as its own run in CROSS_VALIDATION.RESULTS_PATH/
 fold_<k>, and is scored on the CT files (DATA_PREPARATION.SCANS_TRAIN_DATA_PATH) of the volumes inside
 it, as evaluate.py scores (the VAL split is not used). Writes CROSS_VALIDATION.RESULTS_PATH/summary.csv:
-Dice, ASSD, HD95 and lesion detection per held-out case, then their mean and sd over all cases;
+evaluate.py's scores per held-out case (Dice, VOE, RVD, surface distances, misses, lesion detection, by
+region), then their mean (misses: a count) and sd over all cases;
 summary.png shows Dice and HD95 per held-out case.
 """
 import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
@@ -24,7 +25,8 @@ from data_generators.dataset_files import list_split_pairs
 from data_sets.kinds import apply_description, dataset_kind
 from deploy.backends import inference_backend
 from evaluation.cross_validation import write_cross_validation_csv
-from evaluation.volumes import evaluate_volumes
+from evaluation.summary import missed_line, regions_of
+from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import command_line_keys
@@ -74,7 +76,8 @@ def score_fold(fold_cfg: DictConfig) -> list:
         result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, inference_slice_settings(fold_cfg),
                                   fold_cfg.OUTPUT.CLASSES, fold_cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                   fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS,
-                                  roi=roi_settings(fold_cfg), class_names=list(fold_cfg.DATASET.CLASSES))
+                                  roi=roi_settings(fold_cfg), class_names=list(fold_cfg.DATASET.CLASSES),
+                                  scoring=scoring_settings(fold_cfg))
     keras.backend.clear_session()
     return result.cases
 
@@ -83,6 +86,7 @@ def cross_validate(cfg: DictConfig) -> dict:
     if OmegaConf.select(cfg, "DATA_PREPARATION.DATASET_PATH", default=None):
         apply_description(cfg, command_line_keys())   # data=nnunet: dataset.json's classes, regions, channels
     validate_config(cfg)
+    scoring_settings(cfg)   # a bad scoring option fails before any fold trains
     num_folds = cfg.DATASET.NUM_FOLDS
     if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
         raise UserError(f"cross_validate.py needs DATASET.NUM_FOLDS >= 2, got {num_folds!r}")
@@ -98,9 +102,9 @@ def cross_validate(cfg: DictConfig) -> dict:
         case_rows += [{"fold": fold, **row} for row in score_fold(fold_cfg)]
     summary_path = os.path.join(cfg.CROSS_VALIDATION.RESULTS_PATH, "summary.csv")
     mean, sd = write_cross_validation_csv(case_rows, summary_path)
-    for key in ("dice_liver", "dice_tumour"):
-        if key in mean:
-            print(f"{key}: {mean[key]:.4f} ± {sd[key]:.4f} over {len(case_rows)} held-out cases (on each CT's grid)")
+    for key in (f"dice_{region}" for region in regions_of(case_rows[0])):
+        print(f"{key}: {mean[key]:.4f} ± {sd[key]:.4f} over {len(case_rows)} held-out cases (on each CT's grid)")
+    print(missed_line(case_rows))
     print(f"summary: {summary_path}")
     figure_path = os.path.join(cfg.CROSS_VALIDATION.RESULTS_PATH, "summary.png")
     plt.close(plot_case_scores(case_rows, figure_path))

@@ -7,11 +7,15 @@
 Predicts every volume-N (and every DICOM CT series with a DICOM SEG referencing it, named by its
 pseudonym) in DATA_PREPARATION.SCANS_VAL_DATA_PATH slice by slice, brings the
 probabilities back to the CT's grid, and compares the labels with segmentation-N at native
-resolution: Dice per case and pooled (global) for liver and tumour, ASSD and HD95 in mm, lesion
-recall and precision, plus the Dice on the network's resized slices for reference. Writes
+resolution, per region (DATASET.REGIONS; LiTS: liver and tumour): Dice per case and pooled (global),
+VOE, RVD, ASSD, MSD, RMSD and HD95 in mm, how many cases missed each region, lesion detection by
+LiTS's rule, plus the Dice on the network's resized slices for reference (docs/evaluation.md). Writes
 EVALUATION.RESULTS_PATH/summary.csv (one row per volume, then 'mean' and 'global') and summary.png
 (Dice and HD95 per volume as bars); with WRITE_NIFTI
 also prediction-N.nii.gz on the source grid, affine and header.
+
+With data=images the validation images (DATASET.VAL, or the split cut from DATASET.TRAIN) are scored
+each at its own size: Dice and IoU per class (dice_<name>, iou_<name>), then 'mean' and 'global'.
 """
 import os
 
@@ -21,25 +25,57 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
-from data_sets.kinds import check_description, dataset_kind
+from data_sets.kinds import check_description, class_setup, dataset_kind
 from deploy.backends import inference_backend
-from evaluation.summary import format_table, write_csv
-from evaluation.volumes import evaluate_volumes
+from evaluation.images import CASE_KEY, evaluate_images
+from evaluation.summary import format_table, missed_line, regions_of, write_csv
+from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
 from utils.paths import require_paths
-from utils.visualize import plot_case_scores
+from utils.visualize import IMAGE_PANELS, plot_case_scores
 from volumes.slices import inference_slice_settings
 
-HEADLINE = ("volume", "dice_liver", "dice_tumour", "assd_liver_mm", "hd95_liver_mm", "lesion_recall",
-            "lesion_precision", "slice_grid_dice_liver", "slice_grid_dice_tumour")
+
+def headline(row: dict) -> list:
+    """The printed columns, named after the regions: every column is in summary.csv."""
+    regions = regions_of(row)
+    keys = ["volume", *(f"dice_{r}" for r in regions), *(f"hd95_{r}_mm" for r in regions),
+            *(f"missed_{r}" for r in regions), "lesion_recall", "lesion_precision",
+            *(f"slice_grid_dice_{r}" for r in regions)]
+    return [k for k in keys if k in row]
+
+
+def evaluate_pictures(cfg: DictConfig) -> dict:
+    """data=images: every validation image scored at its own size (evaluation/images.py)."""
+    require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"])
+    pairs = dataset_kind(cfg).split_pairs(cfg, "val")
+    setup = class_setup(cfg)
+    results_dir = cfg.EVALUATION.RESULTS_PATH
+    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
+        result = evaluate_images(pairs, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
+                                 cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.HYPER_PARAMETERS.BATCH_SIZE, setup.classes,
+                                 setup.label_count, setup.regions, bool(cfg.DATASET.BINARY_MASKS))
+    rows = result.cases + result.summary
+    summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
+    print(f"Scores of {len(result.cases)} validation image(s), each at its own size:")
+    print(format_table(rows, [k for k in rows[0] if k not in ("height", "width")]))
+    print(f"summary: {summary_path}")
+    figure_path = os.path.join(results_dir, "summary.png")
+    plt.close(plot_case_scores(result.cases, figure_path, panels=IMAGE_PANELS, case_key=CASE_KEY))
+    print(f"scores per image: {figure_path}")
+    return {"images": result.cases, "mean": result.summary[0], "global": result.summary[1],
+            "summary_csv": summary_path, "figure": figure_path}
 
 
 def evaluate(cfg: DictConfig) -> dict:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     kind = dataset_kind(cfg)
+    if not kind.volumetric:
+        return evaluate_pictures(cfg)
+    scoring = scoring_settings(cfg)
     require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=[kind.val_source])
     check_description(cfg, cfg.RUN_DIR)   # nnU-Net's dataset.json: the run's classes and channels are its own
     settings = inference_slice_settings(cfg)
@@ -49,11 +85,14 @@ def evaluate(cfg: DictConfig) -> dict:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
                                   results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi_settings(cfg),
-                                  class_names=list(cfg.DATASET.CLASSES))
+                                  class_names=list(cfg.DATASET.CLASSES), scoring=scoring)
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
-    print("Scores on each CT's own grid (liver = labels 1+2, tumour = label 2; distances in mm):")
-    print(format_table(rows, [k for k in HEADLINE if k in rows[0]]))
+    regions = ", ".join(f"{name} = label{'s' if len(labels) > 1 else ''} {'+'.join(map(str, labels))}"
+                        for name, labels in scoring.regions.items())
+    print(f"Scores on each CT's own grid ({regions}; distances in mm, HD95 {scoring.hd95}):")
+    print(format_table(rows, headline(rows[0])))
+    print(missed_line(result.cases))
     print(f"summary (every column): {summary_path}")
     figure_path = os.path.join(results_dir, "summary.png")
     plt.close(plot_case_scores(result.cases, figure_path))

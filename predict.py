@@ -5,7 +5,6 @@
     python predict.py                                                     # every PNG in PREDICTION.IMAGES_PATH
     python predict.py 'PREDICTION.IMAGE_NAMES=[image_3_0010.png,image_3_0011.png]'
     python predict.py PREDICTION.VOLUMES=ct/ INFERENCE.BACKEND=onnxruntime:int8   # the fast CPU path
-
     python predict.py PREDICTION.VOLUMES=dicom/study/                       # DICOM CT series -> DICOM SEG
 
 With PREDICTION.VOLUMES each CT (any orientation, .nii or .nii.gz, or a DICOM series: a folder of
@@ -16,6 +15,14 @@ with a figure of axial and coronal views beside it. A DICOM series gets
 series<SeriesNumber>-<pseudonym>_segmentation.dcm, a DICOM SEG over its slices with one segment per
 class (PREDICTION.OUTPUT_FORMAT: auto, nifti, dicom_seg or both). Without PREDICTION.VOLUMES, one
 label PNG per prepared image and a figure `predictions.png`.
+
+With data=images (your own pictures):
+
+    python predict.py data=images PREDICTION.IMAGES=photos/      # a folder, one file, or a list of them
+
+writes <stem>.png per image to PREDICTION.RESULTS_PATH: a label mask (pixel value = class index of
+DATASET.CLASSES) at the image's own size, plus predictions.png (image / prediction / overlay rows with
+a class legend). No masks are needed; an output never replaces an input file.
 """
 import os
 
@@ -27,8 +34,10 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig, ListConfig
 
 from data_generators.dataset_files import check_input_shapes
+from data_sets import images
 from data_sets.kinds import class_setup, dataset_kind
 from deploy.backends import inference_backend
+from inference.images import predict_pictures
 from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
 from inference.volume import check_output_format, segment_ct_files
@@ -87,9 +96,69 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     return results
 
 
+def picture_outputs(paths: List[str], out_dir: str, figure_path: str) -> List[str]:
+    """The label PNG of each picture; one line, and nothing written, when two pictures would share one
+    (photo.jpg and photo.png) or an output would replace an input file or the figure."""
+    outputs = [os.path.join(out_dir, images.output_name(path)) for path in paths]
+    seen = {}
+    for path, output in zip(paths, outputs):
+        if output in seen:
+            raise UserError(f"PREDICTION.IMAGES holds {seen[output]} and {path}: both would be predicted as "
+                            f"{os.path.basename(output)}; predict them into separate PREDICTION.RESULTS_PATH folders")
+        seen[output] = path
+    inputs = {os.path.realpath(path): path for path in paths}
+    for output in [*outputs, *([figure_path] if figure_path else [])]:
+        if os.path.realpath(output) in inputs:
+            raise UserError(f"PREDICTION.RESULTS_PATH={out_dir} would replace the input {inputs[os.path.realpath(output)]} "
+                            f"with a prediction: choose another PREDICTION.RESULTS_PATH")
+    if figure_path in seen:
+        raise UserError(f"{seen[figure_path]} would be predicted as {os.path.basename(figure_path)}, the name of the "
+                        f"figure: rename it or set PREDICTION.MAX_FIGURE_ROWS=0")
+    return outputs
+
+
+def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
+    """data=images: a label PNG per picture at its own size, and one overlay figure."""
+    value = cfg.PREDICTION.IMAGES
+    paths = images.prediction_inputs(list(value) if isinstance(value, ListConfig) else str(value))
+    rows = cfg.PREDICTION.MAX_FIGURE_ROWS
+    if rows < 0:
+        raise UserError(f"PREDICTION.MAX_FIGURE_ROWS must be 0 (no figure) or more, got {rows}")
+    out_dir = cfg.PREDICTION.RESULTS_PATH
+    figure_path = os.path.join(out_dir, "predictions.png")
+    outputs = picture_outputs(paths, out_dir, figure_path if rows else None)
+    shown, written = [], []
+    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
+        predictions = predict_pictures(paths, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
+                                       cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.HYPER_PARAMETERS.BATCH_SIZE)
+        for predicted, output in zip(predictions, outputs):
+            write_png(output, predicted.labels)
+            written.append({"path": predicted.path, "prediction_path": output, "shape": predicted.labels.shape})
+            if len(shown) < rows:
+                shown.append({"image": predicted.picture, "prediction": predicted.labels,
+                              "name": os.path.basename(predicted.path)})
+    print(f"{len(written)} label mask(s) (<name>.png, value = class index of {', '.join(cfg.DATASET.CLASSES)}) "
+          f"at each image's own size in {out_dir}")
+    if shown:
+        figure = plot_rows(shown, titles=[r["name"] for r in shown], out_path=figure_path,
+                           center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE,
+                           class_names=class_setup(cfg).predicted_names)
+        plt.close(figure)
+        print(f"figure: {figure_path}")
+    return written
+
+
 def predict(cfg: DictConfig) -> List[Dict]:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     require_paths(cfg, write_dirs=["PREDICTION.RESULTS_PATH"])
+    if cfg.PREDICTION.IMAGES is not None:
+        if cfg.PREDICTION.VOLUMES is not None:
+            raise UserError("PREDICTION.IMAGES and PREDICTION.VOLUMES are both set: predict pictures or CT volumes, "
+                            "one at a time")
+        return predict_pictures_mode(cfg)
+    if not dataset_kind(cfg).volumetric:
+        raise UserError(f"this run is data={cfg.DATASET.KIND}: name the pictures to segment with "
+                        f"PREDICTION.IMAGES=<image file, folder or list>")
     volumes = cfg.PREDICTION.VOLUMES
     if volumes is not None and not volumes:
         raise UserError("PREDICTION.VOLUMES is empty: give a CT file, a folder or a list of them, or leave it null "

@@ -62,7 +62,8 @@ def encoded_files_dataset(paths, sampler: EpochSampler) -> tf.data.Dataset:
                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _build_pipeline(batch_size, *, classes, channels, normalize, augment_data, seed, device_id, num_threads):
+def _build_pipeline(batch_size, *, classes, channels, normalize, augment_data, seed, device_id, num_threads,
+                    resize_to=None):
     from nvidia.dali import fn, pipeline_def, types
     from nvidia.dali import math as dali_math
 
@@ -77,6 +78,11 @@ def _build_pipeline(batch_size, *, classes, channels, normalize, augment_data, s
         image_type = types.GRAY if channels == 1 else types.RGB
         images = fn.decoders.image(encoded_images, device=decoder_device, output_type=image_type)
         masks = fn.decoders.image(encoded_masks, device=decoder_device, output_type=types.GRAY)
+        if resize_to:   # data=images: pictures of any size; images antialiased (area-like), masks nearest
+            height, width = resize_to
+            images = fn.resize(images, resize_x=width, resize_y=height, interp_type=types.INTERP_LINEAR,
+                               antialias=True)
+            masks = fn.resize(masks, resize_x=width, resize_y=height, interp_type=types.INTERP_NN)
         images = fn.cast(images, dtype=types.FLOAT)
         if normalize:
             images = images / 255.0
@@ -87,7 +93,7 @@ def _build_pipeline(batch_size, *, classes, channels, normalize, augment_data, s
             masks = fn.flip(masks, horizontal=horizontal, vertical=vertical)
             images = images * fn.random.uniform(range=(0.9, 1.1))
         labels = fn.cast(fn.squeeze(masks, axes=[2]), dtype=types.INT32)
-        labels = dali_math.min(labels, classes - 1)   # with 2 classes the tumour counts as liver
+        labels = dali_math.min(labels, classes - 1)   # with 2 classes the tumour counts as liver; binary 255 -> 1
         one_hot = fn.one_hot(labels, num_classes=classes, axis=-1, dtype=types.FLOAT)
         return images, one_hot
 
@@ -95,21 +101,25 @@ def _build_pipeline(batch_size, *, classes, channels, normalize, augment_data, s
 
 
 def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_size, *, label_count=None,
-                 shuffle=False, augment_data=False,
-                 normalize=True, seed=0, shard_id=0, num_shards=1, device_id=None, num_threads=2):
+                 shuffle=False, augment_data=False, normalize=True, seed=0, shard_id=0, num_shards=1,
+                 device_id=None, num_threads=2, resize_to=None, binary_masks=False):
     """An infinite tf.data.Dataset of (images, one-hot masks) for one shard, and its EpochSampler.
 
     device_id=None runs DALI's CPU backend; an int runs on that GPU (decode on the GPU too).
     Labels above classes-1 are merged into it, as the TF generator does; DALI cannot name a file
     from inside its pipeline, so masks holding values >= label_count are not refused here.
     image_size (height, width) makes the batch shape static, which graph mode and XLA need.
+    resize_to (data=images): decode any JPEG/PNG/BMP/TIFF and resize it to (height, width) in the
+    pipeline. The masks of a 2D kind were checked before training (data_sets.images.check_pairs:
+    values within the classes, 0/1/255 when binary_masks, where min(label, 1) reads 255 as 1).
     """
     require_dali()
     import nvidia.dali.plugin.tf as dali_tf
 
     sampler = EpochSampler(len(image_paths), batch_size, shuffle, seed, shard_id, num_shards, pad_last_batch=True)
     pipeline = _build_pipeline(batch_size, classes=classes, channels=channels, normalize=normalize,
-                               augment_data=augment_data, seed=seed, device_id=device_id, num_threads=num_threads)
+                               augment_data=augment_data, seed=seed, device_id=device_id, num_threads=num_threads,
+                               resize_to=resize_to)
     device = "/cpu:0" if device_id is None else f"/gpu:{device_id}"
     inputs = {}
     for name, paths in (("encoded_images", image_paths), ("encoded_masks", mask_paths)):

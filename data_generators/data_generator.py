@@ -8,6 +8,7 @@ import tensorflow as tf
 from data_generators import dali_data_generator
 from data_generators.dataset_files import list_split_pairs
 from data_generators.tf_data_generator import SliceSequence
+from data_sets.kinds import dataset_kind
 from utils.choices import choose, register_choice
 from utils.errors import UserError
 
@@ -45,11 +46,15 @@ class FollowKerasEpoch(keras.callbacks.Callback):
 
 
 def _common_arguments(cfg, mode):
+    """Both generators' settings. Prepared slices already have the input size; a 2D kind's pictures
+    (data=images) come as they are and are resized at load."""
     training = mode == "train"
+    resize = not dataset_kind(cfg).volumetric
     return dict(classes=cfg.OUTPUT.CLASSES, label_count=len(cfg.DATASET.CLASSES), channels=cfg.INPUT.CHANNELS,
                 shuffle=training and cfg.PREPROCESS_DATA.SHUFFLE,
                 augment_data=training and cfg.PREPROCESS_DATA.AUGMENT, normalize=cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
-                seed=cfg.SEED)
+                seed=cfg.SEED, resize_to=(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH) if resize else None,
+                binary_masks=resize and bool(cfg.DATASET.BINARY_MASKS))
 
 
 def get_data_generator(cfg, mode: str, strategy: Optional[tf.distribute.Strategy] = None,

@@ -36,9 +36,17 @@ def split_dirs(cfg, mode: str) -> Tuple[str, str]:
 
 
 def list_split_pairs(cfg, mode: str) -> Tuple[List[str], List[str]]:
-    """The 'train' or 'val' pairs; with DATASET.NUM_FOLDS > 1, fold DATASET.FOLD of the TRAIN volumes is 'val'."""
+    """The 'train' or 'val' pairs; with DATASET.NUM_FOLDS > 1, fold DATASET.FOLD of the TRAIN volumes is 'val'.
+
+    A 2D kind (data=images) pairs the user's own files as they come (its split_pairs); the others
+    read the prepared slices, which must have the network's input shape.
+    """
     num_folds, fold = cfg.DATASET.NUM_FOLDS, cfg.DATASET.FOLD
     check_fold(fold, num_folds)
+    kind = dataset_kind(cfg)
+    if not kind.volumetric:
+        pairs = kind.split_pairs(cfg, mode)
+        return [image for _, image, _ in pairs], [mask for _, _, mask in pairs]
     prefixes = cfg.DATA_PREPARATION
     if num_folds > 1:
         images, masks = list_pairs(*split_dirs(cfg, "train"), prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)

@@ -9,7 +9,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from omegaconf import OmegaConf, open_dict
 
-from data_sets import kits19, lits, nnunet
+from data_sets import images, kits19, lits, nnunet
 from data_sets.labels import (Regions, check_class_names, check_lesion_region, lesion_region, network_classes,
                              predicted_class_names, region_table, scoring_regions)
 from utils.choices import choose, register_choice
@@ -17,7 +17,8 @@ from utils.errors import UserError
 
 
 class DatasetKind(NamedTuple):
-    volumetric: bool      # scored per volume on its own grid (3D scans); False: per image (2D pictures)
+    volumetric: bool      # scored per volume on its own grid (3D scans), trained on prepared slices; False: 2D
+                          # pictures read as they come (split_pairs), resized at load, scored per image
     nested_labels: bool   # each label lies inside the one below (tumour in liver): OUTPUT.CLASSES may merge the top
     split_pairs: Optional[Callable]         # (cfg, 'train' | 'val') -> [(case id, image path, label path)]
     prediction_inputs: Optional[Callable]   # a file, folder or list of them -> the image files to predict
@@ -35,6 +36,9 @@ class DatasetKind(NamedTuple):
 KINDS = register_choice("DATASET.KIND", {
     "lits": DatasetKind(volumetric=True, nested_labels=True, split_pairs=lits.split_pairs,
                         prediction_inputs=lits.prediction_inputs, output_name=lits.output_name),
+    # the user's picture folders as they come: read and resized at load by the generators, scored per image
+    "images": DatasetKind(volumetric=False, nested_labels=False, split_pairs=images.split_pairs,
+                          prediction_inputs=images.prediction_inputs, output_name=images.output_name),
     "nnunet": DatasetKind(volumetric=True, nested_labels=False, split_pairs=nnunet.split_pairs,
                           prediction_inputs=nnunet.prediction_inputs, output_name=nnunet.output_name,
                           describe=nnunet.describe, case_split=nnunet.case_split,

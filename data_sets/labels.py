@@ -10,6 +10,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from evaluation.metrics import active_regions
 from utils.errors import UserError
 
 Regions = Dict[str, Tuple[int, ...]]
@@ -76,10 +77,8 @@ def scoring_regions(names: Sequence[str], regions, classes: int) -> Regions:
         if not labels or bad:
             raise UserError(f"DATASET.REGIONS.{name} must list foreground labels 1..{len(names) - 1} "
                             f"(of DATASET.CLASSES {', '.join(names)}), got {labels}")
-        kept = tuple(sorted(v for v in labels if v < classes))
-        if kept:
-            checked[str(name)] = kept
-    return checked
+        checked[str(name)] = sorted(labels)
+    return active_regions(checked, classes)
 
 
 def lesion_region(regions: Mapping, name: Optional[str]) -> Optional[str]:

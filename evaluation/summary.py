@@ -6,62 +6,89 @@ as a clearly named extra column: it is what the training logs show, and it reads
 """
 import csv
 import math
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
-from evaluation.metrics import LesionCounts, Overlap
+from evaluation.metrics import CaseScores, LesionCounts, Overlap, pooled_lesion_counts, pooled_overlap
 from utils.files import write_atomically
 
 MEAN_ROW, GLOBAL_ROW = "mean", "global"
+MISSED = "missed_"   # per case 1 when one of truth and prediction is empty for the region; a count in the mean row
 
 
-def case_row(volume, slices: int, scores: Dict, slice_grid: Dict[str, Overlap]) -> Dict:
-    """The CSV row of one case from `evaluation.metrics.case_scores` and slice-grid overlaps by region."""
+def case_row(volume, slices: int, scores: CaseScores, slice_grid: Dict[str, Overlap]) -> Dict:
+    """The CSV row of one case from `evaluation.metrics.case_scores` and slice-grid overlaps by region.
+
+    Columns are named after the regions: dice_<region>, voe_<region>, rvd_<region>, assd/msd/rmsd/
+    hd95_<region>_mm, missed_<region>, then lesion detection and slice_grid_dice_<region>.
+    """
     row = {"volume": volume, "slices": slices}
-    regions = [r for r in scores if r != "lesions"]
-    for region in regions:
-        row[f"dice_{region}"] = scores[region]["overlap"].dice
-    for region in regions:
-        row[f"assd_{region}_mm"] = scores[region]["assd"]
-        row[f"hd95_{region}_mm"] = scores[region]["hd95"]
-    if "lesions" in scores:
-        lesions = scores["lesions"]
-        row.update({"lesions_reference": lesions.reference, "lesions_predicted": lesions.predicted,
-                    "lesions_found": lesions.found, "lesion_recall": lesions.recall,
-                    "lesion_precision": lesions.precision})
-    for region in regions:
-        row[f"slice_grid_dice_{region}"] = slice_grid[region].dice
+    regions = scores.regions
+    for measure in ("dice", "voe", "rvd"):
+        row.update({f"{measure}_{name}": getattr(region.overlap, measure) for name, region in regions.items()})
+    for measure in ("assd", "msd", "rmsd", "hd95"):
+        row.update({f"{measure}_{name}_mm": getattr(region.distances, measure) for name, region in regions.items()})
+    row.update({f"{MISSED}{name}": int(region.overlap.missed) for name, region in regions.items()})
+    if scores.lesions is not None:
+        row.update(_lesion_columns(scores.lesions))
+    row.update({f"slice_grid_dice_{name}": slice_grid[name].dice for name in regions})
     return row
 
 
-def _nanmean(values) -> float:
+def _lesion_columns(lesions: LesionCounts) -> Dict:
+    return {"lesions_reference": lesions.reference, "lesions_predicted": lesions.predicted,
+            "lesions_detected": lesions.detected, "lesion_recall": lesions.recall,
+            "lesion_precision": lesions.precision}
+
+
+def regions_of(row: Dict) -> List[str]:
+    """The region names of a summary row, in column order."""
+    return [key[len("dice_"):] for key in row if key.startswith("dice_")]
+
+
+def column_mean(key: str, values) -> float:
+    """A column's per-case summary: missed_<region> is counted; every other score is averaged, leaving
+    out only NaN (lesion recall without reference lesions, precision without predicted ones)."""
     values = [float(v) for v in values if not (isinstance(v, float) and math.isnan(v))]
+    if key.startswith(MISSED):
+        return int(sum(values))
     return float(np.mean(values)) if values else float("nan")
 
 
 def mean_row(rows: List[Dict]) -> Dict:
-    """Per-case mean of every score; undefined values (NaN, e.g. HD95 with no tumour) are left out."""
+    """Per-case mean of every score, and how many cases missed each region (missed_<region>).
+
+    A missed region has defined, worst-case scores (Dice 0, distances the image diagonal), never
+    NaN: it counts in the mean, which cannot look better by missing.
+    """
     row = {"volume": MEAN_ROW, "slices": sum(r["slices"] for r in rows)}
     for key in rows[0]:
         if key not in row:
-            row[key] = _nanmean(r[key] for r in rows)
+            row[key] = column_mean(key, (r[key] for r in rows))
     return row
 
 
 def global_row(rows: List[Dict], overlaps: List[Dict[str, Overlap]], lesions: List[LesionCounts]) -> Dict:
-    """Dice with every case's voxels pooled, and lesion recall/precision pooled over all lesions."""
+    """Dice, VOE and RVD with every case's voxels pooled, and lesion detection pooled over all lesions (LiTS)."""
     row = {key: "" for key in rows[0]}
     row.update({"volume": GLOBAL_ROW, "slices": sum(r["slices"] for r in rows)})
     for region in overlaps[0]:
-        pooled = Overlap(*(sum(o[region][k] for o in overlaps) for k in range(3)))
-        row[f"dice_{region}"] = pooled.dice
+        pooled = pooled_overlap([o[region] for o in overlaps])
+        row.update({f"dice_{region}": pooled.dice, f"voe_{region}": pooled.voe, f"rvd_{region}": pooled.rvd})
     if lesions:
-        pooled = LesionCounts(*(sum(c[k] for c in lesions) for k in range(4)))
-        row.update({"lesions_reference": pooled.reference, "lesions_predicted": pooled.predicted,
-                    "lesions_found": pooled.found, "lesion_recall": pooled.recall,
-                    "lesion_precision": pooled.precision})
+        row.update(_lesion_columns(pooled_lesion_counts(lesions)))
     return row
+
+
+def missed_line(rows: List[Dict]) -> Optional[str]:
+    """One line saying how many cases missed each region (None when there are no regions)."""
+    regions = regions_of(rows[0])
+    if not regions:
+        return None
+    counts = ", ".join(f"{region} {sum(int(r[MISSED + region]) for r in rows)} of {len(rows)}" for region in regions)
+    return (f"cases with a region missed (empty prediction or empty reference, not both; scored Dice 0 and "
+            f"distances = the volume's diagonal): {counts}")
 
 
 def write_csv(rows: List[Dict], path: str) -> str:

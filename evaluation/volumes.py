@@ -3,12 +3,15 @@ import os
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
+from omegaconf import DictConfig
 from tqdm import tqdm
 
-from evaluation.metrics import REGIONS, case_scores, overlap
+from data_sets.kinds import class_setup
+from evaluation.metrics import Scoring, overlap
 from evaluation.summary import case_row, global_row, mean_row
 from inference.roi import RoiSettings
 from inference.volume import PredictFn, predict_volume
+from utils.choices import choose
 from utils.errors import UserError, warn
 from volumes.nifti import save_labels
 from volumes.slices import CT, SliceSettings, label_slice
@@ -22,26 +25,43 @@ class Evaluation(NamedTuple):
     skipped: List[str]        # volume files that could not be scored, with why
 
 
-def slice_grid_overlaps(labels: np.ndarray, model_labels: np.ndarray, settings: SliceSettings, classes: int) -> Dict:
-    """Overlaps per region on the network's grid: the truth resized as preprocessing resizes masks."""
+def scoring_settings(cfg: DictConfig) -> Scoring:
+    """What evaluate.py and cross_validate.py score: the regions the network can predict and the lesion
+    region (DATASET.REGIONS / LESION_REGION, checked by data_sets.kinds.class_setup), EVALUATION.HD95 and
+    EVALUATION.LESION_OVERLAP; a bad value is a UserError naming its key."""
+    setup = class_setup(cfg)
+    hd95 = cfg.EVALUATION.HD95
+    choose("EVALUATION.HD95", hd95)   # a UserError listing the conventions otherwise
+    lesion_overlap = cfg.EVALUATION.LESION_OVERLAP
+    if isinstance(lesion_overlap, bool) or not isinstance(lesion_overlap, (int, float)) or not 0 <= lesion_overlap < 1:
+        raise UserError(f"EVALUATION.LESION_OVERLAP must be a number from 0 (any overlap) to below 1, "
+                        f"got {lesion_overlap!r}")
+    return Scoring(dict(setup.regions), setup.lesion_region, hd95, float(lesion_overlap))
+
+
+def slice_grid_overlaps(labels: np.ndarray, model_labels: np.ndarray, settings: SliceSettings, classes: int,
+                        regions) -> Dict:
+    """Overlaps per region (name -> labels) on the network's grid: the truth resized as preprocessing resizes masks."""
     truth = np.stack([label_slice(labels, k, settings) for k in range(labels.shape[2])], axis=-1)
     truth = np.minimum(truth, classes - 1)
     return {region: overlap(np.isin(truth, values), np.isin(model_labels, values))
-            for region, values in REGIONS[classes].items()}
+            for region, values in regions.items()}
 
 
 def evaluate_volumes(pairs: Sequence[Tuple[int, Source, str]], predict_fn: PredictFn, settings: SliceSettings,
                      classes: int, batch_size: int, normalize: bool = True, postprocess: bool = False,
                      nifti_dir: Optional[str] = None, roi: Optional[RoiSettings] = None,
-                     class_names: Optional[Sequence[str]] = None) -> Evaluation:
+                     class_names: Optional[Sequence[str]] = None, scoring: Scoring = Scoring()) -> Evaluation:
     """Score every (volume_id, CT, reference segmentation) on the CT's own grid.
 
     The CT is a NIfTI file or a DICOM series (`volumes.sources`); class_names (DATASET.CLASSES) place
-    a DICOM SEG reference's segments. A volume that cannot be read or scored is warned about and
-    skipped; the others still count.
+    a DICOM SEG reference's segments. `scoring` says what is scored (default: LiTS's regions and
+    rules); regions the model's `classes` cannot predict are left out (Scoring.for_classes). A volume
+    that cannot be read or scored is warned about and skipped; the others still count.
     With nifti_dir each prediction is written there as prediction-N.nii.gz on the source grid; with roi
     (PREDICTION.ROI) only the slices around the organ are predicted, as predict.py does.
     """
+    scoring = scoring.for_classes(classes)
     rows, overlaps, lesions, written, skipped = [], [], [], [], []
     for volume_id, volume_path, segmentation_path in tqdm(pairs, desc="evaluating volumes", unit="volume"):
         try:
@@ -54,12 +74,12 @@ def evaluate_volumes(pairs: Sequence[Tuple[int, Source, str]], predict_fn: Predi
         prediction = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
                                     description=volume.name, roi=roi)
         truth = np.minimum(segmentation.data, classes - 1)
-        scores = case_scores(truth, prediction.labels, volume.spacing, classes)
-        slice_grid = slice_grid_overlaps(segmentation.data, prediction.model_labels, settings, classes)
+        scores = scoring.score(truth, prediction.labels, volume.spacing)
+        slice_grid = slice_grid_overlaps(segmentation.data, prediction.model_labels, settings, classes, scoring.regions)
         rows.append(case_row(volume_id, truth.shape[2], scores, slice_grid))
-        overlaps.append({region: scores[region]["overlap"] for region in REGIONS[classes]})
-        if "lesions" in scores:
-            lesions.append(scores["lesions"])
+        overlaps.append({region: scores.regions[region].overlap for region in scoring.regions})
+        if scores.lesions is not None:
+            lesions.append(scores.lesions)
         if nifti_dir:
             written.append(save_labels(prediction.labels, volume,
                                        os.path.join(nifti_dir, f"prediction-{volume_id}.nii.gz")))

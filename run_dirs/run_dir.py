@@ -20,6 +20,7 @@ except ImportError:   # Windows: runs are not locked
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from data_sets.kinds import dataset_kind
 from utils.errors import UserError
 from utils.files import WEIGHTS_SUFFIX, write_atomically
 
@@ -40,6 +41,9 @@ GROUP_KEYS = {"data": "DATASET.KIND"}
 # Settings taken from the run by evaluate/predict unless given on the command line.
 RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH", "DATA_PREPARATION.DATASET_PATH",
                     "DATASET.NUM_FOLDS", "DATASET.FOLD")
+# ... and for a 2D kind (data=images), whose data is the user's own folders: the folders, how masks are
+# named and read, and the validation split (cut by SEED), so `evaluate.py` alone scores the run's own split.
+PICTURE_RUN_DEFAULT_KEYS = ("DATASET", "SEED")
 # The outputs train.py writes; all must lie in the run's own directory tree or outside every run.
 OUTPUT_KEYS = ("CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH", "CALLBACKS.CSV_LOGGER.PATH",
                "CALLBACKS.TENSORBOARD.PATH", "CALLBACKS.TIMING.PATH")
@@ -333,6 +337,8 @@ def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> Di
     with open_dict(cfg):
         cfg.RUN_DIR = run_dir
     _take_from_run(cfg, saved, MODEL_KEYS + RUN_DEFAULT_KEYS, explicit)
+    if not dataset_kind(cfg).volumetric:
+        _take_from_run(cfg, saved, PICTURE_RUN_DEFAULT_KEYS, explicit)
     print(f"run: {run_dir} ({cfg.MODEL.TYPE}, backbone {cfg.MODEL.BACKBONE.TYPE}, "
           f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}x{cfg.INPUT.CHANNELS})")
     return cfg

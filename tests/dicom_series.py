@@ -88,3 +88,28 @@ def dicom_pixels(ras: np.ndarray) -> np.ndarray:
 def ras_voxels(pixels: np.ndarray) -> np.ndarray:
     """The inverse of dicom_pixels."""
     return np.ascontiguousarray(np.asarray(pixels)[::-1, ::-1].transpose(1, 0, 2))
+
+
+def nifti_and_dicom_copies(root, name, hu_ras, spacing=(0.661468, 0.661468, 2.5), labels_ras=None, series_number=3,
+                           seed=0):
+    """The same RAS+ CT as root/nifti/<name>.nii.gz and as a DICOM series in root/dicom/<name>/ (axial,
+    shuffled, no extensions), both placing every voxel at the same point in space; with labels_ras also
+    root/nifti/segmentation-<name>.nii.gz. Returns (nifti path, series uid, DICOM datasets in slice order)."""
+    import nibabel as nib
+
+    hu_ras = np.asarray(hu_ras)
+    origin_lps = np.array([-100.0, -120.0, -60.0])
+    uid, datasets = write_series(os.path.join(root, "dicom", name), hu=dicom_pixels(hu_ras), spacing=spacing[2],
+                                 series_number=series_number, seed=seed, origin=origin_lps)
+    pixel_spacing = [float(v) for v in datasets[0].PixelSpacing]
+    affine = np.diag([pixel_spacing[1], pixel_spacing[0], spacing[2], 1.0])
+    # DICOM pixel (row 0, column 0) of slice 0 is the RAS+ voxel (x max, y max, 0); it lies at IPP (LPS)
+    affine[:3, 3] = [-origin_lps[0], -origin_lps[1], origin_lps[2]] - affine[:3, :3] @ [hu_ras.shape[0] - 1,
+                                                                                       hu_ras.shape[1] - 1, 0]
+    os.makedirs(os.path.join(root, "nifti"), exist_ok=True)
+    path = os.path.join(root, "nifti", f"{name}.nii.gz")
+    nib.save(nib.Nifti1Image(hu_ras.astype(np.int16), affine), path)
+    if labels_ras is not None:
+        nib.save(nib.Nifti1Image(np.asarray(labels_ras, np.uint8), affine),
+                 os.path.join(root, "nifti", f"segmentation-{name}.nii.gz"))
+    return path, uid, datasets

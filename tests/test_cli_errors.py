@@ -64,6 +64,8 @@ CASES = [
     ("train.py", ["CALLBACKS.CSV_LOGGER.PATH={tmp}"], ["CALLBACKS.CSV_LOGGER.PATH must be a file path"]),
     ("train.py", ["MODEL.BACKBONE.WEIGHTS={tmp}/missing.h5"], ["MODEL.BACKBONE.WEIGHTS: file not found"]),
     ("evaluate.py", ["EVALUATION.RESULTS_PATH={file}/results"], ["EVALUATION.RESULTS_PATH cannot be created"]),
+    ("evaluate.py", ["EVALUATION.HD95=mean"], ["EVALUATION.HD95 must be one of max_of_directed, pooled; got 'mean'"]),
+    ("evaluate.py", ["EVALUATION.LESION_OVERLAP=1.5"], ["EVALUATION.LESION_OVERLAP must be a number from 0"]),
     ("evaluate.py", ["DATA_PREPARATION.SCANS_VAL_DATA_PATH={tmp}/none"],
      ["DATA_PREPARATION.SCANS_VAL_DATA_PATH: directory not found"]),
     ("predict.py", ["PREDICTION.VOLUMES={tmp}/ct.nii.gz"], ["CT volume", "ct.nii.gz not found"]),
@@ -157,7 +159,7 @@ def test_every_key_of_config_yaml_is_typed_and_null_keys_are_declared():
     assert types["DATA_PREPARATION.HU_WINDOW.MIN"] is int
     assert types["DATA_PREPARATION.RESIZE"] is bool
     assert types["DATA_PREPARATION.RESIZED_HEIGHT"] is int          # ${INPUT.HEIGHT}: the referenced key's type
-    assert types["DATASET.TRAIN.IMAGES_PATH"] is str                 # a path built from ${...}
+    assert types["EVALUATION.RESULTS_PATH"] is str                   # a path built from ${...}
     assert str(types["MODEL.FILTERS"]) == "typing.List[int]"
     assert types["BENCHMARK.STEPS"] is int and types["VERIFY.SAMPLES"] is int
     untyped = [key for key, declared in types.items() if "Any" in str(declared)]

@@ -48,7 +48,7 @@ def test_regions_given_on_the_command_line_replace_the_kinds_own(tmp_path):
                                           "(of DATASET.CLASSES background, liver, tumour), got [1, 3]"),
     (["DATASET.LESION_REGION=lesion"], "DATASET.LESION_REGION=lesion is not a region of DATASET.REGIONS "
                                        "(liver, tumour); name one of them or set it to null"),
-    (["DATASET.KIND=coco"], "DATASET.KIND must be one of lits"),
+    (["DATASET.KIND=coco"], "DATASET.KIND must be one of lits, images"),
 ])
 def test_a_bad_class_setup_is_one_line_naming_the_key(tmp_path, overrides, message):
     with pytest.raises(UserError) as raised:

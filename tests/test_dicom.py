@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pydicom.uid import JPEGLosslessSV1
 
-from tests.dicom_series import (AXIAL, PATIENT_NAME, ct_small_hu, dicom_pixels, oblique, ras_voxels,
-                                write_series)
+from tests.dicom_series import (AXIAL, PATIENT_NAME, ct_small_hu, dicom_pixels, nifti_and_dicom_copies, oblique,
+                                ras_voxels, write_series)
 from utils.errors import UserError
 from volumes.dicom import load_series, pseudonym, read_seg_labels, save_seg
 from volumes.sources import find_ct_sources, find_volume_pairs, load_ct, load_pair, source_name
@@ -176,3 +176,197 @@ def test_a_folder_of_series_and_segs_gives_pairs_and_warns_about_the_rest(tmp_pa
     assert reference.name == f"reference (series2-{pseudonym(uid)})"
     with pytest.raises(UserError, match="no segment matches the classes"):
         load_pair(found, seg_path, class_names=("background", "spleen"))
+
+
+def test_nifti_and_dicom_copies_place_every_voxel_alike(tmp_path):
+    import nibabel as nib
+
+    hu = ras_voxels(ct_small_hu(4))
+    path, _, _ = nifti_and_dicom_copies(str(tmp_path), "ct", hu)
+    from_dicom = load_ct(find_ct_sources(str(tmp_path / "dicom" / "ct"))[0])
+    from_nifti = load_ct(path)
+    np.testing.assert_array_equal(from_dicom.data, from_nifti.data)
+    np.testing.assert_allclose(nib.as_closest_canonical(from_dicom.source).affine, nib.load(path).affine, atol=1e-4)
+
+
+# --- end to end: predict.py, evaluate.py, preprocess_data.py ---------------------------------------
+
+def phantom(volume_id, size=80, slices=16):
+    """A synthetic CT (what the tiny test model learnt) with whole HU, and its labels."""
+    from data_preparation.make_synthetic_lits import make_synthetic_volume
+
+    hu, labels = make_synthetic_volume(size, slices, seed=[0, volume_id])
+    return np.round(hu).astype(np.int16), labels
+
+
+def read_seg_frames(path, datasets):
+    """A SEG read as a viewer would (highdicom), as RAS+ labels of the series it lies over."""
+    seg = hd.seg.segread(path)
+    frames = seg.get_pixels_by_source_instance([ds.SOPInstanceUID for ds in datasets], combine_segments=True,
+                                               assert_missing_frames_are_empty=True)
+    return seg, ras_voxels(frames.transpose(1, 2, 0))
+
+
+def contains(path, text):
+    with open(path, "rb") as handle:
+        return text.encode() in handle.read()
+
+
+@pytest.mark.slow
+def test_a_dicom_series_gets_the_same_prediction_as_its_nifti_copy_as_a_seg(trained, tmp_path, capsys):
+    import nibabel as nib
+
+    from predict import predict
+
+    hu, _ = phantom(3)
+    nifti_phantom, phantom_uid, phantom_slices = nifti_and_dicom_copies(str(tmp_path), "phantom", hu, seed=1)
+    nifti_real, real_uid, real_slices = nifti_and_dicom_copies(str(tmp_path), "real", ras_voxels(ct_small_hu(6)),
+                                                               series_number=4, seed=2)
+    write_series(tmp_path / "dicom" / "gappy", slices=4, skip=(1,), series_number=9)
+    cfg = trained[0].copy()
+    cfg.PREDICTION.VOLUMES = [str(tmp_path / "nifti"), str(tmp_path / "dicom")]
+    cfg.PREDICTION.RESULTS_PATH = str(tmp_path / "out")
+    capsys.readouterr()
+    written = predict(cfg)
+    out = capsys.readouterr()
+    warnings = [line for line in out.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: skipped: series9-")
+    assert "slice gaps range from" in warnings[0]
+    outputs = sorted(os.path.basename(w["output"]) for w in written)
+    assert outputs == sorted(["phantom_segmentation.nii.gz", "real_segmentation.nii.gz",
+                              f"series3-{pseudonym(phantom_uid)}_segmentation.dcm",
+                              f"series4-{pseudonym(real_uid)}_segmentation.dcm"])
+    for nifti_path, uid, slices in ((nifti_phantom, phantom_uid, phantom_slices), (nifti_real, real_uid, real_slices)):
+        stem = os.path.basename(nifti_path)[:-len(".nii.gz")]
+        from_nifti = np.asanyarray(nib.load(str(tmp_path / "out" / f"{stem}_segmentation.nii.gz")).dataobj)
+        seg_path = str(tmp_path / "out" / f"series{slices[0].SeriesNumber}-{pseudonym(uid)}_segmentation.dcm")
+        seg, from_dicom = read_seg_frames(seg_path, slices)
+        np.testing.assert_array_equal(from_dicom, from_nifti)       # voxel for voxel
+        assert [s.SegmentLabel for s in seg.SegmentSequence] == list(cfg.DATASET.CLASSES)[1:cfg.OUTPUT.CLASSES]
+        assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == uid
+        assert os.path.isfile(seg_path[:-len(".dcm")] + ".png")
+    assert np.isin(read_seg_frames(str(tmp_path / "out" / f"series3-{pseudonym(phantom_uid)}_segmentation.dcm"),
+                                   phantom_slices)[1], (1, 2)).sum() > 100      # the phantom's liver was found
+    assert PATIENT_NAME not in out.out + out.err     # privacy: nothing from the headers in the log
+    for name in os.listdir(tmp_path / "out"):
+        assert PATIENT_NAME.split("^")[0] not in name
+        if not name.endswith(".dcm"):
+            assert not contains(str(tmp_path / "out" / name), PATIENT_NAME)
+    # NIfTI on request, on the series' grid; a DICOM SEG for a NIfTI input is one line before any work
+    cfg.PREDICTION.VOLUMES = str(tmp_path / "dicom" / "phantom")
+    cfg.PREDICTION.OUTPUT_FORMAT = "both"
+    cfg.PREDICTION.RESULTS_PATH = str(tmp_path / "both")
+    [both] = predict(cfg)
+    assert [os.path.basename(p) for p in both["outputs"]] == [f"series3-{pseudonym(phantom_uid)}_segmentation.nii.gz",
+                                                              f"series3-{pseudonym(phantom_uid)}_segmentation.dcm"]
+    written_nifti = nib.as_closest_canonical(nib.load(both["outputs"][0]))   # stored in the slices' voxel order
+    np.testing.assert_allclose(written_nifti.affine, nib.load(nifti_phantom).affine, atol=1e-4)
+    np.testing.assert_array_equal(np.asanyarray(written_nifti.dataobj),
+                                  np.asanyarray(nib.load(str(tmp_path / "out" / "phantom_segmentation.nii.gz")).dataobj))
+    cfg.PREDICTION.VOLUMES = nifti_phantom
+    cfg.PREDICTION.OUTPUT_FORMAT = "dicom_seg"
+    with pytest.raises(UserError, match=f"^PREDICTION.OUTPUT_FORMAT=dicom_seg writes a DICOM SEG, which needs a DICOM "
+                                        f"series to lie over, but {nifti_phantom} is NIfTI; use nifti or auto$"):
+        predict(cfg)
+
+
+@pytest.fixture(scope="module")
+def dicom_and_nifti_scans(tmp_path_factory):
+    """Two phantoms as LiTS NIfTI pairs (root/nifti) and as DICOM series with a reference SEG each (root/dicom)."""
+    from data_preparation.make_synthetic_lits import write_volume
+
+    root = tmp_path_factory.mktemp("scans")
+    uids = []
+    for volume_id in (3, 4):
+        hu, labels = phantom(volume_id)
+        write_volume(str(root / "nifti"), volume_id, hu, labels)
+        _, uid, _ = nifti_and_dicom_copies(str(root / "copies"), f"v{volume_id}", hu, seed=volume_id,
+                                           series_number=volume_id)
+        series = [s for s in find_ct_sources(str(root / "copies" / "dicom")) if s.uid == uid][0]
+        volume = load_series(series)
+        save_seg(labels, volume, str(root / "copies" / "dicom" / f"v{volume_id}" / "reference.dcm"), CLASSES)
+        uids.append(uid)
+    return root / "nifti", root / "copies" / "dicom", uids
+
+
+@pytest.mark.slow
+def test_preparation_makes_the_same_slices_from_dicom_series_and_segs(tmp_path, dicom_and_nifti_scans):
+    from data_preparation.preprocess_data import prepare_dataset
+    from tests.helpers import tiny_config
+    from utils.images import read_mask
+
+    nifti_dir, dicom_dir, uids = dicom_and_nifti_scans
+    prepared = {}
+    for kind, scans in (("nifti", nifti_dir), ("dicom", dicom_dir)):
+        cfg = tiny_config(tmp_path / kind, f"DATA_PREPARATION.SCANS_TRAIN_DATA_PATH={scans}",
+                          f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={scans}")
+        prepare_dataset(cfg)
+        masks = cfg.DATASET.TRAIN.MASK_PATH
+        prepared[kind] = {name: read_mask(os.path.join(masks, name)) for name in sorted(os.listdir(masks))}
+    ids = {"3": str(pseudonym(uids[0])), "4": str(pseudonym(uids[1]))}
+    renamed = {f"mask_{ids[n.split('_')[1]]}_{n.split('_')[2]}": mask for n, mask in prepared["nifti"].items()}
+    assert sorted(renamed) == sorted(prepared["dicom"]) and len(renamed) > 10
+    for name, mask in renamed.items():
+        np.testing.assert_array_equal(prepared["dicom"][name], mask)
+
+
+@pytest.mark.slow
+def test_evaluation_scores_dicom_series_against_their_segs_as_their_nifti_copies(trained, dicom_and_nifti_scans):
+    import csv
+
+    from evaluate import evaluate
+
+    nifti_dir, dicom_dir, uids = dicom_and_nifti_scans
+    scores = {}
+    for kind, scans in (("nifti", nifti_dir), ("dicom", dicom_dir)):
+        cfg = trained[0].copy()
+        cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH = str(scans)
+        cfg.EVALUATION.RESULTS_PATH = cfg.EVALUATION.RESULTS_PATH + f"_{kind}"
+        with open(evaluate(cfg)["summary_csv"]) as handle:
+            scores[kind] = list(csv.DictReader(handle))
+        assert not contains(os.path.join(cfg.EVALUATION.RESULTS_PATH, "summary.csv"), PATIENT_NAME)
+    assert [row["volume"] for row in scores["dicom"]] == [str(pseudonym(uid)) for uid in sorted(uids, key=pseudonym)] + [
+        "mean", "global"]
+    by_id = dict(zip((str(pseudonym(uid)) for uid in uids), ("3", "4")))
+    nifti_rows = {row["volume"]: row for row in scores["nifti"]}
+    for row in scores["dicom"][:2]:
+        expected = nifti_rows[by_id[row["volume"]]]
+        for column in ("dice_liver", "dice_tumour", "slice_grid_dice_liver"):
+            assert float(row[column]) == pytest.approx(float(expected[column]), abs=1e-9)
+    assert float(scores["dicom"][0]["dice_liver"]) > 0.5
+
+
+def test_output_format_and_names_are_checked_before_any_work(tmp_path):
+    from inference.volume import check_output_format, check_output_names
+
+    write_series(tmp_path / "study" / "ct", slices=2)
+    found = find_ct_sources([str(tmp_path / "study"), str(tmp_path / "study" / "ct")])
+    with pytest.raises(UserError, match="^PREDICTION.OUTPUT_FORMAT must be one of auto, nifti, dicom_seg, both, "
+                                        "got 'seg'$"):
+        check_output_format("seg", found)
+    check_output_format("dicom_seg", found)
+    with pytest.raises(UserError, match=f"^{found[0].name} and {found[0].name} would both be written as "
+                                        f"{found[0].name}_segmentation.nii.gz"):
+        check_output_names(found)
+
+
+def test_a_seg_is_paired_by_the_slices_its_frames_name_when_it_lists_no_series(tmp_path, capsys):
+    import pydicom
+
+    uid, _ = write_series(tmp_path / "data" / "ct", slices=3, series_number=2)
+    volume = load_ct(find_ct_sources(str(tmp_path / "data"))[0])
+    path = save_seg(phantom_labels(volume), volume, str(tmp_path / "seg.dcm"), CLASSES)
+    seg = pydicom.dcmread(path)
+    del seg.ReferencedSeriesSequence                     # some writers give only the per-frame source slices
+    seg.save_as(str(tmp_path / "data" / "no_series_list.dcm"))
+    other = pydicom.dcmread(path)
+    other.ReferencedSeriesSequence[0].SeriesInstanceUID = "1.2.3.4"   # a series not in the folder, by every reference
+    del other.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+    for frame in other.PerFrameFunctionalGroupsSequence:
+        frame.pop("DerivationImageSequence", None)
+    other.save_as(str(tmp_path / "data" / "elsewhere.dcm"))
+    capsys.readouterr()
+    [(volume_id, series, seg_path)] = find_volume_pairs(str(tmp_path / "data"))
+    assert (volume_id, series.uid, seg_path) == (pseudonym(uid), uid, str(tmp_path / "data" / "no_series_list.dcm"))
+    assert warnings_in(capsys) == [f"warning: {tmp_path}/data/elsewhere.dcm references no CT series in "
+                                   f"{tmp_path}/data; skipped"]

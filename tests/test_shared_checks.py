@@ -3,6 +3,7 @@ import pytest
 
 import data_generators.data_generator  # noqa: F401  (registers DATA_GENERATOR_TYPE)
 import data_sets.kinds  # noqa: F401  (registers DATASET.KIND)
+import evaluation.metrics  # noqa: F401  (registers EVALUATION.HD95)
 import models.model_factory  # noqa: F401  (registers MODEL.TYPE and MODEL.BACKBONE.TYPE)
 from tests.helpers import tiny_config
 from utils.choices import check_choices, choices_help
@@ -15,7 +16,8 @@ from utils.files import list_files, require_dir
     ("MODEL.TYPE", "unet4", "unet3plus, unet3plus_deepsup, unet3plus_deepsup_cgm"),
     ("MODEL.BACKBONE.TYPE", "resnet50", "unet3plus, vgg16, vgg19"),
     ("DATA_GENERATOR_TYPE", "TORCH_GENERATOR", "TF_GENERATOR, DALI_GENERATOR"),
-    ("DATASET.KIND", "coco", "lits, nnunet, kits19"),
+    ("EVALUATION.HD95", "mean", "max_of_directed, pooled"),
+    ("DATASET.KIND", "coco", "lits, images, nnunet, kits19"),
 ])
 def test_config_names_are_checked_against_the_implementers_tables(tmp_path, key, bad, valid):
     check_choices(tiny_config(tmp_path))
@@ -44,8 +46,9 @@ def test_out_of_range_values_are_refused_naming_the_key(tmp_path, override, mess
 def test_help_lists_the_valid_names_of_each_choice():
     assert choices_help().splitlines() == [
         "Valid names:",
-        "  DATASET.KIND: lits | nnunet | kits19",
+        "  DATASET.KIND: lits | images | nnunet | kits19",
         "  DATA_GENERATOR_TYPE: TF_GENERATOR | DALI_GENERATOR",
+        "  EVALUATION.HD95: max_of_directed | pooled",
         "  MODEL.BACKBONE.TYPE: unet3plus | vgg16 | vgg19",
         "  MODEL.TYPE: unet3plus | unet3plus_deepsup | unet3plus_deepsup_cgm",
     ]

@@ -32,8 +32,10 @@ def png_shape(path: str) -> Tuple[int, int, int]:
 
 
 def read_image(path: str, channels: int) -> np.ndarray:
-    """HxWxC uint8 image, C = channels (1 or 3), RGB order for 3 channels."""
-    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+    """HxWxC uint8 image, C = channels (1 or 3), RGB order for 3 channels; any format OpenCV reads
+    (PNG, JPEG, BMP, TIFF), grayscale files repeated to 3 channels and colour ones converted to 1.
+    A JPEG's EXIF orientation is ignored, as for its mask (pixels pair with mask pixels as stored)."""
+    flag = (cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION
     image = cv2.imread(path, flag)
     if image is None:
         raise UserError(f"cannot read image {path} (missing or corrupt PNG)")

@@ -24,6 +24,11 @@ TYPE_OVERRIDES: Dict[str, Any] = {
     "MODEL.BACKBONE.WEIGHTS": Optional[str],
     "PREDICTION.IMAGE_NAMES": Optional[List[str]],
     "PREDICTION.VOLUMES": Union[None, str, List[str]],   # a CT file, a directory, or a list of them
+    "PREDICTION.IMAGES": Union[None, str, List[str]],    # data=images: an image file, a folder, or a list of them
+    "DATASET.TRAIN.IMAGES_PATH": Optional[str],   # data=images: null until the user names a folder
+    "DATASET.TRAIN.MASK_PATH": Optional[str],
+    "DATASET.VAL.IMAGES_PATH": Optional[str],     # data=images: null = a validation split cut from TRAIN
+    "DATASET.VAL.MASK_PATH": Optional[str],
     "RUN_DIR": Optional[str],
     "USE_MULTI_GPUS.GPU_IDS": Union[int, List[int]],
     "OPTIMIZATION.AMP": Union[bool, str],   # False | True | float16 | bfloat16; names checked where AMP is set up

@@ -29,12 +29,12 @@ def colour_labels(mask: np.ndarray) -> np.ndarray:
     return _LABEL_COLOURS[mask]
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.4) -> np.ndarray:
-    """Greyscale image with the label colours blended on top."""
-    grey = display_image(image).astype(np.float32)
-    if grey.max() <= 1.0:
-        grey = grey * 255.0
-    rgb = np.repeat(grey[..., None], 3, axis=-1)
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.4, center_channel: bool = True) -> np.ndarray:
+    """The image (greyscale, or colour when center_channel is False) with the label colours blended on top."""
+    shown = display_image(image, center_channel).astype(np.float32)
+    if shown.max() <= 1.0:
+        shown = shown * 255.0
+    rgb = shown if shown.ndim == 3 else np.repeat(shown[..., None], 3, axis=-1)
     colours = colour_labels(mask).astype(np.float32)
     where = (np.asarray(mask) > 0)[..., None]
     blended = np.where(where, (1 - alpha) * rgb + alpha * colours, rgb)
@@ -48,7 +48,7 @@ def sample_panels(image, truth=None, prediction=None, center_channel=True):
         panels.append(("ground truth", colour_labels(truth), None))
     if prediction is not None:
         panels.append(("prediction", colour_labels(prediction), None))
-        panels.append(("overlay", overlay(image, prediction), None))
+        panels.append(("overlay", overlay(image, prediction, center_channel=center_channel), None))
     return panels
 
 
@@ -172,17 +172,26 @@ def plot_volume_views(ct: np.ndarray, prediction: np.ndarray, truth: np.ndarray 
     return figure
 
 
-def plot_case_scores(rows, out_path: str = None):
-    """Dice and HD95 of every case as bars, per region, with the per-case mean as a dashed line.
+# (title, column pattern) of each plot_case_scores panel: volumes (LiTS measures), pictures (data=images)
+VOLUME_PANELS = (("Dice (on each CT's grid)", "dice_{}"), ("HD95 (mm)", "hd95_{}_mm"))
+IMAGE_PANELS = (("Dice (each image at its own size)", "dice_{}"), ("IoU", "iou_{}"))
+MAX_NAMED_CASES = 150   # more cases than this: bars without names under them
 
-    `rows` are summary.csv's case rows (`volume`, `dice_<region>`, `hd95_<region>_mm`); a bar is
-    missing where a score is undefined (NaN: HD95 without a tumour).
+
+def plot_case_scores(rows, out_path: str = None, panels=VOLUME_PANELS, case_key: str = "volume"):
+    """Two scores of every case as bars, per region, with the per-case mean as a dashed line.
+
+    `rows` are summary.csv's case rows (`volume`, `dice_<region>`, `hd95_<region>_mm`; or with
+    IMAGE_PANELS and case_key 'image', `dice_<region>` and `iou_<region>`); a missed region's HD95
+    is the volume's diagonal (evaluation.metrics), so its bar stands out; a bar is missing only
+    where a value is NaN.
     """
     regions = [key[len("dice_"):] for key in rows[0] if key.startswith("dice_")]
-    names = [str(row["volume"]) for row in rows]
-    panels = [("Dice (on each CT's grid)", "dice_{}"), ("HD95 (mm)", "hd95_{}_mm")]
+    names = [str(row[case_key]) for row in rows]
     width = 0.8 / len(regions)
-    figure, axes = plt.subplots(2, 1, figsize=(max(6.0, 0.3 * len(rows) * len(regions) + 2), 6.5), squeeze=False)
+    # at most 40 inches wide: a folder of thousands of images gets thin bars, not a figure miles long
+    figure, axes = plt.subplots(2, 1, figsize=(min(40.0, max(6.0, 0.3 * len(rows) * len(regions) + 2)), 6.5),
+                                squeeze=False)
     for axis, (title, key) in zip(axes[:, 0], panels):
         for n, region in enumerate(regions):
             values = np.array([float(row.get(key.format(region), np.nan)) for row in rows])
@@ -193,11 +202,12 @@ def plot_case_scores(rows, out_path: str = None):
             if mean is not None:
                 axis.axhline(mean, color=colour, linestyle="--", linewidth=1)
         axis.set_title(title, fontsize=9)
-        axis.set_xticks(np.arange(len(rows)), names, rotation=90 if len(rows) > 12 else 0, fontsize=7)
+        if len(rows) <= MAX_NAMED_CASES:
+            axis.set_xticks(np.arange(len(rows)), names, rotation=90 if len(rows) > 12 else 0, fontsize=7)
         axis.grid(axis="y", alpha=0.3)
         axis.legend(fontsize=7)
     axes[0, 0].set_ylim(0, 1)
-    axes[1, 0].set_xlabel("volume (dashed: mean over cases)")
+    axes[1, 0].set_xlabel(f"{case_key} (dashed: mean over cases)")
     figure.tight_layout()
     if out_path:
         save_figure(figure, out_path)

@@ -66,6 +66,7 @@ class Series(NamedTuple):
     number: Optional[int]         # SeriesNumber, as a viewer shows it
     pseudonym: int                # PSEUDONYM_DIGITS digits hashed from the UID: the volume id of this series
     modality: str
+    instance_uids: Tuple[str, ...] = ()   # SOPInstanceUID of each file: pairs a SEG that names slices only
 
     @property
     def name(self) -> str:
@@ -171,7 +172,8 @@ def scan(files: Iterable[str]) -> Tuple[List[Series], List[SegFile]]:
     for uid, members in groups.items():
         header = members[0][1]
         found = Series(tuple(path for path, _ in members), uid, _int_or_none(header.get("SeriesNumber")),
-                       pseudonym(uid), str(header.get("Modality", "")).upper())
+                       pseudonym(uid), str(header.get("Modality", "")).upper(),
+                       tuple(str(h.get("SOPInstanceUID", "")) for _, h in members))
         if found.modality != CT_MODALITY:
             warn(f"{found.name}: modality {found.modality or 'missing'}, not CT; skipped")
             continue
@@ -208,10 +210,7 @@ def series_pairs(directory: str) -> List[Tuple[int, Series, str]]:
     """
     series, segs = scan(dicom_files(directory))
     by_uid = {s.uid: s for s in series}
-    by_instance = {}
-    for s in series:
-        for path in s.files:
-            by_instance[_instance_uid(path)] = s.uid
+    by_instance = {instance: s.uid for s in series for instance in s.instance_uids}
     claimed: Dict[str, List[str]] = {}
     for seg in segs:
         uids = [u for u in seg.series_uids if u in by_uid] or sorted(
@@ -232,13 +231,6 @@ def series_pairs(directory: str) -> List[Tuple[int, Series, str]]:
         else:
             pairs.append((s.pseudonym, s, paths[0]))
     return sorted(pairs, key=lambda pair: pair[0])
-
-
-def _instance_uid(path: str) -> str:
-    try:
-        return str(_read_header(path).get("SOPInstanceUID", ""))
-    except READ_ERRORS:
-        return ""
 
 
 # --- reading a series ----------------------------------------------------------------------------
