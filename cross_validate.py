@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from data_generators.dataset_files import list_split_pairs
 from data_sets.kinds import apply_description, dataset_kind
-from deploy.backends import inference_backend
+from deploy.backends import inference_backend, inference_batch_size
 from evaluation.cross_validation import write_cross_validation_csv
 from evaluation.summary import missed_line, regions_of
 from evaluation.volumes import evaluate_volumes, scoring_settings
@@ -74,7 +74,7 @@ def score_fold(fold_cfg: DictConfig) -> list:
     """One row per held-out volume, scored on its CT's grid by the fold's best weights."""
     with inference_backend(fold_cfg, load_trained_model(fold_cfg)) as predict_fn:   # INFERENCE.BACKEND, as evaluate.py
         result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, inference_slice_settings(fold_cfg),
-                                  fold_cfg.OUTPUT.CLASSES, fold_cfg.HYPER_PARAMETERS.BATCH_SIZE,
+                                  fold_cfg.OUTPUT.CLASSES, inference_batch_size(fold_cfg),
                                   fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS,
                                   roi=roi_settings(fold_cfg), class_names=list(fold_cfg.DATASET.CLASSES),
                                   scoring=scoring_settings(fold_cfg))

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
 from data_sets.kinds import check_description, class_setup, dataset_kind
-from deploy.backends import inference_backend
+from deploy.backends import inference_backend, inference_batch_size
 from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import format_table, missed_line, regions_of, write_csv
 from evaluation.volumes import evaluate_volumes, scoring_settings
@@ -82,7 +82,7 @@ def evaluate(cfg: DictConfig) -> dict:
     pairs = kind.split_pairs(cfg, "val")
     results_dir = cfg.EVALUATION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
-        result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, cfg.HYPER_PARAMETERS.BATCH_SIZE,
+        result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, inference_batch_size(cfg),
                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
                                   results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi_settings(cfg),
                                   class_names=list(cfg.DATASET.CLASSES), scoring=scoring)

@@ -36,7 +36,7 @@ from omegaconf import DictConfig, ListConfig
 from data_generators.dataset_files import check_input_shapes
 from data_sets import images
 from data_sets.kinds import class_setup, dataset_kind
-from deploy.backends import inference_backend
+from deploy.backends import inference_backend, inference_batch_size
 from inference.images import predict_pictures
 from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
@@ -61,7 +61,7 @@ def predict_volumes(cfg: DictConfig) -> List[Dict]:
     settings = inference_slice_settings(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
-        written = segment_ct_files(files, predict_fn, settings, cfg.HYPER_PARAMETERS.BATCH_SIZE, out_dir,
+        written = segment_ct_files(files, predict_fn, settings, inference_batch_size(cfg), out_dir,
                                    cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
                                    roi=roi_settings(cfg), output_name=kind.output_name, output_format=output_format,
                                    class_names=class_setup(cfg).predicted_names)

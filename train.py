@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from callbacks.checkpoint import backed_up_epochs
 from callbacks.interrupt import interrupt_at_batch_end
+from callbacks.timing_callback import TimingCallback, format_duration
 from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
 from data_sets.kinds import apply_description, check_description
@@ -37,22 +38,28 @@ from utils.visualize import plot_training_curves
 
 
 def fit(cfg: DictConfig, strategy, train_feed, val_feed) -> keras.callbacks.History:
-    """Build the model (restored from the run's backup when resuming) and train it, callbacks and all."""
+    """Build the model (restored from the run's backup when resuming) and train it, callbacks and all.
+
+    The returned history carries `total_training_seconds` (None without CALLBACKS.TIMING).
+    """
     done = backed_up_epochs(cfg.CALLBACKS.BACKUP_AND_RESTORE.PATH) if cfg.CALLBACKS.BACKUP_AND_RESTORE.VALUE else 0
     if done >= cfg.HYPER_PARAMETERS.EPOCHS:
         print(f"this run has already trained {done} epochs: raise HYPER_PARAMETERS.EPOCHS to train on")
     model = build_compiled_model(cfg, strategy)
-    monitor = monitored_metric(model)
+    monitor = monitored_metric(model, cfg.CALLBACKS.MODEL_CHECKPOINT.MONITOR)
     callbacks = [*build_callbacks(cfg, monitor, train_feed.global_batch_size), *train_feed.callbacks]
     print(f"training {model.name}: {model.count_params():,} parameters, {train_feed.steps} steps/epoch, "
           f"global batch {train_feed.global_batch_size}, generator {cfg.DATA_GENERATOR_TYPE}, "
           f"AMP={cfg.OPTIMIZATION.AMP}, XLA={cfg.OPTIMIZATION.XLA}")
     with interrupt_at_batch_end() as interrupt:   # last: the epoch's checkpoint and backup are written first
-        return model.fit(train_feed.data, steps_per_epoch=train_feed.steps, epochs=cfg.HYPER_PARAMETERS.EPOCHS,
-                         validation_data=val_feed.data, validation_steps=val_feed.steps,
-                         callbacks=[*callbacks, interrupt],
-                         shuffle=False,  # the generators shuffle per epoch themselves (EpochSampler)
-                         verbose=cfg.VERBOSE)
+        history = model.fit(train_feed.data, steps_per_epoch=train_feed.steps, epochs=cfg.HYPER_PARAMETERS.EPOCHS,
+                            validation_data=val_feed.data, validation_steps=val_feed.steps,
+                            callbacks=[*callbacks, interrupt],
+                            shuffle=False,  # the generators shuffle per epoch themselves (EpochSampler)
+                            verbose=cfg.VERBOSE)
+    timing = next((c for c in callbacks if isinstance(c, TimingCallback)), None)
+    history.total_training_seconds = timing.total_seconds if timing else None
+    return history
 
 
 def follow_data_set(cfg: DictConfig) -> None:
@@ -104,17 +111,19 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
         plot_path = os.path.splitext(csv_path)[0] + ".png"
         plot_training_curves(csv_path, plot_path)
         print(f"training curves: {plot_path}")
+    if is_chief(strategy) and history.total_training_seconds is not None:   # the recipe's last lines
+        print(f"Total training time {format_duration(history.total_training_seconds)}")
     return history
 
 
-def best_validation_dice(history: keras.callbacks.History) -> float:
-    """The best validation Dice of a run, the number sweepers maximise."""
-    return float(max(history.history[monitored_metric(history.model)]))
+def best_validation_dice(history: keras.callbacks.History, metric: str = "dice_coef") -> float:
+    """The best validation Dice of a run (the checkpoint's metric), the number sweepers maximise."""
+    return float(max(history.history[monitored_metric(history.model, metric)]))
 
 
 def train_job(cfg: DictConfig) -> float:
     """The Hydra task: one complete run (its own run folder per `-m` job); returns its best validation Dice."""
-    dice = best_validation_dice(train(cfg))
+    dice = best_validation_dice(train(cfg), cfg.CALLBACKS.MODEL_CHECKPOINT.MONITOR)
     keras.backend.clear_session()   # the next job of a sweep starts from a clean slate
     return dice
 

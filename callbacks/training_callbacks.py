@@ -6,6 +6,13 @@ import keras
 from callbacks.checkpoint import AtomicBackupAndRestore, BestCheckpoint, checkpoint_path
 from callbacks.csv_logger import CSVLogger
 from callbacks.timing_callback import TimingCallback
+from utils.choices import choose, register_choice
+
+# CALLBACKS.EARLY_STOPPING.MONITOR -> what early stopping watches, given the checkpoint's metric: (monitor, mode)
+EARLY_STOPPING_MONITORS = register_choice("CALLBACKS.EARLY_STOPPING.MONITOR", {
+    "checkpoint": lambda checkpoint_monitor: (checkpoint_monitor, "max"),   # the validation Dice that picks the weights
+    "val_loss": lambda checkpoint_monitor: ("val_loss", "min"),              # the recipe's (Keras' default)
+})
 
 
 def build_callbacks(cfg, monitor: str, global_batch_size: int):
@@ -23,7 +30,8 @@ def build_callbacks(cfg, monitor: str, global_batch_size: int):
     if callbacks_cfg.TENSORBOARD.VALUE:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=callbacks_cfg.TENSORBOARD.PATH))
     if callbacks_cfg.EARLY_STOPPING.VALUE:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
+        stop_monitor, mode = choose("CALLBACKS.EARLY_STOPPING.MONITOR", callbacks_cfg.EARLY_STOPPING.MONITOR)(monitor)
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=stop_monitor, mode=mode,
                                                        patience=callbacks_cfg.EARLY_STOPPING.PATIENCE))
     if callbacks_cfg.TIMING.VALUE:
         callbacks.append(TimingCallback(global_batch_size, callbacks_cfg.TIMING.WARMUP_STEPS, callbacks_cfg.TIMING.PATH))

@@ -1,7 +1,7 @@
 """NVIDIA DALI pipeline feeding the same (image, mask) batches as the TF generator.
 
 Samples are chosen by the shared EpochSampler (so, without augmentation, batches equal the TF
-generator's for the same seed) and their encoded PNG bytes are read by a tf.data input dataset;
+generator's for the same seed, the smaller last validation batch included) and their encoded PNG bytes are read by a tf.data input dataset;
 DALI decodes (on GPU with the `mixed` decoder when there is one), normalises, augments and
 one-hots them. The result is a `tf.data.Dataset` through DALI's TF plugin, one pipeline per
 replica with its own shard.
@@ -40,8 +40,11 @@ def require_dali():
                         f"or use DATA_GENERATOR_TYPE=TF_GENERATOR")
 
 
-def encoded_files_dataset(paths, sampler: EpochSampler) -> tf.data.Dataset:
+def encoded_files_dataset(paths, sampler: EpochSampler, part: int = None) -> tf.data.Dataset:
     """Infinite tf.data.Dataset of the raw bytes of paths[i], i following the sampler epoch after epoch.
+
+    part 0 or 1 keeps only the items of each epoch's full batches or of its last partial batch
+    (`EpochSampler.epoch_parts`), for the two pipelines of a validation with a partial last batch.
 
     Files are read by tf.data in parallel; only the epoch order comes from a (stateless) numpy call,
     once per epoch. A per-sample Python `source` callback would instead be wrapped by the DALI
@@ -51,7 +54,9 @@ def encoded_files_dataset(paths, sampler: EpochSampler) -> tf.data.Dataset:
     paths = tf.constant(list(paths))
 
     def epoch_order(epoch):
-        return sampler.epoch_order(sampler.first_epoch + int(epoch)).astype(np.int64)
+        epoch = sampler.first_epoch + int(epoch)
+        order = sampler.epoch_order(epoch) if part is None else sampler.epoch_parts(epoch)[part]
+        return order.astype(np.int64)
 
     def epoch_items(epoch):
         order = tf.numpy_function(epoch_order, [epoch], tf.int64, stateful=False)
@@ -100,9 +105,30 @@ def _build_pipeline(batch_size, *, classes, channels, normalize, augment_data, s
     return pipeline()
 
 
+def _pipeline_dataset(image_paths, mask_paths, sampler, batch_size, image_size, part, *, classes, channels,
+                      device_id, **pipeline_options):
+    """One DALI pipeline of batch_size as a tf.data.Dataset, reading the sampler's items (or one `part` of them)."""
+    import nvidia.dali.plugin.tf as dali_tf
+
+    pipeline = _build_pipeline(batch_size, classes=classes, channels=channels, device_id=device_id, **pipeline_options)
+    device = "/cpu:0" if device_id is None else f"/gpu:{device_id}"
+    inputs = {}
+    for name, paths in (("encoded_images", image_paths), ("encoded_masks", mask_paths)):
+        with tf.device("/cpu:0"):
+            files = encoded_files_dataset(paths, sampler, part)
+        if device_id is not None:  # inputs must sit where the DALI dataset sits
+            files = files.apply(tf.data.experimental.copy_to_device(device))
+        inputs[name] = dali_tf.experimental.Input(files, batch=False)
+    with tf.device(device):
+        return dali_tf.experimental.DALIDatasetWithInputs(
+            pipeline=pipeline, batch_size=batch_size, device_id=device_id, input_datasets=inputs,
+            output_shapes=((batch_size, *image_size, channels), (batch_size, *image_size, classes)),
+            output_dtypes=(tf.float32, tf.float32))
+
+
 def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_size, *, label_count=None,
                  shuffle=False, augment_data=False, normalize=True, seed=0, shard_id=0, num_shards=1,
-                 device_id=None, num_threads=2, resize_to=None, binary_masks=False):
+                 last_batch="pad", steps=None, device_id=None, num_threads=2, resize_to=None, binary_masks=False):
     """An infinite tf.data.Dataset of (images, one-hot masks) for one shard, and its EpochSampler.
 
     device_id=None runs DALI's CPU backend; an int runs on that GPU (decode on the GPU too).
@@ -112,28 +138,25 @@ def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_s
     resize_to (data=images): decode any JPEG/PNG/BMP/TIFF and resize it to (height, width) in the
     pipeline. The masks of a 2D kind were checked before training (data_sets.images.check_pairs:
     values within the classes, 0/1/255 when binary_masks, where min(label, 1) reads 255 as 1).
+    last_batch (data_generators.sampling.LAST_BATCH_POLICIES): "pad" and "drop" give batches of one
+    shape; "partial" (validation) runs a second pipeline of the last batch's size and takes its one
+    batch after the full ones of each epoch, since a DALI pipeline's batches have one size and padding
+    them would score slices twice.
     """
     require_dali()
-    import nvidia.dali.plugin.tf as dali_tf
-
-    sampler = EpochSampler(len(image_paths), batch_size, shuffle, seed, shard_id, num_shards, pad_last_batch=True)
-    pipeline = _build_pipeline(batch_size, classes=classes, channels=channels, normalize=normalize,
-                               augment_data=augment_data, seed=seed, device_id=device_id, num_threads=num_threads,
-                               resize_to=resize_to)
-    device = "/cpu:0" if device_id is None else f"/gpu:{device_id}"
-    inputs = {}
-    for name, paths in (("encoded_images", image_paths), ("encoded_masks", mask_paths)):
-        with tf.device("/cpu:0"):
-            files = encoded_files_dataset(paths, sampler)
-        if device_id is not None:  # inputs must sit where the DALI dataset sits
-            files = files.apply(tf.data.experimental.copy_to_device(device))
-        inputs[name] = dali_tf.experimental.Input(files, batch=False)
-    with tf.device(device):
-        dataset = dali_tf.experimental.DALIDatasetWithInputs(
-            pipeline=pipeline, batch_size=batch_size, device_id=device_id, input_datasets=inputs,
-            output_shapes=((batch_size, *image_size, channels), (batch_size, *image_size, classes)),
-            output_dtypes=(tf.float32, tf.float32))
-    return dataset, sampler
+    sampler = EpochSampler(len(image_paths), batch_size, shuffle, seed, shard_id, num_shards, last_batch, steps)
+    options = dict(classes=classes, channels=channels, normalize=normalize, augment_data=augment_data, seed=seed,
+                   device_id=device_id, num_threads=num_threads, resize_to=resize_to)
+    full, rest = sampler.epoch_parts(0)
+    if last_batch != "partial" or not len(rest):
+        return _pipeline_dataset(image_paths, mask_paths, sampler, batch_size, image_size, None, **options), sampler
+    full_steps = len(full) // batch_size
+    last = _pipeline_dataset(image_paths, mask_paths, sampler, len(rest), image_size, 1, **options)
+    if not full_steps:
+        return last, sampler
+    batches = _pipeline_dataset(image_paths, mask_paths, sampler, batch_size, image_size, 0, **options)
+    choice = tf.data.Dataset.from_tensor_slices(tf.constant([0] * full_steps + [1], tf.int64)).repeat()
+    return tf.data.Dataset.choose_from_datasets([batches, last], choice), sampler
 
 
 def gpu_device_ids():

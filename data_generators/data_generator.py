@@ -1,5 +1,4 @@
 """`get_data_generator(cfg, mode)`: the one place that picks TF or DALI, so scripts never branch."""
-import math
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 import keras
@@ -7,6 +6,7 @@ import tensorflow as tf
 
 from data_generators import dali_data_generator
 from data_generators.dataset_files import list_split_pairs
+from data_generators.sampling import epoch_steps
 from data_generators.tf_data_generator import SliceSequence
 from data_sets.kinds import dataset_kind
 from utils.choices import choose, register_choice
@@ -45,6 +45,17 @@ class FollowKerasEpoch(keras.callbacks.Callback):
         self.started = True
 
 
+def last_batch_policy(cfg, mode: str) -> str:
+    """Training fills its last partial batch, or drops it with HYPER_PARAMETERS.DROP_LAST_BATCH (the
+    recipe's); validation keeps it smaller, so every slice is scored exactly once by either generator."""
+    if mode != "train":
+        return "partial"
+    drop = cfg.HYPER_PARAMETERS.DROP_LAST_BATCH
+    if not isinstance(drop, bool):
+        raise UserError(f"HYPER_PARAMETERS.DROP_LAST_BATCH must be True or False, got {drop!r}")
+    return "drop" if drop else "pad"
+
+
 def _common_arguments(cfg, mode):
     """Both generators' settings. Prepared slices already have the input size; a 2D kind's pictures
     (data=images) come as they are and are resized at load."""
@@ -53,7 +64,8 @@ def _common_arguments(cfg, mode):
     return dict(classes=cfg.OUTPUT.CLASSES, label_count=len(cfg.DATASET.CLASSES), channels=cfg.INPUT.CHANNELS,
                 shuffle=training and cfg.PREPROCESS_DATA.SHUFFLE,
                 augment_data=training and cfg.PREPROCESS_DATA.AUGMENT, normalize=cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
-                seed=cfg.SEED, resize_to=(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH) if resize else None,
+                seed=cfg.SEED, last_batch=last_batch_policy(cfg, mode),
+                resize_to=(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH) if resize else None,
                 binary_masks=resize and bool(cfg.DATASET.BINARY_MASKS))
 
 
@@ -80,11 +92,15 @@ def input_workers(strategy: tf.distribute.Strategy) -> int:
     return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
 
 
-def shard_steps(num_items: int, num_shards: int, batch_size: int) -> int:
-    """Steps per epoch every shard can give: those of the smallest shard, so replicas stay in lockstep."""
+def shard_steps(num_items: int, num_shards: int, batch_size: int, last_batch: str = "pad") -> int:
+    """Steps per epoch every shard can give: those of the smallest shard, so replicas stay in lockstep.
+
+    Shards differ by at most one item; with last_batch="partial" (validation) a larger shard's extra
+    item is left out when it would need a step of its own (at most num_shards - 1 slices, never repeated).
+    """
     if num_items < num_shards:
         raise UserError(f"{num_items} slices cannot be split across {num_shards} input shards (workers/replicas)")
-    return math.ceil((num_items // num_shards) / batch_size)
+    return epoch_steps(num_items // num_shards, batch_size, last_batch)
 
 
 def sequence_dataset(sequence: SliceSequence) -> tf.data.Dataset:
@@ -117,7 +133,7 @@ def _tf_feed(cfg, mode, strategy, target_fn):
         return _sharded_sequence_feed(cfg, mode, strategy, target_fn)
     global_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE * strategy.num_replicas_in_sync
     sequence = SliceSequence(*split_pairs(cfg, mode, strategy), global_batch, **_common_arguments(cfg, mode),
-                             pad_last_batch=mode == "train", target_fn=target_fn, workers=cfg.DATA_WORKERS)
+                             target_fn=target_fn, workers=cfg.DATA_WORKERS)
     return DataFeed(sequence, len(sequence), global_batch, (FollowKerasEpoch(sequence.set_epoch),))
 
 
@@ -128,11 +144,13 @@ def _sharded_sequence_feed(cfg, mode, strategy, target_fn):
     replicas = strategy.num_replicas_in_sync
     workers = input_workers(strategy)
     sequences = []
+    arguments = _common_arguments(cfg, mode)
+    steps = shard_steps(len(image_paths), workers, per_replica_batch * (replicas // workers), arguments["last_batch"])
 
     def worker_dataset(context: tf.distribute.InputContext):
-        sequence = SliceSequence(image_paths, mask_paths, per_replica_batch, **_common_arguments(cfg, mode),
+        sequence = SliceSequence(image_paths, mask_paths, per_replica_batch, **arguments,
                                  shard_id=context.input_pipeline_id, num_shards=context.num_input_pipelines,
-                                 pad_last_batch=mode == "train", target_fn=target_fn)
+                                 steps=steps, target_fn=target_fn)
         sequences.append(sequence)
         return sequence_dataset(sequence)
 
@@ -141,7 +159,6 @@ def _sharded_sequence_feed(cfg, mode, strategy, target_fn):
             sequence.set_epoch(epoch)
 
     data = strategy.distribute_datasets_from_function(worker_dataset)
-    steps = shard_steps(len(image_paths), workers, per_replica_batch * (replicas // workers))
     return DataFeed(data, steps, per_replica_batch * replicas, (FollowKerasEpoch(set_first_epoch, only_first=True),))
 
 
@@ -154,6 +171,12 @@ def _dali_feed(cfg, mode, strategy, target_fn):
         print("DALI: no GPU found, running DALI's CPU pipeline")
     replicas = strategy.num_replicas_in_sync
     workers = input_workers(strategy)
+    with strategy.scope():
+        mirrored = tf.distribute.has_strategy()   # False for the default (no-op) strategy
+    shards = workers if workers > 1 else replicas if mirrored else 1
+    arguments = _common_arguments(cfg, mode)
+    batches_per_step = per_replica_batch * replicas // shards   # one pipeline feeds replicas // shards replicas
+    steps = shard_steps(len(image_paths), shards, batches_per_step, arguments["last_batch"])
     samplers = []
 
     def replica_dataset(context: tf.distribute.InputContext):
@@ -161,22 +184,18 @@ def _dali_feed(cfg, mode, strategy, target_fn):
         local = shard if workers == 1 else 0   # multi-worker: one pipeline per worker, on its first GPU
         dataset, sampler = dali_data_generator.dali_dataset(
             image_paths, mask_paths, per_replica_batch, image_size=(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH),
-            **_common_arguments(cfg, mode), shard_id=shard,
-            num_shards=context.num_input_pipelines, device_id=gpus[local % len(gpus)] if gpus else None)
+            **arguments, shard_id=shard, num_shards=context.num_input_pipelines, steps=steps,
+            device_id=gpus[local % len(gpus)] if gpus else None)
         samplers.append(sampler)
         if target_fn is not None:
             dataset = dataset.map(lambda images, masks: (images, target_fn(masks)))
         return dataset
 
-    with strategy.scope():
-        mirrored = tf.distribute.has_strategy()   # False for the default (no-op) strategy
     if not mirrored:
         data = replica_dataset(tf.distribute.InputContext(1, 0, 1))
-        shards = 1
     elif workers > 1:
         # MultiWorkerMirroredStrategy takes one input pipeline per worker (PER_REPLICA is Mirrored-only).
         data = strategy.distribute_datasets_from_function(replica_dataset)
-        shards = workers
     else:
         # DALI's recommended placement, even for one replica: Keras would otherwise wrap the
         # dataset in a MultiDeviceIterator, and destroying that (each validation run) segfaults.
@@ -184,14 +203,11 @@ def _dali_feed(cfg, mode, strategy, target_fn):
                                              experimental_fetch_to_device=False,
                                              experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA)
         data = strategy.distribute_datasets_from_function(replica_dataset, options)
-        shards = replicas
 
     def set_first_epoch(epoch):
         for sampler in samplers:
             sampler.first_epoch = epoch
 
-    batches_per_step = per_replica_batch * replicas // shards   # one pipeline feeds replicas // shards replicas
-    steps = shard_steps(len(image_paths), shards, batches_per_step)
     follow = FollowKerasEpoch(set_first_epoch, only_first=True)
     return DataFeed(data, steps, per_replica_batch * replicas, (follow,))
 

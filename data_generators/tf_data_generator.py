@@ -35,12 +35,12 @@ class SliceSequence(keras.utils.PyDataset):
 
     def __init__(self, image_paths, mask_paths, batch_size, classes, channels, *, label_count=None, shuffle=False,
                  augment_data=False, normalize=True, seed=0, shard_id=0, num_shards=1,
-                 pad_last_batch=False, target_fn=None, workers=1, resize_to=None, binary_masks=False):
+                 last_batch="partial", steps=None, target_fn=None, workers=1, resize_to=None, binary_masks=False):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
         self.image_paths = list(image_paths)
         self.mask_paths = list(mask_paths)
         self.sampler = EpochSampler(len(self.image_paths), batch_size, shuffle, seed, shard_id, num_shards,
-                                    pad_last_batch)
+                                    last_batch, steps)
         self.classes = classes
         self.label_count = label_count or classes   # label values masks may hold (len(DATASET.CLASSES))
         self.channels = channels

@@ -34,7 +34,8 @@ from utils.naming import CaseId, case_sort_key, parse_slice_name, slice_file_nam
 from utils.paths import require_paths
 from volumes.dicom import READ_ERRORS as DICOM_READ_ERRORS
 from volumes.nifti import READ_ERRORS
-from volumes.slices import CT, SliceSettings, input_slice, label_slice, network_volume, slice_settings
+from volumes.slices import (CT, SliceSettings, input_slice, label_slice, network_volume, slice_settings,
+                            to_slicing_frame)
 from volumes.sources import Source, load_pair, source_name
 
 # What a volume can fail with and still leave the other volumes to be prepared.
@@ -105,7 +106,9 @@ def process_volume(task: VolumeTask) -> VolumeResult:
     try:
         volume, segmentation = load_pair(task.volume_path, task.segmentation_path, task.settings.label_count,
                                          task.class_names, [kind == CT for kind in task.settings.normalisation])
-        hu, labels = network_volume(volume.data, task.settings, volume.name), segmentation.data
+        orientation = task.settings.orientation   # both on the CT's grid: cut both in the CT's frame
+        hu = to_slicing_frame(network_volume(volume.data, task.settings, volume.name), volume.source, orientation)
+        labels = to_slicing_frame(segmentation.data, volume.source, orientation)
         indices = selected_slices(labels, task.stride, task.skip_empty)
         for directory in (partial_images, partial_masks):
             shutil.rmtree(directory, ignore_errors=True)

@@ -15,6 +15,7 @@ import numpy as np
 
 from deploy.export import OPENVINO_PIP, copy_in_precision, write_onnx, write_onnx_int8
 from deploy.run_int8 import can_calibrate, run_int8, stored_int8
+from utils.config import positive_int
 from utils.errors import UserError
 from inference.predict_fn import make_predict_fn
 from utils.runtime import cpu_has_bfloat16, cpu_has_int8_dot, gpu_compute_capabilities, precision_of, use_xla
@@ -100,6 +101,11 @@ def build_runner(name: str, precision: str, cfg, model: keras.Model, scratch: st
     return BACKENDS[name][1](cfg, model, precision, scratch, jit_compile)
 
 
+def inference_batch_size(cfg) -> int:
+    """INFERENCE.BATCH_SIZE, checked: slices per forward pass when whole CTs are segmented."""
+    return positive_int(cfg.INFERENCE.BATCH_SIZE, "INFERENCE.BATCH_SIZE")
+
+
 AUTO = "auto"   # INFERENCE.BACKEND: the fastest backend here among those whose Dice parity is tested
 
 
@@ -147,6 +153,8 @@ def inference_backend(cfg, model: keras.Model):
             runner = onnx_file_runner(record["path"])
         else:
             source, runner = "", build_runner(name, precision, cfg, model, scratch, use_xla(cfg))
-        chosen = f"auto -> {name}, {precision} ({why})" if str(cfg.INFERENCE.BACKEND) == AUTO else f"{name}, {precision}"
+        chosen = f"{name}, {precision}"
+        if str(cfg.INFERENCE.BACKEND) == AUTO:
+            chosen = f"auto -> {chosen} ({why})"
         print(f"inference: {chosen}" + (f"; {source}" if source else ""), flush=True)
         yield runner

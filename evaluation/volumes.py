@@ -14,7 +14,7 @@ from inference.volume import PredictFn, predict_volume
 from utils.choices import choose
 from utils.errors import UserError, warn
 from volumes.nifti import save_labels
-from volumes.slices import CT, SliceSettings, label_slice
+from volumes.slices import CT, SliceSettings, label_slice, to_slicing_frame
 from volumes.sources import Source, load_pair, source_name
 
 
@@ -72,10 +72,11 @@ def evaluate_volumes(pairs: Sequence[Tuple[int, Source, str]], predict_fn: Predi
             skipped.append(f"{source_name(volume_path)}: {err}")
             continue
         prediction = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
-                                    description=volume.name, roi=roi)
+                                    description=volume.name, roi=roi, source=volume.source)
         truth = np.minimum(segmentation.data, classes - 1)
         scores = scoring.score(truth, prediction.labels, volume.spacing)
-        slice_grid = slice_grid_overlaps(segmentation.data, prediction.model_labels, settings, classes, scoring.regions)
+        slice_grid = slice_grid_overlaps(to_slicing_frame(segmentation.data, volume.source, settings.orientation),
+                                         prediction.model_labels, settings, classes, scoring.regions)
         rows.append(case_row(volume_id, truth.shape[2], scores, slice_grid))
         overlaps.append({region: scores.regions[region].overlap for region in scoring.regions})
         if scores.lesions is not None:

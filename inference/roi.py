@@ -17,6 +17,9 @@ from utils.config import positive_int
 from volumes.nifti import AIR_BELOW_HU
 
 BODY_SAMPLE = 4   # the body outline is read from every 4th voxel in-plane: a body is far larger than that
+# Share of a slice's pixels (network grid) that must be foreground for the slice to hold the organ: a few
+# stray false-positive pixels in the pelvis must not stretch the region over half the scan (50 at 320x320).
+MIN_FOREGROUND = 0.0005
 
 
 class RoiSettings(NamedTuple):
@@ -31,6 +34,11 @@ def roi_settings(cfg):
         return None
     return RoiSettings(positive_int(prediction.ROI_STEP, "PREDICTION.ROI_STEP"),
                        positive_int(prediction.ROI_MARGIN, "PREDICTION.ROI_MARGIN"))
+
+
+def min_foreground_pixels(height: int, width: int) -> int:
+    """Foreground pixels a slice of the network's grid needs to count as holding the organ (at least 1)."""
+    return max(1, int(MIN_FOREGROUND * height * width))
 
 
 def body_slices(hu: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data_generators.preprocessing import normalize_image
-from inference.roi import RoiSettings, body_slices, predict_region
+from inference.roi import RoiSettings, body_slices, min_foreground_pixels, predict_region
 from utils.errors import UserError, warn
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_on_grid
@@ -25,7 +25,8 @@ from volumes.dicom import save_seg
 from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, nifti_stem,
                            save_labels)
 from volumes.postprocess import postprocess_labels
-from volumes.slices import CT, SliceSettings, display_slices, input_slice, network_volume
+from volumes.slices import (CT, SliceSettings, display_slices, from_slicing_frame, input_slice, network_volume,
+                            to_slicing_frame)
 from volumes.sources import Source, input_files, is_channel_files, is_dicom, load_ct, source_name
 
 # PREDICTION.OUTPUT_FORMAT: what is written per CT. auto = DICOM SEG for a DICOM series, NIfTI for a NIfTI file.
@@ -70,6 +71,7 @@ class _SlicePipeline:
 
     def __init__(self, hu, predict_fn, settings, batch_size, normalize, labels, model_labels, progress, timings):
         self.hu, self.predict_fn, self.settings, self.timings = hu, predict_fn, settings, timings
+        self.min_foreground = min_foreground_pixels(*model_labels.shape[:2])
         self.batch_size, self.normalize, self.progress = batch_size, normalize, progress
         self.labels, self.model_labels = labels, model_labels
 
@@ -83,7 +85,7 @@ class _SlicePipeline:
         return np.concatenate([images, np.repeat(images[-1:], padding, axis=0)]) if padding else images
 
     def _store(self, indices, probabilities):
-        """Labels of the batch on both grids; returns the indices whose slices hold foreground."""
+        """Labels of the batch on both grids; returns the indices whose slices hold foreground (`inference.roi`)."""
         with phase(self.timings, "to_ct_grid"):
             return self._labels(indices, probabilities)
 
@@ -91,7 +93,8 @@ class _SlicePipeline:
         model_labels = np.argmax(probabilities, axis=-1).astype(np.uint8)
         self.model_labels[:, :, indices] = np.moveaxis(model_labels, 0, -1)
         self.labels[:, :, indices] = np.moveaxis(labels_on_grid(probabilities, self.labels.shape[:2]), 0, -1)
-        return [index for index, slice_labels in zip(indices, model_labels) if slice_labels.any()]
+        counts = np.count_nonzero(model_labels.reshape(len(indices), -1), axis=1)
+        return [index for index, count in zip(indices, counts) if count >= self.min_foreground]
 
     def __call__(self, indices) -> Set[int]:
         """Predict these slices; returns those with foreground."""
@@ -118,15 +121,20 @@ class _SlicePipeline:
 
 def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
                    normalize: bool = True, postprocess: bool = False, description: str = None,
-                   roi: Optional[RoiSettings] = None, timings: Optional[Dict] = None) -> VolumePrediction:
+                   roi: Optional[RoiSettings] = None, timings: Optional[Dict] = None,
+                   source=None) -> VolumePrediction:
     """Labels for the slices of an RAS+ volume as read (HU; (x, y, z, C) for several input files), on its own grid
-    and on the network's; `volumes.slices.network_volume` normalises it as preprocessing does.
+    (RAS+) and on the network's (in the slicing frame of settings.orientation, which needs the volume's nibabel
+    image `source`); `volumes.slices.network_volume` normalises it as preprocessing does.
 
     Every slice, or with `roi` (PREDICTION.ROI) those of the region of interest (`inference.roi`); the
     labels of a predicted slice are the same either way: the argmax of its probabilities resized to the CT grid.
     The last batch is padded to `batch_size` so every call has one shape (one XLA compilation).
     `timings` (a dict) collects seconds per phase (`phase`).
     """
+    if settings.orientation != "ras" and source is None:
+        raise ValueError(f"orientation {settings.orientation!r} needs the volume's source image")
+    hu = to_slicing_frame(hu, source, settings.orientation)
     height, width, depth = hu.shape[:3]
     model_size = settings.size or (height, width)
     labels = np.zeros((height, width, depth), dtype=np.uint8)
@@ -139,6 +147,7 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
             predicted = depth
         else:
             predicted = len(predict_region(depth, body_slices(hu if hu.ndim == 3 else hu[..., 0]), roi, pipeline))
+    labels = from_slicing_frame(labels, source, settings.orientation)
     if postprocess:
         with phase(timings, "postprocess"):
             labels = postprocess_labels(labels)
@@ -266,7 +275,7 @@ def segment_ct_files(paths: List[Source], predict_fn: PredictFn, settings: Slice
                 warn(f"skipped: {volume}")
                 continue
             labels = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
-                                    description=volume.name, roi=roi, timings=timings).labels
+                                    description=volume.name, roi=roi, timings=timings, source=volume.source).labels
             if writing is not None:
                 written.append(writing.result())   # one mask in flight: memory for two label volumes at most
             writing = writer.submit(_write_ct, path, volume, labels, settings, out_dir, figures, timings, output_name,

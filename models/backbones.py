@@ -3,26 +3,59 @@
 The UNet 3+ decoder only needs these five maps, so any backbone that yields them plugs in.
 """
 import os
+from typing import NamedTuple, Optional
 
 import keras
 
 from utils.choices import choose, register_choice
 from utils.errors import UserError
 
+# MODEL.KERNEL_INITIALIZER -> Keras initializer class of UNet 3+'s own convolution kernels
+KERNEL_INITIALIZERS = register_choice("MODEL.KERNEL_INITIALIZER", {
+    "glorot_uniform": keras.initializers.GlorotUniform,   # Keras' default
+    "he_normal": keras.initializers.HeNormal,             # the NVIDIA recipe's (models/unet3plus_utils.py)
+})
 
-def conv_bn_relu(x, filters: int, name: str, kernel_size: int = 3):
-    """Conv -> BatchNorm -> ReLU, the unit every UNet 3+ encoder and decoder stage is made of.
 
-    BatchNorm momentum 0.9 (Keras' default is 0.99) lets the moving statistics used at
-    inference catch up within tens of steps: with 0.99 short runs validate far below training.
+class ConvOptions(NamedTuple):
+    """How the convolutions UNet 3+ adds are made: the plain encoder, the decoder, the heads.
+
+    The VGG backbones keep keras.applications' own layers (biases, Glorot), as in the recipe.
+    Defaults are this project's; the NVIDIA recipe's `conv_block` is
+    ConvOptions(use_bias=True, initializer="he_normal", seed=5, l2=1e-4, batch_norm_momentum=0.99).
+    seed: None draws from the global seeded RNG; an int seeds each layer's initializer with it,
+    as the recipe does (then layers of one shape start from the same values).
+    BatchNorm momentum 0.9 (Keras' default is 0.99) lets the moving statistics used at inference
+    catch up within tens of steps: with 0.99 short runs validate far below training.
     """
-    x = keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    use_bias: bool = False
+    initializer: str = "glorot_uniform"
+    seed: Optional[int] = None
+    l2: float = 0.0
+    batch_norm_momentum: float = 0.9
+
+    def conv(self, x, filters: int, kernel_size: int, name: str, use_bias: Optional[bool] = None):
+        """A 'same'-padded Conv2D with these options (use_bias overrides, e.g. for the output heads)."""
+        initializer = choose("MODEL.KERNEL_INITIALIZER", self.initializer)(seed=self.seed)
+        return keras.layers.Conv2D(filters, kernel_size, padding="same", name=name,
+                                   use_bias=self.use_bias if use_bias is None else use_bias,
+                                   kernel_initializer=initializer,
+                                   kernel_regularizer=keras.regularizers.L2(self.l2) if self.l2 else None)(x)
+
+
+def conv_bn_relu(x, filters: int, name: str, kernel_size: int = 3, options: ConvOptions = ConvOptions()):
+    """Conv -> BatchNorm -> ReLU, the unit every UNet 3+ encoder and decoder stage is made of."""
+    x = options.conv(x, filters, kernel_size, f"{name}_conv")
+    x = keras.layers.BatchNormalization(momentum=options.batch_norm_momentum, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def unet3plus_encoder(inputs, filters, weights_path=None) -> list:
-    """The paper's plain encoder: two conv units per level, 2x2 max pooling between levels."""
+def unet3plus_encoder(inputs, filters, weights_path=None, options: ConvOptions = ConvOptions(),
+                      backbone_l2: float = 0.0) -> list:
+    """The paper's plain encoder: two conv units per level, 2x2 max pooling between levels.
+
+    Its convolutions are UNet 3+'s own, so `options` (L2 included) applies and backbone_l2 does not.
+    """
     if weights_path:
         others = "/".join(name for name in BACKBONES if name != "unet3plus")
         raise UserError(f"MODEL.BACKBONE.WEIGHTS only applies to the {others} backbones; "
@@ -31,8 +64,8 @@ def unet3plus_encoder(inputs, filters, weights_path=None) -> list:
     for level, width in enumerate(filters, start=1):
         if level > 1:
             x = keras.layers.MaxPooling2D(2, name=f"encoder{level}_pool")(x)
-        x = conv_bn_relu(x, width, f"encoder{level}_1")
-        x = conv_bn_relu(x, width, f"encoder{level}_2")
+        x = conv_bn_relu(x, width, f"encoder{level}_1", options=options)
+        x = conv_bn_relu(x, width, f"encoder{level}_2", options=options)
         features.append(x)
     return features
 
@@ -41,12 +74,18 @@ def vgg_encoder(application, feature_layers):
     """A builder of VGG features before each pooling; weights from a local file or random (never downloaded).
 
     feature_layers names the last convolution of each of the five blocks; VGG's widths are
-    fixed, so `filters` is ignored.
+    fixed, so `filters` is ignored, and so are `options`: VGG's layers are keras.applications'
+    own (biases, Glorot init), as in the recipe. backbone_l2 > 0 adds an L2 penalty on VGG's kernels.
     """
-    def build(inputs, filters=None, weights_path=None) -> list:
+    def build(inputs, filters=None, weights_path=None, options: ConvOptions = ConvOptions(),
+              backbone_l2: float = 0.0) -> list:
         vgg = application(include_top=False, weights=None, input_tensor=inputs)
         if weights_path:
             load_backbone_weights(vgg, weights_path)
+        if backbone_l2:
+            for layer in vgg.layers:
+                if isinstance(layer, keras.layers.Conv2D):
+                    layer.kernel.regularizer = keras.regularizers.L2(backbone_l2)
         return [vgg.get_layer(name).output for name in feature_layers]
 
     return build
@@ -69,7 +108,7 @@ def load_backbone_weights(model: keras.Model, path: str) -> None:
         raise UserError(f"cannot load MODEL.BACKBONE.WEIGHTS {path} into {model.name}: {reason}") from None
 
 
-# MODEL.BACKBONE.TYPE -> builder(inputs, filters, weights_path) of the five maps [e1..e5]
+# MODEL.BACKBONE.TYPE -> builder(inputs, filters, weights_path, options, backbone_l2) of the five maps [e1..e5]
 BACKBONES = register_choice("MODEL.BACKBONE.TYPE", {
     "unet3plus": unet3plus_encoder,
     "vgg16": vgg_encoder(keras.applications.VGG16, ("block1_conv2", "block2_conv2", "block3_conv3",
@@ -79,6 +118,11 @@ BACKBONES = register_choice("MODEL.BACKBONE.TYPE", {
 })
 
 
-def build_encoder(inputs, backbone: str, filters, weights_path=None) -> list:
-    """[e1..e5] of the named backbone on `inputs`; UserError for unknown names or misplaced weights."""
-    return choose("MODEL.BACKBONE.TYPE", backbone)(inputs, filters, weights_path)
+def build_encoder(inputs, backbone: str, filters, weights_path=None, options: ConvOptions = ConvOptions(),
+                  backbone_l2: float = 0.0) -> list:
+    """[e1..e5] of the named backbone on `inputs`; UserError for unknown names or misplaced weights.
+
+    options shape UNet 3+'s own convolutions (the plain encoder's); backbone_l2 is the L2 weight on
+    a pretrained-style backbone's (VGG's) kernels.
+    """
+    return choose("MODEL.BACKBONE.TYPE", backbone)(inputs, filters, weights_path, options, backbone_l2)

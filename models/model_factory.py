@@ -7,8 +7,8 @@ import keras
 from keras import ops
 
 from losses.loss import make_hybrid_loss
-from losses.metrics import DiceCoefficient
-from models.backbones import build_encoder
+from losses.metrics import VALIDATION_METRICS
+from models.backbones import ConvOptions, build_encoder
 from models.unet3plus import CLS_OUTPUT, SIDE_OUTPUTS, unet3plus_outputs
 from utils.choices import choose, register_choice
 from utils.cluster import build_from_local_batches
@@ -35,20 +35,50 @@ def output_names(model_type: str) -> list:
     return (names + [CLS_OUTPUT]) if classification_guided else names
 
 
+def _checked(value, key: str, kind, low: float = 0.0, high: float = float("inf")):
+    """value when it is of `kind` (bool, or a number from low to high); else a UserError naming the key."""
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{key} must be True or False, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise UserError(f"{key} must be a number from {low:g} to {high:g}, got {value!r}")
+    return value
+
+
+def conv_options(cfg) -> ConvOptions:
+    """The MODEL and LOSS keys that shape the convolutions UNet 3+ adds, checked, as builder arguments."""
+    seed = cfg.MODEL.INITIALIZER_SEED
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32):
+        raise UserError(f"MODEL.INITIALIZER_SEED must be null or an integer from 0 to 2**32 - 1, got {seed!r}")
+    return ConvOptions(use_bias=_checked(cfg.MODEL.CONV_BIAS, "MODEL.CONV_BIAS", bool),
+                       initializer=cfg.MODEL.KERNEL_INITIALIZER, seed=seed, l2=l2_weight(cfg),
+                       batch_norm_momentum=float(_checked(cfg.MODEL.BATCH_NORM_MOMENTUM, "MODEL.BATCH_NORM_MOMENTUM",
+                                                          float, 0.0, 1.0)))
+
+
+def l2_weight(cfg) -> float:
+    """LOSS.L2_WEIGHT_DECAY, checked: the L2 penalty weight on convolution kernels (recipe: 1e-4)."""
+    return float(_checked(cfg.LOSS.L2_WEIGHT_DECAY, "LOSS.L2_WEIGHT_DECAY", float))
+
+
 def prepare_model(cfg) -> keras.Model:
-    """The configured UNet 3+ (uncompiled), named f"{MODEL.TYPE}_{MODEL.BACKBONE.TYPE}"."""
+    """The configured UNet 3+ (uncompiled), named f"{MODEL.TYPE}_{MODEL.BACKBONE.TYPE}".
+
+    The config is read here and handed to the builders as plain arguments: ConvOptions for the
+    convolutions UNet 3+ adds, and the L2 weight on a VGG backbone's kernels, which
+    LOSS.L2_VGG_KERNELS=False leaves unregularised as the recipe does.
+    """
     model_type, backbone = cfg.MODEL.TYPE, cfg.MODEL.BACKBONE.TYPE
     deep_supervision, classification_guided = _variant(model_type)
+    options = conv_options(cfg)
+    vgg_kernels = _checked(cfg.LOSS.L2_VGG_KERNELS, "LOSS.L2_VGG_KERNELS", bool)
     inputs = keras.Input((cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS), name="image")
-    encoder = build_encoder(inputs, backbone, list(cfg.MODEL.FILTERS), cfg.MODEL.BACKBONE.WEIGHTS)
+    encoder = build_encoder(inputs, backbone, list(cfg.MODEL.FILTERS), cfg.MODEL.BACKBONE.WEIGHTS, options,
+                            backbone_l2=options.l2 if vgg_kernels else 0.0)
     outputs = unet3plus_outputs(encoder, cfg.OUTPUT.CLASSES, cfg.MODEL.SKIP_FILTERS, deep_supervision,
-                                classification_guided)
-    model = keras.Model(inputs, outputs, name=f"{model_type}_{backbone}")
-    weight_decay = cfg.LOSS.L2_WEIGHT_DECAY
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-        raise UserError(f"LOSS.L2_WEIGHT_DECAY must be a number >= 0 (recipe: 1e-4), got {weight_decay!r}")
-    apply_l2_weight_decay(model, float(weight_decay))
-    return model
+                                classification_guided, options)
+    return keras.Model(inputs, outputs, name=f"{model_type}_{backbone}")
 
 
 def _all_layers(model):
@@ -58,20 +88,10 @@ def _all_layers(model):
             yield from _all_layers(layer)
 
 
-def apply_l2_weight_decay(model: keras.Model, weight: float) -> int:
-    """Add weight x sum(w**2) of every convolution kernel to the training loss (the recipe's L2 1e-4).
-
-    Set on the built variables, so the architecture code stays free of it; Keras collects
-    variable regularizers into `model.losses`, which `fit` adds to the loss. Returns how many
-    kernels were regularised.
-    """
-    if not weight:
-        return 0
-    regularizer = keras.regularizers.L2(weight)
-    kernels = [layer.kernel for layer in _all_layers(model) if isinstance(layer, keras.layers.Conv2D) and layer.trainable]
-    for kernel in kernels:
-        kernel.regularizer = regularizer
-    return len(kernels)
+def regularised_kernels(model: keras.Model) -> list:
+    """The convolution kernels that carry an L2 penalty (the recipe: 25 on a VGG backbone, 35 on its own)."""
+    return [layer.kernel for layer in _all_layers(model)
+            if isinstance(layer, keras.layers.Conv2D) and getattr(layer.kernel, "regularizer", None) is not None]
 
 
 def organ_presence(masks):
@@ -114,12 +134,13 @@ def hybrid_loss_options(loss_cfg) -> dict:
 def compile_arguments(model_type: str, loss_cfg=None) -> dict:
     """loss, loss_weights and metrics for `model.compile`: hybrid loss per segmentation output
     (configured by the LOSS section `loss_cfg`; None: the paper's), binary cross-entropy for
-    "cls", equal weights (as in the paper), Dice on the final output."""
+    "cls", equal weights (as in the paper), both validation Dice metrics on the final output."""
     names = output_names(model_type)
     hybrid_loss = make_hybrid_loss(**hybrid_loss_options(loss_cfg))
     loss = {name: keras.losses.binary_crossentropy if name == CLS_OUTPUT else hybrid_loss
             for name in names}
-    return {"loss": loss, "loss_weights": {name: 1.0 for name in names}, "metrics": {FINAL_OUTPUT: [DiceCoefficient()]}}
+    return {"loss": loss, "loss_weights": {name: 1.0 for name in names},
+            "metrics": {FINAL_OUTPUT: [metric() for metric in VALIDATION_METRICS.values()]}}
 
 
 def compile_model(model: keras.Model, cfg) -> keras.Model:
@@ -140,7 +161,8 @@ def build_compiled_model(cfg, strategy) -> keras.Model:
     return model
 
 
-def monitored_metric(model: keras.Model) -> str:
-    """Keras logs the Dice of the final output as 'dice_coef' for one output, 'd1_dice_coef' for several."""
-    name = "dice_coef" if len(model.outputs) == 1 else f"{FINAL_OUTPUT}_dice_coef"
+def monitored_metric(model: keras.Model, metric: str = "dice_coef") -> str:
+    """The logged name of the checkpoint's validation metric (CALLBACKS.MODEL_CHECKPOINT.MONITOR, a
+    VALIDATION_METRICS name): Keras logs e.g. 'dice_coef' for one output, 'd1_dice_coef' for several."""
+    name = metric if len(model.outputs) == 1 else f"{FINAL_OUTPUT}_{metric}"
     return f"val_{name}"

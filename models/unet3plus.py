@@ -8,7 +8,7 @@ classification-guided module (CGM) suppresses foreground on slices without organ
 import keras
 from keras import ops
 
-from models.backbones import conv_bn_relu
+from models.backbones import ConvOptions, conv_bn_relu
 
 LEVELS = 5
 # Deep-supervision outputs, finest first; the first one is the network's final prediction.
@@ -16,7 +16,8 @@ SIDE_OUTPUTS = ("d1", "d2", "d3", "d4", "e5")
 CLS_OUTPUT = "cls"
 
 
-def full_scale_skip(source, source_level: int, target_level: int, skip_filters: int, name: str):
+def full_scale_skip(source, source_level: int, target_level: int, skip_filters: int, name: str,
+                    options: ConvOptions = ConvOptions()):
     """One decoder input: `source` resized to the target scale, reduced to skip_filters channels.
 
     Finer maps are max-pooled down, coarser maps bilinearly upsampled, as in the paper.
@@ -29,10 +30,10 @@ def full_scale_skip(source, source_level: int, target_level: int, skip_filters: 
         factor = 2 ** (source_level - target_level)
         source = keras.layers.UpSampling2D(factor, interpolation="bilinear", dtype="float32",
                                            name=f"{name}_up")(source)
-    return conv_bn_relu(source, skip_filters, name)
+    return conv_bn_relu(source, skip_filters, name, options=options)
 
 
-def full_scale_decoder(encoder: list, skip_filters: int) -> list:
+def full_scale_decoder(encoder: list, skip_filters: int, options: ConvOptions = ConvOptions()) -> list:
     """[d1, d2, d3, d4, e5] from [e1..e5]; each stage is 5*skip_filters channels wide.
 
     Stage d gets e1..e(d-1) pooled, e_d as is, and d(d+1)..d4 and e5 upsampled (the
@@ -45,18 +46,19 @@ def full_scale_decoder(encoder: list, skip_filters: int) -> list:
             from_encoder = source_level <= level or source_level == LEVELS
             source = encoder[source_level - 1] if from_encoder else decoder[source_level]
             name = f"decoder{level}_from_{'e' if from_encoder else 'd'}{source_level}"
-            branches.append(full_scale_skip(source, source_level, level, skip_filters, name))
+            branches.append(full_scale_skip(source, source_level, level, skip_filters, name, options))
         fused = keras.layers.Concatenate(name=f"decoder{level}_concat")(branches)
-        decoder[level] = conv_bn_relu(fused, LEVELS * skip_filters, f"decoder{level}_fuse")
+        decoder[level] = conv_bn_relu(fused, LEVELS * skip_filters, f"decoder{level}_fuse", options=options)
     return [decoder[level] for level in range(1, LEVELS + 1)]
 
 
-def segmentation_head(features, level: int, classes: int, name: str):
-    """Conv3x3 to class logits, bilinear upsampling to input size, softmax.
+def segmentation_head(features, level: int, classes: int, name: str, options: ConvOptions = ConvOptions()):
+    """Conv3x3 (with bias; initializer and L2 from options) to class logits, bilinear upsampling to
+    input size, softmax.
 
     The softmax is float32 so outputs and losses stay accurate under mixed_float16.
     """
-    x = keras.layers.Conv2D(classes, 3, padding="same", name=f"{name}_logits")(features)
+    x = options.conv(features, classes, 3, f"{name}_logits", use_bias=True)
     if level > 1:
         x = keras.layers.UpSampling2D(2 ** (level - 1), interpolation="bilinear", dtype="float32",
                                       name=f"{name}_upsample")(x)
@@ -98,17 +100,21 @@ class ClassificationGate(keras.layers.Layer):
 
 
 def unet3plus_outputs(encoder: list, classes: int, skip_filters: int, deep_supervision: bool = False,
-                      classification_guided: bool = False) -> dict:
-    """The model's outputs by name: "d1" always; "d2".."e5" with deep supervision; "cls" with CGM."""
-    decoder = full_scale_decoder(encoder, skip_filters)
+                      classification_guided: bool = False, options: ConvOptions = ConvOptions()) -> dict:
+    """The model's outputs by name: "d1" always; "d2".."e5" with deep supervision; "cls" with CGM.
+
+    options shape every convolution of the decoder and the segmentation heads (the CGM classifier's
+    1x1 conv keeps Keras' defaults, as the recipe's does).
+    """
+    decoder = full_scale_decoder(encoder, skip_filters, options)
     names = SIDE_OUTPUTS if deep_supervision else SIDE_OUTPUTS[:1]
     if not classification_guided:
-        return {name: segmentation_head(decoder[level - 1], level, classes, name)
+        return {name: segmentation_head(decoder[level - 1], level, classes, name, options)
                 for level, name in enumerate(names, start=1)}
     organ = classification_head(encoder[-1])
     outputs = {}
     for level, name in enumerate(names, start=1):
-        probabilities = segmentation_head(decoder[level - 1], level, classes, f"{name}_softmax")
+        probabilities = segmentation_head(decoder[level - 1], level, classes, f"{name}_softmax", options)
         outputs[name] = ClassificationGate(dtype="float32", name=name)(probabilities, organ)
     outputs[CLS_OUTPUT] = organ
     return outputs

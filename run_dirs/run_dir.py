@@ -34,6 +34,7 @@ _CREATED_RUN_DIRS = set()   # new run folders open_run made in this process (dis
 
 # Settings that define the trained network: taken from the run, an override contradicting them is refused.
 MODEL_KEYS = ("MODEL", "INPUT", "OUTPUT", "DATA_PREPARATION.HU_WINDOW", "DATA_PREPARATION.SLICES_PER_IMAGE",
+              "DATA_PREPARATION.INTENSITY_SCALING", "DATA_PREPARATION.ORIENTATION",
               "PREPROCESS_DATA.NORMALIZE_IMAGE", "DATASET.KIND", "DATASET.CLASSES", "DATASET.REGIONS",
               "DATASET.LESION_REGION", "DATASET.CHANNEL_NAMES")
 # Config groups on the command line (`data=images`) and the key each one sets.

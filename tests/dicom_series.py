@@ -1,5 +1,4 @@
 """Building DICOM CT series for tests from the real CT slice pydicom ships (CT_small.dcm, 128x128)."""
-import copy
 import os
 
 import numpy as np

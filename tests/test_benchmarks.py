@@ -1,6 +1,7 @@
 """benchmark_inference.py and the sweep script print and write their figures."""
 import importlib.util
 import json
+import os
 
 import keras
 import pytest
@@ -134,3 +135,21 @@ def test_replace_section_replaces_only_its_block(tmp_path):
     replace_section(path, "a", "second")
     text = open(path).read()
     assert "second" in text and "first" not in text and "other" in text
+
+
+@pytest.mark.slow
+def test_volume_benchmark_times_a_ct_per_setting_and_writes_the_table(tmp_path):
+    out = tmp_path / "bench.md"
+    completed = run_cli(
+        "benchmarks/volume_inference.py", "--size", "48", "--slices", "36", "--liver-slices", "12", "--input", "32",
+        "--backbone", "unet3plus", "--train-steps", "2", "--crop", "32", "--settings", "keras:float32", "auto+roi",
+        "--work", tmp_path / "work", "--section", "test", "--out", out,
+        "--extra", "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4")
+    assert completed.returncode == 0, completed.stderr
+    rows = [line.split(" | ") for line in out.read_text().splitlines() if line.startswith("| keras:float32 |")
+            or line.startswith("| auto+roi |")]
+    assert [row[0] for row in rows] == ["| keras:float32", "| auto+roi"]
+    assert rows[0][2] == "36 of 36" and rows[0][4] == "1.00x"
+    assert rows[1][1] in ("onnxruntime:int8", "keras:bfloat16", "keras:float32")    # what auto picked here
+    assert float(rows[0][3]) > 0 and all(float(value) >= 0 for value in rows[0][5:11])
+    assert os.path.isfile(tmp_path / "work" / "run" / "export" / "model.int8.onnx")    # calibrated once, kept

@@ -17,7 +17,7 @@ needs_dali = pytest.mark.skipif(dali_data_generator.dali_import_error() is not N
 
 
 def test_sampler_shards_are_disjoint_and_cover_everything():
-    shards = [EpochSampler(10, 3, shuffle=True, seed=1, shard_id=k, num_shards=3, pad_last_batch=False)
+    shards = [EpochSampler(10, 3, shuffle=True, seed=1, shard_id=k, num_shards=3, last_batch="partial")
               for k in range(3)]
     seen = np.concatenate([s.epoch_order(0) for s in shards])
     assert sorted(seen.tolist()) == list(range(10))
@@ -25,7 +25,7 @@ def test_sampler_shards_are_disjoint_and_cover_everything():
 
 
 def test_sampler_shuffles_per_epoch_reproducibly_and_pads_last_batch():
-    sampler = EpochSampler(10, 4, shuffle=True, seed=7, pad_last_batch=True)
+    sampler = EpochSampler(10, 4, shuffle=True, seed=7, last_batch="pad")
     first, second = sampler.epoch_order(0), sampler.epoch_order(1)
     assert len(first) == 12 and sampler.steps_per_epoch == 3
     assert sorted(set(first.tolist())) == list(range(10))
@@ -274,3 +274,58 @@ def test_resumed_run_sees_the_batches_of_an_uninterrupted_one(prepared_workdir, 
         assert len(resumed[epoch]) == len(uninterrupted[epoch])
         for resumed_batch, batch in zip(resumed[epoch], uninterrupted[epoch]):
             np.testing.assert_array_equal(resumed_batch, batch)
+
+
+def test_sampler_drops_or_keeps_the_partial_last_batch():
+    dropped = EpochSampler(10, 4, shuffle=True, seed=7, last_batch="drop")
+    assert dropped.steps_per_epoch == 2 and len(dropped.epoch_order(0)) == 8
+    assert len(set(dropped.epoch_order(0).tolist())) == 8     # two full batches, nothing repeated
+    kept = EpochSampler(10, 4, shuffle=False, seed=7, last_batch="partial")
+    assert kept.steps_per_epoch == 3 and kept.batch(0, 2).tolist() == [8, 9]
+    full, rest = kept.epoch_parts(0)
+    assert full.tolist() == list(range(8)) and rest.tolist() == [8, 9]
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_drop_last_batch_gives_the_recipes_steps_per_epoch(prepared_workdir, drop):
+    cfg = tiny_config(prepared_workdir, "HYPER_PARAMETERS.BATCH_SIZE=10", f"HYPER_PARAMETERS.DROP_LAST_BATCH={drop}")
+    slices = len(list_split_pairs(cfg, "train")[0])
+    assert slices % 10   # a partial last batch exists
+    feed = get_data_generator(cfg, "train")
+    assert feed.steps == (slices // 10 if drop else slices // 10 + 1)
+    assert all(len(feed.data.batch_indices(step)) == 10 for step in range(feed.steps))
+
+
+@needs_dali
+@pytest.mark.slow
+def test_dali_and_tf_validate_on_the_same_slices_and_give_the_same_dice(prepared_workdir):
+    """32 validation slices in batches of 5: six full batches and one of 2, each slice once, on both
+    generators; one model then scores the same Dice (both kinds) and loss through either."""
+    from models.model_factory import compile_model, make_targets, prepare_model
+
+    cfg = tiny_config(prepared_workdir, "HYPER_PARAMETERS.BATCH_SIZE=5", "INPUT.HEIGHT=64", "INPUT.WIDTH=64",
+                      "MODEL.FILTERS=[4,8,8,8,8]", "MODEL.SKIP_FILTERS=4")
+    image_paths, _ = list_split_pairs(cfg, "val")
+
+    def target_fn(masks):
+        return make_targets(cfg.MODEL.TYPE, masks)
+
+    feeds = {generator: get_data_generator(tiny_config(prepared_workdir, *[f"{k}={v}" for k, v in (
+        ("HYPER_PARAMETERS.BATCH_SIZE", 5), ("MODEL.FILTERS", "[4,8,8,8,8]"), ("MODEL.SKIP_FILTERS", 4),
+        ("DATA_GENERATOR_TYPE", generator))]), "val", target_fn=target_fn)
+        for generator in ("TF_GENERATOR", "DALI_GENERATOR")}
+    assert feeds["TF_GENERATOR"].steps == feeds["DALI_GENERATOR"].steps == 7 and len(image_paths) == 32
+    dali_batches = iter(feeds["DALI_GENERATOR"].data)
+    for _ in range(2):   # two validation passes: the DALI stream starts each one at the first slice again
+        for step in range(7):
+            tf_images, tf_targets = feeds["TF_GENERATOR"].data[step]
+            dali_images, dali_targets = next(dali_batches)
+            assert dali_images.shape[0] == tf_images.shape[0] == (2 if step == 6 else 5)
+            np.testing.assert_allclose(dali_images.numpy(), tf_images, atol=1e-6)
+            np.testing.assert_array_equal(dali_targets["d1"].numpy(), tf_targets["d1"])
+    model = compile_model(prepare_model(cfg), cfg)
+    scores = {generator: model.evaluate(feed.data, steps=feed.steps, return_dict=True, verbose=0)
+              for generator, feed in feeds.items()}
+    assert set(scores["TF_GENERATOR"]) >= {"loss", "dice_coef", "hard_dice_coef"}
+    for name, value in scores["TF_GENERATOR"].items():
+        assert scores["DALI_GENERATOR"][name] == pytest.approx(value, rel=1e-5), name

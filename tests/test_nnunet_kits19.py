@@ -186,7 +186,7 @@ def test_z_score_maps_three_sd_onto_0_255_and_two_channels_get_a_zero_third():
     rng = np.random.default_rng(0)
     ct = rng.normal(40.0, 100.0, (16, 16, 4)).astype(np.float32)
     mr = rng.normal(500.0, 80.0, (16, 16, 4)).astype(np.float32)
-    settings = SliceSettings(-200.0, 250.0, None, 1, 3, (CT, ZSCORE))
+    settings = SliceSettings(-200.0, 250.0, None, 1, 3, normalisation=(CT, ZSCORE))
     data = network_volume(np.stack([ct, mr], axis=-1), settings)
     z = (mr - mr.mean()) / mr.std()
     np.testing.assert_allclose(data[..., 1], z, atol=1e-4)

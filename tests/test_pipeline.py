@@ -1,6 +1,7 @@
 """End to end on synthetic data: train → evaluate (per volume) → predict, and the CLI's errors."""
 import copy
 import csv
+import json
 import os
 
 import nibabel as nib
@@ -22,7 +23,8 @@ def test_training_lowers_loss_and_learns_the_liver(trained):
     with open(cfg.CALLBACKS.CSV_LOGGER.PATH) as handle:
         assert len(list(csv.DictReader(handle))) == 12
     assert os.path.isfile(os.path.splitext(cfg.CALLBACKS.CSV_LOGGER.PATH)[0] + ".png")
-    assert os.path.isfile(cfg.CALLBACKS.TIMING.PATH)
+    with open(cfg.CALLBACKS.TIMING.PATH) as handle:
+        assert json.load(handle)["total_training_time_s"] == pytest.approx(history.total_training_seconds) > 0
 
 
 @pytest.fixture(scope="module")

@@ -334,6 +334,7 @@ def test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use(t
     result = run_cli("train.py", "-m", f"WORK_DIR={tmp_path}", *tiny, *data, "hparams_search=lr_batch",
                      "hydra.sweeper.n_trials=2", "CALLBACKS.TIMING.WARMUP_STEPS=1", timeout=900)
     assert result.returncode == 0, result.stderr
+    assert len(re.findall(r"^Total training time \d+:\d\d:\d\d", result.stdout, re.M)) == 2   # each job's last line
     runs = sorted(glob.glob(f"{tmp_path}/multirun/*/[0-9]"))
     assert [os.path.basename(r) for r in runs] == ["0", "1"]
     best_dice = []

@@ -54,7 +54,8 @@ def test_int8_is_calibrated_once_kept_in_the_run_and_used_where_the_training_dat
         assert "int8: calibrating on 16 training slices of " in out
         assert f"inference: onnxruntime, int8; int8 model {export_dir}/{INT8_FILE}, calibrated on 16 slices" in out
         record = json.loads(open(os.path.join(export_dir, RECORD_FILE)).read())
-        assert len(record["calibration_images"]) == 16 and record["calibration_images_path"] == cfg.DATASET.TRAIN.IMAGES_PATH
+        assert len(record["calibration_images"]) == 16
+        assert record["calibration_images_path"] == cfg.DATASET.TRAIN.IMAGES_PATH
 
         clinic = tmp_path / "clinic"          # another folder: the run, a CT, no training data
         clinic.mkdir()
@@ -67,8 +68,9 @@ def test_int8_is_calibrated_once_kept_in_the_run_and_used_where_the_training_dat
         assert f"inference: onnxruntime, int8; int8 model {export_dir}/{INT8_FILE}" in completed.stdout
         assert os.path.isfile(clinic / "out" / "segmentation-3.nii.gz")
 
-        clinic_cfg = tiny_config(clinic, f"RUN_DIR={cfg.RUN_DIR}", f"CALLBACKS.MODEL_CHECKPOINT.PATH="
-                                 f"{cfg.CALLBACKS.MODEL_CHECKPOINT.PATH}", f"MODEL.WEIGHTS_FILE_NAME={cfg.MODEL.WEIGHTS_FILE_NAME}")
+        clinic_cfg = tiny_config(clinic, f"RUN_DIR={cfg.RUN_DIR}",
+                                 f"CALLBACKS.MODEL_CHECKPOINT.PATH={cfg.CALLBACKS.MODEL_CHECKPOINT.PATH}",
+                                 f"MODEL.WEIGHTS_FILE_NAME={cfg.MODEL.WEIGHTS_FILE_NAME}")
         assert stored_int8(clinic_cfg)["path"] == os.path.join(export_dir, INT8_FILE)
         if cpu_has_int8_dot():
             clinic_cfg.INFERENCE.BACKEND = "auto"

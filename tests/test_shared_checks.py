@@ -1,10 +1,12 @@
 """The one table of names per choice, the one PNG listing and the one positive-integer check."""
 import pytest
 
+import callbacks.training_callbacks  # noqa: F401  (registers CALLBACKS.EARLY_STOPPING.MONITOR)
 import data_generators.data_generator  # noqa: F401  (registers DATA_GENERATOR_TYPE)
 import data_sets.kinds  # noqa: F401  (registers DATASET.KIND)
 import evaluation.metrics  # noqa: F401  (registers EVALUATION.HD95)
-import models.model_factory  # noqa: F401  (registers MODEL.TYPE and MODEL.BACKBONE.TYPE)
+import models.model_factory  # noqa: F401  (registers MODEL.TYPE, MODEL.BACKBONE.TYPE, the checkpoint's metric)
+import volumes.slices  # noqa: F401  (registers DATA_PREPARATION.INTENSITY_SCALING and ORIENTATION)
 from tests.helpers import tiny_config
 from utils.choices import check_choices, choices_help
 from utils.config import positive_int, validate_config
@@ -46,10 +48,15 @@ def test_out_of_range_values_are_refused_naming_the_key(tmp_path, override, mess
 def test_help_lists_the_valid_names_of_each_choice():
     assert choices_help().splitlines() == [
         "Valid names:",
+        "  CALLBACKS.EARLY_STOPPING.MONITOR: checkpoint | val_loss",
+        "  CALLBACKS.MODEL_CHECKPOINT.MONITOR: dice_coef | hard_dice_coef",
         "  DATASET.KIND: lits | images | nnunet | kits19",
         "  DATA_GENERATOR_TYPE: TF_GENERATOR | DALI_GENERATOR",
+        "  DATA_PREPARATION.INTENSITY_SCALING: window | slice_min_max",
+        "  DATA_PREPARATION.ORIENTATION: ras | recipe",
         "  EVALUATION.HD95: max_of_directed | pooled",
         "  MODEL.BACKBONE.TYPE: unet3plus | vgg16 | vgg19",
+        "  MODEL.KERNEL_INITIALIZER: glorot_uniform | he_normal",
         "  MODEL.TYPE: unet3plus | unet3plus_deepsup | unet3plus_deepsup_cgm",
     ]
 

@@ -159,3 +159,18 @@ def test_roi_keeps_the_dice_of_every_slice_on_held_out_cts(trained, tmp_path):
     assert abs(scores["roi"][0] - scores["full"][0]) <= 0.01
     assert abs(scores["roi"][1] - scores["full"][1]) <= 0.02
     assert scores["roi"][2] < 0.75 * 96
+
+
+def test_inference_batch_size_is_checked(tmp_path):
+    from deploy.backends import inference_batch_size
+
+    assert inference_batch_size(tiny_config(tmp_path)) == 4
+    with pytest.raises(UserError, match="^INFERENCE.BATCH_SIZE must be a positive integer, got 0$"):
+        inference_batch_size(tiny_config(tmp_path, "INFERENCE.BATCH_SIZE=0"))
+
+
+def test_a_few_stray_pixels_do_not_make_a_slice_hold_the_organ():
+    from inference.roi import min_foreground_pixels
+
+    assert min_foreground_pixels(320, 320) == 51 and min_foreground_pixels(64, 64) == 2
+    assert min_foreground_pixels(16, 16) == 1

@@ -22,6 +22,7 @@ SCHEMA_NAME = "base_schema"   # named in config.yaml's defaults list
 # after composing, because OmegaConf 2.3 types a Union node as Any.
 TYPE_OVERRIDES: Dict[str, Any] = {
     "MODEL.BACKBONE.WEIGHTS": Optional[str],
+    "MODEL.INITIALIZER_SEED": Optional[int],
     "PREDICTION.IMAGE_NAMES": Optional[List[str]],
     "PREDICTION.VOLUMES": Union[None, str, List[str]],   # a CT file, a directory, or a list of them
     "PREDICTION.IMAGES": Union[None, str, List[str]],    # data=images: an image file, a folder, or a list of them

@@ -17,6 +17,7 @@ module except in the SEG, which carries the patient/study identifiers a viewer n
 """
 import contextlib
 import hashlib
+import importlib.metadata
 import logging
 import os
 import warnings
@@ -103,15 +104,25 @@ def _int_or_none(value) -> Optional[int]:
 @contextlib.contextmanager
 def _quiet():
     """pydicom's and highdicom's own warnings can quote header values; our messages say what matters."""
-    logger = logging.getLogger("highdicom")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("highdicom", "pydicom")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def software_version() -> str:
+    """What the SEG names as its software: unet3p and its version where the package is installed."""
+    try:
+        return f"unet3p {importlib.metadata.version('unet3p')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "unet3p"
 
 
 # --- finding series ------------------------------------------------------------------------------
@@ -401,7 +412,7 @@ def _source_frames(labels, volume: Volume) -> np.ndarray:
                                                       volume.source).transpose(2, 1, 0))
 
 
-def save_seg(labels: np.ndarray, volume: Volume, out_path: str, class_names: Sequence[str], software_version: str = "") -> str:
+def save_seg(labels: np.ndarray, volume: Volume, out_path: str, class_names: Sequence[str]) -> str:
     """Write RAS+ labels as a DICOM SEG over the volume's source series; atomically.
 
     One binary segment per foreground class (label value = segment number = class index), labelled
@@ -414,7 +425,8 @@ def save_seg(labels: np.ndarray, volume: Volume, out_path: str, class_names: Seq
         raise UserError(f"{volume.name} is not a DICOM series; a DICOM SEG is written only over DICOM input "
                         f"(PREDICTION.OUTPUT_FORMAT)")
     frames = _source_frames(labels, volume)
-    algorithm = hd.AlgorithmIdentificationSequence(name="unet3p", version=software_version or "unknown",
+    version = software_version()
+    algorithm = hd.AlgorithmIdentificationSequence(name="UNet 3+ (unet3p)", version=version,
                                                    family=codes.cid7162.ArtificialIntelligence)
     descriptions = []
     for number, class_name in enumerate(class_names[1:], start=1):
@@ -431,7 +443,7 @@ def save_seg(labels: np.ndarray, volume: Volume, out_path: str, class_names: Seq
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
             series_instance_uid=hd.UID(), series_number=SEG_SERIES_NUMBER, sop_instance_uid=hd.UID(),
             instance_number=1, manufacturer="unet3p", manufacturer_model_name="UNet 3+ (unet3p)",
-            software_versions=software_version or "unknown", device_serial_number="none",
+            software_versions=version, device_serial_number="none",
             series_description="unet3p segmentation", content_label="UNET3P")
     return write_atomically(out_path, lambda temporary: seg.save_as(temporary))
 

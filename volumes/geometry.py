@@ -108,7 +108,8 @@ def labels_on_grid(probabilities: np.ndarray, size: Tuple[int, int]) -> np.ndarr
     rows, columns = np.flatnonzero(uncertain.any(axis=1)), np.flatnonzero(uncertain.any(axis=0))
     if not rows.size:
         return labels
-    (r0, r1, o0, o1, row_pad), (c0, c1, p0, p1, column_pad) = _span(rows, height, size[0]), _span(columns, width, size[1])
+    r0, r1, o0, o1, row_pad = _span(rows, height, size[0])
+    c0, c1, p0, p1, column_pad = _span(columns, width, size[1])
     crop = np.pad(probabilities[:, r0:r1, c0:c1], ((0, 0), (row_pad, row_pad), (column_pad, column_pad), (0, 0)),
                   mode="edge") if (row_pad or column_pad) else probabilities[:, r0:r1, c0:c1]
     crop_height, crop_width = crop.shape[1:3]

@@ -150,6 +150,11 @@ def to_source_orientation(canonical: np.ndarray, source: nib.Nifti1Image) -> np.
     return apply_orientation(canonical, ornt_transform(_CANONICAL, io_orientation(source.affine)))
 
 
+def to_canonical_orientation(stored: np.ndarray, source: nib.Nifti1Image) -> np.ndarray:
+    """`as_closest_canonical` for an array in the file's own voxel order: back to RAS+."""
+    return apply_orientation(stored, ornt_transform(io_orientation(source.affine), _CANONICAL))
+
+
 def save_labels(labels: np.ndarray, volume: Volume, out_path: str) -> str:
     """Write RAS+ labels as uint8 NIfTI on the volume's own grid, affine and header; atomically.
 

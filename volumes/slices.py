@@ -17,10 +17,11 @@ import numpy as np
 
 from omegaconf import OmegaConf
 
+from utils.choices import choose, register_choice
 from utils.config import positive_int
 from utils.errors import UserError
 from volumes.geometry import resize_image, resize_labels
-from volumes.nifti import LITS_LABEL_COUNT
+from volumes.nifti import LITS_LABEL_COUNT, to_canonical_orientation, to_source_orientation
 
 SLICES_PER_IMAGE_CHOICES = (1, 3)
 CT = "ct"            # windowed in HU (DATA_PREPARATION.HU_WINDOW)
@@ -37,6 +38,8 @@ class SliceSettings(NamedTuple):
     size: Optional[Tuple[int, int]]   # (height, width), None to keep the scan's size
     slices_per_image: int
     label_count: int = LITS_LABEL_COUNT   # label values a mask may hold (DATASET.CLASSES), for resizing masks
+    intensity_scaling: str = "window"   # DATA_PREPARATION.INTENSITY_SCALING (INTENSITY_SCALINGS)
+    orientation: str = "ras"            # DATA_PREPARATION.ORIENTATION (ORIENTATIONS)
     normalisation: Tuple[str, ...] = (CT,)   # one of NORMALISATIONS per input file (DATASET.CHANNEL_NAMES)
 
     @property
@@ -76,10 +79,14 @@ def slice_settings(cfg) -> SliceSettings:
     hu_min, hu_max = float(prep.HU_WINDOW.MIN), float(prep.HU_WINDOW.MAX)
     if not hu_min < hu_max:
         raise UserError(f"DATA_PREPARATION.HU_WINDOW.MIN must be < MAX, got {hu_min:g}..{hu_max:g}")
+    scaling, orientation = prep.INTENSITY_SCALING, prep.ORIENTATION
+    choose("DATA_PREPARATION.INTENSITY_SCALING", scaling)
+    choose("DATA_PREPARATION.ORIENTATION", orientation)
     names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
     names = OmegaConf.to_container(names) if OmegaConf.is_config(names) else names
     normalisation = check_channel_names(names, prep.SLICES_PER_IMAGE)
-    return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE, len(cfg.DATASET.CLASSES), normalisation)
+    return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE, len(cfg.DATASET.CLASSES), scaling, orientation,
+                         normalisation)
 
 
 def inference_slice_settings(cfg) -> SliceSettings:
@@ -95,6 +102,52 @@ def window_and_scale(hu: np.ndarray, hu_min: float, hu_max: float) -> np.ndarray
     """uint8 image: HU clipped to [hu_min, hu_max] and mapped linearly onto 0..255."""
     clipped = np.clip(np.asarray(hu, dtype=np.float32), hu_min, hu_max)
     return np.rint((clipped - hu_min) * (255.0 / (hu_max - hu_min))).astype(np.uint8)
+
+
+def slice_min_max_scale(hu: np.ndarray, hu_min: float, hu_max: float) -> np.ndarray:
+    """uint8 image: HU clipped to [hu_min, hu_max], then each slice's (channel's) own min..max onto
+    0..255 and truncated, as the NVIDIA recipe prepares its PNGs (preprocess_data.py clip_scan,
+    linear_scale, np.uint8). A constant slice, where the recipe divides 0 by 0, becomes 0."""
+    clipped = np.clip(np.asarray(hu, dtype=np.float32), hu_min, hu_max)
+    low = clipped.min(axis=(0, 1), keepdims=True)
+    spread = clipped.max(axis=(0, 1), keepdims=True) - low
+    scaled = np.divide((clipped - low) * 255.0, spread, out=np.zeros_like(clipped), where=spread > 0)
+    return scaled.astype(np.uint8)
+
+
+# DATA_PREPARATION.INTENSITY_SCALING -> (hu, hu_min, hu_max) -> uint8 image
+INTENSITY_SCALINGS = register_choice("DATA_PREPARATION.INTENSITY_SCALING", {
+    "window": window_and_scale,
+    "slice_min_max": slice_min_max_scale,
+})
+
+
+def _recipe_frame(canonical, source):
+    return np.rot90(to_source_orientation(canonical, source))
+
+
+def _from_recipe_frame(rotated, source):
+    return to_canonical_orientation(np.rot90(rotated, k=-1), source)
+
+
+# DATA_PREPARATION.ORIENTATION -> (to the frame slices are cut in, back to RAS+), each (array, source image) -> array
+ORIENTATIONS = register_choice("DATA_PREPARATION.ORIENTATION", {
+    "ras": (lambda canonical, source: canonical, lambda array, source: array),
+    "recipe": (_recipe_frame, _from_recipe_frame),   # the file's voxel order rotated 90 degrees, as the recipe slices
+})
+
+
+def to_slicing_frame(canonical: np.ndarray, source, orientation: str) -> np.ndarray:
+    """A RAS+ volume (x, y, z) in the frame its slices are cut from; axis 2 stays the slice axis.
+
+    source: the volume's nibabel image (Volume.source), which the recipe's frame depends on.
+    """
+    return choose("DATA_PREPARATION.ORIENTATION", orientation)[0](canonical, source)
+
+
+def from_slicing_frame(array: np.ndarray, source, orientation: str) -> np.ndarray:
+    """Undo `to_slicing_frame`: labels cut in that frame back into RAS+."""
+    return choose("DATA_PREPARATION.ORIENTATION", orientation)[1](array, source)
 
 
 def neighbour_indices(index: int, depth: int, slices_per_image: int) -> List[int]:
@@ -140,12 +193,13 @@ def channel_windows(settings: SliceSettings) -> List[Tuple[float, float]]:
 
 
 def input_slice(volume: np.ndarray, index: int, settings: SliceSettings) -> np.ndarray:
-    """The uint8 HxWxC network input for slice `index` of an RAS+ `network_volume`."""
+    """The uint8 HxWxC network input for slice `index` of a `network_volume` in its slicing frame."""
     windows = channel_windows(settings)
+    scale = choose("DATA_PREPARATION.INTENSITY_SCALING", settings.intensity_scaling)
     if volume.ndim == 3:
-        image = window_and_scale(stack_neighbours(volume, index, settings.slices_per_image), *windows[0])
+        image = scale(stack_neighbours(volume, index, settings.slices_per_image), *windows[0])
     else:   # several input files: their slices `index` are the channels (two get a zero third)
-        image = np.stack([window_and_scale(volume[:, :, index, c], *window) for c, window in enumerate(windows)]
+        image = np.stack([scale(volume[:, :, index, c], *window) for c, window in enumerate(windows)]
                          + [np.zeros(volume.shape[:2], np.uint8)] * (settings.channels - len(windows)), axis=-1)
     if settings.size is not None:
         image = resize_image(image, settings.size)

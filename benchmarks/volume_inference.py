@@ -1,0 +1,289 @@
+"""A whole CT through predict.py's path, for each backend and setting side by side: seconds per CT end to
+end and by phase, slices predicted, peak memory, and the Dice each setting keeps.
+
+    nice python benchmarks/volume_inference.py                      # LiTS-size CT, unet3plus/vgg19 at 320x320
+    python benchmarks/volume_inference.py --settings keras:float32 auto+roi --repeats 2
+
+Makes a LiTS-size synthetic CT (512x512x300, the liver phantom in the middle --liver-slices, so the liver
+spans about a third of the slices, as in a chest-abdomen-pelvis scan) and a training run of the chosen
+model whose weights learnt the phantom (--train-steps on --crop-pixel crops of 320-scale slices: the
+network is convolutional, so they hold at full size), with training slices beside it for int8's one
+calibration. Then each setting, `BACKEND[+roi]` as INFERENCE.BACKEND (auto included) with or without
+PREDICTION.ROI, segments the CT in a fresh process, as predict.py does (`segment_ct_files`: read, prepare,
+infer, back to the CT grid, post-process, write), timed by phase (threads overlap, so phases add up to more
+than the wall time). The first setting is the baseline of the speed-up column: today's path, Keras
+float32 on every slice. Writes the table to docs/benchmarks.md (section 'volume-inference') with the machine.
+"""
+import argparse
+import datetime
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+
+import numpy as np
+
+from benchmarks.cpu_backends import cpu_model_name
+from benchmarks.markdown import DOCS_DIR, replace_section
+
+DEFAULT_SETTINGS = ["keras:float32", "keras:float32+roi", "onnxruntime:int8", "auto+roi"]
+PHASE_COLUMNS = ("read", "prepare", "infer", "to_ct_grid", "postprocess", "write")
+HEADER = ("| setting | runs as | slices predicted | CT seconds | speed-up | read | prepare | infer | to CT grid | "
+          "post-process | write | set-up s | peak RSS GB | Dice liver | Dice tumour |")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=512, help="CT slice height and width")
+    parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--liver-slices", type=int, default=200, help="slices of the liver phantom (its liver "
+                        "spans about half of them)")
+    parser.add_argument("--model", default="unet3plus")
+    parser.add_argument("--backbone", default="vgg19")
+    parser.add_argument("--input", type=int, default=320, help="network input height and width")
+    parser.add_argument("--classes", type=int, default=3)
+    parser.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS,
+                        help="INFERENCE.BACKEND values, '+roi' for PREDICTION.ROI=True; the first is the baseline")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per setting (the fastest is shown)")
+    parser.add_argument("--batch-size", type=int, default=4, help="INFERENCE.BATCH_SIZE")
+    parser.add_argument("--postprocess", action="store_true", help="PREDICTION.POSTPROCESS=True")
+    parser.add_argument("--train-steps", type=int, default=150, help="training steps of the run's model")
+    parser.add_argument("--crop", type=int, default=96, help="training crop size (pixels of the network's grid)")
+    parser.add_argument("--work", help="folder for the CT, the run and the slices (default: temporary); "
+                        "an earlier --work's CT and run are reused")
+    parser.add_argument("--section", default="volume-inference")
+    parser.add_argument("--out", default=os.path.join(DOCS_DIR, "benchmarks.md"))
+    parser.add_argument("--extra", nargs="*", default=[], help="more Hydra overrides (model settings)")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)   # internal: one setting, in a fresh process
+    parser.add_argument("--json", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def model_overrides(args) -> list:
+    return [f"MODEL.TYPE={args.model}", f"MODEL.BACKBONE.TYPE={args.backbone}", f"INPUT.HEIGHT={args.input}",
+            f"INPUT.WIDTH={args.input}", f"OUTPUT.CLASSES={args.classes}", *args.extra]
+
+
+def work_config(args, *overrides):
+    from utils.config import compose_config
+
+    return compose_config([*model_overrides(args), f"RUN_DIR={args.work}/run", "VERBOSE=0", *overrides],
+                          work_dir=args.work)
+
+
+def make_ct(args) -> str:
+    """The LiTS-size CT and its segmentation in <work>/ct (volume-0); made once per --work."""
+    from data_preparation.make_synthetic_lits import make_synthetic_ct, write_volume
+
+    path = os.path.join(args.work, "ct", "volume-0.nii")
+    if not os.path.isfile(path):
+        hu, labels = make_synthetic_ct(args.size, args.slices, args.liver_slices, seed=[21, 0])
+        write_volume(os.path.dirname(path), 0, hu, labels)
+    return path
+
+
+def training_slices(args, cfg, count: int = 2):
+    """(images, one-hot masks) at the network's scale from `count` training phantoms; the 3-slice inputs are
+    also written as PNG training slices (what int8 calibrates on)."""
+    from data_preparation.make_synthetic_lits import make_synthetic_volume
+    from utils.images import write_png
+    from volumes.geometry import one_hot
+    from volumes.slices import inference_slice_settings, input_slice, label_slice
+
+    settings = inference_slice_settings(cfg)
+    images, masks = [], []
+    for volume in range(count):
+        hu, labels = make_synthetic_volume(args.size, 24, seed=[22, volume])
+        for index in range(hu.shape[2]):
+            image = input_slice(hu, index, settings)
+            images.append(image)
+            masks.append(one_hot(np.minimum(label_slice(labels, index, settings), args.classes - 1), args.classes))
+            if index % 3 == 0:
+                write_png(os.path.join(cfg.DATASET.TRAIN.IMAGES_PATH, f"image_{volume}_{index:04d}.png"), image)
+    return np.stack(images).astype(np.float32) / 255.0, np.stack(masks)
+
+
+def random_crops(rng, images, masks, size: int, count: int):
+    """`count` size x size crops, half of them centred on foreground."""
+    height, width = images.shape[1:3]
+    picked_images, picked_masks = [], []
+    foreground = np.argwhere(masks[..., 1:].sum(-1) > 0)
+    for k in range(count):
+        if k % 2 and len(foreground):
+            index, y, x = foreground[rng.integers(len(foreground))]
+            y, x = np.clip(y - size // 2, 0, height - size), np.clip(x - size // 2, 0, width - size)
+        else:
+            index, y, x = rng.integers(len(images)), rng.integers(height - size + 1), rng.integers(width - size + 1)
+        picked_images.append(images[index, y:y + size, x:x + size])
+        picked_masks.append(masks[index, y:y + size, x:x + size])
+    return np.stack(picked_images), np.stack(picked_masks)
+
+
+def make_run(args) -> str:
+    """<work>/run: the model's config and weights trained on crops of phantom slices; made once per --work."""
+    from omegaconf import open_dict
+
+    from callbacks.checkpoint import checkpoint_path
+    from models.model_factory import compile_model, make_targets, prepare_model
+    from run_dirs.run_dir import close_run, open_run
+
+    cfg = work_config(args)
+    weights = checkpoint_path(cfg)
+    if os.path.isfile(weights):
+        return cfg.RUN_DIR
+    images, masks = training_slices(args, cfg)
+    crop_cfg = work_config(args, f"INPUT.HEIGHT={args.crop}", f"INPUT.WIDTH={args.crop}",
+                           "HYPER_PARAMETERS.LEARNING_RATE=1e-3")
+    model = compile_model(prepare_model(crop_cfg), crop_cfg)
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for step in range(args.train_steps):
+        batch_images, batch_masks = random_crops(rng, images, masks, args.crop, 4)
+        logs = model.train_on_batch(batch_images, make_targets(args.model, batch_masks), return_dict=True)
+        if step % 25 == 0 or step == args.train_steps - 1:
+            print(f"training step {step + 1}/{args.train_steps}: loss {float(logs['loss']):.3f} "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+    with open_dict(cfg):
+        cfg.HYPER_PARAMETERS.EPOCHS = 1
+    open_run(cfg)
+    close_run(cfg)
+    os.makedirs(os.path.dirname(weights), exist_ok=True)
+    model.save_weights(weights)
+    return cfg.RUN_DIR
+
+
+def calibrate_int8(args) -> float:
+    """Seconds to calibrate the run's int8 model (once, as on the training machine); later settings reuse it."""
+    from deploy.run_int8 import run_int8, stored_int8
+    from run_dirs.loading import load_trained_model
+    from run_dirs.run_dir import run_config
+
+    cfg = run_config(work_config(args), overrides=[f"RUN_DIR={args.work}/run"])
+    if stored_int8(cfg):
+        return 0.0
+    start = time.perf_counter()
+    run_int8(cfg, load_trained_model(cfg))
+    return time.perf_counter() - start
+
+
+def dice(truth: np.ndarray, prediction: np.ndarray, labels) -> float:
+    t, p = np.isin(truth, labels), np.isin(prediction, labels)
+    total = t.sum() + p.sum()
+    return float("nan") if total == 0 else 2.0 * float(np.logical_and(t, p).sum()) / total
+
+
+def measure(args) -> dict:
+    """One setting, in this (fresh) process: predict.py's CT path, timed; the figures as a dict."""
+    import nibabel as nib
+
+    from deploy.backends import inference_backend, resolve_backend
+    from inference.roi import roi_settings
+    from inference.volume import segment_ct_files
+    from run_dirs.loading import load_trained_model
+    from run_dirs.run_dir import run_config
+    from volumes.slices import inference_slice_settings
+
+    backend, _, roi = args.measure.partition("+")
+    overrides = [f"INFERENCE.BACKEND={backend}", f"PREDICTION.ROI={roi == 'roi'}", f"INFERENCE.BATCH_SIZE={args.batch_size}",
+                 f"PREDICTION.POSTPROCESS={args.postprocess}", f"PREDICTION.RESULTS_PATH={args.work}/out/{args.measure}"]
+    cfg = run_config(work_config(args, *overrides), overrides=[f"RUN_DIR={args.work}/run", *overrides])
+    ct = os.path.join(args.work, "ct", "volume-0.nii")
+    start = time.perf_counter()
+    model = load_trained_model(cfg)
+    name, precision, _ = resolve_backend(cfg)
+    timings, predicted = {}, []
+    with inference_backend(cfg, model) as predict_fn:
+        def counted(images):
+            predicted.append(len(images))
+            return predict_fn(images)
+
+        set_up = time.perf_counter() - start
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        start = time.perf_counter()
+        [written] = segment_ct_files([ct], counted, inference_slice_settings(cfg), args.batch_size,
+                                     cfg.PREDICTION.RESULTS_PATH, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
+                                     cfg.PREDICTION.POSTPROCESS, figures=False, roi=roi_settings(cfg), timings=timings)
+        seconds = time.perf_counter() - start
+    truth = np.asanyarray(nib.load(os.path.join(args.work, "ct", "segmentation-0.nii")).dataobj)
+    labels = np.asanyarray(nib.load(written["output"]).dataobj)
+    return {"setting": args.measure, "runs_as": f"{name}:{precision}", "seconds": seconds, "set_up": set_up,
+            "phases": timings, "slices_predicted": sum(predicted), "slices": int(truth.shape[2]),
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20,
+            "rss_before_gb": rss_before / 2 ** 20,
+            "dice_liver": dice(truth, labels, (1, 2)), "dice_tumour": dice(truth, labels, (2,))}
+
+
+def run_setting(args, setting: str, json_path: str) -> dict:
+    """measure() in a fresh Python: its own TF state, precision policy and peak memory."""
+    command = [sys.executable, os.path.abspath(__file__), "--measure", setting, "--json", json_path,
+               "--work", args.work, "--batch-size", str(args.batch_size), "--model", args.model,
+               "--backbone", args.backbone, "--input", str(args.input), "--classes", str(args.classes),
+               *(["--postprocess"] if args.postprocess else []), "--extra", *args.extra]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    print(completed.stdout, end="", flush=True)
+    if completed.returncode != 0:
+        print(completed.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"benchmark of {setting} failed")
+    with open(json_path) as handle:
+        return json.load(handle)
+
+
+def table(results: list) -> str:
+    baseline = results[0]["seconds"]
+    lines = [HEADER, "|" + "---|" * HEADER.count(" | ") + "---|"]
+    for r in results:
+        phases = " | ".join(f"{r['phases'].get(p, 0.0):.1f}" for p in PHASE_COLUMNS)
+        lines.append(f"| {r['setting']} | {r['runs_as']} | {r['slices_predicted']} of {r['slices']} | "
+                     f"{r['seconds']:.1f} | {baseline / r['seconds']:.2f}x | {phases} | {r['set_up']:.1f} | "
+                     f"{r['peak_rss_gb']:.2f} | {r['dice_liver']:.4f} | {r['dice_tumour']:.4f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.measure:
+        result = measure(args)
+        with open(args.json, "w") as handle:
+            json.dump(result, handle)
+        return result
+    with tempfile.TemporaryDirectory(prefix="volume-benchmark-") as scratch:
+        args.work = os.path.abspath(args.work or scratch)
+        start = time.perf_counter()
+        ct = make_ct(args)
+        make_run(args)
+        print(f"CT {ct} and run {args.work}/run ready ({time.perf_counter() - start:.0f} s)", flush=True)
+        calibration = calibrate_int8(args)
+        best = {}
+        for repeat in range(args.repeats):
+            for setting in args.settings:
+                result = run_setting(args, setting, os.path.join(args.work, f"{setting}.json"))
+                print(f"{setting}: {result['seconds']:.1f} s, {result['slices_predicted']} slices", flush=True)
+                if setting not in best or result["seconds"] < best[setting]["seconds"]:
+                    best[setting] = result
+        results = [best[setting] for setting in args.settings]
+    body = "\n".join([
+        f"{datetime.date.today().isoformat()}, {cpu_model_name()}, {os.cpu_count()} cores; {args.model}/{args.backbone} "
+        f"at {args.input}x{args.input}, {args.classes} classes, INFERENCE.BATCH_SIZE={args.batch_size}; one synthetic "
+        f"CT of {args.size}x{args.size}x{args.slices} (liver in about {args.liver_slices // 2} slices), model trained "
+        f"{args.train_steps} steps on the phantom; best of {args.repeats} run(s) per setting, each in a fresh process; "
+        f"int8 calibrated once before ({calibration:.0f} s) and kept in the run.",
+        "",
+        "CT seconds: `segment_ct_files` from reading the NIfTI to the written mask (predict.py's path without "
+        "its figure); phase columns: seconds each phase kept a thread busy (they overlap); set-up: loading the "
+        "weights and building the backend (int8: loading the run's calibrated model); peak RSS of the process.",
+        "",
+        table(results),
+    ])
+    print(body)
+    replace_section(args.out, args.section, body)
+    print(f"written: {args.out} (section '{args.section}')")
+    return results
+
+
+if __name__ == "__main__":
+    main()
