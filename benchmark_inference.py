@@ -27,8 +27,6 @@ from deploy.quantize import calibration_images
 from models.inference_graph import final_output_model
 from models.model_factory import prepare_model
 from utils.cli import hydra_app
-from utils.config import validate_config
-from utils.errors import UserError
 from utils.files import write_json
 from utils.paths import require_paths
 from utils.runtime import configure_precision, get_strategy, precision_of, use_xla
@@ -56,10 +54,7 @@ def time_steps(predict, images, warmup_steps: int, bench_steps: int) -> list:
 
 def run_benchmark(cfg) -> list:
     """One result per BENCHMARK.BACKENDS entry: BENCHMARK.STEPS timed forward passes after WARMUP_STEPS."""
-    validate_config(cfg)
     warmup_steps, bench_steps = cfg.BENCHMARK.WARMUP_STEPS, cfg.BENCHMARK.STEPS
-    if not (isinstance(warmup_steps, int) and warmup_steps >= 0 and isinstance(bench_steps, int) and bench_steps >= 1):
-        raise UserError(f"BENCHMARK.WARMUP_STEPS must be >= 0 and BENCHMARK.STEPS >= 1, got {warmup_steps}, {bench_steps}")
     backends = parse_backends(cfg.BENCHMARK.BACKENDS, precision_of(cfg.OPTIMIZATION.AMP))
     set_seed(cfg.SEED)
     configure_precision(cfg)

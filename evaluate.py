@@ -56,7 +56,7 @@ def evaluate_pictures(cfg: DictConfig) -> dict:
     results_dir = cfg.EVALUATION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         result = evaluate_images(pairs, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
-                                 cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.HYPER_PARAMETERS.BATCH_SIZE, setup.classes,
+                                 cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, inference_batch_size(cfg), setup.classes,
                                  setup.label_count, setup.regions, bool(cfg.DATASET.BINARY_MASKS))
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))

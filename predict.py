@@ -130,7 +130,7 @@ def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
     shown, written = [], []
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         predictions = predict_pictures(paths, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
-                                       cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.HYPER_PARAMETERS.BATCH_SIZE)
+                                       cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, inference_batch_size(cfg))
         for predicted, output in zip(predictions, outputs):
             write_png(output, predicted.labels)
             written.append({"path": predicted.path, "prediction_path": output, "shape": predicted.labels.shape})

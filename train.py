@@ -30,7 +30,6 @@ from run_dirs.run_dir import (close_run, command_line_keys, discard_unstarted_ru
                               resume_command)
 from utils.cli import hydra_app
 from utils.cluster import is_chief, worker_outputs
-from utils.config import validate_config
 from utils.paths import require_paths
 from utils.runtime import configure_precision, get_strategy
 from utils.seed import set_seed
@@ -75,7 +74,6 @@ def follow_data_set(cfg: DictConfig) -> None:
 
 
 def train(cfg: DictConfig) -> keras.callbacks.History:
-    validate_config(cfg)
     prepare_run(cfg)
     follow_data_set(cfg)
     require_paths(cfg, write_dirs=["CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH",

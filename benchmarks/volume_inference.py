@@ -33,8 +33,9 @@ from benchmarks.markdown import DOCS_DIR, replace_section
 
 DEFAULT_SETTINGS = ["keras:float32", "keras:float32+roi", "onnxruntime:int8", "auto+roi"]
 PHASE_COLUMNS = ("read", "prepare", "infer", "to_ct_grid", "postprocess", "write")
-HEADER = ("| setting | runs as | slices predicted | CT seconds | speed-up | read | prepare | infer | to CT grid | "
-          "post-process | write | set-up s | peak RSS GB | Dice liver | Dice tumour |")
+HEADER = ("| setting | runs as | slices predicted | CT seconds | speed-up | CPU seconds | speed-up in CPU s | read | "
+          "prepare | infer | to CT grid | post-process | write | set-up s | peak RSS GB | load avg | Dice liver | "
+          "Dice tumour |")
 
 
 def parse_args(argv=None):
@@ -145,7 +146,7 @@ def make_run(args) -> str:
     for step in range(args.train_steps):
         batch_images, batch_masks = random_crops(rng, images, masks, args.crop, 4)
         logs = model.train_on_batch(batch_images, make_targets(args.model, batch_masks), return_dict=True)
-        if step % 25 == 0 or step == args.train_steps - 1:
+        if step % 10 == 0 or step == args.train_steps - 1:
             print(f"training step {step + 1}/{args.train_steps}: loss {float(logs['loss']):.3f} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
     with open_dict(cfg):
@@ -169,6 +170,13 @@ def calibrate_int8(args) -> float:
     start = time.perf_counter()
     run_int8(cfg, load_trained_model(cfg))
     return time.perf_counter() - start
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process, all its threads: on shared cores, what a setting costs
+    whatever else runs (wall seconds grow with the machine's load, CPU seconds much less)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def dice(truth: np.ndarray, prediction: np.ndarray, labels) -> float:
@@ -203,18 +211,20 @@ def measure(args) -> dict:
             return predict_fn(images)
 
         set_up = time.perf_counter() - start
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        cpu_before, load_before = cpu_seconds(), os.getloadavg()[0]
         start = time.perf_counter()
         [written] = segment_ct_files([ct], counted, inference_slice_settings(cfg), args.batch_size,
                                      cfg.PREDICTION.RESULTS_PATH, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
                                      cfg.PREDICTION.POSTPROCESS, figures=False, roi=roi_settings(cfg), timings=timings)
         seconds = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu_before
+        load = (load_before + os.getloadavg()[0]) / 2
     truth = np.asanyarray(nib.load(os.path.join(args.work, "ct", "segmentation-0.nii")).dataobj)
     labels = np.asanyarray(nib.load(written["output"]).dataobj)
     return {"setting": args.measure, "runs_as": f"{name}:{precision}", "seconds": seconds, "set_up": set_up,
+            "cpu_seconds": cpu, "load_average": load,
             "phases": timings, "slices_predicted": sum(predicted), "slices": int(truth.shape[2]),
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20,
-            "rss_before_gb": rss_before / 2 ** 20,
             "dice_liver": dice(truth, labels, (1, 2)), "dice_tumour": dice(truth, labels, (2,))}
 
 
@@ -234,13 +244,14 @@ def run_setting(args, setting: str, json_path: str) -> dict:
 
 
 def table(results: list) -> str:
-    baseline = results[0]["seconds"]
+    baseline, baseline_cpu = results[0]["seconds"], results[0]["cpu_seconds"]
     lines = [HEADER, "|" + "---|" * HEADER.count(" | ") + "---|"]
     for r in results:
         phases = " | ".join(f"{r['phases'].get(p, 0.0):.1f}" for p in PHASE_COLUMNS)
         lines.append(f"| {r['setting']} | {r['runs_as']} | {r['slices_predicted']} of {r['slices']} | "
-                     f"{r['seconds']:.1f} | {baseline / r['seconds']:.2f}x | {phases} | {r['set_up']:.1f} | "
-                     f"{r['peak_rss_gb']:.2f} | {r['dice_liver']:.4f} | {r['dice_tumour']:.4f} |")
+                     f"{r['seconds']:.1f} | {baseline / r['seconds']:.2f}x | {r['cpu_seconds']:.1f} | "
+                     f"{baseline_cpu / r['cpu_seconds']:.2f}x | {phases} | {r['set_up']:.1f} | "
+                     f"{r['peak_rss_gb']:.2f} | {r['load_average']:.1f} | {r['dice_liver']:.4f} | {r['dice_tumour']:.4f} |")
     return "\n".join(lines)
 
 
@@ -265,7 +276,11 @@ def main(argv=None):
                 print(f"{setting}: {result['seconds']:.1f} s, {result['slices_predicted']} slices", flush=True)
                 if setting not in best or result["seconds"] < best[setting]["seconds"]:
                     best[setting] = result
-        results = [best[setting] for setting in args.settings]
+                write_table(args, [best[s] for s in args.settings if s in best], calibration)   # so far
+    return [best[setting] for setting in args.settings]
+
+
+def write_table(args, results: list, calibration: float) -> None:
     body = "\n".join([
         f"{datetime.date.today().isoformat()}, {cpu_model_name()}, {os.cpu_count()} cores; {args.model}/{args.backbone} "
         f"at {args.input}x{args.input}, {args.classes} classes, INFERENCE.BATCH_SIZE={args.batch_size}; one synthetic "
@@ -275,14 +290,16 @@ def main(argv=None):
         "",
         "CT seconds: `segment_ct_files` from reading the NIfTI to the written mask (predict.py's path without "
         "its figure); phase columns: seconds each phase kept a thread busy (they overlap); set-up: loading the "
-        "weights and building the backend (int8: loading the run's calibrated model); peak RSS of the process.",
+        "weights and building the backend (int8: loading the run's calibrated model); CPU seconds: user + system "
+        "time of the process while it segmented the CT (on shared cores, less sensitive to other load than wall "
+        "seconds); load avg: the machine's 1-minute load average during the run (2 = both cores busy); peak RSS "
+        "of the process.",
         "",
         table(results),
     ])
     print(body)
     replace_section(args.out, args.section, body)
-    print(f"written: {args.out} (section '{args.section}')")
-    return results
+    print(f"written: {args.out} (section '{args.section}')", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,13 @@ import keras
 from callbacks.checkpoint import AtomicBackupAndRestore, BestCheckpoint, checkpoint_path
 from callbacks.csv_logger import CSVLogger
 from callbacks.timing_callback import TimingCallback
-from utils.choices import choose, register_choice
+from utils.choices import choose
 
 # CALLBACKS.EARLY_STOPPING.MONITOR -> what early stopping watches, given the checkpoint's metric: (monitor, mode)
-EARLY_STOPPING_MONITORS = register_choice("CALLBACKS.EARLY_STOPPING.MONITOR", {
+EARLY_STOPPING_MONITORS = {
     "checkpoint": lambda checkpoint_monitor: (checkpoint_monitor, "max"),   # the validation Dice that picks the weights
     "val_loss": lambda checkpoint_monitor: ("val_loss", "min"),              # the recipe's (Keras' default)
-})
+}
 
 
 def build_callbacks(cfg, monitor: str, global_batch_size: int):

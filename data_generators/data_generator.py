@@ -9,7 +9,7 @@ from data_generators.dataset_files import list_split_pairs
 from data_generators.sampling import epoch_steps
 from data_generators.tf_data_generator import SliceSequence
 from data_sets.kinds import dataset_kind
-from utils.choices import choose, register_choice
+from utils.choices import choose
 from utils.errors import UserError
 
 
@@ -213,4 +213,4 @@ def _dali_feed(cfg, mode, strategy, target_fn):
 
 
 # DATA_GENERATOR_TYPE -> builder(cfg, mode, strategy, target_fn) of the DataFeed
-GENERATORS = register_choice("DATA_GENERATOR_TYPE", {"TF_GENERATOR": _tf_feed, "DALI_GENERATOR": _dali_feed})
+GENERATORS = {"TF_GENERATOR": _tf_feed, "DALI_GENERATOR": _dali_feed}

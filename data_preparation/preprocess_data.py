@@ -20,6 +20,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import List, NamedTuple, Optional
 
+import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+
 import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
@@ -232,10 +234,10 @@ def prepare_dataset(cfg: DictConfig) -> dict:
 
 
 def prepare_checked_dataset(cfg: DictConfig) -> dict:
-    """The command-line job: the data set's own description (nnU-Net's dataset.json) applied, the config and the
-    output folders checked, then both splits prepared."""
-    apply_description(cfg, command_line_keys())
-    validate_config(cfg)
+    """The command-line job (the config validated by hydra_app): the data set's own description (nnU-Net's
+    dataset.json) applied and checked again, the output folders checked, then both splits prepared."""
+    if apply_description(cfg, command_line_keys()):
+        validate_config(cfg)
     require_paths(cfg, write_dirs=["DATASET.TRAIN.IMAGES_PATH", "DATASET.TRAIN.MASK_PATH",
                                    "DATASET.VAL.IMAGES_PATH", "DATASET.VAL.MASK_PATH"])
     return prepare_dataset(cfg)

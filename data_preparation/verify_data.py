@@ -11,6 +11,8 @@ import os
 import random
 from typing import List, Tuple
 
+import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+
 import cv2
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf, open_dict
 from data_sets import images, kits19, lits, nnunet
 from data_sets.labels import (Regions, check_class_names, check_lesion_region, lesion_region, network_classes,
                              predicted_class_names, region_table, scoring_regions)
-from utils.choices import choose, register_choice
+from utils.choices import choose
 from utils.errors import UserError
 
 
@@ -33,7 +33,7 @@ class DatasetKind(NamedTuple):
     val_source: str = "DATA_PREPARATION.SCANS_VAL_DATA_PATH"       # ... and split_pairs(cfg, 'val')
 
 
-KINDS = register_choice("DATASET.KIND", {
+KINDS = {
     "lits": DatasetKind(volumetric=True, nested_labels=True, split_pairs=lits.split_pairs,
                         prediction_inputs=lits.prediction_inputs, output_name=lits.output_name),
     # the user's picture folders as they come: read and resized at load by the generators, scored per image
@@ -47,7 +47,7 @@ KINDS = register_choice("DATASET.KIND", {
                           prediction_inputs=kits19.prediction_inputs, output_name=kits19.output_name,
                           describe=kits19.describe, case_split=kits19.case_split,
                           train_source="DATA_PREPARATION.DATASET_PATH", val_source="DATA_PREPARATION.DATASET_PATH"),
-})
+}
 
 
 def dataset_kind(cfg) -> DatasetKind:

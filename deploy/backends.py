@@ -15,6 +15,7 @@ import numpy as np
 
 from deploy.export import OPENVINO_PIP, copy_in_precision, write_onnx, write_onnx_int8
 from deploy.run_int8 import can_calibrate, run_int8, stored_int8
+from utils.choices import choose
 from utils.config import positive_int
 from utils.errors import UserError
 from inference.predict_fn import make_predict_fn
@@ -64,6 +65,9 @@ BACKENDS = {
     "onnxruntime": (Backend("onnxruntime", "onnxruntime==1.31.1", ("float32", "int8")), onnxruntime_runner),
     "openvino": (Backend("openvino", OPENVINO_PIP, ("float32", "bfloat16")), openvino_runner),
 }
+AUTO = "auto"   # INFERENCE.BACKEND: the fastest backend here among those whose Dice parity is tested
+# INFERENCE.BACKEND: a backend, or auto (resolved per machine by `auto_backend`)
+INFERENCE_BACKENDS = {AUTO: None, **BACKENDS}
 
 
 def parse_backends(entries, default_precision: str, key: str = "BENCHMARK.BACKENDS") -> list:
@@ -74,10 +78,10 @@ def parse_backends(entries, default_precision: str, key: str = "BENCHMARK.BACKEN
     parsed = []
     for entry in entries:
         name, _, precision = str(entry).partition(":")
-        if name not in BACKENDS:
-            raise UserError(f"{key}: unknown backend '{name}'; choices: {', '.join(BACKENDS)} "
-                            f"(optionally NAME:PRECISION)")
-        backend = BACKENDS[name][0]
+        found = choose(key, name)
+        if found is None:
+            raise UserError(f"{key}: '{entry}': auto picks the precision itself; write auto alone")
+        backend = found[0]
         if backend.module and importlib.util.find_spec(backend.module) is None:
             raise UserError(f"{key}: backend '{name}' is not installed (pip install {backend.pip}); "
                             f"installed choices: {', '.join(available_backends())}")
@@ -104,9 +108,6 @@ def build_runner(name: str, precision: str, cfg, model: keras.Model, scratch: st
 def inference_batch_size(cfg) -> int:
     """INFERENCE.BATCH_SIZE, checked: slices per forward pass when whole CTs are segmented."""
     return positive_int(cfg.INFERENCE.BATCH_SIZE, "INFERENCE.BATCH_SIZE")
-
-
-AUTO = "auto"   # INFERENCE.BACKEND: the fastest backend here among those whose Dice parity is tested
 
 
 def auto_backend(cfg, cpu_int8: bool, cpu_bfloat16: bool, gpus: list) -> Tuple[str, str, str]:

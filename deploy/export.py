@@ -18,6 +18,7 @@ import tensorflow as tf
 from deploy.quantize import quantize_onnx, require_calibration_images
 from models.inference_graph import final_output_model
 from models.model_factory import prepare_model
+from utils.choices import choose
 from utils.errors import UserError
 from utils.tf_env import native_info_logs_silenced
 from utils.runtime import POLICIES, precision_scope
@@ -113,9 +114,10 @@ EXPORT_FORMATS = {"saved_model": write_saved_model, "onnx": write_onnx, "onnx_in
 
 def check_formats(formats) -> None:
     """A UserError naming the choices for an unknown EXPORT.FORMATS entry or a missing converter package."""
-    unknown = [name for name in formats if name not in EXPORT_FORMATS]
-    if unknown or not formats:
-        raise UserError(f"EXPORT.FORMATS: unknown {unknown or 'empty list'}; choices: {', '.join(EXPORT_FORMATS)}")
+    if not formats:
+        raise UserError(f"EXPORT.FORMATS is empty; choose one or more of {', '.join(EXPORT_FORMATS)}")
+    for name in formats:
+        choose("EXPORT.FORMATS", name)
     if "openvino" in formats and importlib.util.find_spec("openvino") is None:
         raise UserError(f"EXPORT.FORMATS: openvino is not installed (pip install {OPENVINO_PIP}); "
                         f"choices without it: {', '.join(n for n in EXPORT_FORMATS if n != 'openvino')}")

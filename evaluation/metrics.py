@@ -11,7 +11,6 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 from scipy import ndimage
 
-from utils.choices import register_choice
 
 # LiTS's scoring regions (name -> labels) and the one scored lesion by lesion.
 LITS_REGIONS: Dict[str, Tuple[int, ...]] = {"liver": (1, 2), "tumour": (2,)}
@@ -114,8 +113,7 @@ def _hd95_pooled(from_prediction: np.ndarray, from_truth: np.ndarray) -> float:
 
 
 # EVALUATION.HD95's valid names: how the two one-way distance sets make one 95th percentile.
-HD95_CONVENTIONS = register_choice("EVALUATION.HD95", {"max_of_directed": _hd95_max_of_directed,
-                                                       "pooled": _hd95_pooled})
+HD95_CONVENTIONS = {"max_of_directed": _hd95_max_of_directed, "pooled": _hd95_pooled}
 
 
 class SurfaceDistances(NamedTuple):

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from data_generators.preprocessing import normalize_image
 from inference.roi import RoiSettings, body_slices, min_foreground_pixels, predict_region
+from utils.choices import choose
 from utils.errors import UserError, warn
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_on_grid
@@ -166,8 +167,7 @@ def output_formats(choice: str, source: Source) -> Tuple[str, ...]:
 
 def check_output_format(choice: str, sources: List[Source]) -> None:
     """PREDICTION.OUTPUT_FORMAT is one of OUTPUT_FORMATS, and a DICOM SEG is asked for DICOM input only."""
-    if choice not in OUTPUT_FORMATS:
-        raise UserError(f"PREDICTION.OUTPUT_FORMAT must be one of {', '.join(OUTPUT_FORMATS)}, got '{choice}'")
+    choose("PREDICTION.OUTPUT_FORMAT", choice)
     if choice in ("dicom_seg", "both"):
         not_dicom = [source for source in sources if not is_dicom(source)]
         if not_dicom:

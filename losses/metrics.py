@@ -5,7 +5,6 @@ The per-case Dice of evaluation, on each CT's own grid, is in evaluation.metrics
 import keras
 from keras import ops
 
-from utils.choices import register_choice
 
 
 def dice_coef(y_true, y_pred, smooth=1e-6):
@@ -105,7 +104,7 @@ class HardDiceCoefficient(keras.metrics.Metric):
 
 # CALLBACKS.MODEL_CHECKPOINT.MONITOR -> the validation metric that picks the best weights. Both are
 # logged for every run (on the final output), so either can be compared with the other.
-VALIDATION_METRICS = register_choice("CALLBACKS.MODEL_CHECKPOINT.MONITOR", {
+VALIDATION_METRICS = {
     "dice_coef": DiceCoefficient,            # soft Dice of the foreground pooled over the epoch (default)
     "hard_dice_coef": HardDiceCoefficient,   # the recipe's: argmax Dice per image, averaged over images
-})
+}

@@ -7,14 +7,14 @@ from typing import NamedTuple, Optional
 
 import keras
 
-from utils.choices import choose, register_choice
+from utils.choices import choose
 from utils.errors import UserError
 
 # MODEL.KERNEL_INITIALIZER -> Keras initializer class of UNet 3+'s own convolution kernels
-KERNEL_INITIALIZERS = register_choice("MODEL.KERNEL_INITIALIZER", {
+KERNEL_INITIALIZERS = {
     "glorot_uniform": keras.initializers.GlorotUniform,   # Keras' default
     "he_normal": keras.initializers.HeNormal,             # the NVIDIA recipe's (models/unet3plus_utils.py)
-})
+}
 
 
 class ConvOptions(NamedTuple):
@@ -109,13 +109,13 @@ def load_backbone_weights(model: keras.Model, path: str) -> None:
 
 
 # MODEL.BACKBONE.TYPE -> builder(inputs, filters, weights_path, options, backbone_l2) of the five maps [e1..e5]
-BACKBONES = register_choice("MODEL.BACKBONE.TYPE", {
+BACKBONES = {
     "unet3plus": unet3plus_encoder,
     "vgg16": vgg_encoder(keras.applications.VGG16, ("block1_conv2", "block2_conv2", "block3_conv3",
                                                     "block4_conv3", "block5_conv3")),
     "vgg19": vgg_encoder(keras.applications.VGG19, ("block1_conv2", "block2_conv2", "block3_conv4",
                                                     "block4_conv4", "block5_conv4")),
-})
+}
 
 
 def build_encoder(inputs, backbone: str, filters, weights_path=None, options: ConvOptions = ConvOptions(),

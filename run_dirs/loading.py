@@ -7,7 +7,6 @@ from omegaconf import OmegaConf
 from callbacks.checkpoint import checkpoint_path
 from models.model_factory import prepare_model
 from run_dirs.run_dir import enclosing_run, load_run_config
-from utils.config import validate_config
 from utils.errors import UserError
 from utils.runtime import configure_precision
 
@@ -39,7 +38,6 @@ def architecture_mismatch(cfg, weights_path: str):
 
 def load_trained_model(cfg) -> keras.Model:
     """The configured model with the weights train.py saved for it."""
-    validate_config(cfg)
     configure_precision(cfg)
     path = checkpoint_path(cfg)
     if not os.path.isfile(path):

@@ -12,6 +12,7 @@ from benchmarks.markdown import replace_section
 from benchmarks.tables import table_row
 from deploy.backends import parse_backends
 from tests.helpers import run_cli, tiny_config
+from utils.config import validate_config
 from utils.errors import UserError
 
 
@@ -47,7 +48,8 @@ def test_bare_backend_names_follow_amp_when_they_can(monkeypatch):
 
 def test_inference_backend_is_checked_like_benchmark_backends():
     assert parse_backends(["onnxruntime:int8"], "float32", "INFERENCE.BACKEND") == [("onnxruntime", "int8")]
-    with pytest.raises(UserError, match=r"^INFERENCE.BACKEND: unknown backend 'tensorrt'; choices: keras, onnxruntime"):
+    with pytest.raises(UserError, match=r"^INFERENCE.BACKEND must be one of auto, keras, onnxruntime, openvino \(optionally NAME:PRECISION\); "
+                                        r"got 'tensorrt'$"):
         parse_backends(["tensorrt"], "float32", "INFERENCE.BACKEND")
     with pytest.raises(UserError, match="'onnxruntime:bfloat16': onnxruntime runs in float32, int8$"):
         parse_backends(["onnxruntime:bfloat16"], "float32", "INFERENCE.BACKEND")
@@ -64,8 +66,10 @@ def test_missing_backend_names_the_installed_choices(monkeypatch):
 
 
 def test_bad_step_counts_are_reported(tmp_path):
-    with pytest.raises(UserError, match="BENCHMARK.STEPS"):
-        run_benchmark(tiny_config(tmp_path, "BENCHMARK.WARMUP_STEPS=0", "BENCHMARK.STEPS=0"))
+    with pytest.raises(UserError, match="^BENCHMARK.STEPS must be a positive integer, got 0$"):
+        validate_config(tiny_config(tmp_path, "BENCHMARK.WARMUP_STEPS=0", "BENCHMARK.STEPS=0"))
+    with pytest.raises(UserError, match="^BENCHMARK.WARMUP_STEPS must be 0 or more, got -1$"):
+        validate_config(tiny_config(tmp_path, "BENCHMARK.WARMUP_STEPS=-1"))
 
 
 def test_conv_flops_by_hand():
@@ -104,7 +108,7 @@ def test_benchmark_cli_prints_precision_table_and_writes_json(tmp_path):
 @pytest.mark.parametrize("override,message", [
     ("OPTIMIZATION.AMP=fp16", "error: OPTIMIZATION.AMP must be one of True, False, float32, float16, bfloat16; got 'fp16'"),
     ("BENCHMARK.BACKENDS=[keras,tensorrt]",
-     "error: BENCHMARK.BACKENDS: unknown backend 'tensorrt'; choices: keras, onnxruntime, openvino (optionally NAME:PRECISION)"),
+     "error: BENCHMARK.BACKENDS must be one of keras, onnxruntime, openvino (optionally NAME:PRECISION); got 'tensorrt'"),
 ])
 def test_bad_amp_or_backend_gives_one_error_line(tmp_path, override, message):
     completed = run_benchmark_cli(tmp_path, override)
@@ -149,7 +153,7 @@ def test_volume_benchmark_times_a_ct_per_setting_and_writes_the_table(tmp_path):
     rows = [line.split(" | ") for line in out.read_text().splitlines() if line.startswith("| keras:float32 |")
             or line.startswith("| auto+roi |")]
     assert [row[0] for row in rows] == ["| keras:float32", "| auto+roi"]
-    assert rows[0][2] == "36 of 36" and rows[0][4] == "1.00x"
+    assert rows[0][2] == "36 of 36" and rows[0][4] == "1.00x" and rows[0][6] == "1.00x"
     assert rows[1][1] in ("onnxruntime:int8", "keras:bfloat16", "keras:float32")    # what auto picked here
-    assert float(rows[0][3]) > 0 and all(float(value) >= 0 for value in rows[0][5:11])
+    assert float(rows[0][3]) > 0 and float(rows[0][5]) > 0 and all(float(value) >= 0 for value in rows[0][7:13])
     assert os.path.isfile(tmp_path / "work" / "run" / "export" / "model.int8.onnx")    # calibrated once, kept

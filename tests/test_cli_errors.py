@@ -39,7 +39,7 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *fragments: str) 
 
 
 # (script, overrides, fragments of the one error line); `{tmp}` is the test's tmp_path, `{file}` a plain file in it.
-# Every script shares the schema: config-only cases use verify_data.py, which starts without TensorFlow.
+# Every script shares the schema and the validation step: config-only cases use verify_data.py.
 V = "data_preparation/verify_data.py"
 CASES = [
     ("train.py", ["HYPER_PARAMETERS.LEARNING_RATE=abc"],
@@ -64,6 +64,9 @@ CASES = [
     ("train.py", ["CALLBACKS.CSV_LOGGER.PATH={tmp}"], ["CALLBACKS.CSV_LOGGER.PATH must be a file path"]),
     ("train.py", ["MODEL.BACKBONE.WEIGHTS={tmp}/missing.h5"], ["MODEL.BACKBONE.WEIGHTS: file not found"]),
     ("evaluate.py", ["EVALUATION.RESULTS_PATH={file}/results"], ["EVALUATION.RESULTS_PATH cannot be created"]),
+    # the config is validated first, before the run folder is looked for
+    ("evaluate.py", ["HYPER_PARAMETERS.BATCH_SIZE=0", "RUN_DIR={tmp}/no_such_run"],
+     ["HYPER_PARAMETERS.BATCH_SIZE must be a positive integer, got 0"]),
     ("evaluate.py", ["EVALUATION.HD95=mean"], ["EVALUATION.HD95 must be one of max_of_directed, pooled; got 'mean'"]),
     ("evaluate.py", ["EVALUATION.LESION_OVERLAP=1.5"], ["EVALUATION.LESION_OVERLAP must be a number from 0"]),
     ("evaluate.py", ["DATA_PREPARATION.SCANS_VAL_DATA_PATH={tmp}/none"],

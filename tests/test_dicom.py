@@ -341,7 +341,7 @@ def test_output_format_and_names_are_checked_before_any_work(tmp_path):
 
     write_series(tmp_path / "study" / "ct", slices=2)
     found = find_ct_sources([str(tmp_path / "study"), str(tmp_path / "study" / "ct")])
-    with pytest.raises(UserError, match="^PREDICTION.OUTPUT_FORMAT must be one of auto, nifti, dicom_seg, both, "
+    with pytest.raises(UserError, match="^PREDICTION.OUTPUT_FORMAT must be one of auto, nifti, dicom_seg, both; "
                                         "got 'seg'$"):
         check_output_format("seg", found)
     check_output_format("dicom_seg", found)

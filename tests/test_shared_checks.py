@@ -1,14 +1,8 @@
 """The one table of names per choice, the one PNG listing and the one positive-integer check."""
 import pytest
 
-import callbacks.training_callbacks  # noqa: F401  (registers CALLBACKS.EARLY_STOPPING.MONITOR)
-import data_generators.data_generator  # noqa: F401  (registers DATA_GENERATOR_TYPE)
-import data_sets.kinds  # noqa: F401  (registers DATASET.KIND)
-import evaluation.metrics  # noqa: F401  (registers EVALUATION.HD95)
-import models.model_factory  # noqa: F401  (registers MODEL.TYPE, MODEL.BACKBONE.TYPE, the checkpoint's metric)
-import volumes.slices  # noqa: F401  (registers DATA_PREPARATION.INTENSITY_SCALING and ORIENTATION)
-from tests.helpers import tiny_config
-from utils.choices import check_choices, choices_help
+from tests.helpers import run_cli, tiny_config
+from utils.choices import CHOICES, check_choices, choices_help
 from utils.config import positive_int, validate_config
 from utils.errors import UserError
 from utils.files import list_files, require_dir
@@ -20,12 +14,48 @@ from utils.files import list_files, require_dir
     ("DATA_GENERATOR_TYPE", "TORCH_GENERATOR", "TF_GENERATOR, DALI_GENERATOR"),
     ("EVALUATION.HD95", "mean", "max_of_directed, pooled"),
     ("DATASET.KIND", "coco", "lits, images, nnunet, kits19"),
+    ("USE_MULTI_GPUS.STRATEGY", "horovod", "mirrored, multi_worker"),
+    ("OPTIMIZATION.AMP", "fp16", "True, False, float32, float16, bfloat16"),
+    ("PREDICTION.OUTPUT_FORMAT", "png", "auto, nifti, dicom_seg, both"),
+    ("INFERENCE.BACKEND", "tensorrt", "auto, keras, onnxruntime, openvino (optionally NAME:PRECISION)"),
+    ("BENCHMARK.BACKENDS", "[keras,tensorrt:int8]", "keras, onnxruntime, openvino (optionally NAME:PRECISION)"),
+    ("EXPORT.FORMATS", "[onnx,tflite]", "saved_model, onnx, onnx_int8, openvino"),
 ])
 def test_config_names_are_checked_against_the_implementers_tables(tmp_path, key, bad, valid):
     check_choices(tiny_config(tmp_path))
     with pytest.raises(UserError) as raised:
         validate_config(tiny_config(tmp_path, f"{key}={bad}"))
-    assert str(raised.value) == f"{key} must be one of {valid}; got '{bad}'"
+    got = bad.strip("[]").split(",")[-1].partition(":")[0]   # a list's bad entry, without its precision
+    assert str(raised.value) == f"{key} must be one of {valid}; got '{got}'"
+
+
+def test_an_empty_list_of_names_is_refused(tmp_path):
+    with pytest.raises(UserError, match=r"^EXPORT.FORMATS is empty; choose one or more of saved_model, onnx"):
+        validate_config(tiny_config(tmp_path, "EXPORT.FORMATS=[]"))
+
+
+def test_the_tables_are_read_where_they_are_needed_not_filled_by_imports():
+    """Importing the config code loads no table owner (no side effects); every table is its owner's own."""
+    completed = run_cli("-c", "import sys, utils.config, utils.cli; "
+                              "print(sorted({m.split('.')[0] for m in sys.modules} & {'models', 'data_generators', "
+                              "'data_sets', 'deploy', 'inference', 'tensorflow'}))")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
+    import importlib
+    for key, choice in CHOICES.items():
+        module, _, name = choice.table.partition(":")
+        assert len(getattr(importlib.import_module(module), name)) >= 1, key
+
+
+def test_every_key_the_code_chooses_from_has_a_row_in_choices():
+    import re
+
+    from tests.test_package import _source_files
+    chosen = set()
+    for path in _source_files():
+        if path.endswith(".py"):
+            chosen.update(re.findall(r'choose\("([A-Z_.]+)"', open(path).read()))
+    assert chosen and chosen <= set(CHOICES), sorted(chosen - set(CHOICES))
 
 
 @pytest.mark.parametrize("override,message", [
@@ -48,6 +78,7 @@ def test_out_of_range_values_are_refused_naming_the_key(tmp_path, override, mess
 def test_help_lists_the_valid_names_of_each_choice():
     assert choices_help().splitlines() == [
         "Valid names:",
+        "  BENCHMARK.BACKENDS: keras | onnxruntime | openvino",
         "  CALLBACKS.EARLY_STOPPING.MONITOR: checkpoint | val_loss",
         "  CALLBACKS.MODEL_CHECKPOINT.MONITOR: dice_coef | hard_dice_coef",
         "  DATASET.KIND: lits | images | nnunet | kits19",
@@ -55,9 +86,14 @@ def test_help_lists_the_valid_names_of_each_choice():
         "  DATA_PREPARATION.INTENSITY_SCALING: window | slice_min_max",
         "  DATA_PREPARATION.ORIENTATION: ras | recipe",
         "  EVALUATION.HD95: max_of_directed | pooled",
+        "  EXPORT.FORMATS: saved_model | onnx | onnx_int8 | openvino",
+        "  INFERENCE.BACKEND: auto | keras | onnxruntime | openvino",
         "  MODEL.BACKBONE.TYPE: unet3plus | vgg16 | vgg19",
         "  MODEL.KERNEL_INITIALIZER: glorot_uniform | he_normal",
         "  MODEL.TYPE: unet3plus | unet3plus_deepsup | unet3plus_deepsup_cgm",
+        "  OPTIMIZATION.AMP: True | False | float32 | float16 | bfloat16",
+        "  PREDICTION.OUTPUT_FORMAT: auto | nifti | dicom_seg | both",
+        "  USE_MULTI_GPUS.STRATEGY: mirrored | multi_worker",
     ]
 
 

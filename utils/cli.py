@@ -8,9 +8,9 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from utils.choices import choices_help
-from utils.config import CONFIG_DIR
+from utils.config import CONFIG_DIR, validate_config
 from utils.errors import UserError, exit_on_user_error
-from utils.schema import check_composed, config_error_line
+from utils.schema import config_error_line
 
 
 # `--help` names the script that was run (configs/config.yaml, hydra.help).
@@ -39,12 +39,13 @@ OmegaConf.register_new_resolver("choices", choices_help, replace=True)
 def hydra_app(task: Callable[[DictConfig], object]) -> Callable[[], None]:
     """`main()` for a script running `task(cfg)` on configs/config.yaml plus command-line overrides.
 
+    The config is validated first (utils.config.validate_config), before the task does any work.
     The task's return value is the Hydra job's return value, which sweepers (Optuna) optimise.
     """
     @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
     def hydra_main(cfg: DictConfig) -> object:
         with exit_on_user_error():
-            check_composed(cfg)
+            validate_config(cfg)
             return task(cfg)
 
     def main() -> None:

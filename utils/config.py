@@ -52,14 +52,17 @@ def positive_int(value, key: str) -> int:
 def validate_config(cfg: DictConfig) -> None:
     """Fail fast, with the key to fix, on values that would otherwise crash deep inside TF.
 
-    Names (MODEL.TYPE, ...) are checked against the tables their implementers registered.
+    The one validation step: every script runs it first (utils.cli.hydra_app), the notebook after composing.
+    Names (MODEL.TYPE, ...) are checked against the tables of the code implementing them (utils.choices).
     """
+    check_composed(cfg)
     check_choices(cfg)
     from data_sets.kinds import class_setup   # here, not at the top: data_sets' modules import utils
     class_setup(cfg)   # DATASET.CLASSES / REGIONS / LESION_REGION and OUTPUT.CLASSES agree
     for key in ("HYPER_PARAMETERS.BATCH_SIZE", "HYPER_PARAMETERS.EPOCHS", "INPUT.HEIGHT", "INPUT.WIDTH",
-                "MODEL.SKIP_FILTERS"):
+                "MODEL.SKIP_FILTERS", "BENCHMARK.STEPS"):
         positive_int(OmegaConf.select(cfg, key), key)
+    _check(cfg.BENCHMARK.WARMUP_STEPS >= 0, f"BENCHMARK.WARMUP_STEPS must be 0 or more, got {cfg.BENCHMARK.WARMUP_STEPS}")
     _check(0 <= cfg.SEED < 2 ** 32, f"SEED must be an integer from 0 to 2**32 - 1 (NumPy's range), got {cfg.SEED}")
     _check(float(cfg.HYPER_PARAMETERS.LEARNING_RATE) > 0,
            f"HYPER_PARAMETERS.LEARNING_RATE must be > 0, got {cfg.HYPER_PARAMETERS.LEARNING_RATE}")

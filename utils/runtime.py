@@ -4,27 +4,25 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from utils.choices import choose
 from utils.cluster import multi_worker_strategy
 from utils.errors import UserError
 
-# USE_MULTI_GPUS.STRATEGY: where the replicas live.
-STRATEGIES = ("mirrored", "multi_worker")
-
 
 def get_strategy(cfg) -> tf.distribute.Strategy:
-    """With USE_MULTI_GPUS.VALUE: MirroredStrategy over GPU_IDS (-1: all GPUs) of this machine, or
-    with STRATEGY=multi_worker MultiWorkerMirroredStrategy over the cluster; else the default.
-
-    Without any GPU the mirrored strategy still runs, on the CPU with one replica, so the
-    multi-GPU code path is the same one that tests exercise.
-    """
+    """With USE_MULTI_GPUS.VALUE: the USE_MULTI_GPUS.STRATEGY (STRATEGIES) over this machine's GPUs or the
+    cluster; else the default strategy."""
     if not cfg.USE_MULTI_GPUS.VALUE:
         return tf.distribute.get_strategy()
-    kind = cfg.USE_MULTI_GPUS.STRATEGY
-    if kind not in STRATEGIES:
-        raise UserError(f"USE_MULTI_GPUS.STRATEGY must be one of {', '.join(STRATEGIES)}; got '{kind}'")
-    if kind == "multi_worker":
-        return multi_worker_strategy(cfg)
+    return choose("USE_MULTI_GPUS.STRATEGY", cfg.USE_MULTI_GPUS.STRATEGY)(cfg)
+
+
+def mirrored_strategy(cfg) -> tf.distribute.MirroredStrategy:
+    """MirroredStrategy over USE_MULTI_GPUS.GPU_IDS (-1: all GPUs) of this machine.
+
+    Without any GPU it still runs, on the CPU with one replica, so the multi-GPU code path is the
+    same one that tests exercise.
+    """
     gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
     requested = cfg.USE_MULTI_GPUS.GPU_IDS
     if requested == -1:
@@ -43,8 +41,10 @@ def get_strategy(cfg) -> tf.distribute.Strategy:
     return strategy
 
 
-# OPTIMIZATION.AMP value -> precision; True is resolved per device by `best_precision`.
-PRECISIONS = {False: "float32", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+# USE_MULTI_GPUS.STRATEGY -> builder(cfg) of where the replicas live
+STRATEGIES = {"mirrored": mirrored_strategy, "multi_worker": multi_worker_strategy}
+# OPTIMIZATION.AMP -> precision; True (None here) is resolved per device by `best_precision`.
+AMP_PRECISIONS = {True: None, False: "float32", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 # precision -> Keras dtype policy (variables stay float32 under the mixed ones)
 POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 # (vendor_id or None for any, /proc/cpuinfo flag) of CPUs whose oneDNN bfloat16 convolutions beat float32:
@@ -99,12 +99,7 @@ def best_precision(gpu_capabilities: list, cpu_bfloat16: bool) -> str:
 
 def precision_of(amp) -> str:
     """The precision OPTIMIZATION.AMP asks for on this machine: float32, float16 or bfloat16."""
-    if amp is True:
-        return best_precision(gpu_compute_capabilities(), cpu_has_bfloat16())
-    if isinstance(amp, (bool, str)) and amp in PRECISIONS:
-        return PRECISIONS[amp]
-    choices = ", ".join(["True", *map(str, PRECISIONS)])
-    raise UserError(f"OPTIMIZATION.AMP must be one of {choices}; got {amp!r}")
+    return choose("OPTIMIZATION.AMP", amp) or best_precision(gpu_compute_capabilities(), cpu_has_bfloat16())
 
 
 def configure_precision(cfg) -> str:

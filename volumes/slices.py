@@ -17,7 +17,7 @@ import numpy as np
 
 from omegaconf import OmegaConf
 
-from utils.choices import choose, register_choice
+from utils.choices import choose
 from utils.config import positive_int
 from utils.errors import UserError
 from volumes.geometry import resize_image, resize_labels
@@ -116,10 +116,10 @@ def slice_min_max_scale(hu: np.ndarray, hu_min: float, hu_max: float) -> np.ndar
 
 
 # DATA_PREPARATION.INTENSITY_SCALING -> (hu, hu_min, hu_max) -> uint8 image
-INTENSITY_SCALINGS = register_choice("DATA_PREPARATION.INTENSITY_SCALING", {
+INTENSITY_SCALINGS = {
     "window": window_and_scale,
     "slice_min_max": slice_min_max_scale,
-})
+}
 
 
 def _recipe_frame(canonical, source):
@@ -131,10 +131,10 @@ def _from_recipe_frame(rotated, source):
 
 
 # DATA_PREPARATION.ORIENTATION -> (to the frame slices are cut in, back to RAS+), each (array, source image) -> array
-ORIENTATIONS = register_choice("DATA_PREPARATION.ORIENTATION", {
+ORIENTATIONS = {
     "ras": (lambda canonical, source: canonical, lambda array, source: array),
     "recipe": (_recipe_frame, _from_recipe_frame),   # the file's voxel order rotated 90 degrees, as the recipe slices
-})
+}
 
 
 def to_slicing_frame(canonical: np.ndarray, source, orientation: str) -> np.ndarray:
