@@ -30,6 +30,7 @@ from run_dirs.run_dir import (close_run, command_line_keys, discard_unstarted_ru
                               resume_command)
 from utils.cli import hydra_app
 from utils.cluster import is_chief, worker_outputs
+from utils.config import validate_config
 from utils.paths import require_paths
 from utils.runtime import configure_precision, get_strategy
 from utils.seed import set_seed
