@@ -40,11 +40,12 @@ from deploy.backends import inference_backend, inference_batch_size
 from inference.images import predict_pictures
 from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
-from inference.volume import check_output_format, segment_ct_files
+from inference.volume import check_inputs_kept, check_output_format, segment_ct_files
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
-from utils.errors import UserError
+from utils.errors import UserError, WriteError
+from utils.files import refuse_overwrite
 from utils.images import write_png
 from utils.paths import require_paths
 from utils.visualize import plot_rows
@@ -60,6 +61,7 @@ def predict_volumes(cfg: DictConfig) -> List[Dict]:
     check_output_format(output_format, files)   # before the model is loaded
     settings = inference_slice_settings(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
+    check_inputs_kept(files, out_dir, kind.output_name)   # before the model is loaded; segment_ct_files checks again
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         written = segment_ct_files(files, predict_fn, settings, inference_batch_size(cfg), out_dir,
                                    cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
@@ -79,11 +81,17 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     rows = cfg.PREDICTION.MAX_FIGURE_ROWS
     if rows < 0:
         raise UserError(f"PREDICTION.MAX_FIGURE_ROWS must be 0 (no figure) or more, got {rows}")
+    out_dir = cfg.PREDICTION.RESULTS_PATH
+    outputs = [os.path.join(out_dir, prediction_file_name(path)) for path in image_paths]
+    refuse_overwrite([*outputs, os.path.join(out_dir, "predictions.png")],
+                     {path: f"the input image {path}" for path in image_paths}, "PREDICTION.RESULTS_PATH")
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         results = predict_images(cfg, predict_fn, image_paths)
-    out_dir = cfg.PREDICTION.RESULTS_PATH
-    for result in results:
-        write_png(os.path.join(out_dir, prediction_file_name(result["path"])), result["prediction"])
+    for count, result in enumerate(results):
+        try:
+            write_png(os.path.join(out_dir, prediction_file_name(result["path"])), result["prediction"])
+        except WriteError as err:
+            raise WriteError(f"{err}; the {count} mask(s) written before it are complete") from None
     if not rows:
         print(f"{len(results)} predicted masks in {out_dir} (PREDICTION.MAX_FIGURE_ROWS=0: no figure)")
         return results

@@ -26,11 +26,13 @@ import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from data_preparation.manifest import write_manifest
 from data_sets.kinds import apply_description, dataset_kind, prepared_splits
 from run_dirs.run_dir import command_line_keys
 from utils.cli import hydra_app
 from utils.config import positive_int, validate_config
-from utils.errors import UserError, warn
+from utils.errors import UserError, WriteError, warn
+from utils.files import os_error_reason, sweep_partial_files
 from utils.images import write_png
 from utils.naming import CaseId, case_sort_key, parse_slice_name, slice_file_name
 from utils.paths import require_paths
@@ -63,7 +65,8 @@ class VolumeResult(NamedTuple):
     volume_id: CaseId
     file_name: str
     slices: int
-    error: Optional[str]
+    error: Optional[str]                # bad data: this volume is skipped, the others go on
+    write_error: Optional[str] = None   # the disk failed: the run stops, nothing is cleaned up
 
 
 def selected_slices(labels: np.ndarray, stride: int, skip_empty: bool) -> List[int]:
@@ -101,6 +104,8 @@ def process_volume(task: VolumeTask) -> VolumeResult:
 
     PNGs go to hidden `.partial-N` folders first and are moved into place only once all are
     written, so a crash or a bad volume never leaves half a volume among the prepared slices.
+    A failed write (disk full, I/O error) is not bad data: it comes back as `write_error`, and
+    the run stops without cleaning anything up.
     """
     name = source_name(task.volume_path)
     partial_images = os.path.join(task.images_dir, f".partial-{task.volume_id}")
@@ -108,19 +113,25 @@ def process_volume(task: VolumeTask) -> VolumeResult:
     try:
         volume, segmentation = load_pair(task.volume_path, task.segmentation_path, task.settings.label_count,
                                          task.class_names, [kind == CT for kind in task.settings.normalisation])
-        orientation = task.settings.orientation   # both on the CT's grid: cut both in the CT's frame
-        hu = to_slicing_frame(network_volume(volume.data, task.settings, volume.name), volume.source, orientation)
-        labels = to_slicing_frame(segmentation.data, volume.source, orientation)
-        indices = selected_slices(labels, task.stride, task.skip_empty)
+        data = network_volume(volume.data, task.settings, volume.name)   # HU as read, or z-scores (MR)
+    except VOLUME_ERRORS as err:
+        message = str(err)
+        return VolumeResult(task.volume_id, name, 0, message if message.startswith(name) else f"{name}: {message}")
+    orientation = task.settings.orientation   # both on the CT's grid: cut both in the CT's frame
+    hu = to_slicing_frame(data, volume.source, orientation)
+    labels = to_slicing_frame(segmentation.data, volume.source, orientation)
+    indices = selected_slices(labels, task.stride, task.skip_empty)
+    try:
         for directory in (partial_images, partial_masks):
             shutil.rmtree(directory, ignore_errors=True)
             os.makedirs(directory)
         write_slices(hu, labels, indices, partial_images, partial_masks, task)
         publish(partial_images, task.images_dir, task.image_prefix, task.volume_id)
         publish(partial_masks, task.masks_dir, task.mask_prefix, task.volume_id)
-    except VOLUME_ERRORS as err:
-        message = str(err)
-        return VolumeResult(task.volume_id, name, 0, message if message.startswith(name) else f"{name}: {message}")
+    except (WriteError, OSError) as err:
+        reason = err.reason if isinstance(err, WriteError) else os_error_reason(err)
+        folder = task.masks_dir if os.path.dirname(getattr(err, "path", "") or "") == partial_masks else task.images_dir
+        return VolumeResult(task.volume_id, name, 0, None, f"cannot write the slices of {name} into {folder} ({reason})")
     finally:
         shutil.rmtree(partial_images, ignore_errors=True)
         shutil.rmtree(partial_masks, ignore_errors=True)
@@ -175,6 +186,11 @@ def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
 def prepare_split(split: str, tasks: List[VolumeTask], workers: int) -> List[VolumeResult]:
     """Process one split's volumes, reporting each skipped one; UserError when none succeeded."""
     results = run_tasks(tasks, workers, f"{split} volumes")
+    failed = [result.write_error for result in results if result.write_error]
+    if failed:
+        raise WriteError(f"{failed[0]}; no slice was deleted: each prepared volume holds all the slices of this "
+                         f"or of the previous preparation, none half-written (free space or fix the disk, then "
+                         f"rerun preprocess_data.py)")
     for result in results:
         if result.error:
             warn(f"skipped {result.error}")
@@ -205,15 +221,31 @@ def slice_files(directory: str, prefix: str) -> List[str]:
     return glob.glob(os.path.join(directory, f"{glob.escape(prefix)}_*.png"))
 
 
+def sweep_leftovers(tasks: List[VolumeTask]) -> None:
+    """Remove what a killed preparation left: `.partial-N` folders and `.tmp-PID-*` files of dead processes."""
+    for folder in {d for task in tasks for d in (task.images_dir, task.masks_dir)}:
+        if os.path.isdir(folder):
+            sweep_partial_files(folder)
+            for name in os.listdir(folder):
+                if name.startswith(".partial-"):
+                    shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
 def prepare_dataset(cfg: DictConfig) -> dict:
     """Prepare train then val; returns {'train': slices, 'val': slices, 'skipped': [volume file names]}.
 
-    The counts are those on disk after the run, and equal what this run wrote.
+    The counts are those on disk after the run, and equal what this run wrote. Each split's
+    images folder gets a manifest.json (data_preparation.manifest): `complete: false` before its
+    first slice is replaced, the recipe and sources once the split is done.
     """
     settings = slice_settings(cfg)
     workers = positive_int(cfg.DATA_PREPARATION.WORKERS, "DATA_PREPARATION.WORKERS")
     counts, skipped = {"skipped": []}, []
-    for split, tasks in split_tasks(cfg, settings).items():
+    split_task_lists = split_tasks(cfg, settings)
+    sweep_leftovers([t for tasks in split_task_lists.values() for t in tasks])
+    for split, tasks in split_task_lists.items():
+        write_manifest(cfg, split, tasks[0].images_dir, tasks[0].masks_dir, complete=False)
+    for split, tasks in split_task_lists.items():
         results = prepare_split(split, tasks, workers)
         done = [r for r in results if not r.error]
         keep = {r.volume_id for r in done}
@@ -226,6 +258,9 @@ def prepare_dataset(cfg: DictConfig) -> dict:
             raise RuntimeError(f"{split}: {counts[split]} image files on disk, {written} written")
         counts["skipped"] += [r.file_name for r in results if r.error]
         skipped += [f"{r.file_name} ({split})" for r in results if r.error]
+        sources = [(t.volume_path, t.segmentation_path) for t in tasks if t.volume_id in keep]
+        write_manifest(cfg, split, task.images_dir, task.masks_dir, complete=True, sources=sources,
+                       slices=counts[split], skipped=[r.error for r in results if r.error])
         print(f"{split}: {counts[split]} slices from {len(done)} volumes -> {task.images_dir}, {task.masks_dir}"
               + (f" ({stale} stale slice files of other volumes removed)" if stale else ""))
     if skipped:

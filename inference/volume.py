@@ -18,7 +18,8 @@ from tqdm import tqdm
 from data_generators.preprocessing import normalize_image
 from inference.roi import RoiSettings, body_slices, min_foreground_pixels, predict_region
 from utils.choices import choose
-from utils.errors import UserError, warn
+from utils.errors import UserError, WriteError, warn
+from utils.files import refuse_overwrite, sweep_partial_files
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_on_grid
 from data_sets.lits import output_name as lits_output_name
@@ -193,6 +194,31 @@ def check_output_names(paths: List[Source], output_name: OutputName = lits_outpu
         seen[name] = shown
 
 
+def check_inputs_kept(paths: List[Source], out_dir: str, output_name: OutputName = lits_output_name,
+                      key: str = "PREDICTION.RESULTS_PATH") -> None:
+    """Refuse an out_dir where a mask would replace an input or pass for a reference segmentation.
+
+    A predicted segmentation-N written beside a volume-N (the CT's own folder, or another LiTS folder)
+    would replace its reference, or, where there is none, be read as one by evaluate.py.
+    """
+    inputs = {file: f"the CT {file}" for path in paths for file in (path.files if is_dicom(path) else [path])}
+    outputs = {path: [os.path.join(out_dir, output_file(output_name(path), format_)) for format_ in ("nifti", "dicom_seg")]
+               for path in paths}
+    refuse_overwrite([file for files in outputs.values() for file in files], inputs, key)
+    for path, (output, _) in outputs.items():
+        for kind, volume_kind in (("segmentation", "volume"), ("test-segmentation", "test-volume")):
+            number = lits_number(output, kind)
+            if number is None:
+                continue
+            beside = [os.path.join(out_dir, f"{volume_kind}-{number}{extension}") for extension in NIFTI_EXTENSIONS]
+            ct = next((p for p in beside if os.path.isfile(p)), None)
+            if ct is not None:
+                existing = reference_beside(ct) if kind == "segmentation" else None
+                what = f"over {os.path.basename(existing)}, the reference" if existing else "as the reference"
+                raise UserError(f"{key}={out_dir} holds {os.path.basename(ct)}: the mask of {source_name(path)} "
+                                f"would be written {what} segmentation of that CT; set {key} to another folder")
+
+
 def reference_beside(volume_path: str) -> Optional[str]:
     """The LiTS segmentation-N file next to volume-N, or KiTS19's segmentation.nii.gz next to imaging.nii.gz, if
     there is one (shown in the figure)."""
@@ -263,6 +289,8 @@ def segment_ct_files(paths: List[Source], predict_fn: PredictFn, settings: Slice
     if class_names is None and any("dicom_seg" in output_formats(output_format, path) for path in paths):
         raise ValueError("class_names are needed to write a DICOM SEG")
     check_output_names(paths, output_name)
+    check_inputs_kept(paths, out_dir, output_name)
+    sweep_partial_files(out_dir)
     written, writing = [], None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
@@ -277,12 +305,21 @@ def segment_ct_files(paths: List[Source], predict_fn: PredictFn, settings: Slice
             labels = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
                                     description=volume.name, roi=roi, timings=timings, source=volume.source).labels
             if writing is not None:
-                written.append(writing.result())   # one mask in flight: memory for two label volumes at most
+                written.append(_written(writing, written))   # one mask in flight: memory for two label volumes at most
             writing = writer.submit(_write_ct, path, volume, labels, settings, out_dir, figures, timings, output_name,
                                     output_format, class_names)
         if writing is not None:
-            written.append(writing.result())
+            written.append(_written(writing, written))
     return written
+
+
+def _written(writing, written: List[Dict]) -> Dict:
+    """The result of a mask's write; a failed write (disk full) says which masks before it are complete."""
+    try:
+        return writing.result()
+    except WriteError as err:
+        raise WriteError(f"{err}; the {len(written)} mask(s) written before it are complete", err.path,
+                         err.reason) from None
 
 
 def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: str) -> None:

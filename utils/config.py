@@ -72,6 +72,9 @@ def validate_config(cfg: DictConfig) -> None:
            f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}")
     _check(len(cfg.MODEL.FILTERS) == 5 and all(int(f) > 0 for f in cfg.MODEL.FILTERS),
            f"MODEL.FILTERS must list 5 positive filter counts, got {list(cfg.MODEL.FILTERS)}")
+    window = cfg.DATA_PREPARATION.HU_WINDOW
+    _check(window.MIN < window.MAX, f"DATA_PREPARATION.HU_WINDOW.MIN must be < DATA_PREPARATION.HU_WINDOW.MAX, got "
+                                    f"{window.MIN}..{window.MAX}")
     from volumes.slices import check_channel_names   # here: volumes' modules import utils
     names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
     files = len(check_channel_names(list(names), cfg.DATA_PREPARATION.SLICES_PER_IMAGE))

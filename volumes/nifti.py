@@ -16,7 +16,8 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import nibabel as nib
 import numpy as np
-from nibabel.orientations import aff2axcodes, apply_orientation, axcodes2ornt, io_orientation, ornt_transform
+from nibabel.orientations import (aff2axcodes, apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation,
+                                  ornt_transform)
 
 from utils.errors import UserError, warn
 from utils.files import write_atomically
@@ -32,7 +33,8 @@ _MM_PER_UNIT = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}   #
 _CANONICAL = axcodes2ornt(("R", "A", "S"))
 # LiTS file names `<kind>-N.nii(.gz)`; the test set's test-volume-N CTs are scored by its server from
 # masks named test-segmentation-N.nii.
-_LITS_FILES = {kind: re.compile(rf"^{kind}-(\d+)\.nii(\.gz)?$")
+# Names are matched in any case (`Volume-7.NII`), as Windows and some exports write them.
+_LITS_FILES = {kind: re.compile(rf"^{kind}-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
                for kind in ("volume", "segmentation", "test-volume", "test-segmentation")}
 
 
@@ -58,7 +60,7 @@ def nifti_stem(path: str) -> str:
     """`volume-3` for `.../volume-3.nii.gz`."""
     name = os.path.basename(path)
     for extension in NIFTI_EXTENSIONS:
-        if name.endswith(extension):
+        if name.lower().endswith(extension):
             return name[:-len(extension)]
     return os.path.splitext(name)[0]
 
@@ -77,7 +79,7 @@ def lits_number(path: str, kind: str = "volume") -> Optional[str]:
 
 
 def is_nifti(path: str) -> bool:
-    return os.path.basename(path).endswith(NIFTI_EXTENSIONS)
+    return os.path.basename(path).lower().endswith(NIFTI_EXTENSIONS)
 
 
 @contextlib.contextmanager
@@ -199,7 +201,46 @@ def load_segmentation(path: str, volume: Optional[Volume] = None, label_count: i
             warn(f"{segmentation.name} is stored in orientation {axes[0]}, {volume.name} in {axes[1]}: each is "
                  f"read by its own affine, so the labels lie over the CT only if that change is real; "
                  f"check them in the figures of predict.py or verify_data.py")
+    if volume is not None:
+        check_same_grid(segmentation, volume)
     return segmentation._replace(data=check_labels(segmentation.data, segmentation.name, label_count))
+
+
+# How far a mask's grid may lie from its CT's and still be the same: float rounding in headers, not a shift.
+GRID_TOLERANCE = {"origin": 0.1, "spacing": 1e-3, "direction": 1e-3}   # voxels, relative, cosine
+
+
+def grid(image: nib.Nifti1Image) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(origin mm, spacing mm, direction cosines) of the image's voxel grid in RAS+ voxel order,
+    the order in which both a CT and its mask are read, whatever their files' orientation."""
+    affine = image.affine @ inv_ornt_aff(io_orientation(image.affine), image.shape[:3])
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    return affine[:3, 3], spacing, affine[:3, :3] / np.where(spacing > 0, spacing, 1)
+
+
+def check_same_grid(segmentation: Volume, volume: Volume) -> None:
+    """A UserError naming both files when the mask's affine puts its voxels elsewhere than the CT's.
+
+    Shapes can agree while the grids do not (origin shifted, another spacing): labels read from
+    such a mask would be trained on or scored against the wrong voxels of the CT.
+    """
+    (origin, spacing, direction), (ct_origin, ct_spacing, ct_direction) = grid(segmentation.source), grid(volume.source)
+    if not np.all(np.isfinite(np.concatenate([origin, spacing, ct_origin, ct_spacing]))):
+        return   # no usable affine (load_volume warned about the spacing): nothing to compare
+    differences = []
+    if np.max(np.abs(origin - ct_origin)) > GRID_TOLERANCE["origin"] * max(float(ct_spacing.min()), 1e-6):
+        differences.append(f"origin {_mm(origin)} vs {_mm(ct_origin)} mm")
+    if np.max(np.abs(spacing - ct_spacing) / np.where(ct_spacing > 0, ct_spacing, 1)) > GRID_TOLERANCE["spacing"]:
+        differences.append(f"spacing {_mm(spacing)} vs {_mm(ct_spacing)} mm")
+    if np.max(np.abs(direction - ct_direction)) > GRID_TOLERANCE["direction"]:
+        differences.append(f"direction {np.round(direction, 3).tolist()} vs {np.round(ct_direction, 3).tolist()}")
+    if differences:
+        raise UserError(f"{segmentation.name} does not lie on the grid of {volume.name} ({'; '.join(differences)}): "
+                        f"a mask must share its CT's affine (origin, spacing, direction); resample it onto the CT")
+
+
+def _mm(values: np.ndarray) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in np.round(values, 2)) + ")"
 
 
 def load_image(paths, what: str = "volume") -> Volume:
