@@ -40,7 +40,7 @@ def recipe(cfg: DictConfig) -> Dict[str, object]:
         keys.append("DATASET.NUM_FOLDS")
     for key in keys:
         value = OmegaConf.select(cfg, key, default=None)
-        if value is not None:
+        if value is not None or key == "DATASET.LESION_REGION":   # null too: no region scored lesion-wise
             values[key] = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
     return values
 

@@ -29,7 +29,7 @@ from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, 
 from volumes.postprocess import postprocess_labels
 from volumes.slices import (CT, SliceSettings, display_slices, from_slicing_frame, input_slice, network_volume,
                             to_slicing_frame)
-from volumes.sources import Source, input_files, is_channel_files, is_dicom, load_ct, source_name
+from volumes.sources import Source, input_files, is_channel_files, is_dicom, load_ct, source_files, source_name
 
 # PREDICTION.OUTPUT_FORMAT: what is written per CT. auto = DICOM SEG for a DICOM series, NIfTI for a NIfTI file.
 OUTPUT_FORMATS = ("auto", "nifti", "dicom_seg", "both")
@@ -201,10 +201,13 @@ def check_inputs_kept(paths: List[Source], out_dir: str, output_name: OutputName
     A predicted segmentation-N written beside a volume-N (the CT's own folder, or another LiTS folder)
     would replace its reference, or, where there is none, be read as one by evaluate.py.
     """
-    inputs = {file: f"the CT {file}" for path in paths for file in (path.files if is_dicom(path) else [path])}
+    inputs = {file: f"the CT {file}" for path in paths for file in source_files(path)}
     outputs = {path: [os.path.join(out_dir, output_file(output_name(path), format_)) for format_ in ("nifti", "dicom_seg")]
                for path in paths}
     refuse_overwrite([file for files in outputs.values() for file in files], inputs, key)
+    if os.path.basename(os.path.normpath(out_dir)) in ("labelsTr", "labelsTs"):   # nnU-Net's references: <case>.nii.gz
+        raise UserError(f"{key}={out_dir} is an nnU-Net labels folder: the masks would replace its reference "
+                        f"segmentations; set {key} to another folder")
     for path, (output, _) in outputs.items():
         for kind, volume_kind in (("segmentation", "volume"), ("test-segmentation", "test-volume")):
             number = lits_number(output, kind)

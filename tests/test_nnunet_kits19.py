@@ -293,3 +293,26 @@ def test_an_unset_or_missing_dataset_path_is_one_line(tmp_path):
         kits19.split_pairs(tiny_config(tmp_path, "data=kits19", "DATA_PREPARATION.DATASET_PATH=/nowhere"), "val")
     with pytest.raises(UserError, match=r"data=nnunet validates on a fold of its training cases"):
         nnunet.fold_pairs(tiny_config(tmp_path, "data=nnunet", "DATASET.NUM_FOLDS=1"), [], "val")
+
+
+def test_predictions_never_replace_nnunets_reference_labels(dataset):
+    from inference.volume import check_inputs_kept
+
+    cases = nnunet.prediction_inputs(os.path.join(dataset, "imagesTs"))
+    with pytest.raises(UserError, match=r"PREDICTION.RESULTS_PATH=.*/labelsTr is an nnU-Net labels folder: the masks "
+                                        r"would replace its reference segmentations"):
+        check_inputs_kept(cases, os.path.join(dataset, "labelsTr"), nnunet.output_name)
+    check_inputs_kept(cases, os.path.join(dataset, "predictions"), nnunet.output_name)   # elsewhere: fine
+
+
+def test_the_prepared_slices_manifest_records_the_data_set(dataset, tmp_path):
+    from data_preparation.manifest import recipe
+
+    cfg = tiny_config(tmp_path, "data=nnunet", f"DATA_PREPARATION.DATASET_PATH={dataset}")
+    apply_description(cfg, set())
+    recorded = recipe(cfg)
+    assert recorded["DATASET.KIND"] == "nnunet" and recorded["DATASET.CLASSES"] == ["background", "organ", "lesion"]
+    assert recorded["DATASET.REGIONS"] == [{"organ": [1, 2]}, {"lesion": [2]}]
+    assert recorded["DATASET.CHANNEL_NAMES"] == ["CT", "T2"] and recorded["DATASET.LESION_REGION"] is None
+    assert recorded["DATA_PREPARATION.DATASET_PATH"] == dataset and recorded["DATASET.NUM_FOLDS"] == 5
+    assert recorded["DATA_PREPARATION.SLICES_PER_IMAGE"] == 1 and recorded["INPUT.CHANNELS"] == 3

@@ -19,13 +19,16 @@ def summary_rows(run_dir):
         return list(csv.DictReader(handle))
 
 
-def prepare_train(tmp_path, *data):
-    """preprocess_data.py then train.py (1 epoch) on a data set; returns the run folder."""
+def prepare_train(tmp_path, data, train_data):
+    """preprocess_data.py with the `data` overrides, then train.py (1 epoch) with `train_data`; returns the run folder.
+
+    The prepared slices' manifest.json carries the data set (its class names, regions, channels, folder), so
+    training needs none of it retyped."""
     from train import train
 
     processed = f"DATA_PREPARATION.PROCESSED_DATA_PATH={tmp_path}/processed"
     prepare_checked_dataset(tiny_config(tmp_path, *data, processed))
-    cfg = tiny_config(tmp_path, *data, processed, "CALLBACKS.TENSORBOARD.VALUE=False")
+    cfg = tiny_config(tmp_path, *train_data, processed, "CALLBACKS.TENSORBOARD.VALUE=False")
     train(cfg)
     return cfg.RUN_DIR
 
@@ -35,7 +38,7 @@ def test_nnunet_data_set_with_two_channels_regions_and_splits_end_to_end(tmp_pat
     from predict import predict
 
     dataset = make_nnunet(str(tmp_path / "Dataset501_Phantom"), cases=4, test=2, size=48, slices=8, splits=True)
-    run_dir = prepare_train(tmp_path, "data=nnunet", f"DATA_PREPARATION.DATASET_PATH={dataset}")
+    run_dir = prepare_train(tmp_path, ["data=nnunet", f"DATA_PREPARATION.DATASET_PATH={dataset}"], ["data=nnunet"])
     # preprocessing read dataset.json: one slice per image, the two channel files as channels (a zero third)
     images = sorted(glob.glob(str(tmp_path / "processed" / "train" / "images" / "image_phantom_00*_*.png")))
     assert {os.path.basename(p)[:17] for p in images} == {f"image_phantom_00{n}" for n in range(4)}
@@ -62,7 +65,7 @@ def test_kits19_case_folders_end_to_end(tmp_path):
     from predict import predict
 
     data = make_kits19(str(tmp_path / "kits19" / "data"), cases=5, test=1, size=48, slices=8)
-    run_dir = prepare_train(tmp_path, "data=kits19", f"DATA_PREPARATION.DATASET_PATH={data}")
+    run_dir = prepare_train(tmp_path, ["data=kits19", f"DATA_PREPARATION.DATASET_PATH={data}"], [])
     evaluate(tiny_config(tmp_path, f"RUN_DIR={run_dir}"))
     rows = summary_rows(run_dir)
     assert [row["volume"] for row in rows] == ["case_00000", "mean", "global"]   # nnU-Net's fold 0 of 5 cases

@@ -31,6 +31,13 @@ def input_files(source: Source) -> int:
     return len(source) if is_channel_files(source) else 1
 
 
+def source_files(source: Source) -> List[str]:
+    """Every file a source is read from: a NIfTI file, a case's channel files, a DICOM series' files."""
+    if is_dicom(source):
+        return list(source.files)
+    return list(source) if is_channel_files(source) else [source]
+
+
 def source_name(source: Source) -> str:
     """How a CT is named in messages, figures and tables: the NIfTI file name, or the series' name
     (SeriesNumber and a pseudonym, never a header value that could identify the patient)."""
