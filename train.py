@@ -69,6 +69,7 @@ def adopt_prepared_recipe(cfg: DictConfig) -> dict:
     folders = [cfg.DATASET.TRAIN.IMAGES_PATH]
     if cfg.DATASET.NUM_FOLDS <= 1:
         folders.append(cfg.DATASET.VAL.IMAGES_PATH)
+    folders = [folder for folder in folders if folder]   # data=images: no VAL folder, and no preparation step
     resumed = cfg.RUN_DIR if is_run_dir(cfg.RUN_DIR) else None
     adopted = adopt_recipe(cfg, folders, command_line_keys() - {"RUN_DIR"}, trained_run=resumed)
     validate_config(cfg)

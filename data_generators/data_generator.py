@@ -166,7 +166,8 @@ def _dali_feed(cfg, mode, strategy, target_fn):
     image_paths, mask_paths = split_pairs(cfg, mode, strategy)
     per_replica_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE
     dali_data_generator.require_dali()
-    check_mask_files(mask_paths, len(cfg.DATASET.CLASSES))   # DALI's pipeline would clamp a label beyond the classes
+    if dataset_kind(cfg).volumetric:   # a 2D kind's masks were checked when paired (data_sets.images.check_pairs)
+        check_mask_files(mask_paths, len(cfg.DATASET.CLASSES))   # DALI's pipeline would clamp a label beyond the classes
     gpus = dali_data_generator.gpu_device_ids()
     if not gpus:
         print("DALI: no GPU found, running DALI's CPU pipeline")

@@ -45,8 +45,9 @@ GROUP_KEYS = {"data": "DATASET.KIND"}
 RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH", "DATA_PREPARATION.DATASET_PATH",
                     "DATASET.NUM_FOLDS", "DATASET.FOLD")
 # ... and for a 2D kind (data=images), whose data is the user's own folders: the folders, how masks are
-# named and read, and the validation split (cut by SEED), so `evaluate.py` alone scores the run's own split.
-PICTURE_RUN_DEFAULT_KEYS = ("DATASET", "SEED")
+# named and read, and the validation split (cut by SEED), so `evaluate.py` alone scores the run's own split;
+# and how its pictures are shown (in colour).
+PICTURE_RUN_DEFAULT_KEYS = ("DATASET", "SEED", "SHOW_CENTER_CHANNEL_IMAGE")
 # The outputs train.py writes; all must lie in the run's own directory tree or outside every run.
 OUTPUT_KEYS = ("CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH", "CALLBACKS.CSV_LOGGER.PATH",
                "CALLBACKS.TENSORBOARD.PATH", "CALLBACKS.TIMING.PATH")

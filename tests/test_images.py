@@ -274,8 +274,9 @@ def test_predictions_never_replace_an_input_or_each_other(tmp_path):
         str(tmp_path / "out" / "a.png"), str(tmp_path / "out" / "b.png")]
     with pytest.raises(UserError) as raised:
         picture_outputs(inputs, str(tmp_path), None)
-    assert str(raised.value) == (f"PREDICTION.RESULTS_PATH={tmp_path} would replace the input {inputs[0]} with a "
-                                 f"prediction: choose another PREDICTION.RESULTS_PATH")
+    assert str(raised.value) == (f"PREDICTION.RESULTS_PATH would write {tmp_path}/a.png over the input image "
+                                 f"{inputs[0]}: an input is never overwritten; set PREDICTION.RESULTS_PATH to another "
+                                 f"folder")
     with pytest.raises(UserError, match="holds .*a.png and .*a.jpg: both would be predicted as a.png"):
         picture_outputs([inputs[0], str(tmp_path / "a.jpg")], str(tmp_path / "out"), None)
     with pytest.raises(UserError, match="would be predicted as predictions.png, the name of the figure"):
@@ -293,18 +294,28 @@ def _read_csv(path):
         return list(csv.DictReader(handle))
 
 
-@pytest.mark.slow
-def test_train_evaluate_predict_four_classes_of_non_square_jpgs(photos, tmp_path):
+@pytest.fixture(scope="module")
+def picture_run(photos, tmp_path_factory):
+    """(work dir, the command line's data overrides) of a 1-epoch tiny run on the 4-class photos, trained as a
+    user types it."""
+    work_dir = tmp_path_factory.mktemp("picture_run")
     train_images, train_masks = folders(photos)
     val_images, val_masks = folders(photos, "val")
     data = ["data=images", f"DATASET.TRAIN.IMAGES_PATH={train_images}", f"DATASET.TRAIN.MASK_PATH={train_masks}",
             f"DATASET.VAL.IMAGES_PATH={val_images}", f"DATASET.VAL.MASK_PATH={val_masks}", FOUR_CLASSES,
-            "INPUT.HEIGHT=32", "INPUT.WIDTH=48", f"WORK_DIR={tmp_path}"]
+            "INPUT.HEIGHT=32", "INPUT.WIDTH=48", f"WORK_DIR={work_dir}"]
     trained = run_cli("train.py", *data, *TINY_TRAIN)
     assert trained.returncode == 0, trained.stderr[-2000:]
+    return work_dir, data
+
+
+@pytest.mark.slow
+def test_train_evaluate_predict_four_classes_of_non_square_jpgs(picture_run, photos, tmp_path):
+    work_dir, data = picture_run
+    val_images = folders(photos, "val")[0]
     evaluated = run_cli("evaluate.py", *data)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    run_dir = [os.path.join(tmp_path, "runs", d) for d in os.listdir(tmp_path / "runs")][0]
+    run_dir = [os.path.join(work_dir, "runs", d) for d in os.listdir(work_dir / "runs")][0]
     rows = _read_csv(os.path.join(run_dir, "evaluation", "summary.csv"))
     assert list(rows[0])[:3] == ["image", "height", "width"]
     for name in ("red", "green", "blue"):
@@ -319,9 +330,13 @@ def test_train_evaluate_predict_four_classes_of_non_square_jpgs(photos, tmp_path
         photo, labels = make_photo([9, n], 240, 320)
         write_pair(str(new), str(tmp_path / "unused"), f"new photo {n}", photo, labels)
     out = tmp_path / "out"
-    predicted = run_cli("predict.py", "data=images", f"WORK_DIR={tmp_path}", f"PREDICTION.IMAGES={new}",
+    predicted = run_cli("predict.py", "data=images", f"WORK_DIR={work_dir}", f"PREDICTION.IMAGES={new}",
                         f"PREDICTION.RESULTS_PATH={out}")
     assert predicted.returncode == 0, predicted.stderr[-2000:]
+    unnamed = run_cli("predict.py", f"WORK_DIR={work_dir}")
+    assert unnamed.returncode == 2 and unnamed.stderr.strip().splitlines()[-1] == (
+        "error: this run is data=images: name the pictures to segment with PREDICTION.IMAGES=<image file, folder or "
+        "list>")
     written = sorted(os.listdir(out))
     assert written == ["new photo 0.png", "new photo 1.png", "new photo 2.png", "predictions.png"]
     for name in written[:3]:
@@ -360,3 +375,23 @@ def test_cross_validation_folds_over_images(tmp_path):
     held_out = [row["image"] for row in rows[:-2]]
     assert sorted(held_out) == [f"photo_{n}" for n in range(6)]          # every image held out once
     assert [row["fold"] for row in rows[:-2]].count("0") == 3 and [row["image"] for row in rows[-2:]] == ["mean", "sd"]
+
+
+@pytest.mark.slow
+def test_notebook_follows_a_picture_run(picture_run, monkeypatch, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    from tests.helpers import REPO
+
+    work_dir, _ = picture_run
+    monkeypatch.setenv("UNET3P_WORK_DIR", str(work_dir))   # the latest run: its folders, split and classes
+    monkeypatch.setenv("UNET3P_OVERRIDES", f"PREDICTION.RESULTS_PATH={tmp_path}")
+    notebook = nbformat.read(os.path.join(REPO, "predict.ipynb"), as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": REPO}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    figures = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.get("data", {})]
+    assert len(figures) == 2          # (a) the validation images with masks, (b) named pictures; no CT
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "4 images predicted" in text and "data=images run: no CT volumes" in text

@@ -128,12 +128,28 @@ def refuse_overwrite(outputs: Iterable[str], protected: Dict[str, str], key: str
     """A UserError when an output would replace a protected file (an input read, a reference segmentation).
 
     protected: path -> what it is ('the CT read', 'the reference segmentation of volume-3.nii').
+    Linear in the number of files (a folder of thousands of pictures): paths compared by their real path,
+    existing files by device and inode, as same_file does pair by pair.
     """
+    by_path = {os.path.realpath(path): (path, what) for path, what in protected.items()}
+    by_inode = {}
+    for path, what in protected.items():
+        try:
+            status = os.stat(path)
+        except OSError:
+            continue
+        by_inode[(status.st_dev, status.st_ino)] = (path, what)
     for output in outputs:
-        for path, what in protected.items():
-            if same_file(output, path):
-                raise UserError(f"{key} would write {output} over {what}: an input is never overwritten; "
-                                f"set {key} to another folder")
+        hit = by_path.get(os.path.realpath(output))
+        if hit is None:
+            try:
+                status = os.stat(output)
+                hit = by_inode.get((status.st_dev, status.st_ino))
+            except OSError:
+                pass
+        if hit is not None:
+            raise UserError(f"{key} would write {output} over {hit[1]}: an input is never overwritten; "
+                            f"set {key} to another folder")
 
 
 def write_json(path: str, payload, intact: Optional[str] = None) -> str:
