@@ -79,7 +79,11 @@ def test_help_lists_the_valid_names_of_each_choice():
     assert choices_help().splitlines() == [
         "Valid names:",
         "  BENCHMARK.BACKENDS: keras | onnxruntime | openvino",
+        "  BENCHMARK.CPU_BACKENDS.BACKENDS: keras | onnxruntime | openvino",
         "  BENCHMARK.INPUT: auto | run | random",
+        "  BENCHMARK.SWEEP.AMP: True | False | float32 | float16 | bfloat16",
+        "  BENCHMARK.SWEEP.BACKBONES: unet3plus | vgg16 | vgg19",
+        "  BENCHMARK.SWEEP.MODELS: unet3plus | unet3plus_deepsup | unet3plus_deepsup_cgm",
         "  CALLBACKS.EARLY_STOPPING.MONITOR: checkpoint | val_loss",
         "  CALLBACKS.MODEL_CHECKPOINT.MONITOR: dice_coef | hard_dice_coef",
         "  DATASET.KIND: lits | images | nnunet | kits19",
