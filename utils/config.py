@@ -89,6 +89,13 @@ def validate_config(cfg: DictConfig) -> None:
     window = cfg.DATA_PREPARATION.HU_WINDOW
     _check(window.MIN < window.MAX, f"DATA_PREPARATION.HU_WINDOW.MIN must be < DATA_PREPARATION.HU_WINDOW.MAX, got "
                                     f"{window.MIN}..{window.MAX}")
-    _check(cfg.DATA_PREPARATION.SLICES_PER_IMAGE == cfg.INPUT.CHANNELS,
-           f"DATA_PREPARATION.SLICES_PER_IMAGE ({cfg.DATA_PREPARATION.SLICES_PER_IMAGE}) must equal INPUT.CHANNELS "
-           f"({cfg.INPUT.CHANNELS}): each prepared slice becomes one network input")
+    from volumes.slices import check_channel_names   # here: volumes' modules import utils
+    names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
+    files = len(check_channel_names(list(names), cfg.DATA_PREPARATION.SLICES_PER_IMAGE))
+    if files == 1:
+        _check(cfg.DATA_PREPARATION.SLICES_PER_IMAGE == cfg.INPUT.CHANNELS,
+               f"DATA_PREPARATION.SLICES_PER_IMAGE ({cfg.DATA_PREPARATION.SLICES_PER_IMAGE}) must equal INPUT.CHANNELS "
+               f"({cfg.INPUT.CHANNELS}): each prepared slice becomes one network input")
+    else:
+        _check(cfg.INPUT.CHANNELS == 3, f"INPUT.CHANNELS must be 3 for the {files} input files of DATASET.CHANNEL_NAMES "
+                                        f"({', '.join(map(str, names))}): they are the input's channels, padded to 3")

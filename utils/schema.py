@@ -38,6 +38,7 @@ TYPE_OVERRIDES: Dict[str, Any] = {
     "OPTIMIZATION.AMP": Union[bool, str],   # False | True | float16 | bfloat16; names checked where AMP is set up
     "OUTPUT.CLASSES": int,                  # default: ${len:${DATASET.CLASSES}}
     "DATASET.LESION_REGION": Optional[str],
+    "DATA_PREPARATION.DATASET_PATH": Optional[str],
     "DATASET.REGIONS": List[Dict[str, List[int]]],   # [{name: [labels]}, ...]; checked in data_sets.labels
 }
 
