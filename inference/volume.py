@@ -271,7 +271,10 @@ def _write_ct(path: Source, volume, labels: np.ndarray, settings: SliceSettings,
         if figures:
             figure_path = os.path.join(out_dir, nifti_stem(outputs[0]) + ".png")
             truth = reference_labels(path, volume, class_names, settings.label_count)
-            _save_figure(volume, labels, settings, figure_path, truth)
+            try:
+                _save_figure(volume, labels, settings, figure_path, truth)
+            except WriteError as err:
+                raise WriteError(f"{err} (its mask {', '.join(outputs)} is complete)", err.path, err.reason) from None
     return {"input": path, "output": outputs[0], "outputs": outputs, "figure": figure_path}
 
 
