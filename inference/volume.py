@@ -23,7 +23,7 @@ from utils.files import refuse_overwrite, sweep_partial_files
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_on_grid
 from data_sets.lits import output_name as lits_output_name
-from volumes.dicom import save_seg
+from volumes.dicom import read_seg_labels, save_seg
 from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, nifti_stem,
                            save_labels)
 from volumes.postprocess import postprocess_labels
@@ -252,7 +252,8 @@ def _write_ct(path: Source, volume, labels: np.ndarray, settings: SliceSettings,
         figure_path = None
         if figures:
             figure_path = os.path.join(out_dir, nifti_stem(outputs[0]) + ".png")
-            _save_figure(volume, labels, settings, figure_path)
+            truth = reference_labels(path, volume, class_names, settings.label_count)
+            _save_figure(volume, labels, settings, figure_path, truth)
     return {"input": path, "output": outputs[0], "outputs": outputs, "figure": figure_path}
 
 
@@ -307,15 +308,25 @@ def _written(writing, written: List[Dict]) -> Dict:
                          err.reason) from None
 
 
-def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: str) -> None:
-    """Axial and coronal views of CT, truth (when a segmentation sits beside the CT) and prediction."""
-    truth = None
-    reference = reference_beside(volume.path) if volume.dicom is None else None
-    if reference:
-        try:
-            truth = load_segmentation(reference, volume, settings.label_count).data
-        except UserError as err:
-            warn(f"not shown as ground truth: {err}")
+def reference_labels(source: Source, volume, class_names: Optional[Sequence[str]],
+                     label_count: int) -> Optional[np.ndarray]:
+    """The reference shown as truth in the figure, or None: LiTS's segmentation-N beside volume-N, or the
+    DICOM SEG found with a series (`volumes.dicom.find_series`). One warning line when it cannot be used."""
+    try:
+        if is_dicom(source):
+            if source.reference and class_names:
+                return read_seg_labels(source.reference, volume, class_names)
+            return None
+        reference = reference_beside(volume.path)
+        return load_segmentation(reference, volume, label_count).data if reference else None
+    except UserError as err:
+        warn(f"not shown as ground truth: {err}")
+        return None
+
+
+def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: str,
+                 truth: Optional[np.ndarray] = None) -> None:
+    """Axial and coronal views of CT, truth (when a reference was found, `reference_labels`) and prediction."""
     figure = plot_volume_views(volume.data, labels, truth, volume.spacing, title=volume.name, out_path=out_path,
                                display=lambda plane: window_and_scale(plane, settings.hu_min, settings.hu_max))
     plt.close(figure)

@@ -42,7 +42,8 @@ def _checked(value, key: str, kind, low: float = 0.0, high: float = float("inf")
             raise UserError(f"{key} must be True or False, got {value!r}")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise UserError(f"{key} must be a number from {low:g} to {high:g}, got {value!r}")
+        bounds = f">= {low:g}" if high == float("inf") else f"from {low:g} to {high:g}"
+        raise UserError(f"{key} must be a number {bounds}, got {value!r}")
     return value
 
 

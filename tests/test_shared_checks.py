@@ -79,6 +79,7 @@ def test_help_lists_the_valid_names_of_each_choice():
     assert choices_help().splitlines() == [
         "Valid names:",
         "  BENCHMARK.BACKENDS: keras | onnxruntime | openvino",
+        "  BENCHMARK.INPUT: auto | run | random",
         "  CALLBACKS.EARLY_STOPPING.MONITOR: checkpoint | val_loss",
         "  CALLBACKS.MODEL_CHECKPOINT.MONITOR: dice_coef | hard_dice_coef",
         "  DATASET.KIND: lits | images",

@@ -37,6 +37,7 @@ CHOICES = {
     "CALLBACKS.MODEL_CHECKPOINT.MONITOR": Choice("losses.metrics:VALIDATION_METRICS"),
     "CALLBACKS.EARLY_STOPPING.MONITOR": Choice("callbacks.training_callbacks:EARLY_STOPPING_MONITORS"),
     "MODEL.KERNEL_INITIALIZER": Choice("models.backbones:KERNEL_INITIALIZERS"),
+    "BENCHMARK.INPUT": Choice("benchmarks.inputs:BENCHMARK_INPUTS"),
 }
 
 
