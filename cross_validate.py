@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from data_generators.dataset_files import list_split_pairs
-from data_sets.kinds import class_setup, dataset_kind
+from data_sets.kinds import apply_description, class_setup, dataset_kind
 from deploy.backends import inference_backend, inference_batch_size
 from evaluation.cross_validation import write_cross_validation_csv
 from evaluation.images import CASE_KEY, evaluate_images
@@ -32,7 +32,9 @@ from evaluation.summary import missed_line, regions_of
 from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
+from run_dirs.run_dir import command_line_keys
 from utils.cli import hydra_app
+from utils.config import validate_config
 from utils.errors import UserError
 from utils.naming import parse_slice_name
 from utils.paths import require_paths
@@ -97,13 +99,16 @@ def score_fold(fold_cfg: DictConfig) -> list:
 
 
 def cross_validate(cfg: DictConfig) -> dict:
+    if OmegaConf.select(cfg, "DATA_PREPARATION.DATASET_PATH", default=None):
+        apply_description(cfg, command_line_keys())   # data=nnunet: dataset.json's classes, regions, channels
+        validate_config(cfg)
     scoring_settings(cfg)   # a bad scoring option fails before any fold trains
     num_folds = cfg.DATASET.NUM_FOLDS
     if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
         raise UserError(f"cross_validate.py needs DATASET.NUM_FOLDS >= 2, got {num_folds!r}")
-    volumetric = dataset_kind(cfg).volumetric
+    kind = dataset_kind(cfg)
     require_paths(cfg, write_dirs=["CROSS_VALIDATION.RESULTS_PATH"],
-                  read_dirs=["DATA_PREPARATION.SCANS_TRAIN_DATA_PATH"] if volumetric else [])
+                  read_dirs=[kind.train_source] if kind.volumetric else [])
     for fold in range(num_folds):   # every fold's split is checked before any training starts
         if not held_out_pairs(fold_config(cfg, fold)):
             raise UserError(f"fold {fold} holds no volume of DATA_PREPARATION.SCANS_TRAIN_DATA_PATH")

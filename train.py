@@ -17,7 +17,7 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 
 
 import keras
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from callbacks.checkpoint import backed_up_epochs
 from callbacks.interrupt import interrupt_at_batch_end
@@ -25,6 +25,7 @@ from callbacks.timing_callback import TimingCallback, format_duration
 from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
 from data_preparation.manifest import adopt_recipe
+from data_sets.kinds import apply_description, check_description, described_values
 from models.model_factory import build_compiled_model, make_targets, monitored_metric
 from run_dirs.run_dir import (close_run, command_line_keys, discard_unstarted_run, is_run_dir, open_run, prepare_run,
                               resume_command)
@@ -60,7 +61,7 @@ def fit(cfg: DictConfig, strategy, train_feed, val_feed) -> keras.callbacks.Hist
     return history
 
 
-def adopt_prepared_recipe(cfg: DictConfig) -> None:
+def adopt_prepared_recipe(cfg: DictConfig) -> dict:
     """Train with the HU window, size and slices the prepared data was made with (its manifest.json), in place.
 
     Recorded in the run's config.yaml, so evaluate.py and predict.py window CTs as the model learned.
@@ -70,8 +71,9 @@ def adopt_prepared_recipe(cfg: DictConfig) -> None:
         folders.append(cfg.DATASET.VAL.IMAGES_PATH)
     folders = [folder for folder in folders if folder]   # data=images: no VAL folder, and no preparation step
     resumed = cfg.RUN_DIR if is_run_dir(cfg.RUN_DIR) else None
-    adopt_recipe(cfg, folders, command_line_keys() - {"RUN_DIR"}, trained_run=resumed)
+    adopted = adopt_recipe(cfg, folders, command_line_keys() - {"RUN_DIR"}, trained_run=resumed)
     validate_config(cfg)
+    return adopted
 
 
 def refuse_finished_run(cfg: DictConfig) -> None:
@@ -85,9 +87,27 @@ def refuse_finished_run(cfg: DictConfig) -> None:
                         f"HYPER_PARAMETERS.EPOCHS={done + epochs}")
 
 
+def follow_data_set(cfg: DictConfig, prepared: dict) -> None:
+    """data=nnunet with DATA_PREPARATION.DATASET_PATH (given, or recorded with the prepared slices): the class
+    names, regions and channels of its dataset.json, in place, so the run's config.yaml records them. The slices
+    must have been prepared with them, and a resumed run trained on them; else one line."""
+    if not OmegaConf.select(cfg, "DATA_PREPARATION.DATASET_PATH", default=None):
+        return
+    if is_run_dir(cfg.RUN_DIR):
+        check_description(cfg, cfg.RUN_DIR)
+        return
+    for key, value in described_values(cfg).items():
+        if key in prepared and prepared[key] != value:
+            raise UserError(f"the slices in {cfg.DATASET.TRAIN.IMAGES_PATH} were prepared with {key}={prepared[key]}, "
+                            f"but {cfg.DATA_PREPARATION.DATASET_PATH} now describes {value}: prepare the data again "
+                            f"(python data_preparation/preprocess_data.py)")
+    apply_description(cfg, command_line_keys())
+    validate_config(cfg)
+
+
 def train(cfg: DictConfig) -> keras.callbacks.History:
     prepare_run(cfg)
-    adopt_prepared_recipe(cfg)
+    follow_data_set(cfg, adopt_prepared_recipe(cfg))
     refuse_finished_run(cfg)
     require_paths(cfg, write_dirs=["CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH",
                                    "CALLBACKS.TENSORBOARD.PATH"],

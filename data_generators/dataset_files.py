@@ -1,4 +1,5 @@
 """Finding the (image, mask) PNG pairs that both generators read."""
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Sequence, Tuple
@@ -51,7 +52,9 @@ def list_split_pairs(cfg, mode: str) -> Tuple[List[str], List[str]]:
     prefixes = cfg.DATA_PREPARATION
     if num_folds > 1:
         images, masks = list_pairs(*split_dirs(cfg, "train"), prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)
-        images, masks = fold_split(images, masks, fold, num_folds, held_out=mode == "val")
+        split = dataset_kind(cfg).case_split
+        images, masks = fold_split(images, masks, fold, num_folds, held_out=mode == "val",
+                                   case_split=None if split is None else functools.partial(split, cfg))
     else:
         images, masks = list_pairs(*split_dirs(cfg, mode), prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)
     check_input_shapes(images, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS)

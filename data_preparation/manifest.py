@@ -13,38 +13,53 @@ from typing import Dict, Iterable, List, Optional, Set
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from data_sets.kinds import dataset_kind
 from utils.errors import UserError
 from utils.files import write_atomically
 
 MANIFEST_NAME = "manifest.json"
-SCALING = "HU clipped to [HU_WINDOW.MIN, HU_WINDOW.MAX], mapped linearly onto 0..255 (uint8 PNG); masks: raw labels"
+SCALING = ("HU clipped to [HU_WINDOW.MIN, HU_WINDOW.MAX], then onto 0..255 as DATA_PREPARATION.INTENSITY_SCALING says "
+           "(uint8 PNG); masks: raw labels")
 _ABSENT = object()
 
 
 def recipe(cfg: DictConfig) -> Dict[str, object]:
-    """Dotted config key -> value, for every setting that shapes the prepared pixels (and the data set's
-    kind and class names where the config has them)."""
+    """Dotted config key -> value, for every setting that shapes the prepared pixels: HU window, slices per
+    image, size, intensity scaling (the normalisation of the PNG values), slicing orientation, and the
+    data set's kind and class names where the config has them."""
     prep = cfg.DATA_PREPARATION
+    channel_names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
+    channels = prep.SLICES_PER_IMAGE if len(channel_names) <= 1 else 3   # several input files: padded to 3
     values = {"DATA_PREPARATION.HU_WINDOW.MIN": prep.HU_WINDOW.MIN, "DATA_PREPARATION.HU_WINDOW.MAX": prep.HU_WINDOW.MAX,
-              "DATA_PREPARATION.SLICES_PER_IMAGE": prep.SLICES_PER_IMAGE, "INPUT.CHANNELS": prep.SLICES_PER_IMAGE,
+              "DATA_PREPARATION.SLICES_PER_IMAGE": prep.SLICES_PER_IMAGE, "INPUT.CHANNELS": channels,
               "DATA_PREPARATION.RESIZE": prep.RESIZE}
     if prep.RESIZE:   # without resizing, each slice keeps its CT's size: nothing to record
         values.update({"INPUT.HEIGHT": prep.RESIZED_HEIGHT, "INPUT.WIDTH": prep.RESIZED_WIDTH})
-    for key in ("DATASET.KIND", "DATASET.CLASSES"):
+    # what the data set is (data=nnunet: from its dataset.json), so train.py needs none of it retyped
+    keys = ["DATA_PREPARATION.INTENSITY_SCALING", "DATA_PREPARATION.ORIENTATION", "DATASET.KIND", "DATASET.CLASSES",
+            "DATASET.REGIONS", "DATASET.LESION_REGION", "DATASET.CHANNEL_NAMES", "DATA_PREPARATION.DATASET_PATH"]
+    if dataset_kind(cfg).case_split is not None:   # validation is a fold of these slices: how many folds
+        keys.append("DATASET.NUM_FOLDS")
+    for key in keys:
         value = OmegaConf.select(cfg, key, default=None)
-        if value is not None:
-            values[key] = OmegaConf.to_container(value) if OmegaConf.is_list(value) else value
+        if value is not None or key == "DATASET.LESION_REGION":   # null too: no region scored lesion-wise
+            values[key] = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
     return values
 
 
 def _files(source) -> List[str]:
-    """The files of a source: a NIfTI path, or a DICOM series (anything with `.files`)."""
-    return list(source.files) if hasattr(source, "files") else [source]
+    """The files of a source: a NIfTI path, a case's channel files (a plain tuple), or a DICOM series (anything
+    with `.files`)."""
+    if hasattr(source, "files"):
+        return list(source.files)
+    return list(source) if isinstance(source, tuple) else [source]
 
 
 def _where(source) -> str:
     """A path for a NIfTI file; the folder of a DICOM series (never a header value: no patient data)."""
     files = _files(source)
+    if isinstance(source, tuple) and not hasattr(source, "files"):
+        return files[0]   # a case's first channel file
     return files[0] if len(files) == 1 and not hasattr(source, "files") else os.path.dirname(files[0])
 
 

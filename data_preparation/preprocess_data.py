@@ -27,9 +27,10 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from data_preparation.manifest import write_manifest
-from data_sets.kinds import dataset_kind
+from data_sets.kinds import apply_description, dataset_kind, prepared_splits
+from run_dirs.run_dir import command_line_keys
 from utils.cli import hydra_app
-from utils.config import positive_int
+from utils.config import positive_int, validate_config
 from utils.errors import UserError, WriteError, warn
 from utils.files import os_error_reason, sweep_partial_files
 from utils.images import write_png
@@ -37,7 +38,8 @@ from utils.naming import CaseId, case_sort_key, parse_slice_name, slice_file_nam
 from utils.paths import require_paths
 from volumes.dicom import READ_ERRORS as DICOM_READ_ERRORS
 from volumes.nifti import READ_ERRORS
-from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings, to_slicing_frame
+from volumes.slices import (CT, SliceSettings, input_slice, label_slice, network_volume, slice_settings,
+                            to_slicing_frame)
 from volumes.sources import Source, load_pair, source_name
 
 # What a volume can fail with and still leave the other volumes to be prepared.
@@ -47,7 +49,7 @@ VOLUME_ERRORS = (UserError, *READ_ERRORS, *DICOM_READ_ERRORS)
 class VolumeTask(NamedTuple):
     """One volume's work; a plain tuple so worker processes can receive it."""
     volume_id: CaseId
-    volume_path: Source          # a NIfTI file or a DICOM series (volumes.sources)
+    volume_path: Source          # a NIfTI file, a case's channel files (a tuple) or a DICOM series (volumes.sources)
     segmentation_path: str
     images_dir: str
     masks_dir: str
@@ -110,12 +112,13 @@ def process_volume(task: VolumeTask) -> VolumeResult:
     partial_masks = os.path.join(task.masks_dir, f".partial-{task.volume_id}")
     try:
         volume, segmentation = load_pair(task.volume_path, task.segmentation_path, task.settings.label_count,
-                                         task.class_names)
+                                         task.class_names, [kind == CT for kind in task.settings.normalisation])
+        data = network_volume(volume.data, task.settings, volume.name)   # HU as read, or z-scores (MR)
     except VOLUME_ERRORS as err:
         message = str(err)
         return VolumeResult(task.volume_id, name, 0, message if message.startswith(name) else f"{name}: {message}")
     orientation = task.settings.orientation   # both on the CT's grid: cut both in the CT's frame
-    hu = to_slicing_frame(volume.data, volume.source, orientation)
+    hu = to_slicing_frame(data, volume.source, orientation)
     labels = to_slicing_frame(segmentation.data, volume.source, orientation)
     indices = selected_slices(labels, task.stride, task.skip_empty)
     try:
@@ -162,7 +165,8 @@ def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
     prep = cfg.DATA_PREPARATION
     kind = dataset_kind(cfg)
     tasks = {}
-    for split, dataset in (("train", cfg.DATASET.TRAIN), ("val", cfg.DATASET.VAL)):
+    for split in prepared_splits(cfg):
+        dataset = cfg.DATASET.TRAIN if split == "train" else cfg.DATASET.VAL
         pairs = kind.split_pairs(cfg, split)
         skip_empty = split == "train" and bool(prep.SKIP_TRAIN_SLICES_WITHOUT_LIVER)
         stride = positive_int(prep.SLICE_STRIDE, "DATA_PREPARATION.SLICE_STRIDE")
@@ -170,7 +174,8 @@ def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
                                    dataset.MASK_PATH, skip_empty, stride, prep.IMAGE_PREFIX, prep.MASK_PREFIX, settings,
                                    tuple(cfg.DATASET.CLASSES))
                         for volume_id, volume_path, segmentation_path in pairs]
-    shared = sorted({t.volume_id for t in tasks["train"]} & {t.volume_id for t in tasks["val"]}, key=case_sort_key)
+    shared = sorted({t.volume_id for t in tasks["train"]} & {t.volume_id for t in tasks.get("val", ())},
+                    key=case_sort_key)
     if shared:
         listed = ", ".join(map(str, shared[:10])) + (" ..." if len(shared) > 10 else "")
         warn(f"volume(s) {listed} are in both the train and the val scans directories: validation would score "
@@ -264,7 +269,10 @@ def prepare_dataset(cfg: DictConfig) -> dict:
 
 
 def prepare_checked_dataset(cfg: DictConfig) -> dict:
-    """The command-line job: check the config and the output folders, then prepare both splits."""
+    """The command-line job (the config validated by hydra_app): the data set's own description (nnU-Net's
+    dataset.json) applied and checked again, the output folders checked, then both splits prepared."""
+    if apply_description(cfg, command_line_keys()):
+        validate_config(cfg)
     require_paths(cfg, write_dirs=["DATASET.TRAIN.IMAGES_PATH", "DATASET.TRAIN.MASK_PATH",
                                    "DATASET.VAL.IMAGES_PATH", "DATASET.VAL.MASK_PATH"])
     return prepare_dataset(cfg)

@@ -27,8 +27,9 @@ from volumes.dicom import read_seg_labels, save_seg
 from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, nifti_stem,
                            save_labels)
 from volumes.postprocess import postprocess_labels
-from volumes.slices import SliceSettings, from_slicing_frame, input_slice, to_slicing_frame, window_and_scale
-from volumes.sources import Source, is_dicom, load_ct, source_name
+from volumes.slices import (CT, SliceSettings, display_slices, from_slicing_frame, input_slice, network_volume,
+                            to_slicing_frame)
+from volumes.sources import Source, input_files, is_channel_files, is_dicom, load_ct, source_files, source_name
 
 # PREDICTION.OUTPUT_FORMAT: what is written per CT. auto = DICOM SEG for a DICOM series, NIfTI for a NIfTI file.
 OUTPUT_FORMATS = ("auto", "nifti", "dicom_seg", "both")
@@ -124,8 +125,9 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
                    normalize: bool = True, postprocess: bool = False, description: str = None,
                    roi: Optional[RoiSettings] = None, timings: Optional[Dict] = None,
                    source=None) -> VolumePrediction:
-    """Labels for the slices of an RAS+ HU volume, on its own grid (RAS+) and on the network's (in the
-    slicing frame of settings.orientation, which needs the volume's nibabel image `source`).
+    """Labels for the slices of an RAS+ volume as read (HU; (x, y, z, C) for several input files), on its own grid
+    (RAS+) and on the network's (in the slicing frame of settings.orientation, which needs the volume's nibabel
+    image `source`); `volumes.slices.network_volume` normalises it as preprocessing does.
 
     Every slice, or with `roi` (PREDICTION.ROI) those of the region of interest (`inference.roi`); the
     labels of a predicted slice are the same either way: the argmax of its probabilities resized to the CT grid.
@@ -135,18 +137,18 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
     if settings.orientation != "ras" and source is None:
         raise ValueError(f"orientation {settings.orientation!r} needs the volume's source image")
     hu = to_slicing_frame(hu, source, settings.orientation)
-    height, width, depth = hu.shape
+    height, width, depth = hu.shape[:3]
     model_size = settings.size or (height, width)
     labels = np.zeros((height, width, depth), dtype=np.uint8)
     model_labels = np.zeros((*model_size, depth), dtype=np.uint8)
     with tqdm(total=depth, desc=description, unit="slice", leave=False, disable=description is None) as progress:
-        pipeline = _SlicePipeline(hu, predict_fn, settings, batch_size, normalize, labels, model_labels, progress,
-                                  timings)
+        pipeline = _SlicePipeline(network_volume(hu, settings, description or "volume"), predict_fn, settings,
+                                  batch_size, normalize, labels, model_labels, progress, timings)
         if roi is None:
             pipeline(range(depth))
             predicted = depth
         else:
-            predicted = len(predict_region(depth, body_slices(hu), roi, pipeline))
+            predicted = len(predict_region(depth, body_slices(hu if hu.ndim == 3 else hu[..., 0]), roi, pipeline))
     labels = from_slicing_frame(labels, source, settings.orientation)
     if postprocess:
         with phase(timings, "postprocess"):
@@ -185,7 +187,7 @@ def check_output_names(paths: List[Source], output_name: OutputName = lits_outpu
     seen = {}
     for path in paths:
         name = output_name(path)
-        shown = source_name(path) if is_dicom(path) else path
+        shown = source_name(path) if is_dicom(path) else path[0] if is_channel_files(path) else path
         if name in seen:
             raise UserError(f"{seen[name]} and {shown} would both be written as {name}: segment them in two runs "
                             f"with different PREDICTION.RESULTS_PATH, or keep one")
@@ -199,10 +201,13 @@ def check_inputs_kept(paths: List[Source], out_dir: str, output_name: OutputName
     A predicted segmentation-N written beside a volume-N (the CT's own folder, or another LiTS folder)
     would replace its reference, or, where there is none, be read as one by evaluate.py.
     """
-    inputs = {file: f"the CT {file}" for path in paths for file in (path.files if is_dicom(path) else [path])}
+    inputs = {file: f"the CT {file}" for path in paths for file in source_files(path)}
     outputs = {path: [os.path.join(out_dir, output_file(output_name(path), format_)) for format_ in ("nifti", "dicom_seg")]
                for path in paths}
     refuse_overwrite([file for files in outputs.values() for file in files], inputs, key)
+    if os.path.basename(os.path.normpath(out_dir)) in ("labelsTr", "labelsTs"):   # nnU-Net's references: <case>.nii.gz
+        raise UserError(f"{key}={out_dir} is an nnU-Net labels folder: the masks would replace its reference "
+                        f"segmentations; set {key} to another folder")
     for path, (output, _) in outputs.items():
         for kind, volume_kind in (("segmentation", "volume"), ("test-segmentation", "test-volume")):
             number = lits_number(output, kind)
@@ -218,23 +223,36 @@ def check_inputs_kept(paths: List[Source], out_dir: str, output_name: OutputName
 
 
 def reference_beside(volume_path: str) -> Optional[str]:
-    """The LiTS segmentation-N file next to volume-N, if there is one (shown in the figure)."""
+    """The LiTS segmentation-N file next to volume-N, or KiTS19's segmentation.nii.gz next to imaging.nii.gz, if
+    there is one (shown in the figure)."""
+    folder = os.path.dirname(volume_path)
+    if os.path.basename(volume_path) == "imaging.nii.gz":
+        path = os.path.join(folder, "segmentation.nii.gz")
+        return path if os.path.isfile(path) else None
     number = lits_number(volume_path)
     if number is None:
         return None
     for extension in NIFTI_EXTENSIONS:
-        path = os.path.join(os.path.dirname(volume_path), f"segmentation-{number}{extension}")
+        path = os.path.join(folder, f"segmentation-{number}{extension}")
         if os.path.isfile(path):
             return path
     return None
 
 
-def _read_ct(path: Source, timings: Optional[Dict]):
-    """The CT as a Volume, or the UserError that makes it unusable (raised in the reading thread, reported in order)."""
+def _read_ct(path: Source, timings: Optional[Dict], settings: SliceSettings):
+    """The CT (or a case's channel files) as a Volume, or the UserError that makes it unusable (raised in the
+    reading thread, reported in order)."""
     with phase(timings, "read"):
         try:
+            files = input_files(path)
+            if files != len(settings.normalisation):
+                raise UserError(f"{source_name(path)}: {files} input file(s) per case, but the network was trained on "
+                                f"{len(settings.normalisation)} channels (DATASET.CHANNEL_NAMES)")
             volume = load_ct(path)
-            check_ct_intensities(volume)
+            check_ct_intensities(volume, [kind == CT for kind in settings.normalisation])
+            return volume
+        except UserError as err:
+            return err
             return volume
         except UserError as err:
             return err
@@ -253,7 +271,10 @@ def _write_ct(path: Source, volume, labels: np.ndarray, settings: SliceSettings,
         if figures:
             figure_path = os.path.join(out_dir, nifti_stem(outputs[0]) + ".png")
             truth = reference_labels(path, volume, class_names, settings.label_count)
-            _save_figure(volume, labels, settings, figure_path, truth)
+            try:
+                _save_figure(volume, labels, settings, figure_path, truth)
+            except WriteError as err:
+                raise WriteError(f"{err} (its mask {', '.join(outputs)} is complete)", err.path, err.reason) from None
     return {"input": path, "output": outputs[0], "outputs": outputs, "figure": figure_path}
 
 
@@ -280,11 +301,11 @@ def segment_ct_files(paths: List[Source], predict_fn: PredictFn, settings: Slice
     written, writing = [], None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
-        reading = reader.submit(_read_ct, paths[0], timings) if paths else None
+        reading = reader.submit(_read_ct, paths[0], timings, settings) if paths else None
         for position, path in enumerate(tqdm(paths, desc="CT volumes", unit="volume")):
             volume = reading.result()
             if position + 1 < len(paths):
-                reading = reader.submit(_read_ct, paths[position + 1], timings)
+                reading = reader.submit(_read_ct, paths[position + 1], timings, settings)
             if isinstance(volume, UserError):
                 warn(f"skipped: {volume}")
                 continue
@@ -327,6 +348,7 @@ def reference_labels(source: Source, volume, class_names: Optional[Sequence[str]
 def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: str,
                  truth: Optional[np.ndarray] = None) -> None:
     """Axial and coronal views of CT, truth (when a reference was found, `reference_labels`) and prediction."""
-    figure = plot_volume_views(volume.data, labels, truth, volume.spacing, title=volume.name, out_path=out_path,
-                               display=lambda plane: window_and_scale(plane, settings.hu_min, settings.hu_max))
+    shown, display = display_slices(volume.data, settings, volume.name)
+    figure = plot_volume_views(shown, labels, truth, volume.spacing, title=volume.name, out_path=out_path,
+                               display=display)
     plt.close(figure)

@@ -38,11 +38,12 @@ _CREATED_RUN_DIRS = set()   # new run folders open_run made in this process (dis
 MODEL_KEYS = ("MODEL", "INPUT", "OUTPUT", "DATA_PREPARATION.HU_WINDOW", "DATA_PREPARATION.SLICES_PER_IMAGE",
               "DATA_PREPARATION.INTENSITY_SCALING", "DATA_PREPARATION.ORIENTATION",
               "PREPROCESS_DATA.NORMALIZE_IMAGE", "DATASET.KIND", "DATASET.CLASSES", "DATASET.REGIONS",
-              "DATASET.LESION_REGION")
+              "DATASET.LESION_REGION", "DATASET.CHANNEL_NAMES")
 # Config groups on the command line (`data=images`) and the key each one sets.
 GROUP_KEYS = {"data": "DATASET.KIND"}
 # Settings taken from the run by evaluate/predict unless given on the command line.
-RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH")
+RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH", "DATA_PREPARATION.DATASET_PATH",
+                    "DATASET.NUM_FOLDS", "DATASET.FOLD")
 # ... and for a 2D kind (data=images), whose data is the user's own folders: the folders, how masks are
 # named and read, and the validation split (cut by SEED), so `evaluate.py` alone scores the run's own split;
 # and how its pictures are shown (in colour).

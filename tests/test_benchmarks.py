@@ -147,15 +147,37 @@ def test_sweep_writes_markdown_table_and_plot(tmp_path):
     out = tmp_path / "bench.md"
     out.write_text("# Benchmarks\n\nhand-written intro stays\n")
     completed = run_cli(
-        "benchmarks/sweep_inference.py", "--models", "unet3plus", "--backbones", "unet3plus",
-        "--batch-sizes", "1", "2", "--size", "32", "--warmup-steps", "1", "--bench-steps", "2", "--section", "test",
-        "--out", out, "--extra", "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4")
+        "benchmarks/sweep_inference.py", "BENCHMARK.SWEEP.MODELS=[unet3plus]", "BENCHMARK.SWEEP.BACKBONES=[unet3plus]",
+        "BENCHMARK.SWEEP.BATCH_SIZES=[1,2]", "INPUT.HEIGHT=32", "INPUT.WIDTH=32", "BENCHMARK.WARMUP_STEPS=1",
+        "BENCHMARK.STEPS=2", "BENCHMARK.SWEEP.SECTION=test", f"BENCHMARK.DOC={out}", "MODEL.FILTERS=[4,8,16,32,64]",
+        "MODEL.SKIP_FILTERS=4", f"WORK_DIR={tmp_path}", cwd=tmp_path)   # any folder: the package is installed
     assert completed.returncode == 0, completed.stderr
     text = out.read_text()
     assert "hand-written intro stays" in text
     rows = [line for line in text.splitlines() if line.startswith("| unet3plus |")]
     assert [row.split(" | ")[3] for row in rows] == ["1", "2"]
     assert (tmp_path / "bench_test.png").is_file()
+
+
+@pytest.mark.slow
+def test_benchmark_scripts_are_hydra_apps_reading_their_section(tmp_path):
+    """benchmarks/*.py take KEY=VALUE overrides like every script: --help shows their section, a bad value is
+    one error line, and the resampling table lands in the document BENCHMARK.RESAMPLING.DOC names."""
+    helped = run_cli("benchmarks/cpu_backends.py", "--help", cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("unet3p cpu_backends.py: Inference backends and precisions side by side")
+    assert "  CPU_BACKENDS:\n" in helped.stdout and "PEAK_SIZE: 2048" in helped.stdout
+    refused = run_cli("benchmarks/sweep_inference.py", "BENCHMARK.SWEEP.MODELS=[unet4]", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == ("error: BENCHMARK.SWEEP.MODELS must be one of unet3plus, "
+                                                       "unet3plus_deepsup, unet3plus_deepsup_cgm; got 'unet4'")
+    doc = tmp_path / "evaluation.md"
+    made = run_cli("benchmarks/resampling.py", "INPUT.HEIGHT=32", "INPUT.WIDTH=32", "BENCHMARK.RESAMPLING.SIZE=48",
+                   "BENCHMARK.RESAMPLING.SLICES=12", "BENCHMARK.RESAMPLING.VOLUMES=1", f"BENCHMARK.RESAMPLING.DOC={doc}",
+                   cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    text = doc.read_text()
+    assert "<!-- resampling-48-32:start -->" in text and "| perfect prediction written back | " in text
 
 
 def test_replace_section_replaces_only_its_block(tmp_path):

@@ -242,6 +242,10 @@ def test_training_adopts_the_manifest_and_refuses_a_contradicting_override(tmp_p
     manifest = read_manifest(images)
     assert manifest["complete"] and manifest["slices"] == len(list_files(images))
     assert manifest["recipe"]["DATA_PREPARATION.HU_WINDOW.MIN"] == -1000 and manifest["recipe"]["INPUT.CHANNELS"] == 1
+    assert {key: manifest["recipe"][key] for key in ("DATA_PREPARATION.INTENSITY_SCALING", "DATA_PREPARATION.ORIENTATION",
+                                                     "DATASET.KIND", "DATASET.CLASSES")} == {
+        "DATA_PREPARATION.INTENSITY_SCALING": "window", "DATA_PREPARATION.ORIENTATION": "ras", "DATASET.KIND": "lits",
+        "DATASET.CLASSES": ["background", "liver", "tumour"]}
     assert [os.path.basename(s["volume"]) for s in manifest["sources"]] == ["volume-0.nii", "volume-1.nii"]
     assert manifest["sources"][0]["volume_bytes"] == os.path.getsize(raw / "train" / "volume-0.nii")
     folders = [images, str(tmp_path / "data/processed/val/images")]

@@ -31,10 +31,13 @@ TYPE_OVERRIDES: Dict[str, Any] = {
     "DATASET.VAL.IMAGES_PATH": Optional[str],     # data=images: null = a validation split cut from TRAIN
     "DATASET.VAL.MASK_PATH": Optional[str],
     "RUN_DIR": Optional[str],
+    "BENCHMARK.GENERATOR.DATA": Optional[str],
+    "BENCHMARK.SWEEP.AMP": List[Union[bool, str]],   # OPTIMIZATION.AMP values: True, False and precision names
     "USE_MULTI_GPUS.GPU_IDS": Union[int, List[int]],
     "OPTIMIZATION.AMP": Union[bool, str],   # False | True | float16 | bfloat16; names checked where AMP is set up
     "OUTPUT.CLASSES": int,                  # default: ${len:${DATASET.CLASSES}}
     "DATASET.LESION_REGION": Optional[str],
+    "DATA_PREPARATION.DATASET_PATH": Optional[str],
     "DATASET.REGIONS": List[Dict[str, List[int]]],   # [{name: [labels]}, ...]; checked in data_sets.labels
 }
 
@@ -99,9 +102,12 @@ def key_types(config_path: str) -> Dict[str, Any]:
 
 
 def _omegaconf_type(declared: Any) -> Any:
-    """What OmegaConf 2.3 can hold: Unions of several types (Optional or not) become Any."""
+    """What OmegaConf 2.3 can hold: Unions of several types (Optional or not) become Any, lists of them List[Any]."""
     if typing.get_origin(declared) is Union and len([a for a in typing.get_args(declared) if a is not type(None)]) > 1:
         return Any
+    if typing.get_origin(declared) in (list, List) and typing.get_args(declared):
+        element = _omegaconf_type(typing.get_args(declared)[0])
+        return List[Any] if element is Any else declared
     return declared
 
 
@@ -196,7 +202,7 @@ def _union_errors(cfg: DictConfig) -> List[str]:
     """The type check OmegaConf cannot do: keys in TYPE_OVERRIDES typed as a Union."""
     errors = []
     for key, declared in TYPE_OVERRIDES.items():
-        if _omegaconf_type(declared) is not Any:
+        if _omegaconf_type(declared) == declared:   # OmegaConf checks it itself
             continue
         node = OmegaConf.select(cfg, key, throw_on_missing=False)
         value = OmegaConf.to_container(node) if isinstance(node, (DictConfig, ListConfig)) else node

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import zlib
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import nibabel as nib
 import numpy as np
@@ -243,14 +243,33 @@ def _mm(values: np.ndarray) -> str:
     return "(" + ", ".join(f"{v:g}" for v in np.round(values, 2)) + ")"
 
 
-def load_pair(volume_path: str, segmentation_path: str, label_count: int = LITS_LABEL_COUNT) -> Tuple[Volume, Volume]:
-    """A LiTS CT and its checked segmentation on one RAS+ grid; a UserError says what is wrong with which file."""
-    volume = load_volume(volume_path)
+def load_image(paths, what: str = "volume") -> Volume:
+    """One input file as `load_volume`, or several (nnU-Net's `_0000`, `_0001` channel files of one case)
+    as one Volume whose data is (x, y, z, C); the channels must share one grid, or a UserError names them."""
+    if isinstance(paths, str):
+        return load_volume(paths, what)
+    volumes = [load_volume(path, what) for path in paths]
+    first = volumes[0]
+    for other in volumes[1:]:
+        if other.source.shape[:3] != first.source.shape[:3] or not np.allclose(other.source.affine, first.source.affine,
+                                                                                atol=1e-3):
+            raise UserError(f"{first.name} / {other.name}: channel files of one case must share one grid "
+                            f"(shapes {first.source.shape[:3]} and {other.source.shape[:3]})")
+    if len(volumes) == 1:
+        return first
+    return first._replace(data=np.stack([v.data for v in volumes], axis=-1))
+
+
+def load_pair(volume_path, segmentation_path: str, label_count: int = LITS_LABEL_COUNT,
+              ct_channels: Optional[Sequence[bool]] = None) -> Tuple[Volume, Volume]:
+    """A CT (or a case's channel files, `load_image`) and its checked segmentation on one RAS+ grid; a
+    UserError says what is wrong with which file. ct_channels: which input files are CTs (HU checked)."""
+    volume = load_image(volume_path)
     segmentation = load_segmentation(segmentation_path, volume, label_count)
-    check_ct_intensities(volume)
-    if segmentation.data.shape != volume.data.shape:
+    check_ct_intensities(volume, ct_channels)
+    if segmentation.data.shape != volume.data.shape[:3]:
         raise UserError(f"{volume.name} / {segmentation.name}: their orientations put the voxels on different "
-                        f"grids ({volume.data.shape} vs {segmentation.data.shape})")
+                        f"grids ({volume.data.shape[:3]} vs {segmentation.data.shape})")
     return volume, segmentation
 
 
@@ -265,21 +284,36 @@ def intensity_problem(data: np.ndarray) -> Optional[str]:
     return None
 
 
-def check_ct_intensities(volume: Volume) -> None:
-    """Refuse a CT that cannot be windowed (`intensity_problem`); warn when its values do not look like HU.
+def check_ct_intensities(volume: Volume, ct_channels: Optional[Sequence[bool]] = None) -> None:
+    """Refuse a volume that cannot be normalised (`intensity_problem`); warn when a CT's values do not look like HU.
 
     A CT in Hounsfield units shows air near -1000 around the body. One without any value below
     AIR_BELOW_HU was most likely stored without its rescale intercept (raw 0..4095 values), or is
     not a CT: the HU window would then pick the wrong tissue, and every prediction would be wrong.
+    ct_channels: for each input file (channel) whether it is a CT (default: all are); others (MR) are
+    only checked for NaN and constant values.
     """
-    problem = intensity_problem(volume.data)
-    if problem:
-        raise UserError(f"{volume.name} {problem}")
-    lowest = float(volume.data.min())
-    if lowest > AIR_BELOW_HU:
-        warn(f"{volume.name} has no value below {AIR_BELOW_HU:g} (lowest {lowest:g}), but a CT in Hounsfield units "
-             f"shows air near -1000: if its header lacks the rescale slope/intercept, the HU window sees the wrong "
-             f"tissue")
+    channels = [volume.data] if volume.data.ndim == 3 else [volume.data[..., c] for c in range(volume.data.shape[3])]
+    ct_channels = list(ct_channels) if ct_channels is not None else [True] * len(channels)
+    for number, (data, is_ct) in enumerate(zip(channels, ct_channels)):
+        which = volume.name if len(channels) == 1 else f"{volume.name} (channel {number})"
+        problem = intensity_problem(data) if is_ct else _non_ct_problem(data)
+        if problem:
+            raise UserError(f"{which} {problem}")
+        lowest = float(data.min())
+        if is_ct and lowest > AIR_BELOW_HU:
+            warn(f"{which} has no value below {AIR_BELOW_HU:g} (lowest {lowest:g}), but a CT in Hounsfield units "
+                 f"shows air near -1000: if its header lacks the rescale slope/intercept, the HU window sees the "
+                 f"wrong tissue")
+
+
+def _non_ct_problem(data: np.ndarray) -> Optional[str]:
+    """intensity_problem without the label-map test: an MR may hold small integers."""
+    if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+        return "holds NaN or infinite values"
+    if data.size and data.min() == data.max():
+        return f"is constant ({data.flat[0]:g} everywhere)"
+    return None
 
 
 def find_volume_pairs(directory: str, what: str = "scans directory") -> List[Tuple[int, str, str]]:
