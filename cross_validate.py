@@ -8,6 +8,8 @@ it, as evaluate.py scores (the VAL split is not used). Writes CROSS_VALIDATION.R
 evaluate.py's scores per held-out case (Dice, VOE, RVD, surface distances, misses, lesion detection, by
 region), then their mean (misses: a count) and sd over all cases;
 summary.png shows Dice and HD95 per held-out case.
+With data=images the folds are over the TRAIN images (dealt by SEED), and each held-out image is scored
+at its own size as evaluate.py scores pictures (Dice and IoU per class; column `image`).
 """
 import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
@@ -22,18 +24,21 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from data_generators.dataset_files import list_split_pairs
-from data_sets.kinds import dataset_kind
+from data_sets.kinds import apply_description, class_setup, dataset_kind
 from deploy.backends import inference_backend, inference_batch_size
 from evaluation.cross_validation import write_cross_validation_csv
+from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import missed_line, regions_of
 from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
+from run_dirs.run_dir import command_line_keys
 from utils.cli import hydra_app
+from utils.config import validate_config
 from utils.errors import UserError
 from utils.naming import parse_slice_name
 from utils.paths import require_paths
-from utils.visualize import plot_case_scores
+from utils.visualize import IMAGE_PANELS, plot_case_scores
 from volumes.slices import inference_slice_settings
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
@@ -62,15 +67,28 @@ def train_fold(fold_cfg: DictConfig) -> None:
 
 
 def held_out_pairs(fold_cfg: DictConfig):
-    """The CT / segmentation files of the fold's held-out volumes (ids from its 'val' slices)."""
+    """The CT / segmentation files of the fold's held-out volumes (ids from its 'val' slices); for a 2D kind
+    (data=images) the fold's held-out (name, image, mask) triples."""
+    kind = dataset_kind(fold_cfg)
+    if not kind.volumetric:
+        return kind.split_pairs(fold_cfg, "val")
     volume_ids = {parse_slice_name(path).volume for path in list_split_pairs(fold_cfg, "val")[0]}
     pairs = dataset_kind(fold_cfg).split_pairs(fold_cfg, "train")
     return [pair for pair in pairs if pair[0] in volume_ids]
 
 
 def score_fold(fold_cfg: DictConfig) -> list:
-    """One row per held-out volume, scored on its CT's grid by the fold's best weights."""
+    """One row per held-out volume, scored on its CT's grid by the fold's best weights (data=images: one per
+    held-out image, at its own size)."""
     with inference_backend(fold_cfg, load_trained_model(fold_cfg)) as predict_fn:   # INFERENCE.BACKEND, as evaluate.py
+        if not dataset_kind(fold_cfg).volumetric:
+            setup = class_setup(fold_cfg)
+            result = evaluate_images(held_out_pairs(fold_cfg), predict_fn, (fold_cfg.INPUT.HEIGHT, fold_cfg.INPUT.WIDTH),
+                                     fold_cfg.INPUT.CHANNELS, fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
+                                     inference_batch_size(fold_cfg), setup.classes, setup.label_count,
+                                     setup.regions, bool(fold_cfg.DATASET.BINARY_MASKS))
+            keras.backend.clear_session()
+            return result.cases
         result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, inference_slice_settings(fold_cfg),
                                   fold_cfg.OUTPUT.CLASSES, inference_batch_size(fold_cfg),
                                   fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS,
@@ -81,15 +99,20 @@ def score_fold(fold_cfg: DictConfig) -> list:
 
 
 def cross_validate(cfg: DictConfig) -> dict:
+    if OmegaConf.select(cfg, "DATA_PREPARATION.DATASET_PATH", default=None):
+        apply_description(cfg, command_line_keys())   # data=nnunet: dataset.json's classes, regions, channels
+        validate_config(cfg)
     scoring_settings(cfg)   # a bad scoring option fails before any fold trains
     num_folds = cfg.DATASET.NUM_FOLDS
     if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
         raise UserError(f"cross_validate.py needs DATASET.NUM_FOLDS >= 2, got {num_folds!r}")
+    kind = dataset_kind(cfg)
     require_paths(cfg, write_dirs=["CROSS_VALIDATION.RESULTS_PATH"],
-                  read_dirs=["DATA_PREPARATION.SCANS_TRAIN_DATA_PATH"])
+                  read_dirs=[kind.train_source] if kind.volumetric else [])
     for fold in range(num_folds):   # every fold's split is checked before any training starts
         if not held_out_pairs(fold_config(cfg, fold)):
             raise UserError(f"fold {fold} holds no volume of DATA_PREPARATION.SCANS_TRAIN_DATA_PATH")
+    case_key, grid = ("volume", "on each CT's grid") if volumetric else (CASE_KEY, "each image at its own size")
     case_rows = []
     for fold in range(num_folds):
         print(f"== fold {fold} of {num_folds} ==", flush=True)
@@ -97,14 +120,15 @@ def cross_validate(cfg: DictConfig) -> dict:
         train_fold(fold_cfg)
         case_rows += [{"fold": fold, **row} for row in score_fold(fold_cfg)]
     summary_path = os.path.join(cfg.CROSS_VALIDATION.RESULTS_PATH, "summary.csv")
-    mean, sd = write_cross_validation_csv(case_rows, summary_path)
+    mean, sd = write_cross_validation_csv(case_rows, summary_path, case_key)
     for key in (f"dice_{region}" for region in regions_of(case_rows[0])):
-        print(f"{key}: {mean[key]:.4f} ± {sd[key]:.4f} over {len(case_rows)} held-out cases (on each CT's grid)")
-    print(missed_line(case_rows))
+        print(f"{key}: {mean[key]:.4f} ± {sd[key]:.4f} over {len(case_rows)} held-out cases ({grid})")
+    if volumetric:
+        print(missed_line(case_rows))
     print(f"summary: {summary_path}")
     figure_path = os.path.join(cfg.CROSS_VALIDATION.RESULTS_PATH, "summary.png")
-    plt.close(plot_case_scores(case_rows, figure_path))
-    print(f"scores per held-out volume: {figure_path}")
+    plt.close(plot_case_scores(case_rows, figure_path, *(() if volumetric else (IMAGE_PANELS, CASE_KEY))))
+    print(f"scores per held-out {case_key}: {figure_path}")
     return {"cases": case_rows, "mean": mean, "sd": sd, "summary_csv": summary_path, "figure": figure_path}
 
 

@@ -25,7 +25,7 @@ import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line o
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
-from data_sets.kinds import class_setup, dataset_kind
+from data_sets.kinds import check_description, class_setup, dataset_kind
 from deploy.backends import inference_backend, inference_batch_size
 from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import format_table, missed_line, regions_of, write_csv
@@ -56,7 +56,7 @@ def evaluate_pictures(cfg: DictConfig) -> dict:
     results_dir = cfg.EVALUATION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         result = evaluate_images(pairs, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
-                                 cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.HYPER_PARAMETERS.BATCH_SIZE, setup.classes,
+                                 cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, inference_batch_size(cfg), setup.classes,
                                  setup.label_count, setup.regions, bool(cfg.DATASET.BINARY_MASKS))
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
@@ -72,12 +72,14 @@ def evaluate_pictures(cfg: DictConfig) -> dict:
 
 def evaluate(cfg: DictConfig) -> dict:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
-    if not dataset_kind(cfg).volumetric:
+    kind = dataset_kind(cfg)
+    if not kind.volumetric:
         return evaluate_pictures(cfg)
     scoring = scoring_settings(cfg)
-    require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=["DATA_PREPARATION.SCANS_VAL_DATA_PATH"])
+    require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=[kind.val_source])
+    check_description(cfg, cfg.RUN_DIR)   # nnU-Net's dataset.json: the run's classes and channels are its own
     settings = inference_slice_settings(cfg)
-    pairs = dataset_kind(cfg).split_pairs(cfg, "val")
+    pairs = kind.split_pairs(cfg, "val")
     results_dir = cfg.EVALUATION.RESULTS_PATH
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, inference_batch_size(cfg),

@@ -28,7 +28,7 @@ import os
 
 import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig, ListConfig
@@ -40,11 +40,12 @@ from deploy.backends import inference_backend, inference_batch_size
 from inference.images import predict_pictures
 from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
-from inference.volume import check_output_format, segment_ct_files
+from inference.volume import check_inputs_kept, check_output_format, segment_ct_files
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
 from utils.cli import hydra_app
-from utils.errors import UserError
+from utils.errors import UserError, WriteError
+from utils.files import refuse_overwrite
 from utils.images import write_png
 from utils.paths import require_paths
 from utils.visualize import plot_rows
@@ -60,6 +61,7 @@ def predict_volumes(cfg: DictConfig) -> List[Dict]:
     check_output_format(output_format, files)   # before the model is loaded
     settings = inference_slice_settings(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
+    check_inputs_kept(files, out_dir, kind.output_name)   # before the model is loaded; segment_ct_files checks again
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         written = segment_ct_files(files, predict_fn, settings, inference_batch_size(cfg), out_dir,
                                    cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
@@ -79,11 +81,17 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     rows = cfg.PREDICTION.MAX_FIGURE_ROWS
     if rows < 0:
         raise UserError(f"PREDICTION.MAX_FIGURE_ROWS must be 0 (no figure) or more, got {rows}")
+    out_dir = cfg.PREDICTION.RESULTS_PATH
+    outputs = [os.path.join(out_dir, prediction_file_name(path)) for path in image_paths]
+    refuse_overwrite([*outputs, os.path.join(out_dir, "predictions.png")],
+                     {path: f"the input image {path}" for path in image_paths}, "PREDICTION.RESULTS_PATH")
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         results = predict_images(cfg, predict_fn, image_paths)
-    out_dir = cfg.PREDICTION.RESULTS_PATH
-    for result in results:
-        write_png(os.path.join(out_dir, prediction_file_name(result["path"])), result["prediction"])
+    for count, result in enumerate(results):
+        try:
+            write_png(os.path.join(out_dir, prediction_file_name(result["path"])), result["prediction"])
+        except WriteError as err:
+            raise WriteError(f"{err}; the {count} mask(s) written before it are complete") from None
     if not rows:
         print(f"{len(results)} predicted masks in {out_dir} (PREDICTION.MAX_FIGURE_ROWS=0: no figure)")
         return results
@@ -96,7 +104,7 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     return results
 
 
-def picture_outputs(paths: List[str], out_dir: str, figure_path: str) -> List[str]:
+def picture_outputs(paths: List[str], out_dir: str, figure_path: Optional[str]) -> List[str]:
     """The label PNG of each picture; one line, and nothing written, when two pictures would share one
     (photo.jpg and photo.png) or an output would replace an input file or the figure."""
     outputs = [os.path.join(out_dir, images.output_name(path)) for path in paths]
@@ -106,14 +114,11 @@ def picture_outputs(paths: List[str], out_dir: str, figure_path: str) -> List[st
             raise UserError(f"PREDICTION.IMAGES holds {seen[output]} and {path}: both would be predicted as "
                             f"{os.path.basename(output)}; predict them into separate PREDICTION.RESULTS_PATH folders")
         seen[output] = path
-    inputs = {os.path.realpath(path): path for path in paths}
-    for output in [*outputs, *([figure_path] if figure_path else [])]:
-        if os.path.realpath(output) in inputs:
-            raise UserError(f"PREDICTION.RESULTS_PATH={out_dir} would replace the input {inputs[os.path.realpath(output)]} "
-                            f"with a prediction: choose another PREDICTION.RESULTS_PATH")
     if figure_path in seen:
         raise UserError(f"{seen[figure_path]} would be predicted as {os.path.basename(figure_path)}, the name of the "
                         f"figure: rename it or set PREDICTION.MAX_FIGURE_ROWS=0")
+    refuse_overwrite([*outputs, *([figure_path] if figure_path else [])],
+                     {path: f"the input image {path}" for path in paths}, "PREDICTION.RESULTS_PATH")
     return outputs
 
 
@@ -127,12 +132,19 @@ def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
     out_dir = cfg.PREDICTION.RESULTS_PATH
     figure_path = os.path.join(out_dir, "predictions.png")
     outputs = picture_outputs(paths, out_dir, figure_path if rows else None)
+    references = [folder for folder in (cfg.DATASET.TRAIN.MASK_PATH, cfg.DATASET.VAL.MASK_PATH) if folder]
+    refuse_overwrite(outputs, {os.path.join(folder, name): f"the reference mask {os.path.join(folder, name)}"
+                               for folder in references if os.path.isdir(folder) for name in os.listdir(folder)},
+                     "PREDICTION.RESULTS_PATH")
     shown, written = [], []
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         predictions = predict_pictures(paths, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
-                                       cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.HYPER_PARAMETERS.BATCH_SIZE)
+                                       cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, inference_batch_size(cfg))
         for predicted, output in zip(predictions, outputs):
-            write_png(output, predicted.labels)
+            try:
+                write_png(output, predicted.labels)
+            except WriteError as err:
+                raise WriteError(f"{err}; the {len(written)} mask(s) written before it are complete") from None
             written.append({"path": predicted.path, "prediction_path": output, "shape": predicted.labels.shape})
             if len(shown) < rows:
                 shown.append({"image": predicted.picture, "prediction": predicted.labels,

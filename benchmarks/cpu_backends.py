@@ -1,47 +1,32 @@
-"""Inference backends and precisions side by side on this CPU, against its matmul peak.
+"""Inference backends and precisions side by side on this CPU, against its matmul peak (BENCHMARK.CPU_BACKENDS).
 
-    python benchmarks/cpu_backends.py --batch-sizes 1 4 --warmup-steps 2 --steps 5
+    python benchmarks/cpu_backends.py MODEL.BACKBONE.TYPE=vgg19 OUTPUT.CLASSES=2 BENCHMARK.WARMUP_STEPS=2 BENCHMARK.STEPS=5
+    python benchmarks/cpu_backends.py 'BENCHMARK.CPU_BACKENDS.BATCH_SIZES=[1]' 'BENCHMARK.CPU_BACKENDS.BACKENDS=[keras:float32,onnxruntime:int8]'
 
 Measures TensorFlow's float32 and bfloat16 matmul peak (GFLOP/s), then runs benchmark_inference.py
-once per batch size with every backend in BENCHMARK.BACKENDS side by side, and writes the table
-(img/s, latency p50/p95, achieved GFLOP/s as a share of the peak of its precision, speed-up over
-Keras float32) to docs/benchmarks.md (section 'cpu-backends'), naming the machine.
+once per batch size with every backend of BENCHMARK.CPU_BACKENDS.BACKENDS side by side (the model, input
+size and steps as this command line sets them), and writes the table (img/s, latency p50/p95, achieved
+GFLOP/s as a share of the peak of its precision, speed-up over Keras float32) to BENCHMARK.DOC (section
+BENCHMARK.CPU_BACKENDS.SECTION), naming the machine.
 """
-import argparse
 import datetime
 import os
 import platform
 import subprocess
 import tempfile
 
-import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
+import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+
+from omegaconf import DictConfig
 
 from benchmarks.compute import matmul_peak_gflops
-from benchmarks.markdown import DOCS_DIR, replace_section
+from benchmarks.markdown import replace_section
 from benchmarks.tables import run_benchmark_inference, separator
+from utils.cli import hydra_app
+from utils.errors import UserError
 
-DEFAULT_BACKENDS = ["keras:float32", "keras:bfloat16", "onnxruntime:float32", "onnxruntime:int8", "openvino:float32",
-                    "openvino:bfloat16"]
 HEADER = ("| batch | backend | precision | img/s | latency p50 (ms) | latency p95 (ms) | GFLOP/s | "
           "share of matmul peak | speed-up vs Keras float32 | labels = Keras float32 |")
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="unet3plus")
-    parser.add_argument("--backbone", default="vgg19")
-    parser.add_argument("--size", type=int, default=320)
-    parser.add_argument("--classes", type=int, default=2)
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 4])
-    parser.add_argument("--backends", nargs="+", default=DEFAULT_BACKENDS, help="BENCHMARK.BACKENDS entries; "
-                        "the first keras:float32 one is the baseline")
-    parser.add_argument("--warmup-steps", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--peak-size", type=int, default=2048, help="matmul size for the peak")
-    parser.add_argument("--section", default="cpu-backends")
-    parser.add_argument("--out", default=os.path.join(DOCS_DIR, "benchmarks.md"))
-    parser.add_argument("--extra", nargs="*", default=[], help="more Hydra overrides")
-    return parser.parse_args(argv)
 
 
 def cpu_model_name() -> str:
@@ -55,12 +40,9 @@ def cpu_model_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def run_batch(args, batch_size: int, json_path: str) -> list:
-    return run_benchmark_inference(
-        [f"MODEL.TYPE={args.model}", f"MODEL.BACKBONE.TYPE={args.backbone}", f"INPUT.HEIGHT={args.size}",
-         f"INPUT.WIDTH={args.size}", f"OUTPUT.CLASSES={args.classes}", f"HYPER_PARAMETERS.BATCH_SIZE={batch_size}",
-         f"BENCHMARK.WARMUP_STEPS={args.warmup_steps}", f"BENCHMARK.STEPS={args.steps}",
-         f"BENCHMARK.BACKENDS=[{','.join(args.backends)}]"], json_path, args.extra, echo=True)
+def run_batch(backends, batch_size: int, json_path: str) -> list:
+    return run_benchmark_inference([f"HYPER_PARAMETERS.BATCH_SIZE={batch_size}", f"BENCHMARK.BACKENDS=[{','.join(backends)}]",
+                                    "BENCHMARK.INPUT=random"], json_path, echo=True)   # random weights and input
 
 
 def table(results: list, peaks: dict) -> str:
@@ -78,32 +60,38 @@ def table(results: list, peaks: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.backends[0] != "keras:float32":
-        raise SystemExit("--backends must start with keras:float32, the baseline of the speed-up column")
-    peaks = {dtype: matmul_peak_gflops(dtype, args.peak_size) for dtype in ("float32", "bfloat16")}
+def compare_backends(cfg: DictConfig):
+    """The Hydra task: the matmul peaks, every backend per batch size, the table in BENCHMARK.DOC."""
+    bench = cfg.BENCHMARK.CPU_BACKENDS
+    backends = list(bench.BACKENDS)
+    if backends[0] != "keras:float32":
+        raise UserError("BENCHMARK.CPU_BACKENDS.BACKENDS must start with keras:float32, the baseline of the "
+                        f"speed-up column; got {backends[0]}")
+    peaks = {dtype: matmul_peak_gflops(dtype, bench.PEAK_SIZE) for dtype in ("float32", "bfloat16")}
     print(f"matmul peak: float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s", flush=True)
     results = []
     with tempfile.TemporaryDirectory() as scratch:
-        for batch_size in args.batch_sizes:
-            results += run_batch(args, batch_size, os.path.join(scratch, f"{batch_size}.json"))
+        for batch_size in bench.BATCH_SIZES:
+            results += run_batch(backends, batch_size, os.path.join(scratch, f"{batch_size}.json"))
     first = results[0]
     body = "\n".join([
         f"{datetime.date.today().isoformat()}, {cpu_model_name()}, {os.cpu_count()} cores; "
-        f"{first['model']}/{first['backbone']}, {first['input']}, {args.classes} classes; random weights and input; "
-        f"warm-up {args.warmup_steps}, {args.steps} timed steps per backend.",
+        f"{first['model']}/{first['backbone']}, {first['input']}, {cfg.OUTPUT.CLASSES} classes; random weights and "
+        f"input; warm-up {cfg.BENCHMARK.WARMUP_STEPS}, {cfg.BENCHMARK.STEPS} timed steps per backend.",
         "",
-        f"TensorFlow matmul peak ({args.peak_size}x{args.peak_size}): float32 {peaks['float32']:.0f} GFLOP/s, "
+        f"TensorFlow matmul peak ({bench.PEAK_SIZE}x{bench.PEAK_SIZE}): float32 {peaks['float32']:.0f} GFLOP/s, "
         f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s. Model: {first['gflop_per_image']:.1f} GFLOP per image "
         f"(2 x the multiply-adds of every Conv2D in the lean graph, `benchmarks/compute.py`).",
         "",
         table(results, peaks),
     ])
     print(body)
-    replace_section(args.out, args.section, body)
-    print(f"written: {args.out} (section '{args.section}')")
+    replace_section(cfg.BENCHMARK.DOC, bench.SECTION, body)
+    print(f"written: {cfg.BENCHMARK.DOC} (section '{bench.SECTION}')")
     return results, peaks
+
+
+main = hydra_app(compare_backends)
 
 
 if __name__ == "__main__":

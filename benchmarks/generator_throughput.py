@@ -1,47 +1,45 @@
-"""Does the data generator keep up with the model? Images/s of each, on this machine.
+"""Does the data generator keep up with the model? Images/s of each, on this machine (BENCHMARK.GENERATOR).
 
-    python benchmarks/generator_throughput.py --size 320 --workers 2 --batch-size 2
+    python benchmarks/generator_throughput.py
+    python benchmarks/generator_throughput.py INPUT.HEIGHT=320 INPUT.WIDTH=320 DATA_WORKERS=4 HYPER_PARAMETERS.BATCH_SIZE=2
 
-Makes a small synthetic dataset at the given size (unless --data names a prepared one), then
-measures the TF generator (PyDataset with its worker threads, as `fit` drives it), DALI's
-pipeline when installed, and the model's training step, and writes the figures to
-docs/benchmarks.md (section 'generator').
+Makes a small synthetic dataset at INPUT's size (unless BENCHMARK.GENERATOR.DATA names a WORK_DIR with
+prepared slices), then measures the TF generator (PyDataset with its worker threads, as `fit` drives it)
+with 1 and DATA_WORKERS workers, DALI's pipeline when installed, and the model's training step, and writes
+the figures to BENCHMARK.DOC (section BENCHMARK.GENERATOR.SECTION).
 """
-import argparse
+import copy
 import os
 import tempfile
 import time
 
-import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
+import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from benchmarks.markdown import DOCS_DIR, replace_section
-from utils.config import compose_config
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=320)
-    parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--batches", type=int, default=20, help="batches timed per measurement")
-    parser.add_argument("--model-steps", type=int, default=5)
-    parser.add_argument("--data", help="a WORK_DIR with data/processed already prepared")
-    parser.add_argument("--out", default=os.path.join(DOCS_DIR, "benchmarks.md"))
-    return parser.parse_args(argv)
+from benchmarks.markdown import replace_section
+from utils.cli import hydra_app
 
 
-def prepare_synthetic(work_dir, size):
+def variant(cfg: DictConfig, **values) -> DictConfig:
+    """A copy of cfg with these dotted keys (written with __ for .) set; interpolations follow them."""
+    changed = copy.deepcopy(cfg)
+    with open_dict(changed):
+        for key, value in values.items():
+            OmegaConf.update(changed, key.replace("__", "."), value)
+    return changed
+
+
+def prepare_synthetic(cfg: DictConfig, work_dir: str) -> None:
+    """Two training CTs and one validation CT at INPUT's size, prepared as preprocess_data.py does, in work_dir."""
     from data_preparation.make_synthetic_lits import make_synthetic_splits
     from data_preparation.preprocess_data import prepare_dataset
 
     raw = os.path.join(work_dir, "raw")
-    make_synthetic_splits(raw, train=2, val=1, size=size, slices=24, seed=0)
-    cfg = compose_config([f"INPUT.HEIGHT={size}", f"INPUT.WIDTH={size}",
-                          f"DATA_PREPARATION.SCANS_TRAIN_DATA_PATH={raw}/train",
-                          f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={raw}/val"], work_dir=work_dir)
-    prepare_dataset(cfg)
+    make_synthetic_splits(raw, train=2, val=1, size=cfg.INPUT.HEIGHT, slices=24, seed=0)
+    prepare_dataset(variant(cfg, WORK_DIR=work_dir, DATA_PREPARATION__SCANS_TRAIN_DATA_PATH=f"{raw}/train",
+                            DATA_PREPARATION__SCANS_VAL_DATA_PATH=f"{raw}/val"))
 
 
 def images_per_second(batches, count, batch_size):
@@ -81,36 +79,37 @@ def model_images_per_second(cfg, steps):
     return steps * batch / (time.perf_counter() - start)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def measure(cfg: DictConfig) -> list:
+    """The Hydra task: (source, images/s) rows, also written to BENCHMARK.DOC."""
     from data_generators.dali_data_generator import dali_import_error
     from data_generators.data_generator import get_data_generator
 
+    bench, batch_size = cfg.BENCHMARK.GENERATOR, cfg.HYPER_PARAMETERS.BATCH_SIZE
     with tempfile.TemporaryDirectory() as scratch:
-        work_dir = args.data or scratch
-        if not args.data:
-            prepare_synthetic(work_dir, args.size)
-        overrides = [f"INPUT.HEIGHT={args.size}", f"INPUT.WIDTH={args.size}",
-                     f"HYPER_PARAMETERS.BATCH_SIZE={args.batch_size}"]
+        work_dir = bench.DATA or scratch
+        if not bench.DATA:
+            prepare_synthetic(cfg, work_dir)
+        cfg = variant(cfg, WORK_DIR=work_dir)
         rows = []
-        for workers in sorted({1, args.workers}):
-            cfg = compose_config([*overrides, f"DATA_WORKERS={workers}"], work_dir=work_dir)
-            feed = get_data_generator(cfg, "train")
-            rows.append((f"TF generator, {workers} worker(s)", images_per_second(endless(feed.data), args.batches,
-                                                                                args.batch_size)))
+        for workers in sorted({1, cfg.DATA_WORKERS}):
+            feed = get_data_generator(variant(cfg, DATA_WORKERS=workers), "train")
+            rows.append((f"TF generator, {workers} worker(s)",
+                         images_per_second(endless(feed.data), bench.BATCHES, batch_size)))
         if dali_import_error() is None:
-            cfg = compose_config([*overrides, "DATA_GENERATOR_TYPE=DALI_GENERATOR"], work_dir=work_dir)
-            rows.append(("DALI pipeline (CPU backend here)",
-                         images_per_second(get_data_generator(cfg, "train").data, args.batches, args.batch_size)))
-        cfg = compose_config(overrides, work_dir=work_dir)
-        rows.append(("model training step (unet3plus, paper filters)", model_images_per_second(cfg, args.model_steps)))
-    lines = [f"| source ({args.size}x{args.size}, batch {args.batch_size}, {os.cpu_count()} cores) | images/s |",
+            feed = get_data_generator(variant(cfg, DATA_GENERATOR_TYPE="DALI_GENERATOR"), "train")
+            rows.append(("DALI pipeline (CPU backend here)", images_per_second(feed.data, bench.BATCHES, batch_size)))
+        rows.append((f"model training step ({cfg.MODEL.TYPE}, FILTERS {list(cfg.MODEL.FILTERS)})",
+                     model_images_per_second(cfg, bench.MODEL_STEPS)))
+    lines = [f"| source ({cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}, batch {batch_size}, {os.cpu_count()} cores) | images/s |",
              "|---|---|"] + [f"| {name} | {value:.1f} |" for name, value in rows]
     table = "\n".join(lines)
     print(table)
-    replace_section(args.out, "generator", table)
-    print(f"written: {args.out} (section 'generator')")
+    replace_section(cfg.BENCHMARK.DOC, bench.SECTION, table)
+    print(f"written: {cfg.BENCHMARK.DOC} (section '{bench.SECTION}')")
     return rows
+
+
+main = hydra_app(measure)
 
 
 if __name__ == "__main__":

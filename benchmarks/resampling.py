@@ -1,22 +1,23 @@
 """How much Dice the trip between the CT grid and the network grid costs, old convention vs new.
 
-    python benchmarks/resampling.py                      # the README demo: 128x128 phantoms, 96x96 network
-    python benchmarks/resampling.py --size 512 --model-size 320 --volumes 2
+    python benchmarks/resampling.py INPUT.HEIGHT=96 INPUT.WIDTH=96     # the README demo: 128x128 phantoms, 96x96 network
+    python benchmarks/resampling.py BENCHMARK.RESAMPLING.SIZE=512 BENCHMARK.RESAMPLING.VOLUMES=2
 
-For each phantom: (1) the true mask taken to the network grid and back, (2) a perfect network
+For each phantom (BENCHMARK.RESAMPLING: SIZE x SIZE x SLICES, VOLUMES of them) and the network grid
+INPUT.HEIGHT x INPUT.WIDTH: (1) the true mask taken to the network grid and back, (2) a perfect network
 output (each class's share of every pixel) written back to the CT grid. 'nearest' is the previous
 code (cv2.INTER_NEAREST both ways); 'one convention' is volumes.geometry. Writes a table into
-docs/evaluation.md.
+BENCHMARK.RESAMPLING.DOC (docs/evaluation.md).
 """
-import argparse
-import os
-
 import cv2
 import numpy as np
 
-from benchmarks.markdown import DOCS_DIR, replace_section
+from omegaconf import DictConfig
+
+from benchmarks.markdown import replace_section
 from data_preparation.make_synthetic_lits import make_synthetic_volume
 from evaluation.metrics import overlap
+from utils.cli import hydra_app
 from volumes.geometry import labels_from_probabilities, one_hot, resize_image, resize_labels
 
 
@@ -35,30 +36,32 @@ def round_trips(labels, source, model):
             "perfect prediction written back": perfect}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=128, help="phantom height and width (the CT grid)")
-    parser.add_argument("--slices", type=int, default=32)
-    parser.add_argument("--model-size", type=int, default=96, help="network input height and width")
-    parser.add_argument("--volumes", type=int, default=6)
-    parser.add_argument("--out", default=os.path.join(DOCS_DIR, "evaluation.md"))
-    args = parser.parse_args(argv)
-    source, model = (args.size, args.size), (args.model_size, args.model_size)
+def compare_resampling(cfg: DictConfig) -> dict:
+    """The Hydra task: min-max Dice per path over the phantoms, also written to BENCHMARK.RESAMPLING.DOC."""
+    bench = cfg.BENCHMARK.RESAMPLING
+    size, slices, volumes = bench.SIZE, bench.SLICES, bench.VOLUMES
+    source, model = (size, size), (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH)
     scores = {}
-    for volume_id in range(args.volumes):
-        _, labels = make_synthetic_volume(args.size, args.slices, seed=[0, volume_id])
+    for volume_id in range(volumes):
+        _, labels = make_synthetic_volume(size, slices, seed=[0, volume_id])
         for method, back in round_trips(labels, source, model).items():
             scores.setdefault(method, []).append((overlap(labels > 0, back > 0).dice,
                                                   overlap(labels == 2, back == 2).dice))
-    lines = [f"Phantoms {args.size}x{args.size}x{args.slices} (the CT grid) and a {args.model_size}x"
-             f"{args.model_size} network grid, {args.volumes} volumes; Dice against the true mask, min-max over volumes.",
+    lines = [f"Phantoms {size}x{size}x{slices} (the CT grid) and a {model[0]}x{model[1]} network grid, "
+             f"{volumes} volumes; Dice against the true mask, min-max over volumes.",
              "", "| path | liver Dice | tumour Dice |", "|---|---|---|"]
     for method, values in scores.items():
         liver, tumour = np.array(values).T
         lines.append(f"| {method} | {liver.min():.3f}-{liver.max():.3f} | {tumour.min():.3f}-{tumour.max():.3f} |")
     table = "\n".join(lines)
     print(table)
-    replace_section(args.out, f"resampling-{args.size}-{args.model_size}", table)
+    section = f"resampling-{size}-{model[0]}" if model[0] == model[1] else f"resampling-{size}-{model[0]}x{model[1]}"
+    replace_section(bench.DOC, section, table)
+    print(f"written: {bench.DOC} (section '{section}')")
+    return scores
+
+
+main = hydra_app(compare_resampling)
 
 
 if __name__ == "__main__":

@@ -1,47 +1,29 @@
-"""Sweep benchmark_inference.py over models x backbones x batch sizes x AMP x XLA.
+"""Sweep benchmark_inference.py over models x backbones x batch sizes x AMP x XLA (BENCHMARK.SWEEP).
 
-    python benchmarks/sweep_inference.py --batch-sizes 1 16 --amp both --xla both --section gpu-h100
-    python benchmarks/sweep_inference.py --models unet3plus --backbones vgg19 --batch-sizes 1 2 4 --size 320
+    python benchmarks/sweep_inference.py 'BENCHMARK.SWEEP.BATCH_SIZES=[1,16]' 'BENCHMARK.SWEEP.AMP=[False,True]' 'BENCHMARK.SWEEP.XLA=[False,True]' BENCHMARK.SWEEP.SECTION=gpu-h100
+    python benchmarks/sweep_inference.py 'BENCHMARK.SWEEP.MODELS=[unet3plus]' 'BENCHMARK.SWEEP.BACKBONES=[vgg19]' 'BENCHMARK.SWEEP.BATCH_SIZES=[1,2,4]' BENCHMARK.WARMUP_STEPS=3 BENCHMARK.STEPS=10
 
-Each point runs in its own process (the AMP policy is global), then the Markdown table goes into
-docs/benchmarks.md between `<!-- SECTION:start/end -->` markers and a throughput-vs-batch-size
-plot beside it.
+Each point runs in its own process (the AMP policy is global) with this command line's other overrides
+(INPUT.HEIGHT, MODEL.FILTERS, BENCHMARK.WARMUP_STEPS...), then the Markdown table goes into BENCHMARK.DOC
+between `<!-- SECTION:start/end -->` markers and a throughput-vs-batch-size plot beside it.
 """
-import argparse
 import itertools
 import os
 import tempfile
 
-from benchmarks.markdown import DOCS_DIR, replace_section
-from models.backbones import BACKBONES
-from models.model_factory import MODEL_VARIANTS
+from omegaconf import DictConfig
+
+from benchmarks.markdown import replace_section
 from benchmarks.tables import TABLE_HEADER, run_benchmark_inference, separator, table_row
-
-BOOL_CHOICES = {"on": [True], "off": [False], "both": [False, True]}
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", choices=MODEL_VARIANTS, default=list(MODEL_VARIANTS))
-    parser.add_argument("--backbones", nargs="+", choices=BACKBONES, default=list(BACKBONES))
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1])
-    parser.add_argument("--amp", choices=BOOL_CHOICES, default="off")
-    parser.add_argument("--xla", choices=BOOL_CHOICES, default="off")
-    parser.add_argument("--size", type=int, default=320, help="input height and width")
-    parser.add_argument("--warmup-steps", type=int, default=3)
-    parser.add_argument("--bench-steps", type=int, default=10)
-    parser.add_argument("--section", default="cpu", help="marker name of the table in the Markdown file")
-    parser.add_argument("--out", default=os.path.join(DOCS_DIR, "benchmarks.md"))
-    parser.add_argument("--extra", nargs="*", default=[], help="more Hydra overrides for every point")
-    return parser.parse_args(argv)
+from utils.cli import hydra_app
 
 
-def run_point(model, backbone, batch_size, amp, xla, args, json_path):
+def run_point(model, backbone, batch_size, amp, xla, json_path):
     results = run_benchmark_inference(
         [f"MODEL.TYPE={model}", f"MODEL.BACKBONE.TYPE={backbone}", f"HYPER_PARAMETERS.BATCH_SIZE={batch_size}",
-         f"OPTIMIZATION.AMP={amp}", f"OPTIMIZATION.XLA={xla}", f"INPUT.HEIGHT={args.size}", f"INPUT.WIDTH={args.size}",
-         f"BENCHMARK.WARMUP_STEPS={args.warmup_steps}", f"BENCHMARK.STEPS={args.bench_steps}"], json_path, args.extra)
-    return results[0]   # the one backend (BENCHMARK.BACKENDS' default)
+         f"OPTIMIZATION.AMP={amp}", f"OPTIMIZATION.XLA={xla}", "BENCHMARK.BACKENDS=[keras]",
+         "BENCHMARK.INPUT=random"], json_path)   # architectures compared: random weights, not a trained run
+    return results[0]   # the one backend: Keras in OPTIMIZATION.AMP's precision
 
 
 def plot_throughput(results, out_path):
@@ -67,26 +49,32 @@ def plot_throughput(results, out_path):
     plt.close(figure)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    points = list(itertools.product(args.models, args.backbones, args.batch_sizes, BOOL_CHOICES[args.amp],
-                                    BOOL_CHOICES[args.xla]))
+def sweep(cfg: DictConfig) -> list:
+    """The Hydra task: every point of BENCHMARK.SWEEP, then the table (and plot) in BENCHMARK.DOC."""
+    sweep_cfg = cfg.BENCHMARK.SWEEP
+    points = list(itertools.product(sweep_cfg.MODELS, sweep_cfg.BACKBONES, sweep_cfg.BATCH_SIZES, sweep_cfg.AMP,
+                                    sweep_cfg.XLA))
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         for index, point in enumerate(points):
-            result = run_point(*point, args, os.path.join(scratch, f"{index}.json"))
+            result = run_point(*point, os.path.join(scratch, f"{index}.json"))
             print(table_row(result), flush=True)
             results.append(result)
     table = "\n".join([TABLE_HEADER, separator(TABLE_HEADER)] + [table_row(r) for r in results])
-    body = f"{table}\n\nwarm-up {args.warmup_steps} steps, {args.bench_steps} timed steps, random input."
+    body = (f"{table}\n\nwarm-up {cfg.BENCHMARK.WARMUP_STEPS} steps, {cfg.BENCHMARK.STEPS} timed steps, "
+            f"random input.")
+    out, section = cfg.BENCHMARK.DOC, sweep_cfg.SECTION
     plot_path = None
-    if len(args.batch_sizes) > 1:   # a curve needs more than one batch size
-        plot_path = os.path.splitext(args.out)[0] + f"_{args.section}.png"
+    if len(sweep_cfg.BATCH_SIZES) > 1:   # a curve needs more than one batch size
+        plot_path = os.path.splitext(out)[0] + f"_{section}.png"
         plot_throughput(results, plot_path)
         body += f"\n\n![throughput vs batch size]({os.path.basename(plot_path)})"
-    replace_section(args.out, args.section, body)
-    print(f"written: {args.out} (section '{args.section}')" + (f", {plot_path}" if plot_path else ""))
+    replace_section(out, section, body)
+    print(f"written: {out} (section '{section}')" + (f", {plot_path}" if plot_path else ""))
     return results
+
+
+main = hydra_app(sweep)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+from utils.cli import command_line_overrides
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TABLE_HEADER = ("| model | backbone | input | batch size | backend | precision | XLA | latency avg (ms) | "
@@ -24,12 +26,12 @@ def separator(header: str) -> str:
     return "|" + "---|" * header.count(" | ") + "---|"
 
 
-def run_benchmark_inference(overrides, json_path: str, extra=(), echo: bool = False) -> list:
-    """benchmark_inference.py in a fresh process (its own TF state and precision policy) with these Hydra
-    overrides; its results from json_path. echo prints its output; a failure prints the end of its
-    stderr and stops the sweep."""
-    command = [sys.executable, os.path.join(REPO, "benchmark_inference.py"), *overrides,
-               f"BENCHMARK.JSON_PATH={json_path}", f"WORK_DIR={REPO}", *extra]
+def run_benchmark_inference(overrides, json_path: str, echo: bool = False) -> list:
+    """benchmark_inference.py in a fresh process (its own TF state and precision policy) with the calling
+    script's own command line plus these Hydra overrides; its results from json_path. echo prints its
+    output; a failure prints the end of its stderr and stops the sweep."""
+    command = [sys.executable, os.path.join(REPO, "benchmark_inference.py"), *command_line_overrides(), *overrides,
+               f"BENCHMARK.JSON_PATH={json_path}"]
     completed = subprocess.run(command, capture_output=True, text=True)
     if echo:
         print(completed.stdout, flush=True)

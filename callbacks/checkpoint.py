@@ -5,6 +5,7 @@ from typing import Optional
 
 import keras
 
+from utils.errors import UserError
 from utils.files import WEIGHTS_SUFFIX, write_atomically, write_json
 
 
@@ -65,10 +66,25 @@ class BestCheckpoint(keras.callbacks.Callback):
         else:
             self._log(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
         if improved or not self.save_best_only:
-            write_atomically(self.weights_path, lambda path: self.model.save_weights(path, overwrite=True))
+            write_atomically(self.weights_path, lambda path: self.model.save_weights(path, overwrite=True),
+                             intact=self._intact())
         if improved and self.save_best_only:
             state = {"monitor": self.monitor, "best": self.best, "epoch": epoch + 1}
-            write_json(best_state_path(self.weights_path), state)
+            write_json(best_state_path(self.weights_path), state,
+                       intact=f"the weights of epoch {epoch + 1} are saved, their {self.monitor} is not "
+                              f"recorded (a resumed run may replace them by worse ones)")
+
+    def _intact(self) -> str:
+        """What a failed save leaves: the earlier best weights, as their .best.json describes them."""
+        if not os.path.isfile(self.weights_path):
+            return "no weights were saved yet; the run's backup (if any) is unchanged"
+        try:
+            with open(best_state_path(self.weights_path)) as handle:
+                state = json.load(handle)
+            described = f" (epoch {state['epoch']}, {state['monitor']} {float(state['best']):.5f})"
+        except (OSError, ValueError, KeyError, TypeError):
+            described = ""
+        return f"the best weights so far{described} are intact in that file"
 
     def _log(self, message: str) -> None:
         if self.verbose:
@@ -80,8 +96,12 @@ def backed_up_epochs(backup_dir: str) -> int:
     path = os.path.join(backup_dir, "training_metadata.json")
     if not os.path.isfile(path):
         return 0
-    with open(path) as handle:
-        return int(json.load(handle).get("epoch", 0))
+    try:
+        with open(path) as handle:
+            return int(json.load(handle).get("epoch", 0))
+    except (OSError, ValueError, TypeError, AttributeError) as err:
+        raise UserError(f"{path} cannot be read ({' '.join(str(err).split())[:120]}): the run's backup is damaged; "
+                        f"train a new run, or remove the backup folder to restart this one from epoch 1") from None
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -96,7 +116,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         super().__init__(backup_dir, delete_checkpoint=False)
 
     def _save_model(self):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        write_atomically(self._weights_path, lambda path: self.model.save_weights(path, overwrite=True))
+        intact = "the previous backup is intact (a resume starts from it)"
+        write_atomically(self._weights_path, lambda path: self.model.save_weights(path, overwrite=True), intact=intact)
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        write_json(self._training_metadata_path, metadata)
+        write_json(self._training_metadata_path, metadata, intact=intact)

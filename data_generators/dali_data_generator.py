@@ -155,8 +155,10 @@ def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_s
     if not full_steps:
         return last, sampler
     batches = _pipeline_dataset(image_paths, mask_paths, sampler, batch_size, image_size, 0, **options)
-    choice = tf.data.Dataset.from_tensor_slices(tf.constant([0] * full_steps + [1], tf.int64)).repeat()
-    return tf.data.Dataset.choose_from_datasets([batches, last], choice), sampler
+    # on the pipelines' device, as DALI's GPU-placed datasets want what follows them (unverified on a GPU here)
+    with tf.device("/cpu:0" if device_id is None else f"/gpu:{device_id}"):
+        choice = tf.data.Dataset.from_tensor_slices(tf.constant([0] * full_steps + [1], tf.int64)).repeat()
+        return tf.data.Dataset.choose_from_datasets([batches, last], choice), sampler
 
 
 def gpu_device_ids():

@@ -5,7 +5,7 @@ import keras
 import tensorflow as tf
 
 from data_generators import dali_data_generator
-from data_generators.dataset_files import list_split_pairs
+from data_generators.dataset_files import check_mask_files, list_split_pairs
 from data_generators.sampling import epoch_steps
 from data_generators.tf_data_generator import SliceSequence
 from data_sets.kinds import dataset_kind
@@ -166,6 +166,8 @@ def _dali_feed(cfg, mode, strategy, target_fn):
     image_paths, mask_paths = split_pairs(cfg, mode, strategy)
     per_replica_batch = cfg.HYPER_PARAMETERS.BATCH_SIZE
     dali_data_generator.require_dali()
+    if dataset_kind(cfg).volumetric:   # a 2D kind's masks were checked when paired (data_sets.images.check_pairs)
+        check_mask_files(mask_paths, len(cfg.DATASET.CLASSES))   # DALI's pipeline would clamp a label beyond the classes
     gpus = dali_data_generator.gpu_device_ids()
     if not gpus:
         print("DALI: no GPU found, running DALI's CPU pipeline")

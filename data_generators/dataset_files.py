@@ -1,12 +1,15 @@
 """Finding the (image, mask) PNG pairs that both generators read."""
+import functools
 import os
-from typing import List, Tuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import List, Sequence, Tuple
 
 from data_generators.folds import check_fold, fold_split
 from data_sets.kinds import dataset_kind
+from data_sets.labels import to_class_labels
 from utils.errors import UserError
 from utils.files import require_dir
-from utils.images import png_shape
+from utils.images import png_shape, read_mask
 from utils.naming import mask_name_for
 
 
@@ -49,7 +52,9 @@ def list_split_pairs(cfg, mode: str) -> Tuple[List[str], List[str]]:
     prefixes = cfg.DATA_PREPARATION
     if num_folds > 1:
         images, masks = list_pairs(*split_dirs(cfg, "train"), prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)
-        images, masks = fold_split(images, masks, fold, num_folds, held_out=mode == "val")
+        split = dataset_kind(cfg).case_split
+        images, masks = fold_split(images, masks, fold, num_folds, held_out=mode == "val",
+                                   case_split=None if split is None else functools.partial(split, cfg))
     else:
         images, masks = list_pairs(*split_dirs(cfg, mode), prefixes.IMAGE_PREFIX, prefixes.MASK_PREFIX)
     check_input_shapes(images, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS)
@@ -74,3 +79,13 @@ def check_input_shapes(image_paths: List[str], height: int, width: int, channels
             other = "" if trained else f" or set INPUT.CHANNELS={found_channels}"
             raise UserError(f"{path} has {found_channels} channel(s), INPUT.CHANNELS is {channels}: prepare the slices "
                             f"with INPUT.CHANNELS={channels}{other}")
+
+
+def check_mask_files(mask_paths: Sequence[str], label_count: int, workers: int = 8) -> None:
+    """Every mask's labels are below label_count (len(DATASET.CLASSES)); else one UserError naming the first
+    file that is not. For the DALI generator, which would clamp such labels silently inside its pipeline;
+    the TF generator checks each mask as it reads it (data_sets.labels.to_class_labels).
+    """
+    with ThreadPoolExecutor(max_workers=workers) as pool:   # OpenCV decodes outside the GIL
+        for path, mask in zip(mask_paths, pool.map(read_mask, mask_paths)):
+            to_class_labels(mask, label_count, label_count, path)

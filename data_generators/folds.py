@@ -4,7 +4,7 @@ Splitting slices instead would put neighbouring, nearly identical slices on both
 overstate the held-out Dice. Volumes (ids from the slice file names) are sorted and dealt
 to folds in turn, so fold membership depends only on the set of volumes.
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from utils.errors import UserError
 from utils.naming import case_sort_key, parse_slice_name
@@ -31,10 +31,22 @@ def volume_folds(image_paths: Sequence[str], num_folds: int) -> Dict[int, int]:
     return {volume: position % num_folds for position, volume in enumerate(volumes)}
 
 
+CaseSplit = Callable[[List, int, int], Tuple[Set, Set]]   # (case ids, fold, num_folds) -> (train cases, val cases)
+
+
 def fold_split(image_paths: List[str], mask_paths: List[str], fold: int, num_folds: int,
-               held_out: bool) -> Tuple[List[str], List[str]]:
-    """The pairs of fold `fold` (held_out=True: its validation set) or of every other fold (training)."""
+               held_out: bool, case_split: Optional[CaseSplit] = None) -> Tuple[List[str], List[str]]:
+    """The pairs of fold `fold` (held_out=True: its validation set) or of its training cases (every other fold).
+
+    case_split: the data set kind's own split (nnU-Net's folds, its splits_final.json); default: round-robin.
+    """
     check_fold(fold, num_folds)
-    folds = volume_folds(image_paths, num_folds)
-    keep = [(folds[parse_slice_name(image).volume] == fold) == held_out for image in image_paths]
+    volumes = [parse_slice_name(image).volume for image in image_paths]
+    if case_split is None:
+        folds = volume_folds(image_paths, num_folds)
+        keep = [(folds[volume] == fold) == held_out for volume in volumes]
+    else:
+        train, val = case_split(sorted(set(volumes), key=case_sort_key), fold, num_folds)
+        wanted = val if held_out else train
+        keep = [volume in wanted for volume in volumes]
     return ([p for p, k in zip(image_paths, keep) if k], [p for p, k in zip(mask_paths, keep) if k])

@@ -26,16 +26,20 @@ import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from data_sets.kinds import dataset_kind
+from data_preparation.manifest import write_manifest
+from data_sets.kinds import apply_description, dataset_kind, prepared_splits
+from run_dirs.run_dir import command_line_keys
 from utils.cli import hydra_app
-from utils.config import positive_int
-from utils.errors import UserError, warn
+from utils.config import positive_int, validate_config
+from utils.errors import UserError, WriteError, warn
+from utils.files import os_error_reason, sweep_partial_files
 from utils.images import write_png
 from utils.naming import CaseId, case_sort_key, parse_slice_name, slice_file_name
 from utils.paths import require_paths
 from volumes.dicom import READ_ERRORS as DICOM_READ_ERRORS
 from volumes.nifti import READ_ERRORS
-from volumes.slices import SliceSettings, input_slice, label_slice, slice_settings, to_slicing_frame
+from volumes.slices import (CT, SliceSettings, input_slice, label_slice, network_volume, slice_settings,
+                            to_slicing_frame)
 from volumes.sources import Source, load_pair, source_name
 
 # What a volume can fail with and still leave the other volumes to be prepared.
@@ -45,7 +49,7 @@ VOLUME_ERRORS = (UserError, *READ_ERRORS, *DICOM_READ_ERRORS)
 class VolumeTask(NamedTuple):
     """One volume's work; a plain tuple so worker processes can receive it."""
     volume_id: CaseId
-    volume_path: Source          # a NIfTI file or a DICOM series (volumes.sources)
+    volume_path: Source          # a NIfTI file, a case's channel files (a tuple) or a DICOM series (volumes.sources)
     segmentation_path: str
     images_dir: str
     masks_dir: str
@@ -61,7 +65,8 @@ class VolumeResult(NamedTuple):
     volume_id: CaseId
     file_name: str
     slices: int
-    error: Optional[str]
+    error: Optional[str]                # bad data: this volume is skipped, the others go on
+    write_error: Optional[str] = None   # the disk failed: the run stops, nothing is cleaned up
 
 
 def selected_slices(labels: np.ndarray, stride: int, skip_empty: bool) -> List[int]:
@@ -99,26 +104,34 @@ def process_volume(task: VolumeTask) -> VolumeResult:
 
     PNGs go to hidden `.partial-N` folders first and are moved into place only once all are
     written, so a crash or a bad volume never leaves half a volume among the prepared slices.
+    A failed write (disk full, I/O error) is not bad data: it comes back as `write_error`, and
+    the run stops without cleaning anything up.
     """
     name = source_name(task.volume_path)
     partial_images = os.path.join(task.images_dir, f".partial-{task.volume_id}")
     partial_masks = os.path.join(task.masks_dir, f".partial-{task.volume_id}")
     try:
         volume, segmentation = load_pair(task.volume_path, task.segmentation_path, task.settings.label_count,
-                                         task.class_names)
-        orientation = task.settings.orientation   # both on the CT's grid: cut both in the CT's frame
-        hu = to_slicing_frame(volume.data, volume.source, orientation)
-        labels = to_slicing_frame(segmentation.data, volume.source, orientation)
-        indices = selected_slices(labels, task.stride, task.skip_empty)
+                                         task.class_names, [kind == CT for kind in task.settings.normalisation])
+        data = network_volume(volume.data, task.settings, volume.name)   # HU as read, or z-scores (MR)
+    except VOLUME_ERRORS as err:
+        message = str(err)
+        return VolumeResult(task.volume_id, name, 0, message if message.startswith(name) else f"{name}: {message}")
+    orientation = task.settings.orientation   # both on the CT's grid: cut both in the CT's frame
+    hu = to_slicing_frame(data, volume.source, orientation)
+    labels = to_slicing_frame(segmentation.data, volume.source, orientation)
+    indices = selected_slices(labels, task.stride, task.skip_empty)
+    try:
         for directory in (partial_images, partial_masks):
             shutil.rmtree(directory, ignore_errors=True)
             os.makedirs(directory)
         write_slices(hu, labels, indices, partial_images, partial_masks, task)
         publish(partial_images, task.images_dir, task.image_prefix, task.volume_id)
         publish(partial_masks, task.masks_dir, task.mask_prefix, task.volume_id)
-    except VOLUME_ERRORS as err:
-        message = str(err)
-        return VolumeResult(task.volume_id, name, 0, message if message.startswith(name) else f"{name}: {message}")
+    except (WriteError, OSError) as err:
+        reason = err.reason if isinstance(err, WriteError) else os_error_reason(err)
+        folder = task.masks_dir if os.path.dirname(getattr(err, "path", "") or "") == partial_masks else task.images_dir
+        return VolumeResult(task.volume_id, name, 0, None, f"cannot write the slices of {name} into {folder} ({reason})")
     finally:
         shutil.rmtree(partial_images, ignore_errors=True)
         shutil.rmtree(partial_masks, ignore_errors=True)
@@ -152,7 +165,8 @@ def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
     prep = cfg.DATA_PREPARATION
     kind = dataset_kind(cfg)
     tasks = {}
-    for split, dataset in (("train", cfg.DATASET.TRAIN), ("val", cfg.DATASET.VAL)):
+    for split in prepared_splits(cfg):
+        dataset = cfg.DATASET.TRAIN if split == "train" else cfg.DATASET.VAL
         pairs = kind.split_pairs(cfg, split)
         skip_empty = split == "train" and bool(prep.SKIP_TRAIN_SLICES_WITHOUT_LIVER)
         stride = positive_int(prep.SLICE_STRIDE, "DATA_PREPARATION.SLICE_STRIDE")
@@ -160,7 +174,8 @@ def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
                                    dataset.MASK_PATH, skip_empty, stride, prep.IMAGE_PREFIX, prep.MASK_PREFIX, settings,
                                    tuple(cfg.DATASET.CLASSES))
                         for volume_id, volume_path, segmentation_path in pairs]
-    shared = sorted({t.volume_id for t in tasks["train"]} & {t.volume_id for t in tasks["val"]}, key=case_sort_key)
+    shared = sorted({t.volume_id for t in tasks["train"]} & {t.volume_id for t in tasks.get("val", ())},
+                    key=case_sort_key)
     if shared:
         listed = ", ".join(map(str, shared[:10])) + (" ..." if len(shared) > 10 else "")
         warn(f"volume(s) {listed} are in both the train and the val scans directories: validation would score "
@@ -171,6 +186,11 @@ def split_tasks(cfg: DictConfig, settings: SliceSettings) -> dict:
 def prepare_split(split: str, tasks: List[VolumeTask], workers: int) -> List[VolumeResult]:
     """Process one split's volumes, reporting each skipped one; UserError when none succeeded."""
     results = run_tasks(tasks, workers, f"{split} volumes")
+    failed = [result.write_error for result in results if result.write_error]
+    if failed:
+        raise WriteError(f"{failed[0]}; no slice was deleted: each prepared volume holds all the slices of this "
+                         f"or of the previous preparation, none half-written (free space or fix the disk, then "
+                         f"rerun preprocess_data.py)")
     for result in results:
         if result.error:
             warn(f"skipped {result.error}")
@@ -201,15 +221,31 @@ def slice_files(directory: str, prefix: str) -> List[str]:
     return glob.glob(os.path.join(directory, f"{glob.escape(prefix)}_*.png"))
 
 
+def sweep_leftovers(tasks: List[VolumeTask]) -> None:
+    """Remove what a killed preparation left: `.partial-N` folders and `.tmp-PID-*` files of dead processes."""
+    for folder in {d for task in tasks for d in (task.images_dir, task.masks_dir)}:
+        if os.path.isdir(folder):
+            sweep_partial_files(folder)
+            for name in os.listdir(folder):
+                if name.startswith(".partial-"):
+                    shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
 def prepare_dataset(cfg: DictConfig) -> dict:
     """Prepare train then val; returns {'train': slices, 'val': slices, 'skipped': [volume file names]}.
 
-    The counts are those on disk after the run, and equal what this run wrote.
+    The counts are those on disk after the run, and equal what this run wrote. Each split's
+    images folder gets a manifest.json (data_preparation.manifest): `complete: false` before its
+    first slice is replaced, the recipe and sources once the split is done.
     """
     settings = slice_settings(cfg)
     workers = positive_int(cfg.DATA_PREPARATION.WORKERS, "DATA_PREPARATION.WORKERS")
     counts, skipped = {"skipped": []}, []
-    for split, tasks in split_tasks(cfg, settings).items():
+    split_task_lists = split_tasks(cfg, settings)
+    sweep_leftovers([t for tasks in split_task_lists.values() for t in tasks])
+    for split, tasks in split_task_lists.items():
+        write_manifest(cfg, split, tasks[0].images_dir, tasks[0].masks_dir, complete=False)
+    for split, tasks in split_task_lists.items():
         results = prepare_split(split, tasks, workers)
         done = [r for r in results if not r.error]
         keep = {r.volume_id for r in done}
@@ -222,6 +258,9 @@ def prepare_dataset(cfg: DictConfig) -> dict:
             raise RuntimeError(f"{split}: {counts[split]} image files on disk, {written} written")
         counts["skipped"] += [r.file_name for r in results if r.error]
         skipped += [f"{r.file_name} ({split})" for r in results if r.error]
+        sources = [(t.volume_path, t.segmentation_path) for t in tasks if t.volume_id in keep]
+        write_manifest(cfg, split, task.images_dir, task.masks_dir, complete=True, sources=sources,
+                       slices=counts[split], skipped=[r.error for r in results if r.error])
         print(f"{split}: {counts[split]} slices from {len(done)} volumes -> {task.images_dir}, {task.masks_dir}"
               + (f" ({stale} stale slice files of other volumes removed)" if stale else ""))
     if skipped:
@@ -230,7 +269,10 @@ def prepare_dataset(cfg: DictConfig) -> dict:
 
 
 def prepare_checked_dataset(cfg: DictConfig) -> dict:
-    """The command-line job: check the config and the output folders, then prepare both splits."""
+    """The command-line job (the config validated by hydra_app): the data set's own description (nnU-Net's
+    dataset.json) applied and checked again, the output folders checked, then both splits prepared."""
+    if apply_description(cfg, command_line_keys()):
+        validate_config(cfg)
     require_paths(cfg, write_dirs=["DATASET.TRAIN.IMAGES_PATH", "DATASET.TRAIN.MASK_PATH",
                                    "DATASET.VAL.IMAGES_PATH", "DATASET.VAL.MASK_PATH"])
     return prepare_dataset(cfg)

@@ -5,14 +5,15 @@ nest (so the top classes may be merged) and whether it is scored per volume on e
 grid (3D) or per image (2D). Its class names, scoring regions and normalisation are the keys its
 configs/data/<kind>.yaml sets. Adding a kind: a module beside this one, a row in KINDS, a yaml.
 """
-from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Set, Tuple
 
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
-from data_sets import images, lits
+from data_sets import images, kits19, lits, nnunet
 from data_sets.labels import (Regions, check_class_names, check_lesion_region, lesion_region, network_classes,
                              predicted_class_names, region_table, scoring_regions)
 from utils.choices import choose
+from utils.errors import UserError
 
 
 class DatasetKind(NamedTuple):
@@ -22,6 +23,14 @@ class DatasetKind(NamedTuple):
     split_pairs: Optional[Callable]         # (cfg, 'train' | 'val') -> [(case id, image path, label path)]
     prediction_inputs: Optional[Callable]   # a file, folder or list of them -> the image files to predict
     output_name: Optional[Callable]         # an input file's path -> the file name of its predicted labels
+    # cfg -> {config key: value} the data set's own description sets (nnU-Net's dataset.json: class names,
+    # regions, channels); preprocessing applies and records them, evaluate.py checks the run against them
+    describe: Optional[Callable] = None
+    # (cfg, case ids, fold, num_folds) -> (training cases, validation cases): validation is a fold of the training
+    # cases (DATASET.NUM_FOLDS >= 2), so preprocessing prepares the train split only; None: round-robin folds
+    case_split: Optional[Callable] = None
+    train_source: str = "DATA_PREPARATION.SCANS_TRAIN_DATA_PATH"   # the folder split_pairs(cfg, 'train') reads
+    val_source: str = "DATA_PREPARATION.SCANS_VAL_DATA_PATH"       # ... and split_pairs(cfg, 'val')
 
 
 KINDS = {
@@ -30,6 +39,14 @@ KINDS = {
     # the user's picture folders as they come: read and resized at load by the generators, scored per image
     "images": DatasetKind(volumetric=False, nested_labels=False, split_pairs=images.split_pairs,
                           prediction_inputs=images.prediction_inputs, output_name=images.output_name),
+    "nnunet": DatasetKind(volumetric=True, nested_labels=False, split_pairs=nnunet.split_pairs,
+                          prediction_inputs=nnunet.prediction_inputs, output_name=nnunet.output_name,
+                          describe=nnunet.describe, case_split=nnunet.case_split,
+                          train_source="DATA_PREPARATION.DATASET_PATH", val_source="DATA_PREPARATION.DATASET_PATH"),
+    "kits19": DatasetKind(volumetric=True, nested_labels=True, split_pairs=kits19.split_pairs,
+                          prediction_inputs=kits19.prediction_inputs, output_name=kits19.output_name,
+                          describe=kits19.describe, case_split=kits19.case_split,
+                          train_source="DATA_PREPARATION.DATASET_PATH", val_source="DATA_PREPARATION.DATASET_PATH"),
 }
 
 
@@ -65,6 +82,43 @@ def class_setup(cfg) -> ClassSetup:
     check_lesion_region(all_regions, cfg.DATASET.LESION_REGION)
     regions = scoring_regions(names, configured, classes)
     return ClassSetup(tuple(names), classes, regions, lesion_region(regions, cfg.DATASET.LESION_REGION))
+
+
+def prepared_splits(cfg) -> Tuple[str, ...]:
+    """The splits preprocessing prepares: train and val, or train only where validation is a fold of it."""
+    return ("train",) if dataset_kind(cfg).case_split is not None else ("train", "val")
+
+
+def described_values(cfg) -> dict:
+    """{config key: value} from the data set's own description (nnU-Net's dataset.json); {} for other kinds."""
+    describe = dataset_kind(cfg).describe
+    return describe(cfg) if describe is not None else {}
+
+
+def _plain(value):
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def apply_description(cfg, explicit: Set[str]) -> dict:
+    """Set cfg (in place) to what the data set describes; a command-line value contradicting it is one line."""
+    values = described_values(cfg)
+    for key, value in values.items():
+        if key in explicit and _plain(OmegaConf.select(cfg, key)) != value:
+            raise UserError(f"{key}={_plain(OmegaConf.select(cfg, key))} on the command line contradicts the data "
+                            f"set's own description ({value}): drop the override")
+    with open_dict(cfg):
+        for key, value in values.items():
+            OmegaConf.update(cfg, key, value, merge=False)
+    return values
+
+
+def check_description(cfg, run_dir: str) -> None:
+    """A run scored on a data set must have been trained on its classes and channels; else one line naming both."""
+    for key, value in described_values(cfg).items():
+        trained = _plain(OmegaConf.select(cfg, key, default=None))
+        if trained != value:
+            raise UserError(f"run {run_dir} was trained with {key}={trained}, but the data set in "
+                            f"{cfg.DATA_PREPARATION.DATASET_PATH} describes {value}: evaluate a run trained on it")
 
 
 def region_names(setup: ClassSetup) -> Sequence[str]:

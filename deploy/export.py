@@ -19,7 +19,8 @@ from deploy.quantize import quantize_onnx, require_calibration_images
 from models.inference_graph import final_output_model
 from models.model_factory import prepare_model
 from utils.choices import choose
-from utils.errors import UserError
+from utils.errors import UserError, WriteError
+from utils.files import os_error_reason
 from utils.tf_env import native_info_logs_silenced
 from utils.runtime import POLICIES, precision_scope
 
@@ -132,12 +133,23 @@ def export_model(cfg, model: keras.Model, out_dir: str, formats) -> dict:
     """
     check_formats(formats)
     os.makedirs(out_dir, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".partial-", dir=out_dir)   # fresh: no file of an earlier export is reused
+    # fresh: no file of an earlier export is reused; named by pid, so sweep_partial_files removes it after a kill
+    staging = tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-export-", dir=out_dir)
     try:
         staged = {name: EXPORT_FORMATS[name](cfg, model, staging) for name in formats}
         return {name: move_into_place(path, staging, out_dir) for name, path in staged.items()}
+    except (OSError, tf.errors.OpError) as err:
+        reason = os_error_reason(err) if isinstance(err, OSError) else " ".join(err.message.split())[:200]
+        if isinstance(err, tf.errors.OpError) and not any(text in reason for text in IO_FAILURES):
+            raise
+        raise WriteError(f"cannot write the export into {out_dir} ({reason}): the files of an earlier export there "
+                         f"are intact", out_dir, reason) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+# How TensorFlow's file errors (SavedModel) say that the disk failed, rather than the graph.
+IO_FAILURES = ("No space left on device", "Input/output error", "Read-only file system", "Disk quota exceeded")
 
 
 def move_into_place(path: str, staging: str, out_dir: str) -> str:
@@ -146,10 +158,16 @@ def move_into_place(path: str, staging: str, out_dir: str) -> str:
     relative = os.path.relpath(path, staging)
     top = relative.split(os.sep)[0]
     source, target = os.path.join(staging, top), os.path.join(out_dir, top)
+    old = None
     if os.path.isdir(target) and not os.path.islink(target):
         old = os.path.join(staging, f".old-{top}")
         os.replace(target, old)
-    os.replace(source, target)
+    try:
+        os.replace(source, target)
+    except OSError:
+        if old is not None:   # put the earlier export back before the staging folder is removed
+            os.replace(old, target)
+        raise
     return os.path.join(out_dir, relative)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from data_generators.dataset_files import list_split_pairs
 from data_generators.tf_data_generator import load_image
+from data_sets.kinds import dataset_kind
 from utils.config import positive_int
 from utils.errors import UserError
 from utils.files import list_files, write_atomically
@@ -21,11 +22,11 @@ from utils.files import list_files, write_atomically
 def calibration_paths(cfg, count: int) -> List[str]:
     """Up to `count` training slices (DATASET.TRAIN.IMAGES_PATH), evenly spread over the sorted names; empty
     when there are none. Under cross-validation only the fold's training volumes: its held-out volumes must
-    not shape the model that scores them, activation ranges included."""
+    not shape the model that scores them, activation ranges included; likewise data=images' training split."""
     images_dir = cfg.DATASET.TRAIN.IMAGES_PATH
-    if not os.path.isdir(images_dir):
+    if not images_dir or not os.path.isdir(images_dir):
         paths = []
-    elif cfg.DATASET.NUM_FOLDS > 1:
+    elif cfg.DATASET.NUM_FOLDS > 1 or not dataset_kind(cfg).volumetric:
         paths = list_split_pairs(cfg, "train")[0]
     else:
         paths = [os.path.join(images_dir, name) for name in list_files(images_dir, ".png")]
@@ -39,7 +40,8 @@ def calibration_images(cfg, count: int, paths: Optional[List[str]] = None) -> Op
     paths = calibration_paths(cfg, count) if paths is None else paths
     if not paths:
         return None
-    return np.stack([load_image(p, cfg.INPUT.CHANNELS, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE) for p in paths])
+    size = None if dataset_kind(cfg).volumetric else (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH)   # pictures: resized at load
+    return np.stack([load_image(p, cfg.INPUT.CHANNELS, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, size) for p in paths])
 
 
 def require_calibration_images(cfg) -> np.ndarray:

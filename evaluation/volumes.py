@@ -14,7 +14,7 @@ from inference.volume import PredictFn, predict_volume
 from utils.choices import choose
 from utils.errors import UserError, warn
 from volumes.nifti import save_labels
-from volumes.slices import SliceSettings, label_slice, to_slicing_frame
+from volumes.slices import CT, SliceSettings, label_slice, to_slicing_frame
 from volumes.sources import Source, load_pair, source_name
 
 
@@ -65,7 +65,8 @@ def evaluate_volumes(pairs: Sequence[Tuple[int, Source, str]], predict_fn: Predi
     rows, overlaps, lesions, written, skipped = [], [], [], [], []
     for volume_id, volume_path, segmentation_path in tqdm(pairs, desc="evaluating volumes", unit="volume"):
         try:
-            volume, segmentation = load_pair(volume_path, segmentation_path, settings.label_count, class_names)
+            volume, segmentation = load_pair(volume_path, segmentation_path, settings.label_count, class_names,
+                                             [kind == CT for kind in settings.normalisation])
         except UserError as err:
             warn(f"skipped: {err}")
             skipped.append(f"{source_name(volume_path)}: {err}")

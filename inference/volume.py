@@ -18,16 +18,18 @@ from tqdm import tqdm
 from data_generators.preprocessing import normalize_image
 from inference.roi import RoiSettings, body_slices, min_foreground_pixels, predict_region
 from utils.choices import choose
-from utils.errors import UserError, warn
+from utils.errors import UserError, WriteError, warn
+from utils.files import refuse_overwrite, sweep_partial_files
 from utils.visualize import plot_volume_views
 from volumes.geometry import labels_on_grid
 from data_sets.lits import output_name as lits_output_name
-from volumes.dicom import save_seg
+from volumes.dicom import read_seg_labels, save_seg
 from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, nifti_stem,
                            save_labels)
 from volumes.postprocess import postprocess_labels
-from volumes.slices import SliceSettings, from_slicing_frame, input_slice, to_slicing_frame, window_and_scale
-from volumes.sources import Source, is_dicom, load_ct, source_name
+from volumes.slices import (CT, SliceSettings, display_slices, from_slicing_frame, input_slice, network_volume,
+                            to_slicing_frame)
+from volumes.sources import Source, input_files, is_channel_files, is_dicom, load_ct, source_files, source_name
 
 # PREDICTION.OUTPUT_FORMAT: what is written per CT. auto = DICOM SEG for a DICOM series, NIfTI for a NIfTI file.
 OUTPUT_FORMATS = ("auto", "nifti", "dicom_seg", "both")
@@ -123,8 +125,9 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
                    normalize: bool = True, postprocess: bool = False, description: str = None,
                    roi: Optional[RoiSettings] = None, timings: Optional[Dict] = None,
                    source=None) -> VolumePrediction:
-    """Labels for the slices of an RAS+ HU volume, on its own grid (RAS+) and on the network's (in the
-    slicing frame of settings.orientation, which needs the volume's nibabel image `source`).
+    """Labels for the slices of an RAS+ volume as read (HU; (x, y, z, C) for several input files), on its own grid
+    (RAS+) and on the network's (in the slicing frame of settings.orientation, which needs the volume's nibabel
+    image `source`); `volumes.slices.network_volume` normalises it as preprocessing does.
 
     Every slice, or with `roi` (PREDICTION.ROI) those of the region of interest (`inference.roi`); the
     labels of a predicted slice are the same either way: the argmax of its probabilities resized to the CT grid.
@@ -134,18 +137,18 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
     if settings.orientation != "ras" and source is None:
         raise ValueError(f"orientation {settings.orientation!r} needs the volume's source image")
     hu = to_slicing_frame(hu, source, settings.orientation)
-    height, width, depth = hu.shape
+    height, width, depth = hu.shape[:3]
     model_size = settings.size or (height, width)
     labels = np.zeros((height, width, depth), dtype=np.uint8)
     model_labels = np.zeros((*model_size, depth), dtype=np.uint8)
     with tqdm(total=depth, desc=description, unit="slice", leave=False, disable=description is None) as progress:
-        pipeline = _SlicePipeline(hu, predict_fn, settings, batch_size, normalize, labels, model_labels, progress,
-                                  timings)
+        pipeline = _SlicePipeline(network_volume(hu, settings, description or "volume"), predict_fn, settings,
+                                  batch_size, normalize, labels, model_labels, progress, timings)
         if roi is None:
             pipeline(range(depth))
             predicted = depth
         else:
-            predicted = len(predict_region(depth, body_slices(hu), roi, pipeline))
+            predicted = len(predict_region(depth, body_slices(hu if hu.ndim == 3 else hu[..., 0]), roi, pipeline))
     labels = from_slicing_frame(labels, source, settings.orientation)
     if postprocess:
         with phase(timings, "postprocess"):
@@ -184,31 +187,72 @@ def check_output_names(paths: List[Source], output_name: OutputName = lits_outpu
     seen = {}
     for path in paths:
         name = output_name(path)
-        shown = source_name(path) if is_dicom(path) else path
+        shown = source_name(path) if is_dicom(path) else path[0] if is_channel_files(path) else path
         if name in seen:
             raise UserError(f"{seen[name]} and {shown} would both be written as {name}: segment them in two runs "
                             f"with different PREDICTION.RESULTS_PATH, or keep one")
         seen[name] = shown
 
 
+def check_inputs_kept(paths: List[Source], out_dir: str, output_name: OutputName = lits_output_name,
+                      key: str = "PREDICTION.RESULTS_PATH") -> None:
+    """Refuse an out_dir where a mask would replace an input or pass for a reference segmentation.
+
+    A predicted segmentation-N written beside a volume-N (the CT's own folder, or another LiTS folder)
+    would replace its reference, or, where there is none, be read as one by evaluate.py.
+    """
+    inputs = {file: f"the CT {file}" for path in paths for file in source_files(path)}
+    outputs = {path: [os.path.join(out_dir, output_file(output_name(path), format_)) for format_ in ("nifti", "dicom_seg")]
+               for path in paths}
+    refuse_overwrite([file for files in outputs.values() for file in files], inputs, key)
+    if os.path.basename(os.path.normpath(out_dir)) in ("labelsTr", "labelsTs"):   # nnU-Net's references: <case>.nii.gz
+        raise UserError(f"{key}={out_dir} is an nnU-Net labels folder: the masks would replace its reference "
+                        f"segmentations; set {key} to another folder")
+    for path, (output, _) in outputs.items():
+        for kind, volume_kind in (("segmentation", "volume"), ("test-segmentation", "test-volume")):
+            number = lits_number(output, kind)
+            if number is None:
+                continue
+            beside = [os.path.join(out_dir, f"{volume_kind}-{number}{extension}") for extension in NIFTI_EXTENSIONS]
+            ct = next((p for p in beside if os.path.isfile(p)), None)
+            if ct is not None:
+                existing = reference_beside(ct) if kind == "segmentation" else None
+                what = f"over {os.path.basename(existing)}, the reference" if existing else "as the reference"
+                raise UserError(f"{key}={out_dir} holds {os.path.basename(ct)}: the mask of {source_name(path)} "
+                                f"would be written {what} segmentation of that CT; set {key} to another folder")
+
+
 def reference_beside(volume_path: str) -> Optional[str]:
-    """The LiTS segmentation-N file next to volume-N, if there is one (shown in the figure)."""
+    """The LiTS segmentation-N file next to volume-N, or KiTS19's segmentation.nii.gz next to imaging.nii.gz, if
+    there is one (shown in the figure)."""
+    folder = os.path.dirname(volume_path)
+    if os.path.basename(volume_path) == "imaging.nii.gz":
+        path = os.path.join(folder, "segmentation.nii.gz")
+        return path if os.path.isfile(path) else None
     number = lits_number(volume_path)
     if number is None:
         return None
     for extension in NIFTI_EXTENSIONS:
-        path = os.path.join(os.path.dirname(volume_path), f"segmentation-{number}{extension}")
+        path = os.path.join(folder, f"segmentation-{number}{extension}")
         if os.path.isfile(path):
             return path
     return None
 
 
-def _read_ct(path: Source, timings: Optional[Dict]):
-    """The CT as a Volume, or the UserError that makes it unusable (raised in the reading thread, reported in order)."""
+def _read_ct(path: Source, timings: Optional[Dict], settings: SliceSettings):
+    """The CT (or a case's channel files) as a Volume, or the UserError that makes it unusable (raised in the
+    reading thread, reported in order)."""
     with phase(timings, "read"):
         try:
+            files = input_files(path)
+            if files != len(settings.normalisation):
+                raise UserError(f"{source_name(path)}: {files} input file(s) per case, but the network was trained on "
+                                f"{len(settings.normalisation)} channels (DATASET.CHANNEL_NAMES)")
             volume = load_ct(path)
-            check_ct_intensities(volume)
+            check_ct_intensities(volume, [kind == CT for kind in settings.normalisation])
+            return volume
+        except UserError as err:
+            return err
             return volume
         except UserError as err:
             return err
@@ -226,7 +270,11 @@ def _write_ct(path: Source, volume, labels: np.ndarray, settings: SliceSettings,
         figure_path = None
         if figures:
             figure_path = os.path.join(out_dir, nifti_stem(outputs[0]) + ".png")
-            _save_figure(volume, labels, settings, figure_path)
+            truth = reference_labels(path, volume, class_names, settings.label_count)
+            try:
+                _save_figure(volume, labels, settings, figure_path, truth)
+            except WriteError as err:
+                raise WriteError(f"{err} (its mask {', '.join(outputs)} is complete)", err.path, err.reason) from None
     return {"input": path, "output": outputs[0], "outputs": outputs, "figure": figure_path}
 
 
@@ -248,37 +296,59 @@ def segment_ct_files(paths: List[Source], predict_fn: PredictFn, settings: Slice
     if class_names is None and any("dicom_seg" in output_formats(output_format, path) for path in paths):
         raise ValueError("class_names are needed to write a DICOM SEG")
     check_output_names(paths, output_name)
+    check_inputs_kept(paths, out_dir, output_name)
+    sweep_partial_files(out_dir)
     written, writing = [], None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
-        reading = reader.submit(_read_ct, paths[0], timings) if paths else None
+        reading = reader.submit(_read_ct, paths[0], timings, settings) if paths else None
         for position, path in enumerate(tqdm(paths, desc="CT volumes", unit="volume")):
             volume = reading.result()
             if position + 1 < len(paths):
-                reading = reader.submit(_read_ct, paths[position + 1], timings)
+                reading = reader.submit(_read_ct, paths[position + 1], timings, settings)
             if isinstance(volume, UserError):
                 warn(f"skipped: {volume}")
                 continue
             labels = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
                                     description=volume.name, roi=roi, timings=timings, source=volume.source).labels
             if writing is not None:
-                written.append(writing.result())   # one mask in flight: memory for two label volumes at most
+                written.append(_written(writing, written))   # one mask in flight: memory for two label volumes at most
             writing = writer.submit(_write_ct, path, volume, labels, settings, out_dir, figures, timings, output_name,
                                     output_format, class_names)
         if writing is not None:
-            written.append(writing.result())
+            written.append(_written(writing, written))
     return written
 
 
-def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: str) -> None:
-    """Axial and coronal views of CT, truth (when a segmentation sits beside the CT) and prediction."""
-    truth = None
-    reference = reference_beside(volume.path) if volume.dicom is None else None
-    if reference:
-        try:
-            truth = load_segmentation(reference, volume, settings.label_count).data
-        except UserError as err:
-            warn(f"not shown as ground truth: {err}")
-    figure = plot_volume_views(volume.data, labels, truth, volume.spacing, title=volume.name, out_path=out_path,
-                               display=lambda plane: window_and_scale(plane, settings.hu_min, settings.hu_max))
+def _written(writing, written: List[Dict]) -> Dict:
+    """The result of a mask's write; a failed write (disk full) says which masks before it are complete."""
+    try:
+        return writing.result()
+    except WriteError as err:
+        raise WriteError(f"{err}; the {len(written)} mask(s) written before it are complete", err.path,
+                         err.reason) from None
+
+
+def reference_labels(source: Source, volume, class_names: Optional[Sequence[str]],
+                     label_count: int) -> Optional[np.ndarray]:
+    """The reference shown as truth in the figure, or None: LiTS's segmentation-N beside volume-N, or the
+    DICOM SEG found with a series (`volumes.dicom.find_series`). One warning line when it cannot be used."""
+    try:
+        if is_dicom(source):
+            if source.reference and class_names:
+                return read_seg_labels(source.reference, volume, class_names)
+            return None
+        reference = reference_beside(volume.path)
+        return load_segmentation(reference, volume, label_count).data if reference else None
+    except UserError as err:
+        warn(f"not shown as ground truth: {err}")
+        return None
+
+
+def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: str,
+                 truth: Optional[np.ndarray] = None) -> None:
+    """Axial and coronal views of CT, truth (when a reference was found, `reference_labels`) and prediction."""
+    shown, display = display_slices(volume.data, settings, volume.name)
+    figure = plot_volume_views(shown, labels, truth, volume.spacing, title=volume.name, out_path=out_path,
+                               display=display)
     plt.close(figure)

@@ -42,7 +42,8 @@ def _checked(value, key: str, kind, low: float = 0.0, high: float = float("inf")
             raise UserError(f"{key} must be True or False, got {value!r}")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise UserError(f"{key} must be a number from {low:g} to {high:g}, got {value!r}")
+        bounds = f">= {low:g}" if high == float("inf") else f"from {low:g} to {high:g}"
+        raise UserError(f"{key} must be a number {bounds}, got {value!r}")
     return value
 
 
@@ -161,7 +162,7 @@ def build_compiled_model(cfg, strategy) -> keras.Model:
     return model
 
 
-def monitored_metric(model: keras.Model, metric: str = "dice_coef") -> str:
+def monitored_metric(model: keras.Model, metric: str) -> str:
     """The logged name of the checkpoint's validation metric (CALLBACKS.MODEL_CHECKPOINT.MONITOR, a
     VALIDATION_METRICS name): Keras logs e.g. 'dice_coef' for one output, 'd1_dice_coef' for several."""
     name = metric if len(model.outputs) == 1 else f"{FINAL_OUTPUT}_{metric}"

@@ -18,11 +18,13 @@ try:
 except ImportError:   # Windows: runs are not locked
     fcntl = None
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from data_sets.kinds import dataset_kind
+from utils.config import validate_config
 from utils.errors import UserError
-from utils.files import WEIGHTS_SUFFIX, write_atomically
+from utils.files import WEIGHTS_SUFFIX, sweep_partial_files, write_atomically
+from utils.schema import type_errors
 
 RUN_CONFIG = "config.yaml"
 RUN_LOCK = "train.lock"   # held (flock) by the train.py writing into the run; the OS drops it when that process ends
@@ -36,14 +38,16 @@ _CREATED_RUN_DIRS = set()   # new run folders open_run made in this process (dis
 MODEL_KEYS = ("MODEL", "INPUT", "OUTPUT", "DATA_PREPARATION.HU_WINDOW", "DATA_PREPARATION.SLICES_PER_IMAGE",
               "DATA_PREPARATION.INTENSITY_SCALING", "DATA_PREPARATION.ORIENTATION",
               "PREPROCESS_DATA.NORMALIZE_IMAGE", "DATASET.KIND", "DATASET.CLASSES", "DATASET.REGIONS",
-              "DATASET.LESION_REGION")
+              "DATASET.LESION_REGION", "DATASET.CHANNEL_NAMES")
 # Config groups on the command line (`data=images`) and the key each one sets.
 GROUP_KEYS = {"data": "DATASET.KIND"}
 # Settings taken from the run by evaluate/predict unless given on the command line.
-RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH")
+RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH", "DATA_PREPARATION.DATASET_PATH",
+                    "DATASET.NUM_FOLDS", "DATASET.FOLD")
 # ... and for a 2D kind (data=images), whose data is the user's own folders: the folders, how masks are
-# named and read, and the validation split (cut by SEED), so `evaluate.py` alone scores the run's own split.
-PICTURE_RUN_DEFAULT_KEYS = ("DATASET", "SEED")
+# named and read, and the validation split (cut by SEED), so `evaluate.py` alone scores the run's own split;
+# and how its pictures are shown (in colour).
+PICTURE_RUN_DEFAULT_KEYS = ("DATASET", "SEED", "SHOW_CENTER_CHANNEL_IMAGE")
 # The outputs train.py writes; all must lie in the run's own directory tree or outside every run.
 OUTPUT_KEYS = ("CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH", "CALLBACKS.CSV_LOGGER.PATH",
                "CALLBACKS.TENSORBOARD.PATH", "CALLBACKS.TIMING.PATH")
@@ -61,12 +65,58 @@ def is_run_dir(path: str) -> bool:
 
 
 def load_run_config(run_dir: str) -> DictConfig:
-    """The resolved config a run was started with."""
+    """The resolved config a run was started with, its paths inside the run pointing where the run is now.
+
+    config.yaml stores them relative to the run (`${RUN_DIR}/checkpoint`, RUN_DIR: .), so a moved or
+    copied run reads and writes its own files; runs saved with absolute paths are rebased the same way.
+    """
     path = os.path.join(run_dir, RUN_CONFIG)
-    if not is_run_dir(run_dir):
+    if not os.path.isfile(path):
         raise UserError(f"RUN_DIR {run_dir} is not a training run (no {RUN_CONFIG} written by train.py): "
                         f"pass a directory under runs/ or multirun/, or leave RUN_DIR unset for the latest run")
-    return OmegaConf.load(path)
+    try:
+        saved = OmegaConf.load(path)
+    except Exception as err:  # yaml and OmegaConf raise many types
+        reason = " ".join(str(err).split())[:200]
+        raise UserError(f"{path} is not valid YAML ({reason}): repair the file (it is the run's record of how it "
+                        f"was trained)") from None
+    if not isinstance(saved, DictConfig) or "RUN_DIR" not in saved:
+        raise UserError(f"RUN_DIR {run_dir} is not a training run ({path} has no RUN_DIR: it was not written by "
+                        f"train.py)")
+    stored = saved._get_node("RUN_DIR")._value()
+    here = os.path.abspath(run_dir)
+    if isinstance(stored, str) and os.path.isabs(stored) and os.path.normpath(stored) != here:
+        _rebase(saved, os.path.normpath(stored), here)
+    with open_dict(saved):
+        saved.RUN_DIR = here
+    try:
+        OmegaConf.resolve(saved)
+    except Exception as err:
+        raise UserError(f"{path} cannot be read: {' '.join(str(err).split())[:200]}") from None
+    return saved
+
+
+def _rebase(node, old: str, new: str) -> None:
+    """Replace the prefix `old` (a run's former location) by `new` in every string of node, in place."""
+    for key in list(node.keys()) if isinstance(node, DictConfig) else range(len(node)):
+        child = node._get_node(key)
+        if isinstance(child, (DictConfig, ListConfig)):
+            _rebase(child, old, new)
+            continue
+        value = child._value()
+        if isinstance(value, str) and (value == old or value.startswith(old + os.sep)):
+            node[key] = new + value[len(old):]
+
+
+def _relative_to_run(values, run_dir: str):
+    """A plain config with every path inside run_dir written as `${RUN_DIR}/...` (RUN_DIR itself: '.')."""
+    if isinstance(values, dict):
+        return {key: _relative_to_run(value, run_dir) for key, value in values.items()}
+    if isinstance(values, list):
+        return [_relative_to_run(value, run_dir) for value in values]
+    if isinstance(values, str) and values.startswith(run_dir + os.sep):
+        return "${RUN_DIR}" + values[len(run_dir):]
+    return values
 
 
 def list_runs(work_dir: str) -> List[str]:
@@ -93,8 +143,11 @@ def latest_run(work_dir: str) -> str:
 
 
 def has_weights(run_dir: str) -> bool:
-    """Whether a run has written weights (its best checkpoint or a resume backup): it finished an epoch."""
-    return any(name.endswith(WEIGHTS_SUFFIX) for _, _, names in os.walk(run_dir) for name in names)
+    """Whether a run has written weights (its best checkpoint or a resume backup): it finished an epoch.
+
+    Hidden files do not count: a `.tmp-PID-...weights.h5` is a save that a kill or a full disk cut short."""
+    return any(name.endswith(WEIGHTS_SUFFIX) and not name.startswith(".")
+               for _, _, names in os.walk(run_dir) for name in names)
 
 
 def latest_trained_run(work_dir: str) -> str:
@@ -211,6 +264,26 @@ def _take_from_run(cfg: DictConfig, saved: DictConfig, keys: Iterable[str], expl
                 OmegaConf.update(cfg, key, value, merge=False)
 
 
+def _adopt_from_run(cfg: DictConfig, saved: DictConfig, keys: Iterable[str], explicit: Set[str], run_dir: str) -> None:
+    """_take_from_run, with the run's values checked as the command line's are: type, range, cross-field rules.
+
+    A hand-edited config.yaml (`BATCH_SIZE: abc`, `EPOCHS: -3`) gives one line naming the file and the key.
+    """
+    path = os.path.join(run_dir, RUN_CONFIG)
+    taken = {key: _value(saved, key) for key in keys if OmegaConf.select(saved, key, default=_ABSENT) is not _ABSENT}
+    errors = type_errors(taken, skip=explicit)
+    if errors:
+        raise UserError(f"{path}: {errors[0]}")
+    try:
+        _take_from_run(cfg, saved, keys, explicit)
+    except Exception as err:   # OmegaConf's ValidationError and kin, for what the type check above cannot see
+        raise UserError(f"{path}: {' '.join(str(err).split())[:200]}") from None
+    try:
+        validate_config(cfg)
+    except UserError as err:   # the command line was checked before: the run's file holds the bad value
+        raise UserError(f"{path}: {err}") from None
+
+
 def prepare_run(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> DictConfig:
     """Choose train.py's run directory (in place) and, when it is an existing run, resume its settings.
 
@@ -233,7 +306,7 @@ def prepare_run(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> D
     if os.path.isdir(run_dir) and os.listdir(run_dir):
         saved = load_run_config(run_dir)
         _refuse_contradictions(cfg, saved, explicit, run_dir)
-        _take_from_run(cfg, saved, [k for k in saved if k != "RUN_DIR" and k in cfg], explicit)
+        _adopt_from_run(cfg, saved, [k for k in saved if k != "RUN_DIR" and k in cfg], explicit, run_dir)
         with open_dict(cfg):
             cfg.RUN_DIR = run_dir
     return cfg
@@ -262,6 +335,7 @@ def open_run(cfg: DictConfig) -> str:
     try:
         os.makedirs(run_dir, exist_ok=True)
         _lock_run(run_dir)
+        sweep_partial_files(run_dir, recursive=True)   # what a killed save of this run left
         write_config(cfg, os.path.join(run_dir, RUN_CONFIG))
     except OSError as err:
         raise UserError(f"cannot write the run directory {run_dir} ({err.strerror}): set RUN_DIR or WORK_DIR "
@@ -317,9 +391,18 @@ def discard_unstarted_run(cfg: DictConfig) -> bool:
 
 
 def write_config(cfg: DictConfig, path: str) -> None:
-    """The resolved config as YAML, written whole or not at all (temporary file, then rename)."""
-    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    write_atomically(path, lambda temporary: OmegaConf.save(resolved, temporary))
+    """The resolved config as YAML, written whole or not at all (temporary file, then rename).
+
+    Paths inside the run are stored relative to it (`${RUN_DIR}/checkpoint`, RUN_DIR: .), so the run
+    folder can be moved or copied; load_run_config points them at where the run is then.
+    """
+    values = OmegaConf.to_container(cfg, resolve=True)
+    run_dir = os.path.abspath(os.path.dirname(path))
+    if os.path.abspath(str(values.get("RUN_DIR"))) == run_dir:
+        values = _relative_to_run(values, run_dir)
+        values["RUN_DIR"] = "."
+    stored = OmegaConf.create(values)
+    write_atomically(path, lambda temporary: OmegaConf.save(stored, temporary))
 
 
 def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> DictConfig:
@@ -336,9 +419,9 @@ def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> Di
     _refuse_contradictions(cfg, saved, explicit, run_dir)
     with open_dict(cfg):
         cfg.RUN_DIR = run_dir
-    _take_from_run(cfg, saved, MODEL_KEYS + RUN_DEFAULT_KEYS, explicit)
+    _adopt_from_run(cfg, saved, MODEL_KEYS + RUN_DEFAULT_KEYS, explicit, run_dir)
     if not dataset_kind(cfg).volumetric:
-        _take_from_run(cfg, saved, PICTURE_RUN_DEFAULT_KEYS, explicit)
+        _adopt_from_run(cfg, saved, PICTURE_RUN_DEFAULT_KEYS, explicit, run_dir)
     print(f"run: {run_dir} ({cfg.MODEL.TYPE}, backbone {cfg.MODEL.BACKBONE.TYPE}, "
           f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}x{cfg.INPUT.CHANNELS})")
     return cfg

@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 from utils.config import compose_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,8 +59,6 @@ def run_cli(script, *args, cwd=REPO, timeout=600, tf_log_level="3") -> subproces
 def one_training_step(cfg):
     """(model, logs) after one training step of the configured model (compiled as train.py does) on a
     random batch of 2 images of the configured size."""
-    import numpy as np
-
     from models.model_factory import compile_model, make_targets, prepare_model
 
     model = compile_model(prepare_model(cfg), cfg)
@@ -67,3 +67,19 @@ def one_training_step(cfg):
     masks = np.eye(cfg.OUTPUT.CLASSES, dtype=np.float32)[rng.integers(0, cfg.OUTPUT.CLASSES, images.shape[:3])]
     logs = model.train_on_batch(images, make_targets(cfg.MODEL.TYPE, masks), return_dict=True)
     return model, {name: float(value) for name, value in logs.items()}
+
+
+def kdtree_distances(truth, prediction, spacing):
+    """The two one-way surface-distance sets the way LiTS's helpers/surface.py finds them, independently
+    of MedPy: surface = mask minus its erosion by the 18-neighbourhood, nearest neighbours by k-d tree."""
+    from scipy import ndimage
+    from scipy.spatial import cKDTree
+
+    def points(mask):
+        surface = mask & ~ndimage.binary_erosion(mask, ndimage.generate_binary_structure(3, 2))
+        return np.argwhere(surface) * np.asarray(spacing)
+
+    truth_points, prediction_points = points(truth), points(prediction)
+    from_prediction = cKDTree(truth_points).query(prediction_points)[0]
+    from_truth = cKDTree(prediction_points).query(truth_points)[0]
+    return from_prediction, from_truth

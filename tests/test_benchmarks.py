@@ -4,6 +4,7 @@ import json
 import os
 
 import keras
+import numpy as np
 import pytest
 
 from benchmark_inference import run_benchmark
@@ -11,7 +12,7 @@ from benchmarks.compute import conv_flops, matmul_peak_gflops
 from benchmarks.markdown import replace_section
 from benchmarks.tables import table_row
 from deploy.backends import parse_backends
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import run_cli, tiny_config, workdir_config
 from utils.config import validate_config
 from utils.errors import UserError
 
@@ -26,6 +27,7 @@ def test_every_backend_runs_side_by_side_and_agrees(tmp_path):
                       f"BENCHMARK.BACKENDS=[keras:float32,keras:bfloat16,onnxruntime,onnxruntime:int8,{','.join(openvino)}]"
                       .replace(",]", "]"))
     results = run_benchmark(cfg)      # no training slices under tmp_path: int8 is calibrated on the random batch
+    assert {(r["data"], r["run_dir"]) for r in results} == {("random", None)}   # no run under tmp_path
     assert [f"{r['backend']}:{r['precision']}" for r in results] == [
         "keras:float32", "keras:bfloat16", "onnxruntime:float32", "onnxruntime:int8", *openvino]
     gflop = results[0]["gflop_per_image"]
@@ -37,6 +39,30 @@ def test_every_backend_runs_side_by_side_and_agrees(tmp_path):
     assert all(r["labels_equal_first"] > 0.999 for r in results if r["precision"] == "float32")
     assert results[1]["labels_equal_first"] > 0.9                                                  # bfloat16: close
     assert table_row(results[2]).startswith("| unet3plus_deepsup_cgm | unet3plus | 64x64x3 | 2 | onnxruntime | float32 | False |")
+
+
+@pytest.mark.slow
+def test_a_trained_run_is_timed_with_its_weights_on_its_validation_slices(trained, prepared_workdir, raw_lits, capsys):
+    """The recipe's way: the run's weights, the run's validation batches (the latest run under WORK_DIR)."""
+    from data_generators.data_generator import get_data_generator
+    from run_dirs.loading import load_trained_model
+
+    trained_cfg, _ = trained
+    cfg = workdir_config(trained_cfg.WORK_DIR, prepared_workdir, raw_lits, *BENCH, "HYPER_PARAMETERS.BATCH_SIZE=4",
+                         "BENCHMARK.BACKENDS=[keras:float32]")
+    result, = run_benchmark(cfg)
+    assert (result["data"], result["run_dir"]) == ("validation slices", trained_cfg.RUN_DIR)
+    assert f"benchmark input: run {trained_cfg.RUN_DIR}: its weights on 32 of its validation slices" in capsys.readouterr().out
+    # the labels it predicted on its first batch are the run's best weights' on the first validation batch
+    images, _ = get_data_generator(cfg, "val").data[0]
+    predicted = np.argmax(load_trained_model(cfg).predict(images, verbose=0)["d1"], axis=-1)
+    assert 0 < result["foreground_first_batch"] == pytest.approx(float(np.mean(predicted > 0)), abs=1e-4)
+    assert result["batch_size"] == 4
+
+
+def test_benchmark_input_run_without_a_run_is_one_error_line(tmp_path):
+    with pytest.raises(UserError, match=f"^no training run under {tmp_path}"):
+        run_benchmark(tiny_config(tmp_path, "BENCHMARK.INPUT=run", *BENCH))
 
 
 def test_bare_backend_names_follow_amp_when_they_can(monkeypatch):
@@ -121,15 +147,37 @@ def test_sweep_writes_markdown_table_and_plot(tmp_path):
     out = tmp_path / "bench.md"
     out.write_text("# Benchmarks\n\nhand-written intro stays\n")
     completed = run_cli(
-        "benchmarks/sweep_inference.py", "--models", "unet3plus", "--backbones", "unet3plus",
-        "--batch-sizes", "1", "2", "--size", "32", "--warmup-steps", "1", "--bench-steps", "2", "--section", "test",
-        "--out", out, "--extra", "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4")
+        "benchmarks/sweep_inference.py", "BENCHMARK.SWEEP.MODELS=[unet3plus]", "BENCHMARK.SWEEP.BACKBONES=[unet3plus]",
+        "BENCHMARK.SWEEP.BATCH_SIZES=[1,2]", "INPUT.HEIGHT=32", "INPUT.WIDTH=32", "BENCHMARK.WARMUP_STEPS=1",
+        "BENCHMARK.STEPS=2", "BENCHMARK.SWEEP.SECTION=test", f"BENCHMARK.DOC={out}", "MODEL.FILTERS=[4,8,16,32,64]",
+        "MODEL.SKIP_FILTERS=4", f"WORK_DIR={tmp_path}", cwd=tmp_path)   # any folder: the package is installed
     assert completed.returncode == 0, completed.stderr
     text = out.read_text()
     assert "hand-written intro stays" in text
     rows = [line for line in text.splitlines() if line.startswith("| unet3plus |")]
     assert [row.split(" | ")[3] for row in rows] == ["1", "2"]
     assert (tmp_path / "bench_test.png").is_file()
+
+
+@pytest.mark.slow
+def test_benchmark_scripts_are_hydra_apps_reading_their_section(tmp_path):
+    """benchmarks/*.py take KEY=VALUE overrides like every script: --help shows their section, a bad value is
+    one error line, and the resampling table lands in the document BENCHMARK.RESAMPLING.DOC names."""
+    helped = run_cli("benchmarks/cpu_backends.py", "--help", cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("unet3p cpu_backends.py: Inference backends and precisions side by side")
+    assert "  CPU_BACKENDS:\n" in helped.stdout and "PEAK_SIZE: 2048" in helped.stdout
+    refused = run_cli("benchmarks/sweep_inference.py", "BENCHMARK.SWEEP.MODELS=[unet4]", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == ("error: BENCHMARK.SWEEP.MODELS must be one of unet3plus, "
+                                                       "unet3plus_deepsup, unet3plus_deepsup_cgm; got 'unet4'")
+    doc = tmp_path / "evaluation.md"
+    made = run_cli("benchmarks/resampling.py", "INPUT.HEIGHT=32", "INPUT.WIDTH=32", "BENCHMARK.RESAMPLING.SIZE=48",
+                   "BENCHMARK.RESAMPLING.SLICES=12", "BENCHMARK.RESAMPLING.VOLUMES=1", f"BENCHMARK.RESAMPLING.DOC={doc}",
+                   cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    text = doc.read_text()
+    assert "<!-- resampling-48-32:start -->" in text and "| perfect prediction written back | " in text
 
 
 def test_replace_section_replaces_only_its_block(tmp_path):

@@ -74,6 +74,10 @@ CASES = [
     ("predict.py", ["PREDICTION.VOLUMES={tmp}/ct.nii.gz"], ["CT volume", "ct.nii.gz not found"]),
     ("predict.py", ["PREDICTION.RESULTS_PATH={file}/predictions"], ["PREDICTION.RESULTS_PATH cannot be created"]),
     ("benchmark_inference.py", ["BENCHMARK.JSON_PATH={file}/bench.json"], ["BENCHMARK.JSON_PATH cannot be created"]),
+    ("train.py", ["DATA_PREPARATION.HU_WINDOW.MIN=300", "DATA_PREPARATION.HU_WINDOW.MAX=250"],
+     ["DATA_PREPARATION.HU_WINDOW.MIN must be < DATA_PREPARATION.HU_WINDOW.MAX, got 300..250"]),
+    ("predict.py", ["PREDICTION.VOLUMES=/data/ünï"],
+     ["cannot parse the value of PREDICTION.VOLUMES (/data/ünï)", "quote it, as 'PREDICTION.VOLUMES=\"/data/ünï\"'"]),
 ]
 
 

@@ -218,8 +218,10 @@ def test_a_dicom_series_gets_the_same_prediction_as_its_nifti_copy_as_a_seg(trai
 
     from predict import predict
 
-    hu, _ = phantom(3)
+    hu, truth = phantom(3)
     nifti_phantom, phantom_uid, phantom_slices = nifti_and_dicom_copies(str(tmp_path), "phantom", hu, seed=1)
+    [series] = find_ct_sources(str(tmp_path / "dicom" / "phantom"))   # its reference SEG beside it: shown as truth
+    save_seg(truth, load_series(series), str(tmp_path / "dicom" / "phantom" / "reference.dcm"), CLASSES)
     nifti_real, real_uid, real_slices = nifti_and_dicom_copies(str(tmp_path), "real", ras_voxels(ct_small_hu(6)),
                                                                series_number=4, seed=2)
     write_series(tmp_path / "dicom" / "gappy", slices=4, skip=(1,), series_number=9)
@@ -370,3 +372,40 @@ def test_a_seg_is_paired_by_the_slices_its_frames_name_when_it_lists_no_series(t
     assert (volume_id, series.uid, seg_path) == (pseudonym(uid), uid, str(tmp_path / "data" / "no_series_list.dcm"))
     assert warnings_in(capsys) == [f"warning: {tmp_path}/data/elsewhere.dcm references no CT series in "
                                    f"{tmp_path}/data; skipped"]
+
+
+@pytest.mark.slow
+def test_predict_py_turns_a_dicom_folder_into_a_seg_and_refuses_a_bad_format_in_one_line(trained, tmp_path):
+    from tests.helpers import run_cli
+
+    hu, _ = phantom(4)
+    _, uid, slices = nifti_and_dicom_copies(str(tmp_path), "ct", hu, seed=5)
+    args = [f"RUN_DIR={trained[0].RUN_DIR}", f"WORK_DIR={tmp_path}", f"PREDICTION.VOLUMES={tmp_path}/dicom",
+            f"PREDICTION.RESULTS_PATH={tmp_path}/out"]
+    completed = run_cli("predict.py", *args)
+    assert completed.returncode == 0, completed.stderr
+    seg_path = str(tmp_path / "out" / f"series3-{pseudonym(uid)}_segmentation.dcm")
+    seg, labels = read_seg_frames(seg_path, slices)
+    assert labels.shape == hu.shape and np.isin(labels, (1, 2)).any()
+    assert PATIENT_NAME not in completed.stdout + completed.stderr
+    refused = run_cli("predict.py", *args, "PREDICTION.OUTPUT_FORMAT=seg")
+    assert refused.returncode == 2
+    assert [line for line in refused.stderr.splitlines() if line.startswith("error:")] == [
+        "error: PREDICTION.OUTPUT_FORMAT must be one of auto, nifti, dicom_seg, both; got 'seg'"]
+
+
+def test_predict_shows_the_seg_found_with_a_series_as_its_truth(tmp_path, capsys):
+    from inference.volume import reference_labels
+
+    write_series(tmp_path / "data" / "a", slices=3, series_number=2, seed=1)
+    write_series(tmp_path / "data" / "b", slices=3, series_number=5, seed=2)
+    first, _ = find_ct_sources(str(tmp_path / "data"))
+    volume = load_ct(first)
+    labels = phantom_labels(volume)
+    save_seg(labels, volume, str(tmp_path / "data" / "a" / "reference.dcm"), CLASSES)
+    with_seg, without = find_ct_sources(str(tmp_path / "data"))
+    assert (with_seg.reference, without.reference) == (str(tmp_path / "data" / "a" / "reference.dcm"), None)
+    np.testing.assert_array_equal(reference_labels(with_seg, volume, CLASSES, 3), labels)
+    assert reference_labels(without, load_ct(without), CLASSES, 3) is None
+    assert reference_labels(with_seg, volume, ("background", "spleen"), 2) is None
+    assert warnings_in(capsys)[-1].startswith("warning: not shown as ground truth: reference.dcm (series2-")

@@ -12,7 +12,7 @@ from evaluation.metrics import (LITS_LESION_REGION, LITS_REGIONS, active_regions
 from evaluation.summary import case_row, global_row, mean_row, missed_line
 from evaluation.volumes import evaluate_volumes, scoring_settings
 from data_preparation.make_synthetic_lits import SPACING_MM
-from tests.helpers import tiny_config
+from tests.helpers import kdtree_distances, tiny_config
 from utils.errors import UserError
 from utils.visualize import plot_case_scores
 from volumes.nifti import find_volume_pairs
@@ -38,22 +38,6 @@ def blob_pair(seed=0, shape=(40, 40, 20)):
     prediction = np.roll(truth, (2, -1, 1), axis=(0, 1, 2)) | ndimage_blobs(rng, shape)
     truth[:3, :3, :3] = True
     return truth, prediction
-
-
-def kdtree_distances(truth, prediction, spacing):
-    """The two one-way surface-distance sets the way LiTS's helpers/surface.py finds them, independently
-    of MedPy: surface = mask minus its erosion by the 18-neighbourhood, nearest neighbours by k-d tree."""
-    from scipy import ndimage
-    from scipy.spatial import cKDTree
-
-    def points(mask):
-        surface = mask & ~ndimage.binary_erosion(mask, ndimage.generate_binary_structure(3, 2))
-        return np.argwhere(surface) * np.asarray(spacing)
-
-    truth_points, prediction_points = points(truth), points(prediction)
-    from_prediction = cKDTree(truth_points).query(prediction_points)[0]
-    from_truth = cKDTree(prediction_points).query(truth_points)[0]
-    return from_prediction, from_truth
 
 
 @pytest.mark.parametrize("spacing", [(1.5, 1.5, 1.5), (1.0, 1.0, 2.0)])

@@ -205,3 +205,27 @@ def test_volumes_predicted_in_the_recipe_orientation_come_back_on_the_cts_grid(t
     assert labels["ras"].shape == labels["recipe"].shape == hu.shape
     np.testing.assert_array_equal(labels["recipe"], labels["ras"])
     assert 0 < labels["ras"].mean() < 1
+
+
+@pytest.mark.parametrize("override,message", [
+    ("MODEL.BATCH_NORM_MOMENTUM=1.5", "MODEL.BATCH_NORM_MOMENTUM must be a number from 0 to 1, got 1.5"),
+    ("MODEL.INITIALIZER_SEED=-1", "MODEL.INITIALIZER_SEED must be null or an integer from 0 to 2**32 - 1, got -1"),
+    ("LOSS.L2_WEIGHT_DECAY=-0.1", "LOSS.L2_WEIGHT_DECAY must be a number >= 0, got -0.1"),
+])
+def test_bad_conv_options_name_the_key(tmp_path, override, message):
+    from models.model_factory import conv_options
+    from tests.helpers import tiny_config
+    from utils.errors import UserError
+
+    with pytest.raises(UserError) as raised:
+        conv_options(tiny_config(tmp_path, override))
+    assert str(raised.value) == message
+
+
+def test_kernel_initializer_names_are_checked_with_the_config(tmp_path):
+    from tests.helpers import tiny_config
+    from utils.config import validate_config
+    from utils.errors import UserError
+
+    with pytest.raises(UserError, match="^MODEL.KERNEL_INITIALIZER must be one of glorot_uniform, he_normal; got 'zeros'$"):
+        validate_config(tiny_config(tmp_path, "MODEL.KERNEL_INITIALIZER=zeros"))

@@ -1,5 +1,6 @@
 """Run directories: one folder per run, best weights never lost, resume, model settings read from the run."""
 import copy
+import errno
 import csv
 import glob
 import hashlib
@@ -17,9 +18,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from callbacks.checkpoint import BestCheckpoint, backed_up_epochs, best_state_path
-from run_dirs.run_dir import close_run, discard_unstarted_run, latest_run, open_run, prepare_run, run_config
+from run_dirs.run_dir import (close_run, discard_unstarted_run, latest_run, load_run_config, open_run, prepare_run,
+                              run_config)
 from tests.helpers import REPO, TINY_OVERRIDES, run_cli, shared_data, tiny_config, workdir_config
-from utils.errors import UserError
+from utils.errors import UserError, WriteError
 
 
 # A second process that opens the run as train.py does, says so, and keeps it until it is killed.
@@ -64,7 +66,10 @@ def test_two_runs_started_in_the_same_second_get_two_folders(tmp_path):
     for cfg in (first, second):   # every output of a run lies in its own folder
         for key in ("MODEL_CHECKPOINT", "BACKUP_AND_RESTORE", "CSV_LOGGER", "TENSORBOARD", "TIMING"):
             assert OmegaConf.select(cfg, f"CALLBACKS.{key}.PATH").startswith(cfg.RUN_DIR + os.sep)
-        saved = OmegaConf.load(os.path.join(cfg.RUN_DIR, "config.yaml"))
+        stored = OmegaConf.load(os.path.join(cfg.RUN_DIR, "config.yaml"))   # paths relative to the run
+        assert stored.RUN_DIR == "." and stored.CALLBACKS.CSV_LOGGER._get_node("PATH")._value() == \
+            "${RUN_DIR}/logs/training.csv"
+        saved = load_run_config(cfg.RUN_DIR)                                # ... read where the run is
         assert saved.RUN_DIR == cfg.RUN_DIR and saved.CALLBACKS.CSV_LOGGER.PATH == f"{cfg.RUN_DIR}/logs/training.csv"
 
 
@@ -232,12 +237,14 @@ def test_a_crash_while_writing_leaves_the_previous_best_intact(tmp_path):
     def half_written(filepath, overwrite=True):
         with open(filepath, "wb") as handle:
             handle.write(b"\x89HDF partial")
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "disk full")
 
     model.save_weights = half_written
     callback = BestCheckpoint(path, "val_dice_coef")
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(WriteError) as raised:   # one line naming the file and what is intact
         run_epochs(callback, model, [0.8], first_epoch=1)
+    assert str(raised.value) == (f"cannot write {path} (No space left on device): the best weights so far "
+                                 f"(epoch 1, val_dice_coef 0.50000) are intact in that file")
     assert digest(path) == before and saved_kernel(path) == pytest.approx(0.5)
     assert json.loads(open(best_state_path(path)).read())["best"] == 0.5
     assert sorted(os.listdir(tmp_path)) == ["model.best.json", "model.weights.h5"]
@@ -286,10 +293,11 @@ def test_resume_restores_the_best_and_a_second_run_keeps_out(tmp_path, prepared_
     with open(cfg.CALLBACKS.CSV_LOGGER.PATH) as handle:
         assert [r["epoch"] for r in csv.DictReader(handle)] == ["0", "1", "2"]
     assert os.listdir(tmp_path / "runs") == [os.path.basename(cfg.RUN_DIR)]   # resumed in place, no new run
-    # rerunning the finished run trains nothing and says how to train on
-    history = train_module.train(workdir_config(tmp_path, prepared_workdir, raw_lits, f"RUN_DIR={cfg.RUN_DIR}"))
-    assert history.epoch == [] and digest(weights) == best_weights
-    assert "this run has already trained 3 epochs: raise HYPER_PARAMETERS.EPOCHS" in capsys.readouterr().out
+    # rerunning the finished run trains nothing and says how to train on, in one line (was KeyError: 'val_dice_coef')
+    with pytest.raises(UserError, match=rf"^run {cfg.RUN_DIR} has already trained 3 epochs .*nothing to train; .*"
+                                        r"HYPER_PARAMETERS.EPOCHS=6$"):
+        train_module.train(workdir_config(tmp_path, prepared_workdir, raw_lits, f"RUN_DIR={cfg.RUN_DIR}"))
+    assert digest(weights) == best_weights
     with open(cfg.CALLBACKS.CSV_LOGGER.PATH) as handle:
         assert len(list(csv.DictReader(handle))) == 3
     # a second run with the same settings gets its own folder and leaves the first run's weights alone
@@ -339,7 +347,7 @@ def test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use(t
     assert [os.path.basename(r) for r in runs] == ["0", "1"]
     best_dice = []
     for run in runs:
-        saved = OmegaConf.load(os.path.join(run, "config.yaml"))
+        saved = load_run_config(run)
         assert saved.RUN_DIR == run and 1e-5 <= float(saved.HYPER_PARAMETERS.LEARNING_RATE) <= 1e-2
         for name in ("checkpoint/model_unet3plus_unet3plus.weights.h5", "checkpoint/model_unet3plus_unet3plus.best.json",
                      "logs/training.csv", "logs/training.png", "logs/train_timing.json"):

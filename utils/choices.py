@@ -30,6 +30,10 @@ CHOICES = {
     "INFERENCE.BACKEND": Choice("deploy.backends:INFERENCE_BACKENDS", qualifier="PRECISION"),
     "BENCHMARK.BACKENDS": Choice("deploy.backends:BACKENDS", many=True, qualifier="PRECISION"),
     "EXPORT.FORMATS": Choice("deploy.export:EXPORT_FORMATS", many=True),
+    "BENCHMARK.SWEEP.MODELS": Choice("models.model_factory:MODEL_VARIANTS", many=True),
+    "BENCHMARK.SWEEP.BACKBONES": Choice("models.backbones:BACKBONES", many=True),
+    "BENCHMARK.SWEEP.AMP": Choice("utils.runtime:AMP_PRECISIONS", many=True),
+    "BENCHMARK.CPU_BACKENDS.BACKENDS": Choice("deploy.backends:BACKENDS", many=True, qualifier="PRECISION"),
     "PREDICTION.OUTPUT_FORMAT": Choice("inference.volume:OUTPUT_FORMATS"),
     "EVALUATION.HD95": Choice("evaluation.metrics:HD95_CONVENTIONS"),
     "DATA_PREPARATION.INTENSITY_SCALING": Choice("volumes.slices:INTENSITY_SCALINGS"),
@@ -37,6 +41,7 @@ CHOICES = {
     "CALLBACKS.MODEL_CHECKPOINT.MONITOR": Choice("losses.metrics:VALIDATION_METRICS"),
     "CALLBACKS.EARLY_STOPPING.MONITOR": Choice("callbacks.training_callbacks:EARLY_STOPPING_MONITORS"),
     "MODEL.KERNEL_INITIALIZER": Choice("models.backbones:KERNEL_INITIALIZERS"),
+    "BENCHMARK.INPUT": Choice("benchmarks.inputs:BENCHMARK_INPUTS"),
 }
 
 

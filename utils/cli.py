@@ -36,6 +36,14 @@ OmegaConf.register_new_resolver("cwd", os.getcwd, replace=True)
 OmegaConf.register_new_resolver("choices", choices_help, replace=True)
 
 
+def command_line_overrides() -> list:
+    """The running app's own KEY=VALUE overrides as typed (empty outside a Hydra app): what a script passes
+    on to the scripts it runs in fresh processes, so they see the config it sees."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def hydra_app(task: Callable[[DictConfig], object]) -> Callable[[], None]:
     """`main()` for a script running `task(cfg)` on configs/config.yaml plus command-line overrides.
 

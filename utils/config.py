@@ -16,6 +16,8 @@ CONFIG_DIR = os.path.join(REPO_ROOT, "configs")
 register_schema(os.path.join(CONFIG_DIR, "config.yaml"))
 # OUTPUT.CLASSES: ${len:${DATASET.CLASSES}} (one network output per class name)
 OmegaConf.register_new_resolver("len", lambda items: len(items), replace=True)
+# The repository folder (docs/ lies there), wherever a script runs from.
+OmegaConf.register_new_resolver("repo", lambda: REPO_ROOT, replace=True)
 
 
 def compose_config(overrides: Iterable[str] = (), work_dir: Optional[str] = None,
@@ -60,8 +62,14 @@ def validate_config(cfg: DictConfig) -> None:
     from data_sets.kinds import class_setup   # here, not at the top: data_sets' modules import utils
     class_setup(cfg)   # DATASET.CLASSES / REGIONS / LESION_REGION and OUTPUT.CLASSES agree
     for key in ("HYPER_PARAMETERS.BATCH_SIZE", "HYPER_PARAMETERS.EPOCHS", "INPUT.HEIGHT", "INPUT.WIDTH",
-                "MODEL.SKIP_FILTERS", "BENCHMARK.STEPS"):
+                "MODEL.SKIP_FILTERS", "BENCHMARK.STEPS", "BENCHMARK.CPU_BACKENDS.PEAK_SIZE", "BENCHMARK.GENERATOR.BATCHES",
+                "BENCHMARK.GENERATOR.MODEL_STEPS", "BENCHMARK.RESAMPLING.SIZE", "BENCHMARK.RESAMPLING.SLICES",
+                "BENCHMARK.RESAMPLING.VOLUMES"):
         positive_int(OmegaConf.select(cfg, key), key)
+    for key in ("BENCHMARK.SWEEP.BATCH_SIZES", "BENCHMARK.CPU_BACKENDS.BATCH_SIZES"):
+        _check(len(OmegaConf.select(cfg, key)) > 0, f"{key} is empty: give one or more batch sizes")
+        for value in OmegaConf.select(cfg, key):
+            positive_int(value, key)
     _check(cfg.BENCHMARK.WARMUP_STEPS >= 0, f"BENCHMARK.WARMUP_STEPS must be 0 or more, got {cfg.BENCHMARK.WARMUP_STEPS}")
     _check(0 <= cfg.SEED < 2 ** 32, f"SEED must be an integer from 0 to 2**32 - 1 (NumPy's range), got {cfg.SEED}")
     _check(float(cfg.HYPER_PARAMETERS.LEARNING_RATE) > 0,
@@ -72,6 +80,16 @@ def validate_config(cfg: DictConfig) -> None:
            f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}")
     _check(len(cfg.MODEL.FILTERS) == 5 and all(int(f) > 0 for f in cfg.MODEL.FILTERS),
            f"MODEL.FILTERS must list 5 positive filter counts, got {list(cfg.MODEL.FILTERS)}")
-    _check(cfg.DATA_PREPARATION.SLICES_PER_IMAGE == cfg.INPUT.CHANNELS,
-           f"DATA_PREPARATION.SLICES_PER_IMAGE ({cfg.DATA_PREPARATION.SLICES_PER_IMAGE}) must equal INPUT.CHANNELS "
-           f"({cfg.INPUT.CHANNELS}): each prepared slice becomes one network input")
+    window = cfg.DATA_PREPARATION.HU_WINDOW
+    _check(window.MIN < window.MAX, f"DATA_PREPARATION.HU_WINDOW.MIN must be < DATA_PREPARATION.HU_WINDOW.MAX, got "
+                                    f"{window.MIN}..{window.MAX}")
+    from volumes.slices import check_channel_names   # here: volumes' modules import utils
+    names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
+    files = len(check_channel_names(list(names), cfg.DATA_PREPARATION.SLICES_PER_IMAGE))
+    if files == 1:
+        _check(cfg.DATA_PREPARATION.SLICES_PER_IMAGE == cfg.INPUT.CHANNELS,
+               f"DATA_PREPARATION.SLICES_PER_IMAGE ({cfg.DATA_PREPARATION.SLICES_PER_IMAGE}) must equal INPUT.CHANNELS "
+               f"({cfg.INPUT.CHANNELS}): each prepared slice becomes one network input")
+    else:
+        _check(cfg.INPUT.CHANNELS == 3, f"INPUT.CHANNELS must be 3 for the {files} input files of DATASET.CHANNEL_NAMES "
+                                        f"({', '.join(map(str, names))}): they are the input's channels, padded to 3")

@@ -13,6 +13,17 @@ class UserError(Exception):
     """A problem with the user's inputs or configuration, reported as a single line."""
 
 
+class WriteError(UserError):
+    """An output could not be written (disk full, I/O error, read-only disk): the whole run stops.
+
+    Never a reason to skip one volume and go on, nor to clean up: the message says what is intact.
+    """
+
+    def __init__(self, message: str, path: str = "", reason: str = ""):
+        super().__init__(message)
+        self.path, self.reason = path, reason   # the file that could not be written, and why ('No space left ...')
+
+
 def warn(message: str) -> None:
     """The one-line `warning:` for a problem that does not stop the run (a volume skipped, a header guessed).
 

@@ -30,6 +30,11 @@ def _case_id(text: str) -> CaseId:
     return int(text) if text.isdigit() else text
 
 
+def parse_case_id(text: str) -> CaseId:
+    """A data set's case name as slice file names give it back: digits as an int (LiTS's 3), else the name."""
+    return _case_id(str(text))
+
+
 def case_sort_key(case: CaseId):
     """Sort LiTS numbers numerically (2 before 10) and named cases alphabetically, numbers first."""
     return (isinstance(case, str), case)

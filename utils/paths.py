@@ -1,6 +1,7 @@
 """Fail fast on paths: every output writable and every input readable before the first epoch or batch.
 
-Nothing is created here, so a run refused for another reason leaves no empty folders behind.
+Nothing is created here, so a run refused for another reason leaves no empty folders behind; the
+partial files a killed run left in the output folders are swept (utils.files.sweep_partial_files).
 """
 import os
 import tempfile
@@ -9,6 +10,7 @@ from typing import Iterable, Optional
 from omegaconf import OmegaConf
 
 from utils.errors import UserError
+from utils.files import sweep_partial_files
 
 
 def _nearest_existing(path: str) -> str:
@@ -62,7 +64,8 @@ def require_paths(cfg, *, write_dirs: Iterable[str] = (), write_files: Iterable[
                   read_dirs: Iterable[str] = (), read_files: Iterable[str] = ()) -> None:
     """Check the paths of the named config keys before any work: the scripts' one fail-fast call.
 
-    Keys whose value is null, or whose section is switched off (VALUE: False), are skipped.
+    Keys whose value is null, or whose section is switched off (VALUE: False), are skipped. Once all
+    are fine, the `.tmp-PID-*` files of dead processes in the output folders are removed.
     """
     checks = ([(k, require_writable_dir) for k in write_dirs] + [(k, require_writable_file) for k in write_files]
               + [(k, lambda p, key: require_readable(p, key, directory=True)) for k in read_dirs]
@@ -71,3 +74,7 @@ def require_paths(cfg, *, write_dirs: Iterable[str] = (), write_files: Iterable[
         path: Optional[str] = OmegaConf.select(cfg, key)
         if path is not None and not _switched_off(cfg, key):
             check(path, key)
+    for key in [*write_dirs, *write_files]:
+        path = OmegaConf.select(cfg, key)
+        if path is not None and not _switched_off(cfg, key):
+            sweep_partial_files(path if key in write_dirs else os.path.dirname(os.path.abspath(path)))

@@ -9,7 +9,7 @@ import difflib
 import os
 import re
 import typing
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -31,10 +31,13 @@ TYPE_OVERRIDES: Dict[str, Any] = {
     "DATASET.VAL.IMAGES_PATH": Optional[str],     # data=images: null = a validation split cut from TRAIN
     "DATASET.VAL.MASK_PATH": Optional[str],
     "RUN_DIR": Optional[str],
+    "BENCHMARK.GENERATOR.DATA": Optional[str],
+    "BENCHMARK.SWEEP.AMP": List[Union[bool, str]],   # OPTIMIZATION.AMP values: True, False and precision names
     "USE_MULTI_GPUS.GPU_IDS": Union[int, List[int]],
     "OPTIMIZATION.AMP": Union[bool, str],   # False | True | float16 | bfloat16; names checked where AMP is set up
     "OUTPUT.CLASSES": int,                  # default: ${len:${DATASET.CLASSES}}
     "DATASET.LESION_REGION": Optional[str],
+    "DATA_PREPARATION.DATASET_PATH": Optional[str],
     "DATASET.REGIONS": List[Dict[str, List[int]]],   # [{name: [labels]}, ...]; checked in data_sets.labels
 }
 
@@ -99,9 +102,12 @@ def key_types(config_path: str) -> Dict[str, Any]:
 
 
 def _omegaconf_type(declared: Any) -> Any:
-    """What OmegaConf 2.3 can hold: Unions of several types (Optional or not) become Any."""
+    """What OmegaConf 2.3 can hold: Unions of several types (Optional or not) become Any, lists of them List[Any]."""
     if typing.get_origin(declared) is Union and len([a for a in typing.get_args(declared) if a is not type(None)]) > 1:
         return Any
+    if typing.get_origin(declared) in (list, List) and typing.get_args(declared):
+        element = _omegaconf_type(typing.get_args(declared)[0])
+        return List[Any] if element is Any else declared
     return declared
 
 
@@ -187,6 +193,8 @@ def matches_type(value: Any, declared: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if declared is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (dict, Dict):
+        return isinstance(value, dict) and all(matches_type(v, args[1] if args else Any) for v in value.values())
     return isinstance(value, declared)
 
 
@@ -194,7 +202,7 @@ def _union_errors(cfg: DictConfig) -> List[str]:
     """The type check OmegaConf cannot do: keys in TYPE_OVERRIDES typed as a Union."""
     errors = []
     for key, declared in TYPE_OVERRIDES.items():
-        if _omegaconf_type(declared) is not Any:
+        if _omegaconf_type(declared) == declared:   # OmegaConf checks it itself
             continue
         node = OmegaConf.select(cfg, key, throw_on_missing=False)
         value = OmegaConf.to_container(node) if isinstance(node, (DictConfig, ListConfig)) else node
@@ -227,6 +235,28 @@ def check_composed(cfg: DictConfig) -> None:
         raise UserError(errors[0])
 
 
+def _flat(values: Any, prefix: str = "") -> Dict[str, Any]:
+    if isinstance(values, dict):
+        flat = {}
+        for key, value in values.items():
+            flat.update(_flat(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: values}
+
+
+def type_errors(values: Dict[str, Any], skip: Iterable[str] = ()) -> List[str]:
+    """'KEY must be an integer, got 'abc'' for each declared leaf of a plain nested dict with the wrong type.
+
+    For configs read from a file (a run's config.yaml) rather than composed by Hydra, which checks types
+    itself. Leaves in `skip` (or under a section there) are not checked: the command line replaces them.
+    """
+    skip = tuple(skip)
+    return [f"{key} must be {describe_type(_declared[key])}, got {value!r}"
+            for key, value in _flat(values).items()
+            if key in _declared and not matches_type(value, _declared[key])
+            and not any(key == s or key.startswith(s + ".") for s in skip)]
+
+
 def config_error_line(err: Exception) -> str:
     """One line for Hydra's multi-line composition errors (wrong type, unknown key, bad override syntax)."""
     cause = err.__cause__
@@ -238,6 +268,11 @@ def config_error_line(err: Exception) -> str:
             return unknown_key_message(key, all_keys(_declared))
         if key in _declared and type(cause).__name__ == "ValidationError":
             return f"{key} must be {describe_type(_declared[key])}, got {getattr(cause, 'value', None)!r}"
+    lexer = re.match(r"LexerNoViableAltException: (\S+?)=(.*?)\n", str(err) + "\n")
+    if lexer:
+        key, value = lexer.groups()
+        return (f"cannot parse the value of {key} ({value}): Hydra reads unquoted values as plain ASCII words; "
+                f"quote it, as '{key}=\"{value}\"'")
     existing = re.search(r"An item is already at '([^']+)'", str(err))
     if existing:
         return f"{existing.group(1)} is declared already: set it without the +, as {existing.group(1)}=VALUE"

@@ -27,6 +27,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 from pydicom.misc import is_dicom
+from pydicom.pixels import get_decoder
 from pydicom.sr.codedict import codes
 
 from utils.errors import UserError, warn
@@ -60,7 +61,7 @@ GENERIC_CODES = (codes.cid7150.Tissue, codes.SCT.Tissue)
 class Series(NamedTuple):
     """A DICOM series found on disk: its files, and what it is called in messages (no patient data).
 
-    A plain tuple of strings, so preprocessing's worker processes can receive it.
+    A plain tuple (strings and numbers), so preprocessing's worker processes can receive it.
     """
     files: Tuple[str, ...]
     uid: str                      # SeriesInstanceUID: pairs a SEG with its series; never printed
@@ -68,6 +69,7 @@ class Series(NamedTuple):
     pseudonym: int                # PSEUDONYM_DIGITS digits hashed from the UID: the volume id of this series
     modality: str
     instance_uids: Tuple[str, ...] = ()   # SOPInstanceUID of each file: pairs a SEG that names slices only
+    reference: Optional[str] = None       # the one DICOM SEG found with it that references it, if any
 
     @property
     def name(self) -> str:
@@ -206,31 +208,45 @@ def _seg_file(path: str, header) -> SegFile:
 
 
 def find_series(paths: Sequence[str]) -> List[Series]:
-    """The CT series in these files and folders (folders searched recursively)."""
+    """The CT series in these files and folders (folders searched recursively), each with the DICOM SEG
+    found with it as its `reference` when exactly one references it (predict.py shows it as the truth)."""
     files = []
     for path in paths:
         files += dicom_files(path) if os.path.isdir(path) else [path]
-    return scan(files)[0]
+    series, segs = scan(files)
+    claimed = _claims(series, segs)[0]
+    return [s._replace(reference=claimed[s.uid][0]) if len(claimed.get(s.uid, [])) == 1 else s for s in series]
+
+
+def _claims(series: List[Series], segs: List[SegFile]) -> Tuple[Dict[str, List[str]], List[Tuple[SegFile, int]]]:
+    """{series UID: paths of the SEGs referencing it}, and the SEGs referencing no series or several (with how many).
+
+    A SEG is matched to its series by ReferencedSeriesSequence, or by the slices it references.
+    """
+    by_uid = {s.uid: s for s in series}
+    by_instance = {instance: s.uid for s in series for instance in s.instance_uids}
+    claimed: Dict[str, List[str]] = {}
+    unmatched = []
+    for seg in segs:
+        uids = [u for u in seg.series_uids if u in by_uid] or sorted(
+            {by_instance[i] for i in seg.instance_uids if i in by_instance})
+        if len(uids) == 1:
+            claimed.setdefault(uids[0], []).append(seg.path)
+        else:
+            unmatched.append((seg, len(uids)))
+    return claimed, unmatched
 
 
 def series_pairs(directory: str) -> List[Tuple[int, Series, str]]:
     """(pseudonym, series, SEG path) for each CT series under directory with one reference SEG.
 
-    A SEG is matched to its series by ReferencedSeriesSequence, or by the slices it references.
     A series without a SEG, a SEG without its series, and a series two SEGs claim get one warning each.
     """
     series, segs = scan(dicom_files(directory))
-    by_uid = {s.uid: s for s in series}
-    by_instance = {instance: s.uid for s in series for instance in s.instance_uids}
-    claimed: Dict[str, List[str]] = {}
-    for seg in segs:
-        uids = [u for u in seg.series_uids if u in by_uid] or sorted(
-            {by_instance[i] for i in seg.instance_uids if i in by_instance})
-        if len(uids) != 1:
-            warn(f"{seg.path} references {'no CT series' if not uids else 'several CT series'} in {directory}; "
-                  f"skipped")
-            continue
-        claimed.setdefault(uids[0], []).append(seg.path)
+    claimed, unmatched = _claims(series, segs)
+    for seg, count in unmatched:
+        warn(f"{seg.path} references {'no CT series' if not count else 'several CT series'} in {directory}; "
+             f"skipped")
     pairs = []
     for s in series:
         paths = claimed.get(s.uid, [])
@@ -240,7 +256,7 @@ def series_pairs(directory: str) -> List[Tuple[int, Series, str]]:
             warn(f"{s.name} is referenced by {len(paths)} DICOM SEG files ({', '.join(map(os.path.basename, paths))});"
                   f" keep one; skipped")
         else:
-            pairs.append((s.pseudonym, s, paths[0]))
+            pairs.append((s.pseudonym, s._replace(reference=paths[0]), paths[0]))
     return sorted(pairs, key=lambda pair: pair[0])
 
 
@@ -252,8 +268,6 @@ def _slice_normal(orientation: np.ndarray) -> np.ndarray:
 
 def _check_decodable(datasets, name: str) -> None:
     """Refuse a compressed transfer syntax no installed decoder reads, naming it and what would read it."""
-    from pydicom.pixels import get_decoder
-
     syntax = datasets[0].file_meta.get("TransferSyntaxUID") if hasattr(datasets[0], "file_meta") else None
     if syntax is None or not syntax.is_compressed:
         return
@@ -271,14 +285,14 @@ def _check_decodable(datasets, name: str) -> None:
 def _check_uniform(datasets, name: str) -> np.ndarray:
     """One image geometry for every slice; returns ImageOrientationPatient. A UserError says what differs."""
     first = datasets[0]
+    frames = max(_int_or_none(ds.get("NumberOfFrames")) or 1 for ds in datasets)
+    if frames > 1:   # first: an enhanced CT keeps its positions per frame, not where the checks below look
+        raise UserError(f"{name}: multi-frame (enhanced) CT with {frames} frames in one file is not read here; "
+                        f"export the series as one file per slice")
     for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
         missing = sum(keyword not in ds for ds in datasets)
         if missing:
             raise UserError(f"{name}: {missing} slice(s) have no {keyword}, so the slices cannot be placed in space")
-    frames = max(_int_or_none(ds.get("NumberOfFrames")) or 1 for ds in datasets)
-    if frames > 1:
-        raise UserError(f"{name}: multi-frame (enhanced) CT with {frames} frames in one file is not read here; "
-                        f"export the series as one file per slice")
     if any(int(ds.get("SamplesPerPixel", 1)) != 1 or not str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
            .startswith("MONOCHROME") for ds in datasets):
         raise UserError(f"{name}: colour pixels; a CT holds one grey value per pixel")
@@ -325,7 +339,7 @@ def _ordered(datasets, normal: np.ndarray, name: str):
     if np.any(np.abs(gaps - typical) > tolerance):
         missing = int(np.sum(np.maximum(np.rint(gaps / typical) - 1, 0)))
         where = float(distances[int(np.argmax(np.abs(gaps - typical)))])
-        detail = (f"about {missing} slice(s) missing (the first gap after {where:.1f} mm along the slice normal)"
+        detail = (f"about {missing} slice(s) missing (the widest gap after {where:.1f} mm along the slice normal)"
                   if missing else "slices not evenly spaced")
         raise UserError(f"{name}: slice gaps range from {gaps.min():.3g} to {gaps.max():.3g} mm: {detail}; "
                         f"a CT volume needs evenly spaced slices")

@@ -12,11 +12,12 @@ import logging
 import os
 import re
 import zlib
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import nibabel as nib
 import numpy as np
-from nibabel.orientations import aff2axcodes, apply_orientation, axcodes2ornt, io_orientation, ornt_transform
+from nibabel.orientations import (aff2axcodes, apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation,
+                                  ornt_transform)
 
 from utils.errors import UserError, warn
 from utils.files import write_atomically
@@ -32,7 +33,8 @@ _MM_PER_UNIT = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}   #
 _CANONICAL = axcodes2ornt(("R", "A", "S"))
 # LiTS file names `<kind>-N.nii(.gz)`; the test set's test-volume-N CTs are scored by its server from
 # masks named test-segmentation-N.nii.
-_LITS_FILES = {kind: re.compile(rf"^{kind}-(\d+)\.nii(\.gz)?$")
+# Names are matched in any case (`Volume-7.NII`), as Windows and some exports write them.
+_LITS_FILES = {kind: re.compile(rf"^{kind}-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
                for kind in ("volume", "segmentation", "test-volume", "test-segmentation")}
 
 
@@ -58,7 +60,7 @@ def nifti_stem(path: str) -> str:
     """`volume-3` for `.../volume-3.nii.gz`."""
     name = os.path.basename(path)
     for extension in NIFTI_EXTENSIONS:
-        if name.endswith(extension):
+        if name.lower().endswith(extension):
             return name[:-len(extension)]
     return os.path.splitext(name)[0]
 
@@ -77,7 +79,7 @@ def lits_number(path: str, kind: str = "volume") -> Optional[str]:
 
 
 def is_nifti(path: str) -> bool:
-    return os.path.basename(path).endswith(NIFTI_EXTENSIONS)
+    return os.path.basename(path).lower().endswith(NIFTI_EXTENSIONS)
 
 
 @contextlib.contextmanager
@@ -199,17 +201,75 @@ def load_segmentation(path: str, volume: Optional[Volume] = None, label_count: i
             warn(f"{segmentation.name} is stored in orientation {axes[0]}, {volume.name} in {axes[1]}: each is "
                  f"read by its own affine, so the labels lie over the CT only if that change is real; "
                  f"check them in the figures of predict.py or verify_data.py")
+    if volume is not None:
+        check_same_grid(segmentation, volume)
     return segmentation._replace(data=check_labels(segmentation.data, segmentation.name, label_count))
 
 
-def load_pair(volume_path: str, segmentation_path: str, label_count: int = LITS_LABEL_COUNT) -> Tuple[Volume, Volume]:
-    """A LiTS CT and its checked segmentation on one RAS+ grid; a UserError says what is wrong with which file."""
-    volume = load_volume(volume_path)
+# How far a mask's grid may lie from its CT's and still be the same: float rounding in headers, not a shift.
+GRID_TOLERANCE = {"origin": 0.1, "spacing": 1e-3, "direction": 1e-3}   # voxels, relative, cosine
+
+
+def grid(image: nib.Nifti1Image) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(origin mm, spacing mm, direction cosines) of the image's voxel grid in RAS+ voxel order,
+    the order in which both a CT and its mask are read, whatever their files' orientation."""
+    affine = image.affine @ inv_ornt_aff(io_orientation(image.affine), image.shape[:3])
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    return affine[:3, 3], spacing, affine[:3, :3] / np.where(spacing > 0, spacing, 1)
+
+
+def check_same_grid(segmentation: Volume, volume: Volume) -> None:
+    """A UserError naming both files when the mask's affine puts its voxels elsewhere than the CT's.
+
+    Shapes can agree while the grids do not (origin shifted, another spacing): labels read from
+    such a mask would be trained on or scored against the wrong voxels of the CT.
+    """
+    (origin, spacing, direction), (ct_origin, ct_spacing, ct_direction) = grid(segmentation.source), grid(volume.source)
+    if not np.all(np.isfinite(np.concatenate([origin, spacing, ct_origin, ct_spacing]))):
+        return   # no usable affine (load_volume warned about the spacing): nothing to compare
+    differences = []
+    if np.max(np.abs(origin - ct_origin)) > GRID_TOLERANCE["origin"] * max(float(ct_spacing.min()), 1e-6):
+        differences.append(f"origin {_mm(origin)} vs {_mm(ct_origin)} mm")
+    if np.max(np.abs(spacing - ct_spacing) / np.where(ct_spacing > 0, ct_spacing, 1)) > GRID_TOLERANCE["spacing"]:
+        differences.append(f"spacing {_mm(spacing)} vs {_mm(ct_spacing)} mm")
+    if np.max(np.abs(direction - ct_direction)) > GRID_TOLERANCE["direction"]:
+        differences.append(f"direction {np.round(direction, 3).tolist()} vs {np.round(ct_direction, 3).tolist()}")
+    if differences:
+        raise UserError(f"{segmentation.name} does not lie on the grid of {volume.name} ({'; '.join(differences)}): "
+                        f"a mask must share its CT's affine (origin, spacing, direction); resample it onto the CT")
+
+
+def _mm(values: np.ndarray) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in np.round(values, 2)) + ")"
+
+
+def load_image(paths, what: str = "volume") -> Volume:
+    """One input file as `load_volume`, or several (nnU-Net's `_0000`, `_0001` channel files of one case)
+    as one Volume whose data is (x, y, z, C); the channels must share one grid, or a UserError names them."""
+    if isinstance(paths, str):
+        return load_volume(paths, what)
+    volumes = [load_volume(path, what) for path in paths]
+    first = volumes[0]
+    for other in volumes[1:]:
+        if other.source.shape[:3] != first.source.shape[:3] or not np.allclose(other.source.affine, first.source.affine,
+                                                                                atol=1e-3):
+            raise UserError(f"{first.name} / {other.name}: channel files of one case must share one grid "
+                            f"(shapes {first.source.shape[:3]} and {other.source.shape[:3]})")
+    if len(volumes) == 1:
+        return first
+    return first._replace(data=np.stack([v.data for v in volumes], axis=-1))
+
+
+def load_pair(volume_path, segmentation_path: str, label_count: int = LITS_LABEL_COUNT,
+              ct_channels: Optional[Sequence[bool]] = None) -> Tuple[Volume, Volume]:
+    """A CT (or a case's channel files, `load_image`) and its checked segmentation on one RAS+ grid; a
+    UserError says what is wrong with which file. ct_channels: which input files are CTs (HU checked)."""
+    volume = load_image(volume_path)
     segmentation = load_segmentation(segmentation_path, volume, label_count)
-    check_ct_intensities(volume)
-    if segmentation.data.shape != volume.data.shape:
+    check_ct_intensities(volume, ct_channels)
+    if segmentation.data.shape != volume.data.shape[:3]:
         raise UserError(f"{volume.name} / {segmentation.name}: their orientations put the voxels on different "
-                        f"grids ({volume.data.shape} vs {segmentation.data.shape})")
+                        f"grids ({volume.data.shape[:3]} vs {segmentation.data.shape})")
     return volume, segmentation
 
 
@@ -224,21 +284,36 @@ def intensity_problem(data: np.ndarray) -> Optional[str]:
     return None
 
 
-def check_ct_intensities(volume: Volume) -> None:
-    """Refuse a CT that cannot be windowed (`intensity_problem`); warn when its values do not look like HU.
+def check_ct_intensities(volume: Volume, ct_channels: Optional[Sequence[bool]] = None) -> None:
+    """Refuse a volume that cannot be normalised (`intensity_problem`); warn when a CT's values do not look like HU.
 
     A CT in Hounsfield units shows air near -1000 around the body. One without any value below
     AIR_BELOW_HU was most likely stored without its rescale intercept (raw 0..4095 values), or is
     not a CT: the HU window would then pick the wrong tissue, and every prediction would be wrong.
+    ct_channels: for each input file (channel) whether it is a CT (default: all are); others (MR) are
+    only checked for NaN and constant values.
     """
-    problem = intensity_problem(volume.data)
-    if problem:
-        raise UserError(f"{volume.name} {problem}")
-    lowest = float(volume.data.min())
-    if lowest > AIR_BELOW_HU:
-        warn(f"{volume.name} has no value below {AIR_BELOW_HU:g} (lowest {lowest:g}), but a CT in Hounsfield units "
-             f"shows air near -1000: if its header lacks the rescale slope/intercept, the HU window sees the wrong "
-             f"tissue")
+    channels = [volume.data] if volume.data.ndim == 3 else [volume.data[..., c] for c in range(volume.data.shape[3])]
+    ct_channels = list(ct_channels) if ct_channels is not None else [True] * len(channels)
+    for number, (data, is_ct) in enumerate(zip(channels, ct_channels)):
+        which = volume.name if len(channels) == 1 else f"{volume.name} (channel {number})"
+        problem = intensity_problem(data) if is_ct else _non_ct_problem(data)
+        if problem:
+            raise UserError(f"{which} {problem}")
+        lowest = float(data.min())
+        if is_ct and lowest > AIR_BELOW_HU:
+            warn(f"{which} has no value below {AIR_BELOW_HU:g} (lowest {lowest:g}), but a CT in Hounsfield units "
+                 f"shows air near -1000: if its header lacks the rescale slope/intercept, the HU window sees the "
+                 f"wrong tissue")
+
+
+def _non_ct_problem(data: np.ndarray) -> Optional[str]:
+    """intensity_problem without the label-map test: an MR may hold small integers."""
+    if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+        return "holds NaN or infinite values"
+    if data.size and data.min() == data.max():
+        return f"is constant ({data.flat[0]:g} everywhere)"
+    return None
 
 
 def find_volume_pairs(directory: str, what: str = "scans directory") -> List[Tuple[int, str, str]]:

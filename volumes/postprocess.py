@@ -11,7 +11,8 @@ _FULLY_CONNECTED = ndimage.generate_binary_structure(3, 3)   # 26-neighbourhood
 
 
 def connected_components(mask: np.ndarray):
-    """(component ids, count) of a boolean volume, 26-connected: the one neighbourhood for organs and lesions."""
+    """(component ids, count) of a boolean volume, 26-connected (an organ touching itself at a corner is one;
+    lesion detection instead follows LiTS's face-connected components, evaluation.metrics.lesion_detection)."""
     return ndimage.label(mask, structure=_FULLY_CONNECTED)
 
 

@@ -1,11 +1,21 @@
-"""How a CT volume becomes network inputs: HU window, neighbouring slices as channels, resize.
+"""How a volume becomes network inputs: intensity normalisation, slices or channels stacked, resize.
 
-Preprocessing (PNG files for training) and volume inference (in memory) both call `input_slice`,
-so a model sees exactly the same pixels whichever way a slice reaches it.
+Preprocessing (PNG files for training) and volume inference (in memory) both call `network_volume`
+then `input_slice`, so a model sees exactly the same pixels whichever way a slice reaches it.
+
+Normalisation is per input channel, chosen by the channel's name as nnU-Net chooses it
+(`channel_names` in its dataset.json; DATASET.CHANNEL_NAMES here): `CT` is windowed in Hounsfield
+units (DATA_PREPARATION.HU_WINDOW onto 0..255, the same for every volume); any other name (MR, T2,
+ADC...) is a per-volume z-score, (x - mean) / sd over the whole volume, clipped to +-ZSCORE_CLIP sd
+and mapped linearly onto 0..255 (z = -3 -> 0, z = 0 -> 127.5, z = +3 -> 255).
+Several channels (nnU-Net's `_0000`, `_0001` files) are the input's channels, one slice each;
+two are padded with a zero third channel, since PNGs and the network take 1 or 3 channels.
 """
 from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
+
+from omegaconf import OmegaConf
 
 from utils.choices import choose
 from utils.config import positive_int
@@ -14,6 +24,11 @@ from volumes.geometry import resize_image, resize_labels
 from volumes.nifti import LITS_LABEL_COUNT, to_canonical_orientation, to_source_orientation
 
 SLICES_PER_IMAGE_CHOICES = (1, 3)
+CT = "ct"            # windowed in HU (DATA_PREPARATION.HU_WINDOW)
+ZSCORE = "zscore"    # per-volume z-score, +-ZSCORE_CLIP sd onto 0..255
+NORMALISATIONS = (CT, ZSCORE)
+ZSCORE_CLIP = 3.0
+MAX_CHANNELS = 3     # input channels a PNG slice and the network take (1 or 3)
 
 
 class SliceSettings(NamedTuple):
@@ -25,6 +40,31 @@ class SliceSettings(NamedTuple):
     label_count: int = LITS_LABEL_COUNT   # label values a mask may hold (DATASET.CLASSES), for resizing masks
     intensity_scaling: str = "window"   # DATA_PREPARATION.INTENSITY_SCALING (INTENSITY_SCALINGS)
     orientation: str = "ras"            # DATA_PREPARATION.ORIENTATION (ORIENTATIONS)
+    normalisation: Tuple[str, ...] = (CT,)   # one of NORMALISATIONS per input file (DATASET.CHANNEL_NAMES)
+
+    @property
+    def channels(self) -> int:
+        """Channels of a network input: the slices stacked, or the input files (two padded to three)."""
+        return self.slices_per_image if len(self.normalisation) == 1 else MAX_CHANNELS
+
+
+def channel_normalisation(name: str) -> str:
+    """CT for a channel named CT (any case), else ZSCORE: nnU-Net's rule for dataset.json's channel_names."""
+    return CT if str(name).strip().upper() == "CT" else ZSCORE
+
+
+def check_channel_names(names, slices_per_image: int) -> Tuple[str, ...]:
+    """DATASET.CHANNEL_NAMES as one normalisation per input file; one line when they cannot make an input."""
+    if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names:
+        raise UserError(f"DATASET.CHANNEL_NAMES must list the input files' channel names (e.g. [CT] or [T2, ADC]), "
+                        f"got {names!r}")
+    if len(names) > MAX_CHANNELS:
+        raise UserError(f"DATASET.CHANNEL_NAMES lists {len(names)} channels ({', '.join(map(str, names))}); the "
+                        f"network takes at most {MAX_CHANNELS} input channels: keep at most {MAX_CHANNELS}")
+    if len(names) > 1 and slices_per_image != 1:
+        raise UserError(f"{len(names)} input channels ({', '.join(map(str, names))}) are the input's channels, one "
+                        f"slice each: set DATA_PREPARATION.SLICES_PER_IMAGE=1 (INPUT.CHANNELS stays 3)")
+    return tuple(channel_normalisation(name) for name in names)
 
 
 def slice_settings(cfg) -> SliceSettings:
@@ -42,7 +82,11 @@ def slice_settings(cfg) -> SliceSettings:
     scaling, orientation = prep.INTENSITY_SCALING, prep.ORIENTATION
     choose("DATA_PREPARATION.INTENSITY_SCALING", scaling)
     choose("DATA_PREPARATION.ORIENTATION", orientation)
-    return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE, len(cfg.DATASET.CLASSES), scaling, orientation)
+    names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
+    names = OmegaConf.to_container(names) if OmegaConf.is_config(names) else names
+    normalisation = check_channel_names(names, prep.SLICES_PER_IMAGE)
+    return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE, len(cfg.DATASET.CLASSES), scaling, orientation,
+                         normalisation)
 
 
 def inference_slice_settings(cfg) -> SliceSettings:
@@ -122,13 +166,52 @@ def stack_neighbours(volume: np.ndarray, index: int, slices_per_image: int) -> n
     return volume[:, :, indices[0]] if slices_per_image == 1 else volume[:, :, indices]
 
 
-def input_slice(hu: np.ndarray, index: int, settings: SliceSettings) -> np.ndarray:
-    """The uint8 HxWxC network input for slice `index` of an HU volume in its slicing frame."""
+def _zscore(data: np.ndarray, name: str) -> np.ndarray:
+    data = np.asarray(data, dtype=np.float32)
+    mean, sd = float(data.mean(dtype=np.float64)), float(data.std(dtype=np.float64))
+    if not np.isfinite(sd) or sd == 0:
+        raise UserError(f"{name} has no spread of intensities (sd {sd:g}) to z-score")
+    return (data - np.float32(mean)) / np.float32(sd)
+
+
+def network_volume(data: np.ndarray, settings: SliceSettings, name: str = "volume") -> np.ndarray:
+    """The volume in the units its channels are windowed in: HU kept as read (no copy), z-scored channels
+    as float32 z-scores of their own volume. (x, y, z) for one input file, (x, y, z, C) for several."""
+    if all(kind == CT for kind in settings.normalisation):
+        return data
+    if data.ndim == 3:
+        return _zscore(data, name)
+    channels = [data[..., c] if kind == CT else _zscore(data[..., c], f"{name} channel {c}")
+                for c, kind in enumerate(settings.normalisation)]
+    return np.stack([np.asarray(c, dtype=np.float32) for c in channels], axis=-1)
+
+
+def channel_windows(settings: SliceSettings) -> List[Tuple[float, float]]:
+    """The (low, high) mapped onto 0..255 for each input file: the HU window, or +-ZSCORE_CLIP sd."""
+    return [(settings.hu_min, settings.hu_max) if kind == CT else (-ZSCORE_CLIP, ZSCORE_CLIP)
+            for kind in settings.normalisation]
+
+
+def input_slice(volume: np.ndarray, index: int, settings: SliceSettings) -> np.ndarray:
+    """The uint8 HxWxC network input for slice `index` of a `network_volume` in its slicing frame."""
+    windows = channel_windows(settings)
     scale = choose("DATA_PREPARATION.INTENSITY_SCALING", settings.intensity_scaling)
-    image = scale(stack_neighbours(hu, index, settings.slices_per_image), settings.hu_min, settings.hu_max)
+    if volume.ndim == 3:
+        image = scale(stack_neighbours(volume, index, settings.slices_per_image), *windows[0])
+    else:   # several input files: their slices `index` are the channels (two get a zero third)
+        image = np.stack([scale(volume[:, :, index, c], *window) for c, window in enumerate(windows)]
+                         + [np.zeros(volume.shape[:2], np.uint8)] * (settings.channels - len(windows)), axis=-1)
     if settings.size is not None:
         image = resize_image(image, settings.size)
     return image if image.ndim == 3 else image[..., np.newaxis]
+
+
+def display_slices(data: np.ndarray, settings: SliceSettings, name: str = "volume"):
+    """plane -> uint8 grey values for figures of the volume's first input file, as the network sees it."""
+    first = network_volume(data, settings, name)
+    first = first if first.ndim == 3 else first[..., 0]
+    window = channel_windows(settings)[0]
+    return first, lambda plane: window_and_scale(plane, *window)
 
 
 def label_slice(labels: np.ndarray, index: int, settings: SliceSettings) -> np.ndarray:

@@ -13,16 +13,36 @@ from volumes import dicom, nifti
 from volumes.dicom import Series
 from volumes.nifti import Volume
 
-Source = Union[str, Series]   # a NIfTI file path, or a DICOM series found on disk
+Source = Union[str, Tuple[str, ...], Series]   # a NIfTI file path, a case's NIfTI channel files (nnU-Net's
+                                               # _0000, _0001...), or a DICOM series found on disk
 
 
 def is_dicom(source: Source) -> bool:
     return isinstance(source, Series)
 
 
+def is_channel_files(source: Source) -> bool:
+    """A case's channel files (a plain tuple of paths; a DICOM Series is a NamedTuple, so asked first)."""
+    return isinstance(source, tuple) and not is_dicom(source)
+
+
+def input_files(source: Source) -> int:
+    """How many input files (channels) a source is: a case's channel files, else 1."""
+    return len(source) if is_channel_files(source) else 1
+
+
+def source_files(source: Source) -> List[str]:
+    """Every file a source is read from: a NIfTI file, a case's channel files, a DICOM series' files."""
+    if is_dicom(source):
+        return list(source.files)
+    return list(source) if is_channel_files(source) else [source]
+
+
 def source_name(source: Source) -> str:
     """How a CT is named in messages, figures and tables: the NIfTI file name, or the series' name
     (SeriesNumber and a pseudonym, never a header value that could identify the patient)."""
+    if is_channel_files(source):
+        return os.path.basename(source[0])
     return source.name if is_dicom(source) else os.path.basename(source)
 
 
@@ -78,19 +98,21 @@ def find_volume_pairs(directory: str, what: str = "scans directory") -> List[Tup
 
 
 def load_ct(source: Source) -> Volume:
-    """The CT as RAS+ voxels (`volumes.nifti.load_volume` or `volumes.dicom.load_series`)."""
-    return dicom.load_series(source) if is_dicom(source) else nifti.load_volume(source)
+    """The CT as RAS+ voxels (`volumes.nifti.load_image` (channel files stacked) or `volumes.dicom.load_series`)."""
+    return dicom.load_series(source) if is_dicom(source) else nifti.load_image(source)
 
 
 def load_pair(volume_source: Source, segmentation_path: str, label_count: int = nifti.LITS_LABEL_COUNT,
-              class_names: Optional[Sequence[str]] = None) -> Tuple[Volume, Volume]:
+              class_names: Optional[Sequence[str]] = None,
+              ct_channels: Optional[Sequence[bool]] = None) -> Tuple[Volume, Volume]:
     """A CT and its checked reference labels on one RAS+ grid; a UserError says what is wrong with which.
 
     A NIfTI mask holds label values 0..label_count-1; a DICOM SEG's segments are placed by class_names
-    (DATASET.CLASSES, label value = index), which a DICOM pair needs.
+    (DATASET.CLASSES, label value = index), which a DICOM pair needs. ct_channels: which input files are
+    CTs (their HU are checked; DATASET.CHANNEL_NAMES), default all.
     """
     if not is_dicom(volume_source):
-        return nifti.load_pair(volume_source, segmentation_path, label_count)
+        return nifti.load_pair(volume_source, segmentation_path, label_count, ct_channels)
     if class_names is None:
         raise ValueError("class_names are needed to read a DICOM SEG reference")
     volume = dicom.load_series(volume_source)
