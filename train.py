@@ -151,7 +151,7 @@ def train(cfg: DictConfig) -> keras.callbacks.History:
     return history
 
 
-def best_validation_dice(history: keras.callbacks.History, metric: str = "dice_coef") -> float:
+def best_validation_dice(history: keras.callbacks.History, metric: str) -> float:
     """The best validation Dice of a run (the checkpoint's metric), the number sweepers maximise."""
     return float(max(history.history[monitored_metric(history.model, metric)]))
 

@@ -18,13 +18,15 @@ from utils.errors import UserError
 from utils.files import write_atomically
 
 MANIFEST_NAME = "manifest.json"
-SCALING = "HU clipped to [HU_WINDOW.MIN, HU_WINDOW.MAX], mapped linearly onto 0..255 (uint8 PNG); masks: raw labels"
+SCALING = ("HU clipped to [HU_WINDOW.MIN, HU_WINDOW.MAX], then onto 0..255 as DATA_PREPARATION.INTENSITY_SCALING says "
+           "(uint8 PNG); masks: raw labels")
 _ABSENT = object()
 
 
 def recipe(cfg: DictConfig) -> Dict[str, object]:
-    """Dotted config key -> value, for every setting that shapes the prepared pixels (and the data set's
-    kind and class names where the config has them)."""
+    """Dotted config key -> value, for every setting that shapes the prepared pixels: HU window, slices per
+    image, size, intensity scaling (the normalisation of the PNG values), slicing orientation, and the
+    data set's kind and class names where the config has them."""
     prep = cfg.DATA_PREPARATION
     channel_names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
     channels = prep.SLICES_PER_IMAGE if len(channel_names) <= 1 else 3   # several input files: padded to 3
@@ -34,8 +36,8 @@ def recipe(cfg: DictConfig) -> Dict[str, object]:
     if prep.RESIZE:   # without resizing, each slice keeps its CT's size: nothing to record
         values.update({"INPUT.HEIGHT": prep.RESIZED_HEIGHT, "INPUT.WIDTH": prep.RESIZED_WIDTH})
     # what the data set is (data=nnunet: from its dataset.json), so train.py needs none of it retyped
-    keys = ["DATASET.KIND", "DATASET.CLASSES", "DATASET.REGIONS", "DATASET.LESION_REGION", "DATASET.CHANNEL_NAMES",
-            "DATA_PREPARATION.DATASET_PATH"]
+    keys = ["DATA_PREPARATION.INTENSITY_SCALING", "DATA_PREPARATION.ORIENTATION", "DATASET.KIND", "DATASET.CLASSES",
+            "DATASET.REGIONS", "DATASET.LESION_REGION", "DATASET.CHANNEL_NAMES", "DATA_PREPARATION.DATASET_PATH"]
     if dataset_kind(cfg).case_split is not None:   # validation is a fold of these slices: how many folds
         keys.append("DATASET.NUM_FOLDS")
     for key in keys:

@@ -6,6 +6,7 @@
 Every image needs its mask and every mask its image; sizes must equal INPUT.HEIGHT x WIDTH, images
 must have INPUT.CHANNELS channels and masks one channel with labels 0..2. Problems are listed and
 the exit status is 2. A figure of random pairs goes to ${WORK_DIR}/results/verify_data.png.
+With data=images your folders are checked as training checks them (data_sets/images.py).
 """
 import os
 import random
@@ -17,6 +18,8 @@ import cv2
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
+from data_sets.images import mask_to_labels, read_mask_labels
+from data_sets.kinds import dataset_kind
 from utils.cli import hydra_app
 from utils.errors import UserError
 from utils.files import list_files, require_dir
@@ -115,11 +118,37 @@ def plot_samples(pairs: List[Tuple[str, str, str]], cfg: DictConfig, count: int,
     return out_path
 
 
+def verify_pictures(cfg: DictConfig, count: int) -> dict:
+    """data=images: the checks training runs on each split (pairs, sizes, mask values; the first problem is one
+    error line), then the sample figure with the masks read as training reads them."""
+    result, rows, titles = {}, [], []
+    pairs = {split: dataset_kind(cfg).split_pairs(cfg, split) for split in ("train", "val")}
+    for split, split_pairs in pairs.items():
+        result[split] = {"pairs": len(split_pairs), "problems": []}
+        print(f"{split}: {len(split_pairs)} image/mask pairs, 0 problem(s)")
+    samples = [(split, image, mask) for split, split_pairs in pairs.items() for _, image, mask in split_pairs]
+    for split, image, mask in random.Random(cfg.SEED).sample(samples, min(count, len(samples))):
+        rows.append({"image": read_image(image, cfg.INPUT.CHANNELS),
+                     "truth": mask_to_labels(read_mask_labels(mask), mask, len(cfg.DATASET.CLASSES),
+                                             cfg.DATASET.BINARY_MASKS)})
+        titles.append(f"{split} {os.path.basename(image)}")
+    result["figure"] = None
+    if rows:
+        out_path = os.path.join(cfg.WORK_DIR, "results", "verify_data.png")
+        plt.close(plot_rows(rows, titles, out_path, center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE,
+                            class_names=list(cfg.DATASET.CLASSES)))
+        result["figure"] = out_path
+        print(f"sample figure: {out_path}")
+    return result
+
+
 def verify_dataset(cfg: DictConfig) -> dict:
     """Check train and val; print a summary; returns {split: {'pairs', 'problems'}, 'figure': path or None}."""
     count = cfg.VERIFY.SAMPLES
     if count < 0:
         raise UserError(f"VERIFY.SAMPLES must be a non-negative integer, got {count!r}")
+    if not dataset_kind(cfg).volumetric:
+        return verify_pictures(cfg, count)
     result, samples = {}, []
     for split, dataset in (("train", cfg.DATASET.TRAIN), ("val", cfg.DATASET.VAL)):
         problems = verify_split(dataset.IMAGES_PATH, dataset.MASK_PATH, cfg)

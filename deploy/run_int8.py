@@ -65,8 +65,8 @@ def calibrate_int8(cfg, model: keras.Model) -> dict:
     if not paths:
         raise UserError(f"int8 is calibrated once on training slices and kept in the run, but {cfg.EXPORT.PATH} has "
                         f"no {INT8_FILE} for these weights and DATASET.TRAIN.IMAGES_PATH="
-                        f"{cfg.DATASET.TRAIN.IMAGES_PATH} has no PNG images: run it once where the prepared data "
-                        f"is (or export.py 'EXPORT.FORMATS=[onnx_int8]'), or use INFERENCE.BACKEND=auto")
+                        f"{cfg.DATASET.TRAIN.IMAGES_PATH} has no PNG images: run int8 once where the prepared "
+                        f"data is (it then stays in the run), or use INFERENCE.BACKEND=auto")
     weights = checkpoint_path(cfg)
     record = {"weights": os.path.basename(weights), "weights_sha256": weights_digest(weights),
               "calibration_images_path": os.path.abspath(cfg.DATASET.TRAIN.IMAGES_PATH),

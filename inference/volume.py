@@ -213,8 +213,7 @@ def check_inputs_kept(paths: List[Source], out_dir: str, output_name: OutputName
             number = lits_number(output, kind)
             if number is None:
                 continue
-            beside = [os.path.join(out_dir, f"{volume_kind}-{number}{extension}") for extension in NIFTI_EXTENSIONS]
-            ct = next((p for p in beside if os.path.isfile(p)), None)
+            ct = _lits_file(out_dir, volume_kind, number)
             if ct is not None:
                 existing = reference_beside(ct) if kind == "segmentation" else None
                 what = f"over {os.path.basename(existing)}, the reference" if existing else "as the reference"
@@ -230,12 +229,17 @@ def reference_beside(volume_path: str) -> Optional[str]:
         path = os.path.join(folder, "segmentation.nii.gz")
         return path if os.path.isfile(path) else None
     number = lits_number(volume_path)
-    if number is None:
+    return None if number is None else _lits_file(folder, "segmentation", number)
+
+
+def _lits_file(folder: str, kind: str, number: str) -> Optional[str]:
+    """The LiTS `<kind>-<number>` NIfTI file in folder, in any case (`Segmentation-7.NII`) and zero padding."""
+    if not os.path.isdir(folder):
         return None
-    for extension in NIFTI_EXTENSIONS:
-        path = os.path.join(folder, f"segmentation-{number}{extension}")
-        if os.path.isfile(path):
-            return path
+    for name in sorted(os.listdir(folder)):
+        found = lits_number(name, kind)
+        if found is not None and int(found) == int(number) and os.path.isfile(os.path.join(folder, name)):
+            return os.path.join(folder, name)
     return None
 
 
@@ -271,7 +275,10 @@ def _write_ct(path: Source, volume, labels: np.ndarray, settings: SliceSettings,
         if figures:
             figure_path = os.path.join(out_dir, nifti_stem(outputs[0]) + ".png")
             truth = reference_labels(path, volume, class_names, settings.label_count)
-            _save_figure(volume, labels, settings, figure_path, truth)
+            try:
+                _save_figure(volume, labels, settings, figure_path, truth)
+            except WriteError as err:
+                raise WriteError(f"{err} (its mask {', '.join(outputs)} is complete)", err.path, err.reason) from None
     return {"input": path, "output": outputs[0], "outputs": outputs, "figure": figure_path}
 
 

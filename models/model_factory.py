@@ -162,7 +162,7 @@ def build_compiled_model(cfg, strategy) -> keras.Model:
     return model
 
 
-def monitored_metric(model: keras.Model, metric: str = "dice_coef") -> str:
+def monitored_metric(model: keras.Model, metric: str) -> str:
     """The logged name of the checkpoint's validation metric (CALLBACKS.MODEL_CHECKPOINT.MONITOR, a
     VALIDATION_METRICS name): Keras logs e.g. 'dice_coef' for one output, 'd1_dice_coef' for several."""
     name = metric if len(model.outputs) == 1 else f"{FINAL_OUTPUT}_{metric}"

@@ -63,8 +63,9 @@ def write_series(folder, hu=None, slices=5, spacing=2.5, orientation=AXIAL, orig
         ds.ImagePositionPatient = [f"{v:.6f}" for v in np.asarray(origin) + k * spacing * normal]
         ds.Modality = modality
         ds.SliceThickness = ds.SpacingBetweenSlices = f"{spacing:g}"
-        if frames:
+        if frames:   # an enhanced CT: frame positions in per-frame groups, none at the top level
             ds.NumberOfFrames = frames
+            del ds.ImagePositionPatient
         if transfer_syntax:   # the bytes are not really compressed: only the missing decoder is tested
             ds.file_meta.TransferSyntaxUID = transfer_syntax
             ds.PixelData = encapsulate([stored.tobytes()])

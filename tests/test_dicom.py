@@ -391,7 +391,7 @@ def test_predict_py_turns_a_dicom_folder_into_a_seg_and_refuses_a_bad_format_in_
     refused = run_cli("predict.py", *args, "PREDICTION.OUTPUT_FORMAT=seg")
     assert refused.returncode == 2
     assert [line for line in refused.stderr.splitlines() if line.startswith("error:")] == [
-        "error: PREDICTION.OUTPUT_FORMAT must be one of auto, nifti, dicom_seg, both, got 'seg'"]
+        "error: PREDICTION.OUTPUT_FORMAT must be one of auto, nifti, dicom_seg, both; got 'seg'"]
 
 
 def test_predict_shows_the_seg_found_with_a_series_as_its_truth(tmp_path, capsys):

@@ -161,6 +161,15 @@ def test_bad_masks_are_refused_before_training_naming_file_and_value(tmp_path, m
     assert str(raised.value).startswith(message.format(images=images, masks=masks))
 
 
+def test_verify_data_checks_picture_folders_as_training_does(photos, tmp_path):
+    from data_preparation.verify_data import verify_dataset
+
+    result = verify_dataset(images_config(tmp_path, photos, "VERIFY.SAMPLES=2"))
+    assert (result["train"]["pairs"], result["val"]["pairs"]) == (12, 4) and os.path.isfile(result["figure"])
+    with pytest.raises(UserError, match="holds label 4, but DATASET.CLASSES has 4 classes"):
+        verify_dataset(_bad_mask_config(tmp_path, np.full((6, 8), 4, np.uint8), FOUR_CLASSES))
+
+
 # --- the validation split -----------------------------------------------------------------------------
 
 def test_a_validation_split_is_cut_from_one_folder_by_seed(photos, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.helpers import REPO
+from utils.files import list_files
 
 pytestmark = pytest.mark.slow   # runs a Jupyter kernel on a trained model
 
@@ -27,4 +28,4 @@ def test_notebook_executes_and_shows_figures(trained, monkeypatch, tmp_path):
     assert len(figures) == 3          # (a) directory, (b) list of names, (c) a CT volume
     assert os.path.isfile(tmp_path / "segmentation-3.nii.gz")
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert f"{len(os.listdir(cfg.DATASET.VAL.IMAGES_PATH))} images predicted" in text
+    assert f"{len(list_files(cfg.DATASET.VAL.IMAGES_PATH))} images predicted" in text   # manifest.json aside

@@ -62,6 +62,10 @@ def test_predicted_masks_never_replace_or_pose_as_a_reference(tmp_path):
     volume, reference = write_volume(str(cts), 3, hu, labels)
     write_volume(str(other), 3, hu, labels)
     os.remove(other / "segmentation-3.nii")
+    upper = tmp_path / "upper"                         # names in another case are the same LiTS files
+    upper.mkdir()
+    shutil.copy(volume, upper / "Volume-3.NII")
+    shutil.copy(reference, upper / "Segmentation-3.nii")
     before = digests(tmp_path)
     with pytest.raises(UserError, match=rf"^PREDICTION.RESULTS_PATH={cts} holds volume-3.nii: the mask of volume-3.nii "
                                         r"would be written over segmentation-3.nii, the reference segmentation"):
@@ -69,6 +73,8 @@ def test_predicted_masks_never_replace_or_pose_as_a_reference(tmp_path):
     with pytest.raises(UserError, match="would be written as the reference segmentation of that CT"):
         check_inputs_kept([volume], str(other))        # another LiTS folder: evaluate.py would score it as truth
     check_inputs_kept([volume], str(out))              # a folder of its own: fine
+    with pytest.raises(UserError, match="holds Volume-3.NII: .* over Segmentation-3.nii, the reference"):
+        check_inputs_kept([str(upper / "Volume-3.NII")], str(upper))
     with pytest.raises(UserError, match="PREDICTION.RESULTS_PATH=.* holds volume-3.nii"):   # segment_ct_files refuses too
         segment_ct_files([volume], None, SliceSettings(-200, 250, (16, 16), 1), 1, str(cts))
     os.symlink(reference, tmp_path / "link.nii")       # another name for one file is still that file
@@ -242,6 +248,10 @@ def test_training_adopts_the_manifest_and_refuses_a_contradicting_override(tmp_p
     manifest = read_manifest(images)
     assert manifest["complete"] and manifest["slices"] == len(list_files(images))
     assert manifest["recipe"]["DATA_PREPARATION.HU_WINDOW.MIN"] == -1000 and manifest["recipe"]["INPUT.CHANNELS"] == 1
+    assert {key: manifest["recipe"][key] for key in ("DATA_PREPARATION.INTENSITY_SCALING", "DATA_PREPARATION.ORIENTATION",
+                                                     "DATASET.KIND", "DATASET.CLASSES")} == {
+        "DATA_PREPARATION.INTENSITY_SCALING": "window", "DATA_PREPARATION.ORIENTATION": "ras", "DATASET.KIND": "lits",
+        "DATASET.CLASSES": ["background", "liver", "tumour"]}
     assert [os.path.basename(s["volume"]) for s in manifest["sources"]] == ["volume-0.nii", "volume-1.nii"]
     assert manifest["sources"][0]["volume_bytes"] == os.path.getsize(raw / "train" / "volume-0.nii")
     folders = [images, str(tmp_path / "data/processed/val/images")]

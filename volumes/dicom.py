@@ -27,6 +27,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 from pydicom.misc import is_dicom
+from pydicom.pixels import get_decoder
 from pydicom.sr.codedict import codes
 
 from utils.errors import UserError, warn
@@ -60,7 +61,7 @@ GENERIC_CODES = (codes.cid7150.Tissue, codes.SCT.Tissue)
 class Series(NamedTuple):
     """A DICOM series found on disk: its files, and what it is called in messages (no patient data).
 
-    A plain tuple of strings, so preprocessing's worker processes can receive it.
+    A plain tuple (strings and numbers), so preprocessing's worker processes can receive it.
     """
     files: Tuple[str, ...]
     uid: str                      # SeriesInstanceUID: pairs a SEG with its series; never printed
@@ -267,8 +268,6 @@ def _slice_normal(orientation: np.ndarray) -> np.ndarray:
 
 def _check_decodable(datasets, name: str) -> None:
     """Refuse a compressed transfer syntax no installed decoder reads, naming it and what would read it."""
-    from pydicom.pixels import get_decoder
-
     syntax = datasets[0].file_meta.get("TransferSyntaxUID") if hasattr(datasets[0], "file_meta") else None
     if syntax is None or not syntax.is_compressed:
         return
@@ -286,14 +285,14 @@ def _check_decodable(datasets, name: str) -> None:
 def _check_uniform(datasets, name: str) -> np.ndarray:
     """One image geometry for every slice; returns ImageOrientationPatient. A UserError says what differs."""
     first = datasets[0]
+    frames = max(_int_or_none(ds.get("NumberOfFrames")) or 1 for ds in datasets)
+    if frames > 1:   # first: an enhanced CT keeps its positions per frame, not where the checks below look
+        raise UserError(f"{name}: multi-frame (enhanced) CT with {frames} frames in one file is not read here; "
+                        f"export the series as one file per slice")
     for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
         missing = sum(keyword not in ds for ds in datasets)
         if missing:
             raise UserError(f"{name}: {missing} slice(s) have no {keyword}, so the slices cannot be placed in space")
-    frames = max(_int_or_none(ds.get("NumberOfFrames")) or 1 for ds in datasets)
-    if frames > 1:
-        raise UserError(f"{name}: multi-frame (enhanced) CT with {frames} frames in one file is not read here; "
-                        f"export the series as one file per slice")
     if any(int(ds.get("SamplesPerPixel", 1)) != 1 or not str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
            .startswith("MONOCHROME") for ds in datasets):
         raise UserError(f"{name}: colour pixels; a CT holds one grey value per pixel")
