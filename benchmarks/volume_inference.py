@@ -1,20 +1,19 @@
 """A whole CT through predict.py's path, for each backend and setting side by side: seconds per CT end to
 end and by phase, slices predicted, peak memory, and the Dice each setting keeps.
 
-    nice python benchmarks/volume_inference.py                      # LiTS-size CT, unet3plus/vgg19 at 320x320
-    python benchmarks/volume_inference.py --settings keras:float32 auto+roi --repeats 2
+    nice python benchmarks/volume_inference.py MODEL.BACKBONE.TYPE=vgg19    # LiTS-size CT, unet3plus/vgg19 at 320x320
+    python benchmarks/volume_inference.py 'BENCHMARK.VOLUME.SETTINGS=[keras:float32,auto+roi]' BENCHMARK.VOLUME.REPEATS=2
 
-Makes a LiTS-size synthetic CT (512x512x300, the liver phantom in the middle --liver-slices, so the liver
-spans about a third of the slices, as in a chest-abdomen-pelvis scan) and a training run of the chosen
-model whose weights learnt the phantom (--train-steps on --crop-pixel crops of 320-scale slices: the
-network is convolutional, so they hold at full size), with training slices beside it for int8's one
-calibration. Then each setting, `BACKEND[+roi]` as INFERENCE.BACKEND (auto included) with or without
+Makes a LiTS-size synthetic CT (BENCHMARK.VOLUME: 512x512x300, the liver phantom in the middle LIVER_SLICES,
+so the liver spans about a third of the slices, as in a chest-abdomen-pelvis scan) and a training run of the
+configured model (MODEL, INPUT, OUTPUT.CLASSES) whose weights learnt the phantom (TRAIN_STEPS on CROP-pixel
+crops of 320-scale slices: the network is convolutional, so they hold at full size), with training slices
+beside it for int8's one calibration. Then each setting, `BACKEND[+roi]` as INFERENCE.BACKEND (auto included) with or without
 PREDICTION.ROI, segments the CT in a fresh process, as predict.py does (`segment_ct_files`: read, prepare,
 infer, back to the CT grid, post-process, write), timed by phase (threads overlap, so phases add up to more
 than the wall time). The first setting is the baseline of the speed-up column: today's path, Keras
-float32 on every slice. Writes the table to docs/benchmarks.md (section 'volume-inference') with the machine.
+float32 on every slice. Writes the table to BENCHMARK.DOC (section BENCHMARK.VOLUME.SECTION) with the machine.
 """
-import argparse
 import datetime
 import json
 import os
@@ -23,46 +22,35 @@ import subprocess
 import sys
 import tempfile
 import time
+from types import SimpleNamespace
 
 import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
 import numpy as np
 
 from benchmarks.cpu_backends import cpu_model_name
-from benchmarks.markdown import DOCS_DIR, replace_section
+from omegaconf import DictConfig
 
-DEFAULT_SETTINGS = ["keras:float32", "keras:float32+roi", "onnxruntime:int8", "auto+roi"]
+from benchmarks.markdown import replace_section
+from utils.cli import command_line_overrides, hydra_app
+
 PHASE_COLUMNS = ("read", "prepare", "infer", "to_ct_grid", "postprocess", "write")
 HEADER = ("| setting | runs as | network passes | CT seconds | speed-up | CPU seconds | speed-up in CPU s | read | "
           "prepare | infer | to CT grid | post-process | write | set-up s | peak RSS GB | load avg | Dice liver | "
           "Dice tumour |")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=512, help="CT slice height and width")
-    parser.add_argument("--slices", type=int, default=300)
-    parser.add_argument("--liver-slices", type=int, default=200, help="slices of the liver phantom (its liver "
-                        "spans about half of them)")
-    parser.add_argument("--model", default="unet3plus")
-    parser.add_argument("--backbone", default="vgg19")
-    parser.add_argument("--input", type=int, default=320, help="network input height and width")
-    parser.add_argument("--classes", type=int, default=3)
-    parser.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS,
-                        help="INFERENCE.BACKEND values, '+roi' for PREDICTION.ROI=True; the first is the baseline")
-    parser.add_argument("--repeats", type=int, default=1, help="runs per setting (the fastest is shown)")
-    parser.add_argument("--batch-size", type=int, default=4, help="INFERENCE.BATCH_SIZE")
-    parser.add_argument("--postprocess", action="store_true", help="PREDICTION.POSTPROCESS=True")
-    parser.add_argument("--train-steps", type=int, default=150, help="training steps of the run's model")
-    parser.add_argument("--crop", type=int, default=96, help="training crop size (pixels of the network's grid)")
-    parser.add_argument("--work", help="folder for the CT, the run and the slices (default: temporary); "
-                        "an earlier --work's CT and run are reused")
-    parser.add_argument("--section", default="volume-inference")
-    parser.add_argument("--out", default=os.path.join(DOCS_DIR, "benchmarks.md"))
-    parser.add_argument("--extra", nargs="*", default=[], help="more Hydra overrides (model settings)")
-    parser.add_argument("--measure", help=argparse.SUPPRESS)   # internal: one setting, in a fresh process
-    parser.add_argument("--json", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+def plain_settings(cfg: DictConfig) -> SimpleNamespace:
+    """What this benchmark reads from the config, as plain values (they also travel to each setting's process).
+    `extra`: this command line's own overrides, which every config composed here repeats."""
+    bench = cfg.BENCHMARK.VOLUME
+    extra = [o for o in command_line_overrides() if not o.lstrip("+~").startswith(("WORK_DIR=", "RUN_DIR="))]
+    return SimpleNamespace(
+        size=bench.CT_SIZE, slices=bench.CT_SLICES, liver_slices=bench.LIVER_SLICES, model=cfg.MODEL.TYPE,
+        backbone=cfg.MODEL.BACKBONE.TYPE, input=cfg.INPUT.HEIGHT, classes=cfg.OUTPUT.CLASSES,
+        settings=list(bench.SETTINGS), repeats=bench.REPEATS, batch_size=cfg.INFERENCE.BATCH_SIZE,
+        postprocess=cfg.PREDICTION.POSTPROCESS, train_steps=bench.TRAIN_STEPS, crop=bench.CROP, work=bench.WORK,
+        section=bench.SECTION, out=cfg.BENCHMARK.DOC, extra=extra, measure=None)
 
 
 def model_overrides(args) -> list:
@@ -237,12 +225,17 @@ def measure(args) -> dict:
             "dice_liver": dice(truth, labels, (1, 2)), "dice_tumour": dice(truth, labels, (2,))}
 
 
+def measure_to_file(settings: dict, json_path: str) -> None:
+    """measure() of one setting (settings: plain_settings' values, `measure` naming the setting), to json_path."""
+    with open(json_path, "w") as handle:
+        json.dump(measure(SimpleNamespace(**settings)), handle)
+
+
 def run_setting(args, setting: str, json_path: str) -> dict:
     """measure() in a fresh Python: its own TF state, precision policy and peak memory."""
-    command = [sys.executable, os.path.abspath(__file__), "--measure", setting, "--json", json_path,
-               "--work", args.work, "--batch-size", str(args.batch_size), "--model", args.model,
-               "--backbone", args.backbone, "--input", str(args.input), "--classes", str(args.classes),
-               *(["--postprocess"] if args.postprocess else []), "--extra", *args.extra]
+    code = ("import json, sys; from benchmarks.volume_inference import measure_to_file; "
+            "measure_to_file(json.loads(sys.argv[1]), sys.argv[2])")
+    command = [sys.executable, "-c", code, json.dumps({**vars(args), "measure": setting}), json_path]
     completed = subprocess.run(command, capture_output=True, text=True)
     print(completed.stdout, end="", flush=True)
     if completed.returncode != 0:
@@ -264,13 +257,9 @@ def table(results: list) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.measure:
-        result = measure(args)
-        with open(args.json, "w") as handle:
-            json.dump(result, handle)
-        return result
+def benchmark(cfg: DictConfig) -> list:
+    """The Hydra task: the CT and the run (made once per BENCHMARK.VOLUME.WORK), then every setting."""
+    args = plain_settings(cfg)
     with tempfile.TemporaryDirectory(prefix="volume-benchmark-") as scratch:
         args.work = os.path.abspath(args.work or scratch)
         start = time.perf_counter()
@@ -311,6 +300,9 @@ def write_table(args, results: list, calibration: float) -> None:
     print(body)
     replace_section(args.out, args.section, body)
     print(f"written: {args.out} (section '{args.section}')", flush=True)
+
+
+main = hydra_app(benchmark)
 
 
 if __name__ == "__main__":

@@ -193,10 +193,11 @@ def test_replace_section_replaces_only_its_block(tmp_path):
 def test_volume_benchmark_times_a_ct_per_setting_and_writes_the_table(tmp_path):
     out = tmp_path / "bench.md"
     completed = run_cli(
-        "benchmarks/volume_inference.py", "--size", "48", "--slices", "36", "--liver-slices", "12", "--input", "32",
-        "--backbone", "unet3plus", "--train-steps", "2", "--crop", "32", "--settings", "keras:float32", "auto+roi",
-        "--work", tmp_path / "work", "--section", "test", "--out", out,
-        "--extra", "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4")
+        "benchmarks/volume_inference.py", "BENCHMARK.VOLUME.CT_SIZE=48", "BENCHMARK.VOLUME.CT_SLICES=36",
+        "BENCHMARK.VOLUME.LIVER_SLICES=12", "INPUT.HEIGHT=32", "INPUT.WIDTH=32", "BENCHMARK.VOLUME.TRAIN_STEPS=2",
+        "BENCHMARK.VOLUME.CROP=32", "BENCHMARK.VOLUME.SETTINGS=[keras:float32,auto+roi]",
+        f"BENCHMARK.VOLUME.WORK={tmp_path / 'work'}", "BENCHMARK.VOLUME.SECTION=test", f"BENCHMARK.DOC={out}",
+        "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4")
     assert completed.returncode == 0, completed.stderr
     rows = [line.split(" | ") for line in out.read_text().splitlines() if line.startswith("| keras:float32 |")
             or line.startswith("| auto+roi |")]

@@ -1,8 +1,10 @@
 """Loading the Hydra config outside a Hydra app, and checking it before any work starts."""
+import contextlib
 import os
 from typing import Iterable, Optional
 
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
@@ -30,7 +32,9 @@ def compose_config(overrides: Iterable[str] = (), work_dir: Optional[str] = None
     overrides = list(overrides)
     if not any(o.startswith("WORK_DIR=") for o in overrides):
         overrides.insert(0, f"WORK_DIR={os.path.abspath(work_dir or os.getcwd())}")
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    # Inside a running Hydra app (a script composing more configs) Hydra is set up on this folder already.
+    inside_app = GlobalHydra.instance().is_initialized()
+    with contextlib.nullcontext() if inside_app else initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         try:
             cfg = compose(config_name=config_name, overrides=overrides)
         except HydraException as err:
@@ -64,7 +68,9 @@ def validate_config(cfg: DictConfig) -> None:
     for key in ("HYPER_PARAMETERS.BATCH_SIZE", "HYPER_PARAMETERS.EPOCHS", "INPUT.HEIGHT", "INPUT.WIDTH",
                 "MODEL.SKIP_FILTERS", "BENCHMARK.STEPS", "BENCHMARK.CPU_BACKENDS.PEAK_SIZE", "BENCHMARK.GENERATOR.BATCHES",
                 "BENCHMARK.GENERATOR.MODEL_STEPS", "BENCHMARK.RESAMPLING.SIZE", "BENCHMARK.RESAMPLING.SLICES",
-                "BENCHMARK.RESAMPLING.VOLUMES"):
+                "BENCHMARK.RESAMPLING.VOLUMES", "BENCHMARK.VOLUME.CT_SIZE", "BENCHMARK.VOLUME.CT_SLICES",
+                "BENCHMARK.VOLUME.LIVER_SLICES", "BENCHMARK.VOLUME.REPEATS", "BENCHMARK.VOLUME.TRAIN_STEPS",
+                "BENCHMARK.VOLUME.CROP"):
         positive_int(OmegaConf.select(cfg, key), key)
     for key in ("BENCHMARK.SWEEP.BATCH_SIZES", "BENCHMARK.CPU_BACKENDS.BATCH_SIZES"):
         _check(len(OmegaConf.select(cfg, key)) > 0, f"{key} is empty: give one or more batch sizes")

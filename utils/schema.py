@@ -32,6 +32,7 @@ TYPE_OVERRIDES: Dict[str, Any] = {
     "DATASET.VAL.MASK_PATH": Optional[str],
     "RUN_DIR": Optional[str],
     "BENCHMARK.GENERATOR.DATA": Optional[str],
+    "BENCHMARK.VOLUME.WORK": Optional[str],
     "BENCHMARK.SWEEP.AMP": List[Union[bool, str]],   # OPTIMIZATION.AMP values: True, False and precision names
     "USE_MULTI_GPUS.GPU_IDS": Union[int, List[int]],
     "OPTIMIZATION.AMP": Union[bool, str],   # False | True | float16 | bfloat16; names checked where AMP is set up
