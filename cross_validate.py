@@ -107,11 +107,11 @@ def cross_validate(cfg: DictConfig) -> dict:
     if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
         raise UserError(f"cross_validate.py needs DATASET.NUM_FOLDS >= 2, got {num_folds!r}")
     kind = dataset_kind(cfg)
-    require_paths(cfg, write_dirs=["CROSS_VALIDATION.RESULTS_PATH"],
-                  read_dirs=[kind.train_source] if kind.volumetric else [])
+    volumetric = kind.volumetric
+    require_paths(cfg, write_dirs=["CROSS_VALIDATION.RESULTS_PATH"], read_dirs=[kind.train_source] if volumetric else [])
     for fold in range(num_folds):   # every fold's split is checked before any training starts
         if not held_out_pairs(fold_config(cfg, fold)):
-            raise UserError(f"fold {fold} holds no volume of DATA_PREPARATION.SCANS_TRAIN_DATA_PATH")
+            raise UserError(f"fold {fold} holds no volume of {kind.train_source}")
     case_key, grid = ("volume", "on each CT's grid") if volumetric else (CASE_KEY, "each image at its own size")
     case_rows = []
     for fold in range(num_folds):
