@@ -108,7 +108,8 @@ def cross_validate(cfg: DictConfig) -> dict:
         raise UserError(f"cross_validate.py needs DATASET.NUM_FOLDS >= 2, got {num_folds!r}")
     kind = dataset_kind(cfg)
     volumetric = kind.volumetric
-    require_paths(cfg, write_dirs=["CROSS_VALIDATION.RESULTS_PATH"], read_dirs=[kind.train_source] if volumetric else [])
+    require_paths(cfg, write_dirs=["CROSS_VALIDATION.RESULTS_PATH"],
+                  read_dirs=[kind.train_source] if volumetric else [])
     for fold in range(num_folds):   # every fold's split is checked before any training starts
         if not held_out_pairs(fold_config(cfg, fold)):
             raise UserError(f"fold {fold} holds no volume of {kind.train_source}")
