@@ -112,7 +112,7 @@ def cross_validate(cfg: DictConfig) -> dict:
                   read_dirs=[kind.train_source] if volumetric else [])
     for fold in range(num_folds):   # every fold's split is checked before any training starts
         if not held_out_pairs(fold_config(cfg, fold)):
-            raise UserError(f"fold {fold} holds no volume of DATA_PREPARATION.SCANS_TRAIN_DATA_PATH")
+            raise UserError(f"fold {fold} holds no volume of {kind.train_source}")
     case_key, grid = ("volume", "on each CT's grid") if volumetric else (CASE_KEY, "each image at its own size")
     case_rows = []
     for fold in range(num_folds):

@@ -354,5 +354,5 @@ def _save_figure(volume, labels: np.ndarray, settings: SliceSettings, out_path: 
     """Axial and coronal views of CT, truth (when a reference was found, `reference_labels`) and prediction."""
     shown, display = display_slices(volume.data, settings, volume.name)
     figure = plot_volume_views(shown, labels, truth, volume.spacing, title=volume.name, out_path=out_path,
-                               display=display)
+                               display=display, image_name="CT" if settings.normalisation[0] == CT else "image")
     plt.close(figure)

@@ -76,6 +76,11 @@ CASES = [
     ("benchmark_inference.py", ["BENCHMARK.JSON_PATH={file}/bench.json"], ["BENCHMARK.JSON_PATH cannot be created"]),
     ("train.py", ["DATA_PREPARATION.HU_WINDOW.MIN=300", "DATA_PREPARATION.HU_WINDOW.MAX=250"],
      ["DATA_PREPARATION.HU_WINDOW.MIN must be < DATA_PREPARATION.HU_WINDOW.MAX, got 300..250"]),
+    ("data_preparation/preprocess_data.py", ["data=nnunet", "DATA_PREPARATION.DATASET_PATH={tmp}"],
+     ["dataset.json not found: an nnU-Net data set folder holds dataset.json, imagesTr and labelsTr"]),
+    ("data_preparation/preprocess_data.py", ["data=nnunet"], ["DATA_PREPARATION.DATASET_PATH is not set"]),
+    ("data_preparation/preprocess_data.py", ["data=kits19", "DATA_PREPARATION.DATASET_PATH={tmp}"],
+     ["holds no case_XXXXX folders (KiTS19's data folder"]),
     ("predict.py", ["PREDICTION.VOLUMES=/data/ünï"],
      ["cannot parse the value of PREDICTION.VOLUMES (/data/ünï)", "quote it, as 'PREDICTION.VOLUMES=\"/data/ünï\"'"]),
 ]

@@ -145,13 +145,14 @@ def volume_view_rows(ct: np.ndarray, prediction: np.ndarray, truth: np.ndarray =
 
 
 def plot_volume_views(ct: np.ndarray, prediction: np.ndarray, truth: np.ndarray = None, spacing=(1.0, 1.0, 1.0),
-                      title: str = "", out_path: str = None, display=None):
+                      title: str = "", out_path: str = None, display=None, image_name: str = "CT"):
     """Axial and coronal views of a CT (RAS+; `display` windows it) with truth and prediction overlays.
 
-    Coronal planes are drawn with the true slice thickness (aspect from the voxel spacing).
+    Coronal planes are drawn with the true slice thickness (aspect from the voxel spacing); image_name
+    heads the image's column (an MR's channel shows as `image`).
     """
     rows = volume_view_rows(ct, prediction, truth, display)
-    columns = ["CT"] + (["ground truth"] if truth is not None else []) + ["prediction"]
+    columns = [image_name] + (["ground truth"] if truth is not None else []) + ["prediction"]
     figure, axes = plt.subplots(len(rows), len(columns), figsize=(3.2 * len(columns), 6.4), squeeze=False)
     aspects = {"axial": spacing[1] / spacing[0], "coronal": spacing[2] / spacing[0]}
     for row_index, (plane, index, row) in enumerate(rows):
