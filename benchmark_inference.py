@@ -13,7 +13,7 @@ avg/p50/p95, img/s, achieved GFLOP/s), and writes them to BENCHMARK.JSON_PATH.
 """
 import os
 
-import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
+import app.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
 import tempfile
 import time
@@ -32,12 +32,12 @@ from deploy.quantize import calibration_images
 from models.inference_graph import final_output_model
 from models.model_factory import prepare_model
 from run_dirs.loading import load_trained_model
-from utils.cli import hydra_app
+from app.cli import hydra_app
 from utils.errors import UserError
 from utils.files import write_json
-from utils.paths import require_paths
-from utils.runtime import configure_precision, get_strategy, precision_of, use_xla
-from utils.seed import set_seed
+from app.paths import require_paths
+from runtime.devices import configure_precision, get_strategy, precision_of, use_xla
+from runtime.seed import set_seed
 
 
 def device_name() -> str:

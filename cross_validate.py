@@ -11,7 +11,7 @@ summary.png shows Dice and HD95 per held-out case.
 With data=images the folds are over the TRAIN images (dealt by SEED), and each held-out image is scored
 at its own size as evaluate.py scores pictures (Dice and IoU per class; column `image`).
 """
-import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
 import copy
 import os
@@ -33,12 +33,12 @@ from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import command_line_keys
-from utils.cli import hydra_app
-from utils.config import validate_config
+from app.cli import hydra_app
+from app.config import validate_config
 from utils.errors import UserError
-from utils.naming import parse_slice_name
-from utils.paths import require_paths
-from utils.visualize import IMAGE_PANELS, plot_case_scores
+from data_sets.slice_names import parse_slice_name
+from app.paths import require_paths
+from figures.plots import IMAGE_PANELS, plot_case_scores
 from volumes.slices import inference_slice_settings
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")

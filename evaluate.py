@@ -19,7 +19,7 @@ each at its own size: Dice and IoU per class (dice_<name>, iou_<name>), then 'me
 """
 import os
 
-import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
+import app.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
 
 import matplotlib.pyplot as plt
@@ -33,9 +33,9 @@ from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
-from utils.cli import hydra_app
-from utils.paths import require_paths
-from utils.visualize import IMAGE_PANELS, plot_case_scores
+from app.cli import hydra_app
+from app.paths import require_paths
+from figures.plots import IMAGE_PANELS, plot_case_scores
 from volumes.slices import inference_slice_settings
 
 

@@ -10,7 +10,7 @@ Each file maps an image batch `image` (B, H, W, C) float32, prepared as for trai
 deep-supervision side heads). Checks ONNX Runtime against Keras on a random batch before finishing.
 Files of an earlier export in EXPORT.PATH are replaced only once the new ones are complete.
 """
-import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
 import numpy as np
 from omegaconf import DictConfig
@@ -18,8 +18,8 @@ from omegaconf import DictConfig
 from deploy.export import check_formats, export_model, onnx_max_difference
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
-from utils.cli import hydra_app
-from utils.paths import require_paths
+from app.cli import hydra_app
+from app.paths import require_paths
 
 
 def export(cfg: DictConfig) -> dict:

@@ -26,7 +26,7 @@ a class legend). No masks are needed; an output never replaces an input file.
 """
 import os
 
-import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
+import app.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
 from typing import Dict, List, Optional
 
@@ -43,12 +43,12 @@ from inference.slices import figure_rows, predict_images, prediction_file_name, 
 from inference.volume import check_inputs_kept, check_output_format, segment_ct_files
 from run_dirs.loading import load_trained_model
 from run_dirs.run_dir import run_config
-from utils.cli import hydra_app
+from app.cli import hydra_app
 from utils.errors import UserError, WriteError
 from utils.files import refuse_overwrite
-from utils.images import write_png
-from utils.paths import require_paths
-from utils.visualize import plot_rows
+from data_sets.image_files import write_png
+from app.paths import require_paths
+from figures.plots import plot_rows
 from volumes.slices import inference_slice_settings
 
 

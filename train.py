@@ -13,7 +13,7 @@ Dice to Hydra's sweeper (hparams_search=lr_batch: Optuna).
 import os
 import sys
 
-import utils.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
+import app.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
 
 import keras
@@ -29,14 +29,14 @@ from data_sets.kinds import apply_description, check_description, described_valu
 from models.model_factory import build_compiled_model, make_targets, monitored_metric
 from run_dirs.run_dir import (close_run, command_line_keys, discard_unstarted_run, is_run_dir, open_run, prepare_run,
                               resume_command)
-from utils.cli import hydra_app
-from utils.cluster import is_chief, worker_outputs
-from utils.config import validate_config
+from app.cli import hydra_app
+from runtime.cluster import is_chief, worker_outputs
+from app.config import validate_config
 from utils.errors import UserError, WriteError
-from utils.paths import require_paths
-from utils.runtime import configure_precision, get_strategy
-from utils.seed import set_seed
-from utils.visualize import plot_training_curves
+from app.paths import require_paths
+from runtime.devices import configure_precision, get_strategy
+from runtime.seed import set_seed
+from figures.plots import plot_training_curves
 
 
 def fit(cfg: DictConfig, strategy, train_feed, val_feed) -> keras.callbacks.History:

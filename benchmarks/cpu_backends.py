@@ -15,14 +15,14 @@ import platform
 import subprocess
 import tempfile
 
-import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
 from omegaconf import DictConfig
 
 from benchmarks.compute import matmul_peak_gflops
 from benchmarks.markdown import replace_section
 from benchmarks.tables import run_benchmark_inference, separator
-from utils.cli import hydra_app
+from app.cli import hydra_app
 from utils.errors import UserError
 
 HEADER = ("| batch | backend | precision | img/s | latency p50 (ms) | latency p95 (ms) | GFLOP/s | "

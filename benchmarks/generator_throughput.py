@@ -13,13 +13,13 @@ import os
 import tempfile
 import time
 
-import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from benchmarks.markdown import replace_section
-from utils.cli import hydra_app
+from app.cli import hydra_app
 
 
 def variant(cfg: DictConfig, **values) -> DictConfig:

@@ -7,7 +7,7 @@ import copy
 
 from data_generators.data_generator import get_data_generator
 from run_dirs.run_dir import has_weights, list_runs, run_config
-from utils.choices import choose
+from app.choices import choose
 from utils.errors import UserError
 
 # BENCHMARK.INPUT -> whether to time a trained run: True (one must exist), False (never), None (when one exists)

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from benchmarks.markdown import replace_section
 from benchmarks.tables import TABLE_HEADER, run_benchmark_inference, separator, table_row
-from utils.cli import hydra_app
+from app.cli import hydra_app
 
 
 def run_point(model, backbone, batch_size, amp, xla, json_path):

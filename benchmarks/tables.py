@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from utils.cli import command_line_overrides
+from app.cli import command_line_overrides
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 from types import SimpleNamespace
 
-import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from benchmarks.cpu_backends import cpu_model_name
 from omegaconf import DictConfig
 
 from benchmarks.markdown import replace_section
-from utils.cli import command_line_overrides, hydra_app
+from app.cli import command_line_overrides, hydra_app
 
 PHASE_COLUMNS = ("read", "prepare", "infer", "to_ct_grid", "postprocess", "write")
 HEADER = ("| setting | runs as | network passes | CT seconds | speed-up | CPU seconds | speed-up in CPU s | read | "
@@ -59,7 +59,7 @@ def model_overrides(args) -> list:
 
 
 def work_config(args, *overrides):
-    from utils.config import compose_config
+    from app.config import compose_config
 
     return compose_config([*model_overrides(args), f"RUN_DIR={args.work}/run", "VERBOSE=0", *overrides],
                           work_dir=args.work)
@@ -80,7 +80,7 @@ def training_slices(args, cfg, count: int = 2):
     """(images, one-hot masks) at the network's scale from `count` training phantoms; the 3-slice inputs are
     also written as PNG training slices (what int8 calibrates on)."""
     from data_preparation.make_synthetic_lits import make_synthetic_volume
-    from utils.images import write_png
+    from data_sets.image_files import write_png
     from volumes.geometry import one_hot
     from volumes.slices import inference_slice_settings, input_slice, label_slice
 

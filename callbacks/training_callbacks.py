@@ -6,7 +6,7 @@ import keras
 from callbacks.checkpoint import AtomicBackupAndRestore, BestCheckpoint, checkpoint_path
 from callbacks.csv_logger import CSVLogger
 from callbacks.timing_callback import TimingCallback
-from utils.choices import choose
+from app.choices import choose
 
 # CALLBACKS.EARLY_STOPPING.MONITOR -> what early stopping watches, given the checkpoint's metric: (monitor, mode)
 EARLY_STOPPING_MONITORS = {

@@ -9,7 +9,7 @@ from data_generators.dataset_files import check_mask_files, list_split_pairs
 from data_generators.sampling import epoch_steps
 from data_generators.tf_data_generator import SliceSequence
 from data_sets.kinds import dataset_kind
-from utils.choices import choose
+from app.choices import choose
 from utils.errors import UserError
 
 

@@ -9,8 +9,8 @@ from data_sets.kinds import dataset_kind
 from data_sets.labels import to_class_labels
 from utils.errors import UserError
 from utils.files import require_dir
-from utils.images import png_shape, read_mask
-from utils.naming import mask_name_for
+from data_sets.image_files import png_shape, read_mask
+from data_sets.slice_names import mask_name_for
 
 
 def list_pairs(images_dir: str, masks_dir: str, image_prefix: str, mask_prefix: str) -> Tuple[List[str], List[str]]:

@@ -7,7 +7,7 @@ to folds in turn, so fold membership depends only on the set of volumes.
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from utils.errors import UserError
-from utils.naming import case_sort_key, parse_slice_name
+from data_sets.slice_names import case_sort_key, parse_slice_name
 
 
 def check_fold(fold, num_folds) -> None:

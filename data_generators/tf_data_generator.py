@@ -9,7 +9,7 @@ from data_generators.preprocessing import augment, normalize_image
 from data_sets.labels import binary_to_labels, to_class_labels
 from data_generators.sampling import EpochSampler
 from utils.errors import UserError, raised_in_worker
-from utils.images import read_image, read_mask
+from data_sets.image_files import read_image, read_mask
 from volumes.geometry import one_hot, resize_image, resize_labels
 
 

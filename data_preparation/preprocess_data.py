@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import List, NamedTuple, Optional
 
-import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
 import numpy as np
 from omegaconf import DictConfig
@@ -29,13 +29,13 @@ from tqdm import tqdm
 from data_preparation.manifest import write_manifest
 from data_sets.kinds import apply_description, dataset_kind, prepared_splits
 from run_dirs.run_dir import command_line_keys
-from utils.cli import hydra_app
-from utils.config import positive_int, validate_config
+from app.cli import hydra_app
+from app.config import positive_int, validate_config
 from utils.errors import UserError, WriteError, warn
 from utils.files import os_error_reason, sweep_partial_files
-from utils.images import write_png
-from utils.naming import CaseId, case_sort_key, parse_slice_name, slice_file_name
-from utils.paths import require_paths
+from data_sets.image_files import write_png
+from data_sets.slice_names import CaseId, case_sort_key, parse_slice_name, slice_file_name
+from app.paths import require_paths
 from volumes.dicom import READ_ERRORS as DICOM_READ_ERRORS
 from volumes.nifti import READ_ERRORS
 from volumes.slices import (CT, SliceSettings, input_slice, label_slice, network_volume, slice_settings,

@@ -12,7 +12,7 @@ import os
 import random
 from typing import List, Tuple
 
-import utils.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
 import cv2
 import matplotlib.pyplot as plt
@@ -20,12 +20,12 @@ from omegaconf import DictConfig
 
 from data_sets.images import mask_to_labels, read_mask_labels
 from data_sets.kinds import dataset_kind
-from utils.cli import hydra_app
+from app.cli import hydra_app
 from utils.errors import UserError
 from utils.files import list_files, require_dir
-from utils.images import read_image, read_mask
-from utils.naming import mask_name_for
-from utils.visualize import plot_rows
+from data_sets.image_files import read_image, read_mask
+from data_sets.slice_names import mask_name_for
+from figures.plots import plot_rows
 
 MAX_LISTED = 20        # problems printed per split; a wrong INPUT size would otherwise list every file
 

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf, open_dict
 from data_sets import images, kits19, lits, nnunet
 from data_sets.labels import (Regions, check_class_names, check_lesion_region, lesion_region, network_classes,
                              predicted_class_names, region_table, scoring_regions)
-from utils.choices import choose
+from app.choices import choose
 from utils.errors import UserError
 
 

@@ -16,7 +16,7 @@ from typing import List, Tuple
 
 from data_sets.nnunet import dataset_path_of, fold_pairs, fold_values, raw_case_split
 from utils.errors import UserError, warn
-from utils.naming import CaseId, parse_case_id
+from data_sets.slice_names import CaseId, parse_case_id
 from volumes.nifti import is_nifti, nifti_stem
 
 IMAGING, SEGMENTATION = "imaging.nii.gz", "segmentation.nii.gz"

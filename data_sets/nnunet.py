@@ -22,7 +22,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from utils.errors import UserError, warn
-from utils.naming import CaseId, case_sort_key, parse_case_id
+from data_sets.slice_names import CaseId, case_sort_key, parse_case_id
 from volumes.nifti import NIFTI_EXTENSIONS, is_nifti, nifti_stem
 
 DATASET_JSON = "dataset.json"

@@ -15,11 +15,11 @@ import numpy as np
 
 from deploy.export import OPENVINO_PIP, copy_in_precision, write_onnx, write_onnx_int8
 from deploy.run_int8 import can_calibrate, run_int8, stored_int8
-from utils.choices import choose
-from utils.config import positive_int
+from app.choices import choose
+from app.config import positive_int
 from utils.errors import UserError
 from inference.predict_fn import make_predict_fn
-from utils.runtime import cpu_has_bfloat16, cpu_has_int8_dot, gpu_compute_capabilities, precision_of, use_xla
+from runtime.devices import cpu_has_bfloat16, cpu_has_int8_dot, gpu_compute_capabilities, precision_of, use_xla
 
 
 class Backend(NamedTuple):

@@ -18,11 +18,11 @@ import tensorflow as tf
 from deploy.quantize import quantize_onnx, require_calibration_images
 from models.inference_graph import final_output_model
 from models.model_factory import prepare_model
-from utils.choices import choose
+from app.choices import choose
 from utils.errors import UserError, WriteError
 from utils.files import os_error_reason
-from utils.tf_env import native_info_logs_silenced
-from utils.runtime import POLICIES, precision_scope
+from app.tf_env import native_info_logs_silenced
+from runtime.devices import POLICIES, precision_scope
 
 OUTPUTS = ("probabilities", "labels")
 ONNX_TOLERANCE = 1e-4   # max |probability difference|, ONNX Runtime vs float32 Keras: float rounding only

@@ -14,7 +14,7 @@ import numpy as np
 from data_generators.dataset_files import list_split_pairs
 from data_generators.tf_data_generator import load_image
 from data_sets.kinds import dataset_kind
-from utils.config import positive_int
+from app.config import positive_int
 from utils.errors import UserError
 from utils.files import list_files, write_atomically
 

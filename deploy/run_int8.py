@@ -18,7 +18,7 @@ import keras
 from callbacks.checkpoint import checkpoint_path
 from deploy.export import write_onnx_int8
 from deploy.quantize import calibration_images, calibration_paths
-from utils.config import positive_int
+from app.config import positive_int
 from utils.errors import UserError
 from utils.files import write_atomically, write_json
 

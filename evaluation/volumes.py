@@ -11,7 +11,7 @@ from evaluation.metrics import Scoring, overlap
 from evaluation.summary import case_row, global_row, mean_row
 from inference.roi import RoiSettings
 from inference.volume import PredictFn, predict_volume
-from utils.choices import choose
+from app.choices import choose
 from utils.errors import UserError, warn
 from volumes.nifti import save_labels
 from volumes.slices import CT, SliceSettings, label_slice, to_slicing_frame

@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data_generators.tf_data_generator import network_input
-from utils.images import read_image
+from data_sets.image_files import read_image
 from volumes.geometry import labels_from_probabilities
 
 

@@ -9,7 +9,7 @@ from models.inference_graph import final_output_model
 def make_predict_fn(model: keras.Model, jit_compile: bool = False):
     """A compiled forward pass of the lean graph, returning the final full-resolution probabilities.
 
-    jit_compile is `utils.runtime.use_xla(cfg)`.
+    jit_compile is `runtime.devices.use_xla(cfg)`.
     """
     lean = final_output_model(model)
 

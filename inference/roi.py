@@ -13,7 +13,7 @@ from typing import Callable, Iterable, NamedTuple, Set
 
 import numpy as np
 
-from utils.config import positive_int
+from app.config import positive_int
 from volumes.nifti import AIR_BELOW_HU
 
 BODY_SAMPLE = 4   # the body outline is read from every 4th voxel in-plane: a body is far larger than that

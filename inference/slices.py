@@ -8,9 +8,9 @@ from tqdm import tqdm
 from data_generators.tf_data_generator import load_image
 from utils.errors import UserError
 from utils.files import require_dir
-from utils.images import read_image, read_mask
+from data_sets.image_files import read_image, read_mask
 from inference.predict_fn import to_label_maps
-from utils.naming import mask_name_for, parse_slice_name, slice_file_name
+from data_sets.slice_names import mask_name_for, parse_slice_name, slice_file_name
 
 
 def select_images(images_dir: str, names: Optional[List[str]]) -> List[str]:

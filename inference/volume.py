@@ -17,10 +17,10 @@ from tqdm import tqdm
 
 from data_generators.preprocessing import normalize_image
 from inference.roi import RoiSettings, body_slices, min_foreground_pixels, predict_region
-from utils.choices import choose
+from app.choices import choose
 from utils.errors import UserError, WriteError, warn
 from utils.files import refuse_overwrite, sweep_partial_files
-from utils.visualize import plot_volume_views
+from figures.plots import plot_volume_views
 from volumes.geometry import labels_on_grid
 from data_sets.lits import output_name as lits_output_name
 from volumes.dicom import read_seg_labels, save_seg

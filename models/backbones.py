@@ -7,7 +7,7 @@ from typing import NamedTuple, Optional
 
 import keras
 
-from utils.choices import choose
+from app.choices import choose
 from utils.errors import UserError
 
 # MODEL.KERNEL_INITIALIZER -> Keras initializer class of UNet 3+'s own convolution kernels

@@ -10,10 +10,10 @@ from losses.loss import make_hybrid_loss
 from losses.metrics import VALIDATION_METRICS
 from models.backbones import ConvOptions, build_encoder
 from models.unet3plus import CLS_OUTPUT, SIDE_OUTPUTS, unet3plus_outputs
-from utils.choices import choose
-from utils.cluster import build_from_local_batches
+from app.choices import choose
+from runtime.cluster import build_from_local_batches
 from utils.errors import UserError
-from utils.runtime import make_optimizer, use_xla
+from runtime.devices import make_optimizer, use_xla
 
 FINAL_OUTPUT = SIDE_OUTPUTS[0]   # "d1": the full-resolution prediction every model type has
 # MODEL.TYPE -> (deep supervision, classification-guided module)

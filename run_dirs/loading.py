@@ -8,7 +8,7 @@ from callbacks.checkpoint import checkpoint_path
 from models.model_factory import prepare_model
 from run_dirs.run_dir import enclosing_run, load_run_config
 from utils.errors import UserError
-from utils.runtime import configure_precision
+from runtime.devices import configure_precision
 
 # What a weights file must agree on with the config to load: settings that change layer shapes.
 ARCHITECTURE_KEYS = ("MODEL.TYPE", "MODEL.BACKBONE.TYPE", "MODEL.FILTERS", "MODEL.SKIP_FILTERS", "INPUT.CHANNELS",

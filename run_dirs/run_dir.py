@@ -21,10 +21,10 @@ except ImportError:   # Windows: runs are not locked
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from data_sets.kinds import dataset_kind
-from utils.config import validate_config
+from app.config import validate_config
 from utils.errors import UserError
 from utils.files import WEIGHTS_SUFFIX, sweep_partial_files, write_atomically
-from utils.schema import type_errors
+from app.schema import type_errors
 
 RUN_CONFIG = "config.yaml"
 RUN_LOCK = "train.lock"   # held (flock) by the train.py writing into the run; the OS drops it when that process ends

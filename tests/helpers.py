@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from utils.config import compose_config
+from app.config import compose_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

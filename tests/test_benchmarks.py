@@ -13,7 +13,7 @@ from benchmarks.markdown import replace_section
 from benchmarks.tables import table_row
 from deploy.backends import parse_backends
 from tests.helpers import run_cli, tiny_config, workdir_config
-from utils.config import validate_config
+from app.config import validate_config
 from utils.errors import UserError
 
 

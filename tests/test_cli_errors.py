@@ -14,12 +14,12 @@ import pytest
 from callbacks.csv_logger import CSVLogger
 from data_generators.dali_data_generator import dali_import_error
 from tests.helpers import REPO, TINY_OVERRIDES, run_cli, tiny_config
-from utils.cli import script_examples
+from app.cli import script_examples
 from utils.errors import UserError, exit_on_user_error, hint_for_library_error, raised_in_worker
-from utils.paths import require_paths, require_writable_dir, require_writable_file
-from utils.schema import (RENAMED_KEYS, TYPE_OVERRIDES, build_schema, describe_type, key_types, matches_type,
+from app.paths import require_paths, require_writable_dir, require_writable_file
+from app.schema import (RENAMED_KEYS, TYPE_OVERRIDES, build_schema, describe_type, key_types, matches_type,
                           unknown_key_message)
-from utils.tf_env import has_nvidia_device
+from app.tf_env import has_nvidia_device
 
 CONFIG = os.path.join(REPO, "configs", "config.yaml")
 
@@ -175,7 +175,7 @@ def test_every_key_of_config_yaml_is_typed_and_null_keys_are_declared():
     assert str(types["MODEL.FILTERS"]) == "typing.List[int]"
     assert types["BENCHMARK.STEPS"] is int and types["VERIFY.SAMPLES"] is int
     untyped = [key for key, declared in types.items() if "Any" in str(declared)]
-    assert untyped == [], f"give these keys a type in utils/schema.py TYPE_OVERRIDES: {untyped}"
+    assert untyped == [], f"give these keys a type in app/schema.py TYPE_OVERRIDES: {untyped}"
     assert set(TYPE_OVERRIDES) <= set(types), "TYPE_OVERRIDES names a key config.yaml lacks"
 
 

@@ -10,7 +10,7 @@ from data_generators.sampling import EpochSampler
 from data_generators.tf_data_generator import SliceSequence
 from tests.helpers import tiny_config
 from utils.errors import UserError
-from utils.images import png_shape, read_mask, write_png
+from data_sets.image_files import png_shape, read_mask, write_png
 
 needs_dali = pytest.mark.skipif(dali_data_generator.dali_import_error() is not None,
                                 reason="NVIDIA DALI not installed")

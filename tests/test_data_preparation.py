@@ -12,8 +12,8 @@ from data_preparation.verify_data import verify_dataset, verify_split
 from tests.helpers import run_cli, tiny_config
 from utils.errors import UserError
 from utils.files import list_files
-from utils.images import read_image, read_mask
-from utils.naming import parse_slice_name
+from data_sets.image_files import read_image, read_mask
+from data_sets.slice_names import parse_slice_name
 from volumes.nifti import find_volume_pairs
 from volumes.slices import window_and_scale
 

@@ -7,8 +7,8 @@ from data_sets.labels import binary_to_labels, region_table, to_class_labels
 from run_dirs.run_dir import command_line_keys
 from tests.helpers import tiny_config
 from utils.errors import UserError
-from utils.images import write_png
-from utils.naming import case_sort_key, mask_name_for, parse_slice_name, slice_file_name
+from data_sets.image_files import write_png
+from data_sets.slice_names import case_sort_key, mask_name_for, parse_slice_name, slice_file_name
 
 
 def test_lits_is_the_default_kind_with_its_classes_and_regions(tmp_path):

@@ -295,7 +295,7 @@ def dicom_and_nifti_scans(tmp_path_factory):
 def test_preparation_makes_the_same_slices_from_dicom_series_and_segs(tmp_path, dicom_and_nifti_scans):
     from data_preparation.preprocess_data import prepare_dataset
     from tests.helpers import tiny_config
-    from utils.images import read_mask
+    from data_sets.image_files import read_mask
 
     nifti_dir, dicom_dir, uids = dicom_and_nifti_scans
     prepared = {}

@@ -14,7 +14,7 @@ from evaluation.volumes import evaluate_volumes, scoring_settings
 from data_preparation.make_synthetic_lits import SPACING_MM
 from tests.helpers import kdtree_distances, tiny_config
 from utils.errors import UserError
-from utils.visualize import plot_case_scores
+from figures.plots import plot_case_scores
 from volumes.nifti import find_volume_pairs
 from volumes.slices import SliceSettings
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from data_generators.dali_data_generator import dali_import_error
-from utils.cluster import parse_tf_config
+from runtime.cluster import parse_tf_config
 from utils.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -12,7 +12,7 @@ from data_sets import kits19, nnunet
 from data_sets.kinds import apply_description, check_description, class_setup, dataset_kind, prepared_splits
 from tests.helpers import tiny_config
 from utils.errors import UserError
-from utils.naming import parse_slice_name, slice_file_name
+from data_sets.slice_names import parse_slice_name, slice_file_name
 from volumes.nifti import load_image, load_volume, save_labels
 from volumes.slices import (CT, ZSCORE, SliceSettings, channel_normalisation, check_channel_names, input_slice,
                             network_volume, slice_settings)

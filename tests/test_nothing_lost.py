@@ -27,10 +27,10 @@ from data_preparation.preprocess_data import prepare_dataset
 from inference.volume import check_inputs_kept, segment_ct_files
 from run_dirs.run_dir import has_weights, latest_trained_run, load_run_config, open_run, prepare_run, run_config
 from tests.helpers import REPO, run_cli, tiny_config
-from utils.config import compose_config
+from app.config import compose_config
 from utils.errors import UserError, WriteError
 from utils.files import list_files, refuse_overwrite, sweep_partial_files, write_atomically
-from utils.images import write_png
+from data_sets.image_files import write_png
 from volumes.nifti import find_nifti_files, find_volume_pairs, load_pair
 from volumes.slices import SliceSettings
 
@@ -109,7 +109,7 @@ def test_a_disk_full_during_preprocessing_stops_with_one_line_and_deletes_nothin
     # a rerun with another window (every slice changes) on a disk that fills up after 5 PNGs: it used to
     # warn 'skipped volume-0.nii: No space left on device', delete the slices of the volumes it had failed
     # to write as stale, and exit 0
-    monkeypatch.setattr("utils.images.open", enospc_after(5), raising=False)
+    monkeypatch.setattr("data_sets.image_files.open", enospc_after(5), raising=False)
     wide = raw_config(tmp_path, raw, "DATA_PREPARATION.HU_WINDOW.MIN=-1000", "DATA_PREPARATION.HU_WINDOW.MAX=1000")
     with pytest.raises(WriteError) as raised:
         prepare_dataset(wide)

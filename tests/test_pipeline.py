@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import kdtree_distances, run_cli, workdir_config
 from utils.files import list_files
-from utils.images import read_mask
+from data_sets.image_files import read_mask
 
 pytestmark = pytest.mark.slow   # every test trains a model or runs a script
 
@@ -195,7 +195,7 @@ def test_an_empty_list_of_images_or_volumes_is_one_line(trained, key, message):
 def test_predicting_slices_of_another_size_than_the_run_is_one_line(trained, tmp_path):
     from predict import predict
     from utils.errors import UserError
-    from utils.images import write_png
+    from data_sets.image_files import write_png
 
     write_png(str(tmp_path / "image_9_0000.png"), np.zeros((32, 32, 3), np.uint8))
     cfg = copy.deepcopy(trained[0])

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-import utils.runtime as runtime
+import runtime.devices as runtime
 from deploy.backends import build_runner
 from deploy.export import copy_in_precision
 from deploy.quantize import calibration_images, require_calibration_images
@@ -17,7 +17,7 @@ from inference.predict_fn import make_predict_fn
 from run_dirs.loading import load_trained_model
 from tests.helpers import one_training_step, tiny_config
 from utils.errors import UserError
-from utils.runtime import best_precision, configure_precision, cpu_has_bfloat16, make_optimizer
+from runtime.devices import best_precision, configure_precision, cpu_has_bfloat16, make_optimizer
 from volumes.nifti import find_volume_pairs
 from volumes.slices import slice_settings
 

@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 from losses.metrics import HardDiceCoefficient
 from models.model_factory import compile_arguments, prepare_model, regularised_kernels
 from tests.helpers import REPO, run_cli
-from utils.config import compose_config
+from app.config import compose_config
 
 # (MODEL.TYPE, MODEL.BACKBONE.TYPE) -> (parameters, regularised kernels, BatchNormalization layers)
 RECIPE_MODELS = {
@@ -130,7 +130,7 @@ def test_the_recipe_preset_shows_the_recipes_choices():
 def test_float16_with_loss_scaling_under_the_preset():
     import keras
 
-    from utils.runtime import make_optimizer, precision_of
+    from runtime.devices import make_optimizer, precision_of
 
     cfg = recipe_config()
     assert precision_of(cfg.OPTIMIZATION.AMP) == "float16"
@@ -224,7 +224,7 @@ def test_bad_conv_options_name_the_key(tmp_path, override, message):
 
 def test_kernel_initializer_names_are_checked_with_the_config(tmp_path):
     from tests.helpers import tiny_config
-    from utils.config import validate_config
+    from app.config import validate_config
     from utils.errors import UserError
 
     with pytest.raises(UserError, match="^MODEL.KERNEL_INITIALIZER must be one of glorot_uniform, he_normal; got 'zeros'$"):

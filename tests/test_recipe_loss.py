@@ -8,7 +8,7 @@ import tensorflow as tf
 from losses.loss import make_hybrid_loss, unet3p_hybrid_loss
 from models.model_factory import compile_arguments, prepare_model, regularised_kernels
 from tests.helpers import tiny_config
-from utils.config import compose_config
+from app.config import compose_config
 from utils.errors import UserError
 
 

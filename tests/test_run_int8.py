@@ -11,7 +11,7 @@ from deploy.run_int8 import INT8_FILE, RECORD_FILE, run_int8, stored_int8
 from run_dirs.loading import load_trained_model
 from tests.helpers import run_cli, tiny_config
 from utils.errors import UserError
-from utils.runtime import cpu_has_int8_dot
+from runtime.devices import cpu_has_int8_dot
 
 
 @pytest.mark.parametrize("int8,bf16,gpus,held,expected", [

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tests.helpers import one_training_step, tiny_config
 from utils.errors import UserError
-from utils.runtime import configure_precision, get_strategy, make_optimizer, use_xla
+from runtime.devices import configure_precision, get_strategy, make_optimizer, use_xla
 
 
 def test_default_strategy_without_multi_gpu(tmp_path):

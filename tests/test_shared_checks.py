@@ -2,8 +2,8 @@
 import pytest
 
 from tests.helpers import run_cli, tiny_config
-from utils.choices import CHOICES, check_choices, choices_help
-from utils.config import positive_int, validate_config
+from app.choices import CHOICES, check_choices, choices_help
+from app.config import positive_int, validate_config
 from utils.errors import UserError
 from utils.files import list_files, require_dir
 
@@ -36,7 +36,7 @@ def test_an_empty_list_of_names_is_refused(tmp_path):
 
 def test_the_tables_are_read_where_they_are_needed_not_filled_by_imports():
     """Importing the config code loads no table owner (no side effects); every table is its owner's own."""
-    completed = run_cli("-c", "import sys, utils.config, utils.cli; "
+    completed = run_cli("-c", "import sys, app.config, app.cli; "
                               "print(sorted({m.split('.')[0] for m in sys.modules} & {'models', 'data_generators', "
                               "'data_sets', 'deploy', 'inference', 'tensorflow'}))")
     assert completed.returncode == 0, completed.stderr

@@ -1,1 +1,1 @@
-"""Helpers shared by the scripts: config loading and checks, image I/O, naming, plots."""
+"""Generic helpers with no project knowledge: the one error type for user mistakes (and its one-line report), atomic writes and file listings."""

@@ -17,8 +17,8 @@ import numpy as np
 
 from omegaconf import OmegaConf
 
-from utils.choices import choose
-from utils.config import positive_int
+from app.choices import choose
+from app.config import positive_int
 from utils.errors import UserError
 from volumes.geometry import resize_image, resize_labels
 from volumes.nifti import LITS_LABEL_COUNT, to_canonical_orientation, to_source_orientation

@@ -7,10 +7,10 @@ import hydra
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from utils.choices import choices_help
-from utils.config import CONFIG_DIR, validate_config
+from app.choices import choices_help
+from app.config import CONFIG_DIR, validate_config
 from utils.errors import UserError, exit_on_user_error
-from utils.schema import config_error_line
+from app.schema import config_error_line
 
 
 # `--help` names the script that was run (configs/config.yaml, hydra.help).
@@ -47,7 +47,7 @@ def command_line_overrides() -> list:
 def hydra_app(task: Callable[[DictConfig], object]) -> Callable[[], None]:
     """`main()` for a script running `task(cfg)` on configs/config.yaml plus command-line overrides.
 
-    The config is validated first (utils.config.validate_config), before the task does any work.
+    The config is validated first (app.config.validate_config), before the task does any work.
     The task's return value is the Hydra job's return value, which sweepers (Optuna) optimise.
     """
     @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")

@@ -2,7 +2,7 @@
 
 CHOICES says where each table lives ("module:TABLE"). A table is read (its module imported) only when
 a name is checked or listed, so importing this module fills nothing and imports nothing. Config
-validation (`check_choices`, called by utils.config.validate_config), `--help` (`choices_help`) and
+validation (`check_choices`, called by app.config.validate_config), `--help` (`choices_help`) and
 the owners' own look-ups (`choose`) all read the same tables: one list of names and one error line
 per choice. Adding a choice: its table in the module that implements it, and one row here.
 """
@@ -25,14 +25,14 @@ CHOICES = {
     "DATA_GENERATOR_TYPE": Choice("data_generators.data_generator:GENERATORS"),
     "MODEL.TYPE": Choice("models.model_factory:MODEL_VARIANTS"),
     "MODEL.BACKBONE.TYPE": Choice("models.backbones:BACKBONES"),
-    "USE_MULTI_GPUS.STRATEGY": Choice("utils.runtime:STRATEGIES"),
-    "OPTIMIZATION.AMP": Choice("utils.runtime:AMP_PRECISIONS"),
+    "USE_MULTI_GPUS.STRATEGY": Choice("runtime.devices:STRATEGIES"),
+    "OPTIMIZATION.AMP": Choice("runtime.devices:AMP_PRECISIONS"),
     "INFERENCE.BACKEND": Choice("deploy.backends:INFERENCE_BACKENDS", qualifier="PRECISION"),
     "BENCHMARK.BACKENDS": Choice("deploy.backends:BACKENDS", many=True, qualifier="PRECISION"),
     "EXPORT.FORMATS": Choice("deploy.export:EXPORT_FORMATS", many=True),
     "BENCHMARK.SWEEP.MODELS": Choice("models.model_factory:MODEL_VARIANTS", many=True),
     "BENCHMARK.SWEEP.BACKBONES": Choice("models.backbones:BACKBONES", many=True),
-    "BENCHMARK.SWEEP.AMP": Choice("utils.runtime:AMP_PRECISIONS", many=True),
+    "BENCHMARK.SWEEP.AMP": Choice("runtime.devices:AMP_PRECISIONS", many=True),
     "BENCHMARK.CPU_BACKENDS.BACKENDS": Choice("deploy.backends:BACKENDS", many=True, qualifier="PRECISION"),
     "PREDICTION.OUTPUT_FORMAT": Choice("inference.volume:OUTPUT_FORMATS"),
     "EVALUATION.HD95": Choice("evaluation.metrics:HD95_CONVENTIONS"),
@@ -48,7 +48,7 @@ CHOICES = {
 def table(key: str):
     """The table of config choice `key`, from the module that owns it."""
     if key not in CHOICES:
-        raise LookupError(f"{key} has no row in utils.choices.CHOICES: add one naming its table")
+        raise LookupError(f"{key} has no row in app.choices.CHOICES: add one naming its table")
     module, _, name = CHOICES[key].table.partition(":")
     return getattr(importlib.import_module(module), name)
 

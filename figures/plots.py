@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from utils.files import write_atomically  # noqa: E402
-from utils.images import display_image  # noqa: E402
+from data_sets.image_files import display_image  # noqa: E402
 
 # Label value -> colour: background black, then LiTS's liver green and tumour red, then matplotlib's
 # tab20 for data sets with more classes (256: every 8-bit label has its own entry).

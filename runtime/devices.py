@@ -4,8 +4,8 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from utils.choices import choose
-from utils.cluster import multi_worker_strategy
+from app.choices import choose
+from runtime.cluster import multi_worker_strategy
 from utils.errors import UserError
 
 

@@ -8,9 +8,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from utils.choices import check_choices
+from app.choices import check_choices
 from utils.errors import UserError
-from utils.schema import check_composed, config_error_line, register_schema
+from app.schema import check_composed, config_error_line, register_schema
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO_ROOT, "configs")
@@ -58,12 +58,12 @@ def positive_int(value, key: str) -> int:
 def validate_config(cfg: DictConfig) -> None:
     """Fail fast, with the key to fix, on values that would otherwise crash deep inside TF.
 
-    The one validation step: every script runs it first (utils.cli.hydra_app), the notebook after composing.
-    Names (MODEL.TYPE, ...) are checked against the tables of the code implementing them (utils.choices).
+    The one validation step: every script runs it first (app.cli.hydra_app), the notebook after composing.
+    Names (MODEL.TYPE, ...) are checked against the tables of the code implementing them (app.choices).
     """
     check_composed(cfg)
     check_choices(cfg)
-    from data_sets.kinds import class_setup   # here, not at the top: data_sets' modules import utils
+    from data_sets.kinds import class_setup   # here, not at the top: data_sets' modules import app
     class_setup(cfg)   # DATASET.CLASSES / REGIONS / LESION_REGION and OUTPUT.CLASSES agree
     for key in ("HYPER_PARAMETERS.BATCH_SIZE", "HYPER_PARAMETERS.EPOCHS", "INPUT.HEIGHT", "INPUT.WIDTH",
                 "MODEL.SKIP_FILTERS", "BENCHMARK.STEPS", "BENCHMARK.CPU_BACKENDS.PEAK_SIZE", "BENCHMARK.GENERATOR.BATCHES",
@@ -89,7 +89,7 @@ def validate_config(cfg: DictConfig) -> None:
     window = cfg.DATA_PREPARATION.HU_WINDOW
     _check(window.MIN < window.MAX, f"DATA_PREPARATION.HU_WINDOW.MIN must be < DATA_PREPARATION.HU_WINDOW.MAX, got "
                                     f"{window.MIN}..{window.MAX}")
-    from volumes.slices import check_channel_names   # here: volumes' modules import utils
+    from volumes.slices import check_channel_names   # here: volumes' modules import app
     names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
     files = len(check_channel_names(list(names), cfg.DATA_PREPARATION.SLICES_PER_IMAGE))
     if files == 1:

@@ -1,0 +1,1 @@
+"""Figures people look at: prediction rows, training curves, scores per case, volume views."""
