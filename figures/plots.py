@@ -23,32 +23,46 @@ def save_figure(figure, out_path: str) -> str:
     return write_atomically(out_path, lambda temporary: figure.savefig(temporary, dpi=80, format="png"))
 
 
-def colour_labels(mask: np.ndarray) -> np.ndarray:
-    """RGB picture of a label map: label 1 green (LiTS liver), 2 red (tumour), 3 blue, then tab20 colours."""
-    mask = np.clip(np.asarray(mask, dtype=np.int64), 0, len(_LABEL_COLOURS) - 1)
-    return _LABEL_COLOURS[mask]
+def label_palette(class_names=None) -> np.ndarray:
+    """Label value -> RGB: the default colours, except that a class named after a colour (red, green,
+    blue, yellow, ...: matplotlib's colour names) is drawn in that colour, so a picture reads as its legend."""
+    from matplotlib.colors import is_color_like, to_rgb
+
+    palette = _LABEL_COLOURS.copy()
+    for label, name in enumerate(class_names or ()):
+        if label > 0 and isinstance(name, str) and name.isalpha() and is_color_like(name):
+            palette[label] = np.round(np.array(to_rgb(name)) * 255).astype(np.uint8)
+    return palette
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.4, center_channel: bool = True) -> np.ndarray:
+def colour_labels(mask: np.ndarray, palette: np.ndarray = _LABEL_COLOURS) -> np.ndarray:
+    """RGB picture of a label map: label 1 green (LiTS liver), 2 red (tumour), 3 blue, then tab20 colours
+    (or `palette`, e.g. `label_palette(class names)`)."""
+    mask = np.clip(np.asarray(mask, dtype=np.int64), 0, len(palette) - 1)
+    return palette[mask]
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.4, center_channel: bool = True,
+            palette: np.ndarray = _LABEL_COLOURS) -> np.ndarray:
     """The image (greyscale, or colour when center_channel is False) with the label colours blended on top."""
     shown = display_image(image, center_channel).astype(np.float32)
     if shown.max() <= 1.0:
         shown = shown * 255.0
     rgb = shown if shown.ndim == 3 else np.repeat(shown[..., None], 3, axis=-1)
-    colours = colour_labels(mask).astype(np.float32)
+    colours = colour_labels(mask, palette).astype(np.float32)
     where = (np.asarray(mask) > 0)[..., None]
     blended = np.where(where, (1 - alpha) * rgb + alpha * colours, rgb)
     return blended.clip(0, 255).astype(np.uint8)
 
 
-def sample_panels(image, truth=None, prediction=None, center_channel=True):
+def sample_panels(image, truth=None, prediction=None, center_channel=True, palette: np.ndarray = _LABEL_COLOURS):
     """The panels of one figure row, as (title, picture, colormap)."""
     panels = [("image", display_image(image, center_channel), "gray")]
     if truth is not None:
-        panels.append(("ground truth", colour_labels(truth), None))
+        panels.append(("ground truth", colour_labels(truth, palette), None))
     if prediction is not None:
-        panels.append(("prediction", colour_labels(prediction), None))
-        panels.append(("overlay", overlay(image, prediction, center_channel=center_channel), None))
+        panels.append(("prediction", colour_labels(prediction, palette), None))
+        panels.append(("overlay", overlay(image, prediction, center_channel=center_channel, palette=palette), None))
     return panels
 
 
@@ -56,7 +70,8 @@ def add_class_legend(figure, class_names) -> None:
     """A legend of the label colours under the class names (background left out)."""
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=_LABEL_COLOURS[label] / 255.0, label=name)
+    palette = label_palette(class_names)
+    handles = [Patch(color=palette[label] / 255.0, label=name)
                for label, name in enumerate(class_names) if label > 0]
     if handles:
         figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False)
@@ -68,7 +83,8 @@ def plot_rows(rows, titles=None, out_path=None, center_channel=True, class_names
     Returns the matplotlib figure; also saves it as PNG when out_path is given. With class_names
     (DATASET.CLASSES) a legend names the label colours.
     """
-    panel_rows = [sample_panels(r["image"], r.get("truth"), r.get("prediction"), center_channel) for r in rows]
+    palette = label_palette(class_names)
+    panel_rows = [sample_panels(r["image"], r.get("truth"), r.get("prediction"), center_channel, palette) for r in rows]
     columns = max(len(p) for p in panel_rows)
     figure, axes = plt.subplots(len(panel_rows), columns, figsize=(3 * columns, 3 * len(panel_rows)), squeeze=False)
     for row_index, panels in enumerate(panel_rows):
