@@ -17,7 +17,7 @@ from typing import List, Tuple
 from data_sets.nnunet import dataset_path_of, fold_pairs, fold_values, raw_case_split
 from utils.errors import UserError, warn
 from data_sets.slice_names import CaseId, parse_case_id
-from volumes.nifti import is_nifti, nifti_stem
+from volumes.nifti import gather_nifti_files, nifti_stem
 
 IMAGING, SEGMENTATION = "imaging.nii.gz", "segmentation.nii.gz"
 _CASE = re.compile(r"^case_(\d{5})$")
@@ -68,23 +68,11 @@ def describe(cfg) -> dict:
 
 def prediction_inputs(paths) -> List[str]:
     """The imaging files of KiTS19's data folder (every case folder), of case folders, or files given as such."""
-    if isinstance(paths, str):
-        paths = [paths]
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            folders = [path] if _CASE.match(os.path.basename(os.path.normpath(path))) else case_folders(path)
-            found = [os.path.join(f, IMAGING) for f in folders if os.path.isfile(os.path.join(f, IMAGING))]
-            if not found:
-                raise UserError(f"no case_XXXXX/{IMAGING} in {path}")
-            files += found
-        elif os.path.isfile(path):
-            if not is_nifti(path):
-                raise UserError(f"{path} is not a NIfTI file (.nii or .nii.gz)")
-            files.append(path)
-        else:
-            raise UserError(f"CT volume {path} not found")
-    return files
+    def imaging_files(path):
+        folders = [path] if _CASE.match(os.path.basename(os.path.normpath(path))) else case_folders(path)
+        return [os.path.join(f, IMAGING) for f in folders if os.path.isfile(os.path.join(f, IMAGING))]
+
+    return gather_nifti_files(paths, imaging_files, f"case_XXXXX/{IMAGING}")
 
 
 def output_name(volume_path: str) -> str:

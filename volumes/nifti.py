@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import zlib
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import nibabel as nib
 import numpy as np
@@ -367,14 +367,20 @@ def find_nifti_files(paths) -> List[str]:
     A directory gives its `*.nii` / `*.nii.gz`, sorted, without the masks in it: the `segmentation-N`
     files that sit beside LiTS volumes, and masks predict.py wrote there before.
     """
+    return gather_nifti_files(paths, nifti_files_in, ".nii or .nii.gz files")
+
+
+def gather_nifti_files(paths, files_in_folder: Callable[[str], List[str]], what: str) -> List[str]:
+    """NIfTI files from a file, a folder (its files as `files_in_folder` finds them) or a list of either;
+    one line for a folder without any (`what` says what was looked for), a missing or non-NIfTI file."""
     if isinstance(paths, str):
         paths = [paths]
     files = []
     for path in paths:
         if os.path.isdir(path):
-            found = nifti_files_in(path)
+            found = files_in_folder(path)
             if not found:
-                raise UserError(f"no .nii or .nii.gz files in {path}")
+                raise UserError(f"no {what} in {path}")
             files += found
         elif os.path.isfile(path):
             if not is_nifti(path):
