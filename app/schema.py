@@ -278,6 +278,12 @@ def config_error_line(err: Exception) -> str:
     if existing:
         return f"{existing.group(1)} is declared already: set it without the +, as {existing.group(1)}=VALUE"
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    missing_option = re.search(r"Could not find '([^'/]+)/([^']+)'", str(err))
+    if missing_option:   # a config group option that does not exist, e.g. data=coco
+        group, option = missing_option.groups()
+        folder = os.path.join(_config_dir[0], group)
+        names = sorted(f[:-len(".yaml")] for f in os.listdir(folder) if f.endswith(".yaml")) if os.path.isdir(folder) else []
+        return f"{group}={option}: {group} must be one of {', '.join(names)}"
     if lines and lines[0].startswith("Cannot find primary config"):
         names = sorted(f[:-len(".yaml")] for f in os.listdir(_config_dir[0]) if f.endswith(".yaml"))
         return f"{lines[0].split('.')[0]}: --config-name must be one of {', '.join(names)}"

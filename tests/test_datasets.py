@@ -91,3 +91,9 @@ def test_slice_names_carry_named_cases_and_prefixes_with_underscores():
 
 def test_choosing_a_data_set_on_the_command_line_counts_as_setting_its_kind():
     assert command_line_keys(["data=lits", "RUN_DIR=x"]) == {"DATASET.KIND", "RUN_DIR"}
+
+
+def test_an_unknown_data_set_kind_on_the_command_line_lists_the_kinds(tmp_path):
+    with pytest.raises(UserError) as raised:
+        tiny_config(tmp_path, "data=coco")
+    assert str(raised.value) == "data=coco: data must be one of images, kits19, lits, nnunet"
