@@ -5,13 +5,13 @@ nest (so the top classes may be merged) and whether it is scored per volume on e
 grid (3D) or per image (2D). Its class names, scoring regions and normalisation are the keys its
 configs/data/<kind>.yaml sets. Adding a kind: a module beside this one, a row in KINDS, a yaml.
 """
-from typing import Callable, List, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Callable, List, NamedTuple, Optional, Set, Tuple
 
 from omegaconf import OmegaConf, open_dict
 
 from data_sets import images, kits19, lits, nnunet
 from data_sets.labels import (Regions, check_class_names, check_lesion_region, lesion_region, network_classes,
-                             predicted_class_names, region_table, scoring_regions)
+                             predicted_class_names, scoring_regions)
 from app.choices import choose
 from utils.errors import UserError
 
@@ -73,11 +73,9 @@ class ClassSetup(NamedTuple):
 
 def class_setup(cfg) -> ClassSetup:
     """DATASET.CLASSES / REGIONS / LESION_REGION and OUTPUT.CLASSES, checked together; one line per problem."""
-    names = check_class_names(OmegaConf.to_container(cfg.DATASET.CLASSES) if OmegaConf.is_config(cfg.DATASET.CLASSES)
-                              else cfg.DATASET.CLASSES)
+    names = check_class_names(_plain(cfg.DATASET.CLASSES))
     classes = network_classes(names, cfg.OUTPUT.CLASSES, dataset_kind(cfg).nested_labels)
-    configured = OmegaConf.to_container(cfg.DATASET.REGIONS) if OmegaConf.is_config(cfg.DATASET.REGIONS) \
-        else cfg.DATASET.REGIONS
+    configured = _plain(cfg.DATASET.REGIONS)
     all_regions = scoring_regions(names, configured, len(names))
     check_lesion_region(all_regions, cfg.DATASET.LESION_REGION)
     regions = scoring_regions(names, configured, classes)
@@ -120,6 +118,3 @@ def check_description(cfg, run_dir: str) -> None:
             raise UserError(f"run {run_dir} was trained with {key}={trained}, but the data set in "
                             f"{cfg.DATA_PREPARATION.DATASET_PATH} describes {value}: evaluate a run trained on it")
 
-
-def region_names(setup: ClassSetup) -> Sequence[str]:
-    return list(setup.regions)

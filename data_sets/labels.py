@@ -72,7 +72,7 @@ def scoring_regions(names: Sequence[str], regions, classes: int) -> Regions:
         regions = {name: [label] for label, name in enumerate(names) if label > 0}
     checked = {}
     for name, labels in regions.items():
-        labels = [labels] if isinstance(labels, int) else list(labels) if isinstance(labels, Sequence) else [labels]
+        labels = list(labels) if isinstance(labels, (list, tuple)) else [labels]
         bad = [v for v in labels if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < len(names)]
         if not labels or bad:
             raise UserError(f"DATASET.REGIONS.{name} must list foreground labels 1..{len(names) - 1} "
@@ -83,8 +83,6 @@ def scoring_regions(names: Sequence[str], regions, classes: int) -> Regions:
 
 def lesion_region(regions: Mapping, name: Optional[str]) -> Optional[str]:
     """DATASET.LESION_REGION when it is one of the scored regions; None when unset or merged away."""
-    if name is None:
-        return None
     return name if name in regions else None
 
 
