@@ -52,11 +52,31 @@ from figures.plots import plot_rows
 from volumes.slices import inference_slice_settings
 
 
+def _paths(value) -> object:
+    """PREDICTION.VOLUMES / IMAGES as the finders take them: a list, or one file or folder."""
+    return list(value) if isinstance(value, ListConfig) else str(value)
+
+
+def _figure_rows(cfg: DictConfig) -> int:
+    rows = cfg.PREDICTION.MAX_FIGURE_ROWS
+    if rows < 0:
+        raise UserError(f"PREDICTION.MAX_FIGURE_ROWS must be 0 (no figure) or more, got {rows}")
+    return rows
+
+
+def _write_mask(path: str, labels, written_before: int) -> None:
+    """write_png; a write error also says how many masks before this one are complete."""
+    try:
+        write_png(path, labels)
+    except WriteError as err:
+        raise WriteError(f"{err}; the {written_before} mask(s) written before it are complete") from None
+
+
 def predict_volumes(cfg: DictConfig) -> List[Dict]:
     """Volume mode: a mask (NIfTI and/or DICOM SEG) and a figure per CT in PREDICTION.VOLUMES."""
     volumes = cfg.PREDICTION.VOLUMES
     kind = dataset_kind(cfg)
-    files = kind.prediction_inputs(list(volumes) if isinstance(volumes, ListConfig) else str(volumes))
+    files = kind.prediction_inputs(_paths(volumes))
     output_format = cfg.PREDICTION.OUTPUT_FORMAT
     check_output_format(output_format, files)   # before the model is loaded
     settings = inference_slice_settings(cfg)
@@ -78,9 +98,7 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     names = list(cfg.PREDICTION.IMAGE_NAMES) if cfg.PREDICTION.IMAGE_NAMES is not None else None
     image_paths = select_images(cfg.PREDICTION.IMAGES_PATH, names)
     check_input_shapes(image_paths, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS, trained=True)
-    rows = cfg.PREDICTION.MAX_FIGURE_ROWS
-    if rows < 0:
-        raise UserError(f"PREDICTION.MAX_FIGURE_ROWS must be 0 (no figure) or more, got {rows}")
+    rows = _figure_rows(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
     outputs = [os.path.join(out_dir, prediction_file_name(path)) for path in image_paths]
     refuse_overwrite([*outputs, os.path.join(out_dir, "predictions.png")],
@@ -88,10 +106,7 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
         results = predict_images(cfg, predict_fn, image_paths)
     for count, result in enumerate(results):
-        try:
-            write_png(os.path.join(out_dir, prediction_file_name(result["path"])), result["prediction"])
-        except WriteError as err:
-            raise WriteError(f"{err}; the {count} mask(s) written before it are complete") from None
+        _write_mask(os.path.join(out_dir, prediction_file_name(result["path"])), result["prediction"], count)
     if not rows:
         print(f"{len(results)} predicted masks in {out_dir} (PREDICTION.MAX_FIGURE_ROWS=0: no figure)")
         return results
@@ -124,11 +139,8 @@ def picture_outputs(paths: List[str], out_dir: str, figure_path: Optional[str]) 
 
 def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
     """data=images: a label PNG per picture at its own size, and one overlay figure."""
-    value = cfg.PREDICTION.IMAGES
-    paths = images.prediction_inputs(list(value) if isinstance(value, ListConfig) else str(value))
-    rows = cfg.PREDICTION.MAX_FIGURE_ROWS
-    if rows < 0:
-        raise UserError(f"PREDICTION.MAX_FIGURE_ROWS must be 0 (no figure) or more, got {rows}")
+    paths = images.prediction_inputs(_paths(cfg.PREDICTION.IMAGES))
+    rows = _figure_rows(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
     figure_path = os.path.join(out_dir, "predictions.png")
     outputs = picture_outputs(paths, out_dir, figure_path if rows else None)
@@ -141,10 +153,7 @@ def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
         predictions = predict_pictures(paths, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
                                        cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, inference_batch_size(cfg))
         for predicted, output in zip(predictions, outputs):
-            try:
-                write_png(output, predicted.labels)
-            except WriteError as err:
-                raise WriteError(f"{err}; the {len(written)} mask(s) written before it are complete") from None
+            _write_mask(output, predicted.labels, len(written))
             written.append({"path": predicted.path, "prediction_path": output, "shape": predicted.labels.shape})
             if len(shown) < rows:
                 shown.append({"image": predicted.picture, "prediction": predicted.labels,
