@@ -1,7 +1,9 @@
 """Bad input -> one `error:` line (docs/errors.md): the typed schema, unknown keys, paths, corrupt data.
 
-Each row of docs/errors.md is a case here. The subprocess cases stop before any model is built,
-except the corrupt-PNG one, which trains a tiny model until it meets the bad file.
+Each row of docs/errors.md is a case here. The command-line cases stop before any model is built,
+except the corrupt-PNG one, which trains a tiny model until it meets the bad file. One case per script
+runs it in a fresh Python, as a user types it; the others call the same main() in the test's process
+(tests/helpers.run_main), each sparing a TensorFlow import.
 """
 import glob
 import os
@@ -13,7 +15,7 @@ import pytest
 
 from callbacks.csv_logger import CSVLogger
 from data_generators.dali_data_generator import dali_import_error
-from tests.helpers import REPO, TINY_OVERRIDES, run_cli, tiny_config
+from tests.helpers import REPO, TINY_OVERRIDES, run_cli, run_main, tiny_config
 from app.cli import script_examples
 from utils.errors import UserError, exit_on_user_error, hint_for_library_error, raised_in_worker
 from app.paths import require_paths, require_writable_dir, require_writable_file
@@ -86,6 +88,10 @@ CASES = [
 ]
 
 
+# The first case of each script is run in a fresh Python (run_cli), the rest in-process (run_main).
+FRESH_PROCESS = [next(case for case in CASES if case[0] == script)[:2] for script in dict.fromkeys(c[0] for c in CASES)]
+
+
 def fake_run(work_dir) -> str:
     """A run folder as train.py leaves it (its saved config, a weights file), with empty weights: every
     path check comes before the weights are read."""
@@ -107,7 +113,10 @@ def test_bad_input_gives_one_error_line(tmp_path, script, overrides, fragments):
     args = [o.format(tmp=tmp_path, file=plain_file) for o in overrides]
     if script in ("evaluate.py", "predict.py"):   # they read a training run first: give them one
         fake_run(tmp_path)
-    result = run_cli(script, *args, f"WORK_DIR={tmp_path}", tf_log_level=None)
+    if (script, overrides) in FRESH_PROCESS:
+        result = run_cli(script, *args, f"WORK_DIR={tmp_path}", tf_log_level=None)
+    else:
+        result = run_main(script, *args, f"WORK_DIR={tmp_path}")
     assert_one_error_line(result, *fragments)
     assert not (tmp_path / "checkpoint").exists() and not (tmp_path / "logs").exists()
 
