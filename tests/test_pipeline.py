@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from tests.helpers import kdtree_distances, run_cli, workdir_config
+from tests.helpers import kdtree_distances, run_cli, run_main, workdir_config
 from utils.files import list_files
 from data_sets.image_files import read_mask
 
@@ -248,7 +248,7 @@ def test_the_same_seed_trains_the_same_weights_and_another_seed_does_not(tmp_pat
     ("predict.py", ["RUN_DIR=/nonexistent/run"], "is not a training run"),
 ])
 def test_cli_bad_inputs_give_one_clear_line(tmp_path, script, args, message):
-    result = run_cli(script, f"WORK_DIR={tmp_path}", *args)
+    result = run_main(script, f"WORK_DIR={tmp_path}", *args)   # each script in a fresh Python: test_cli_errors.py
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
@@ -257,7 +257,7 @@ def test_cli_bad_inputs_give_one_clear_line(tmp_path, script, args, message):
 
 
 def test_cli_misspelt_key_is_refused_by_hydra_without_traceback(tmp_path):
-    result = run_cli("train.py", f"WORK_DIR={tmp_path}", "MODEL.TPYE=unet3plus")
+    result = run_main("train.py", f"WORK_DIR={tmp_path}", "MODEL.TPYE=unet3plus")
     assert result.returncode != 0
     assert "unknown config key MODEL.TPYE (did you mean MODEL.TYPE?)" in result.stderr
     assert "Traceback" not in result.stderr
