@@ -12,7 +12,7 @@ from benchmarks.compute import conv_flops, matmul_peak_gflops
 from benchmarks.markdown import replace_section
 from benchmarks.tables import table_row
 from deploy.backends import parse_backends
-from tests.helpers import run_cli, tiny_config, workdir_config
+from tests.helpers import run_cli, run_main, tiny_config, workdir_config
 from app.config import validate_config
 from utils.errors import UserError
 
@@ -112,8 +112,8 @@ def test_matmul_peak_is_a_positive_rate():
     assert matmul_peak_gflops("bfloat16", size=128, repeats=2) > 0
 
 
-def run_benchmark_cli(tmp_path, *overrides):
-    return run_cli("benchmark_inference.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=32", "INPUT.WIDTH=32",
+def run_benchmark_cli(tmp_path, *overrides, runner=run_cli):
+    return runner("benchmark_inference.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=32", "INPUT.WIDTH=32",
                    "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4", "HYPER_PARAMETERS.BATCH_SIZE=2", *overrides)
 
 
@@ -137,7 +137,7 @@ def test_benchmark_cli_prints_precision_table_and_writes_json(tmp_path):
      "error: BENCHMARK.BACKENDS must be one of keras, onnxruntime, openvino (optionally NAME:PRECISION); got 'tensorrt'"),
 ])
 def test_bad_amp_or_backend_gives_one_error_line(tmp_path, override, message):
-    completed = run_benchmark_cli(tmp_path, override)
+    completed = run_benchmark_cli(tmp_path, override, runner=run_main)   # in a fresh Python: the test above
     assert completed.returncode == 2
     assert [line for line in completed.stderr.splitlines() if line.strip()] == [message]
 
@@ -167,7 +167,7 @@ def test_benchmark_scripts_are_hydra_apps_reading_their_section(tmp_path):
     assert helped.returncode == 0, helped.stderr
     assert helped.stdout.startswith("unet3p cpu_backends.py: Inference backends and precisions side by side")
     assert "  CPU_BACKENDS:\n" in helped.stdout and "PEAK_SIZE: 2048" in helped.stdout
-    refused = run_cli("benchmarks/sweep_inference.py", "BENCHMARK.SWEEP.MODELS=[unet4]", cwd=tmp_path)
+    refused = run_main("benchmarks/sweep_inference.py", "BENCHMARK.SWEEP.MODELS=[unet4]", cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines()[-1] == ("error: BENCHMARK.SWEEP.MODELS must be one of unet3plus, "
                                                        "unet3plus_deepsup, unet3plus_deepsup_cgm; got 'unet4'")

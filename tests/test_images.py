@@ -16,7 +16,7 @@ from data_sets.images import find_pairs, held_out, prediction_inputs
 from data_sets.kinds import dataset_kind
 from evaluation.images import evaluate_images
 from predict import picture_outputs
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import run_main, tiny_config
 from utils.errors import UserError
 
 FOUR_CLASSES = "DATASET.CLASSES=[background,red,green,blue]"
@@ -292,7 +292,7 @@ def test_predictions_never_replace_an_input_or_each_other(tmp_path):
         picture_outputs([str(tmp_path / "predictions.jpg")], str(tmp_path / "out"), str(tmp_path / "out/predictions.png"))
 
 
-# --- end to end, as a user types it ----------------------------------------------------------------------
+# --- end to end, as a user types it (each command line run by its script's main(): tests/helpers.run_main) ---------
 
 TINY_TRAIN = ["MODEL.FILTERS=[8,16,32,64,128]", "MODEL.SKIP_FILTERS=8", "HYPER_PARAMETERS.EPOCHS=1",
               "HYPER_PARAMETERS.BATCH_SIZE=4", "VERBOSE=0", "CALLBACKS.TENSORBOARD.VALUE=False"]
@@ -313,7 +313,7 @@ def picture_run(photos, tmp_path_factory):
     data = ["data=images", f"DATASET.TRAIN.IMAGES_PATH={train_images}", f"DATASET.TRAIN.MASK_PATH={train_masks}",
             f"DATASET.VAL.IMAGES_PATH={val_images}", f"DATASET.VAL.MASK_PATH={val_masks}", FOUR_CLASSES,
             "INPUT.HEIGHT=32", "INPUT.WIDTH=48", f"WORK_DIR={work_dir}"]
-    trained = run_cli("train.py", *data, *TINY_TRAIN)
+    trained = run_main("train.py", *data, *TINY_TRAIN)
     assert trained.returncode == 0, trained.stderr[-2000:]
     return work_dir, data
 
@@ -322,7 +322,7 @@ def picture_run(photos, tmp_path_factory):
 def test_train_evaluate_predict_four_classes_of_non_square_jpgs(picture_run, photos, tmp_path):
     work_dir, data = picture_run
     val_images = folders(photos, "val")[0]
-    evaluated = run_cli("evaluate.py", *data)
+    evaluated = run_main("evaluate.py", *data)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     run_dir = [os.path.join(work_dir, "runs", d) for d in os.listdir(work_dir / "runs")][0]
     rows = _read_csv(os.path.join(run_dir, "evaluation", "summary.csv"))
@@ -339,10 +339,10 @@ def test_train_evaluate_predict_four_classes_of_non_square_jpgs(picture_run, pho
         photo, labels = make_photo([9, n], 240, 320)
         write_pair(str(new), str(tmp_path / "unused"), f"new photo {n}", photo, labels)
     out = tmp_path / "out"
-    predicted = run_cli("predict.py", "data=images", f"WORK_DIR={work_dir}", f"PREDICTION.IMAGES={new}",
+    predicted = run_main("predict.py", "data=images", f"WORK_DIR={work_dir}", f"PREDICTION.IMAGES={new}",
                         f"PREDICTION.RESULTS_PATH={out}")
     assert predicted.returncode == 0, predicted.stderr[-2000:]
-    unnamed = run_cli("predict.py", f"WORK_DIR={work_dir}")
+    unnamed = run_main("predict.py", f"WORK_DIR={work_dir}")
     assert unnamed.returncode == 2 and unnamed.stderr.strip().splitlines()[-1] == (
         "error: this run is data=images: name the pictures to segment with PREDICTION.IMAGES=<image file, folder or "
         "list>")
@@ -360,9 +360,9 @@ def test_grayscale_binary_masks_from_one_folder_train_and_score(tmp_path):
     data = ["data=images", f"DATASET.TRAIN.IMAGES_PATH={images}", f"DATASET.TRAIN.MASK_PATH={masks}",
             "DATASET.CLASSES=[background,shape]", "DATASET.BINARY_MASKS=True", "INPUT.CHANNELS=1",
             "INPUT.HEIGHT=32", "INPUT.WIDTH=32", f"WORK_DIR={tmp_path}"]
-    trained = run_cli("train.py", *data, *TINY_TRAIN)
+    trained = run_main("train.py", *data, *TINY_TRAIN)
     assert trained.returncode == 0, trained.stderr[-2000:]
-    evaluated = run_cli("evaluate.py", f"WORK_DIR={tmp_path}")   # folders, mask reading and split from the run
+    evaluated = run_main("evaluate.py", f"WORK_DIR={tmp_path}")   # folders, mask reading and split from the run
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     run_dir = [os.path.join(tmp_path, "runs", d) for d in os.listdir(tmp_path / "runs")][0]
     rows = _read_csv(os.path.join(run_dir, "evaluation", "summary.csv"))
@@ -374,7 +374,7 @@ def test_grayscale_binary_masks_from_one_folder_train_and_score(tmp_path):
 def test_cross_validation_folds_over_images(tmp_path):
     root = make_synthetic_images(str(tmp_path / "photos"), train=6, val=0, classes=3, seed=4)
     images, masks = folders(root)
-    result = run_cli("cross_validate.py", "data=images", f"DATASET.TRAIN.IMAGES_PATH={images}",
+    result = run_main("cross_validate.py", "data=images", f"DATASET.TRAIN.IMAGES_PATH={images}",
                      f"DATASET.TRAIN.MASK_PATH={masks}", "DATASET.CLASSES=[background,red,green]",
                      "DATASET.NUM_FOLDS=2", "INPUT.HEIGHT=32", "INPUT.WIDTH=32", f"WORK_DIR={tmp_path}",
                      f"CROSS_VALIDATION.RESULTS_PATH={tmp_path}/cv", *TINY_TRAIN, "HYPER_PARAMETERS.BATCH_SIZE=2")
