@@ -9,7 +9,7 @@ import pytest
 from data_preparation.make_synthetic_lits import make_synthetic_splits, make_synthetic_volume, write_volume
 from data_preparation.preprocess_data import prepare_checked_dataset, prepare_dataset
 from data_preparation.verify_data import verify_dataset, verify_split
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import run_cli, run_main, tiny_config
 from utils.errors import UserError
 from utils.files import list_files
 from data_sets.image_files import read_image, read_mask
@@ -276,13 +276,13 @@ def test_cli_make_prepare_and_verify(tmp_path):
     assert prepared.returncode == 0, prepared.stderr
     assert "val: 8 slices from 1 volumes" in prepared.stdout
     assert len(list_files(tmp_path / "data" / "processed" / "val" / "images")) == 8
-    verified = run_cli("data_preparation/verify_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
-                       "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "VERIFY.SAMPLES=2")
+    verified = run_main("data_preparation/verify_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
+                        "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "VERIFY.SAMPLES=2")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert os.path.isfile(tmp_path / "results" / "verify_data.png")
     os.remove(tmp_path / "data" / "processed" / "val" / "mask" / "mask_2_0003.png")
-    broken = run_cli("data_preparation/verify_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
-                     "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "VERIFY.SAMPLES=0")
+    broken = run_main("data_preparation/verify_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
+                      "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "VERIFY.SAMPLES=0")
     assert broken.returncode == 2 and "image image_2_0003.png has no mask" in broken.stdout
     assert [line for line in broken.stderr.splitlines() if line.startswith("error:")] == [
         "error: 1 problem(s) in the prepared data (train: 0, val: 1); see the list above"]
@@ -290,8 +290,8 @@ def test_cli_make_prepare_and_verify(tmp_path):
 
 @pytest.mark.slow
 def test_cli_missing_raw_folder_gives_one_error_line(tmp_path):
-    result = run_cli("data_preparation/preprocess_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
-                     "INPUT.WIDTH=64")
+    result = run_main("data_preparation/preprocess_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
+                      "INPUT.WIDTH=64")
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "SCANS_TRAIN_DATA_PATH" in errors[0] and "not found" in errors[0], result.stderr

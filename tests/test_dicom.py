@@ -376,7 +376,7 @@ def test_a_seg_is_paired_by_the_slices_its_frames_name_when_it_lists_no_series(t
 
 @pytest.mark.slow
 def test_predict_py_turns_a_dicom_folder_into_a_seg_and_refuses_a_bad_format_in_one_line(trained, tmp_path):
-    from tests.helpers import run_cli
+    from tests.helpers import run_cli, run_main
 
     hu, _ = phantom(4)
     _, uid, slices = nifti_and_dicom_copies(str(tmp_path), "ct", hu, seed=5)
@@ -388,7 +388,7 @@ def test_predict_py_turns_a_dicom_folder_into_a_seg_and_refuses_a_bad_format_in_
     seg, labels = read_seg_frames(seg_path, slices)
     assert labels.shape == hu.shape and np.isin(labels, (1, 2)).any()
     assert PATIENT_NAME not in completed.stdout + completed.stderr
-    refused = run_cli("predict.py", *args, "PREDICTION.OUTPUT_FORMAT=seg")
+    refused = run_main("predict.py", *args, "PREDICTION.OUTPUT_FORMAT=seg")
     assert refused.returncode == 2
     assert [line for line in refused.stderr.splitlines() if line.startswith("error:")] == [
         "error: PREDICTION.OUTPUT_FORMAT must be one of auto, nifti, dicom_seg, both; got 'seg'"]

@@ -24,7 +24,7 @@ from omegaconf import OmegaConf
 
 from losses.metrics import HardDiceCoefficient
 from models.model_factory import compile_arguments, prepare_model, regularised_kernels
-from tests.helpers import REPO, run_cli
+from tests.helpers import REPO, run_main
 from app.config import compose_config
 
 # (MODEL.TYPE, MODEL.BACKBONE.TYPE) -> (parameters, regularised kernels, BatchNormalization layers)
@@ -108,7 +108,7 @@ def test_the_hard_dice_is_the_recipes_validation_metric():
 
 @pytest.mark.slow
 def test_the_recipe_preset_shows_the_recipes_choices():
-    result = run_cli("train.py", "--config-name", "recipe", "--cfg", "job", cwd=REPO, timeout=120)
+    result = run_main("train.py", "--config-name", "recipe", "--cfg", "job", cwd=REPO)
     assert result.returncode == 0, result.stderr
     shown = OmegaConf.create(result.stdout)
     assert shown.OUTPUT.CLASSES == 2

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from callbacks.checkpoint import BestCheckpoint, backed_up_epochs, best_state_path
 from run_dirs.run_dir import (close_run, discard_unstarted_run, latest_run, load_run_config, open_run, prepare_run,
                               run_config)
-from tests.helpers import REPO, TINY_OVERRIDES, run_cli, shared_data, tiny_config, workdir_config
+from tests.helpers import REPO, TINY_OVERRIDES, run_cli, run_main, shared_data, tiny_config, workdir_config
 from utils.errors import UserError, WriteError
 
 
@@ -361,10 +361,10 @@ def test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use(t
     assert optimized.best_value == pytest.approx(max(best_dice), abs=1e-6)
     assert set(optimized.best_params) == {"HYPER_PARAMETERS.LEARNING_RATE", "HYPER_PARAMETERS.BATCH_SIZE"}
     # evaluate and predict with the data paths only: the 64x64 tiny model comes from the run
-    evaluated = run_cli("evaluate.py", f"WORK_DIR={tmp_path}", f"RUN_DIR={runs[0]}", *data)
+    evaluated = run_main("evaluate.py", f"WORK_DIR={tmp_path}", f"RUN_DIR={runs[0]}", *data)
     assert evaluated.returncode == 0, evaluated.stderr
     assert os.path.isfile(os.path.join(runs[0], "evaluation", "summary.csv"))
-    predicted = run_cli("predict.py", f"WORK_DIR={tmp_path}", *data)       # default: the latest run
+    predicted = run_main("predict.py", f"WORK_DIR={tmp_path}", *data)       # default: the latest run
     assert predicted.returncode == 0, predicted.stderr
     assert f"run: {runs[1]} (unet3plus, backbone unet3plus, 64x64x3)" in predicted.stdout
     assert os.path.isfile(os.path.join(runs[1], "predictions", "predictions.png"))
@@ -393,7 +393,7 @@ def test_ctrl_c_prints_the_resume_command_and_the_command_resumes(tmp_path, prep
     with open(os.path.join(run, "logs", "training.csv")) as handle:
         done = len(list(csv.DictReader(handle)))
     # the printed command (plus a smaller epoch count) continues the same run: no model settings retyped
-    resumed = run_cli("train.py", f"RUN_DIR={run}", f"HYPER_PARAMETERS.EPOCHS={done + 1}")
+    resumed = run_main("train.py", f"RUN_DIR={run}", f"HYPER_PARAMETERS.EPOCHS={done + 1}")
     assert resumed.returncode == 0, resumed.stderr
     with open(os.path.join(run, "logs", "training.csv")) as handle:
         assert int(list(csv.DictReader(handle))[-1]["epoch"]) == done      # the one more epoch asked for

@@ -9,7 +9,7 @@ import pytest
 from deploy.backends import auto_backend, inference_backend, resolve_backend
 from deploy.run_int8 import INT8_FILE, RECORD_FILE, run_int8, stored_int8
 from run_dirs.loading import load_trained_model
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import run_main, tiny_config
 from utils.errors import UserError
 from runtime.devices import cpu_has_int8_dot
 
@@ -60,9 +60,9 @@ def test_int8_is_calibrated_once_kept_in_the_run_and_used_where_the_training_dat
         clinic = tmp_path / "clinic"          # another folder: the run, a CT, no training data
         clinic.mkdir()
         ct = shutil.copy(os.path.join(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH, "volume-3.nii"), clinic)
-        completed = run_cli("predict.py", f"RUN_DIR={cfg.RUN_DIR}", f"WORK_DIR={clinic}", f"PREDICTION.VOLUMES={ct}",
-                            "INFERENCE.BACKEND=onnxruntime:int8", "PREDICTION.ROI=True",
-                            f"PREDICTION.RESULTS_PATH={clinic}/out", cwd=str(clinic))
+        completed = run_main("predict.py", f"RUN_DIR={cfg.RUN_DIR}", f"WORK_DIR={clinic}", f"PREDICTION.VOLUMES={ct}",
+                             "INFERENCE.BACKEND=onnxruntime:int8", "PREDICTION.ROI=True",
+                             f"PREDICTION.RESULTS_PATH={clinic}/out", cwd=str(clinic))
         assert completed.returncode == 0, completed.stderr
         assert "calibrating" not in completed.stdout
         assert f"inference: onnxruntime, int8; int8 model {export_dir}/{INT8_FILE}" in completed.stdout
