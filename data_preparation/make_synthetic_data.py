@@ -54,12 +54,12 @@ def synthetic_settings(cfg: DictConfig) -> Synthetic:
     s = cfg.SYNTHETIC
     values = dict(train=positive_int(s.TRAIN, "SYNTHETIC.TRAIN"), val=_at_least(s.VAL, 0, "SYNTHETIC.VAL", "a count"),
                   test=_at_least(s.TEST, 0, "SYNTHETIC.TEST", "a count"),
-                  seed=_at_least(s.SEED, 0, "SYNTHETIC.SEED", "NumPy's seeds are"))
+                  seed=_at_least(s.SEED, 0, "SYNTHETIC.SEED", "a NumPy seed"), size=s.SIZE, slices=s.SLICES)
     if dataset_kind(cfg).volumetric:
         why = "a smaller phantom's liver may hold no voxel to seed a tumour"
-        return Synthetic(**values, size=_at_least(s.SIZE, ct.MIN_SIZE, "SYNTHETIC.SIZE", why),
-                         slices=_at_least(s.SLICES, ct.MIN_SLICES, "SYNTHETIC.SLICES", why),
-                         compress=s.COMPRESS, splits=s.SPLITS)
+        _at_least(s.SIZE, ct.MIN_SIZE, "SYNTHETIC.SIZE", why)
+        _at_least(s.SLICES, ct.MIN_SLICES, "SYNTHETIC.SLICES", why)
+        return Synthetic(**values, compress=s.COMPRESS, splits=s.SPLITS)
     classes = len(cfg.DATASET.CLASSES)
     if classes > photos.MAX_CLASSES:
         raise UserError(f"DATASET.CLASSES names {classes} classes, but the synthetic photos have at most "
@@ -74,7 +74,7 @@ def make_synthetic_data(cfg: DictConfig) -> Dict[str, List[str]]:
     row = maker(kind)
     settings = synthetic_settings(cfg)
     folders = {key: OmegaConf.select(cfg, key) for key in (*row.folders, *row.optional_folders)}
-    require_paths(cfg, write_dirs=folders)
+    require_paths(cfg, write_dirs=list(folders))
     written = write_synthetic(kind, settings, folders, overwrite=cfg.SYNTHETIC.OVERWRITE)
     print(f"synthetic {kind} data (SYNTHETIC.SEED={settings.seed}), {sum(map(len, written.values()))} files:")
     for key, files in written.items():

@@ -67,7 +67,7 @@ def test_an_existing_file_is_refused_before_anything_is_written(tmp_path):
                "DATA_PREPARATION.SCANS_VAL_DATA_PATH": str(tmp_path / "val")}
     os.makedirs(tmp_path / "val")
     (tmp_path / "val" / "volume-2.nii").write_text("the user's own")
-    settings = Synthetic(train=2, val=1, size=16, slices=8)
+    settings = Synthetic(train=2, val=1, test=0, size=16, slices=8, seed=0)
     with pytest.raises(UserError, match=r"/val/volume-2.nii exists already: nothing was written; SYNTHETIC.OVERWRITE"
                                         r"=True replaces them, or set DATA_PREPARATION.SCANS_VAL_DATA_PATH to"):
         write_synthetic("lits", settings, folders)

@@ -13,13 +13,14 @@ from utils.errors import UserError
 
 
 class Synthetic(NamedTuple):
-    """What to write, as plain values (data_preparation/make_synthetic_data.py reads them from the config)."""
-    train: int = 4             # training volumes or photos (nnunet, kits19: train + val labelled cases)
-    val: int = 2               # validation volumes or photos
-    test: int = 2              # nnunet, kits19: unlabelled test cases
-    size: int = 128            # CT kinds: slice height and width
-    slices: int = 32           # CT kinds: slices per volume
-    seed: int = 0              # volume / photo N is drawn from (seed, N)
+    """What to write, as plain values (data_preparation/make_synthetic_data.py reads them from the config, whose
+    SYNTHETIC section holds the defaults); the kind-specific options default to off."""
+    train: int                 # training volumes or photos (nnunet, kits19: train + val labelled cases)
+    val: int                   # validation volumes or photos
+    test: int                  # nnunet, kits19: unlabelled test cases
+    size: int                  # CT kinds: slice height and width
+    slices: int                # CT kinds: slices per volume
+    seed: int                  # volume / photo N is drawn from (seed, N)
     compress: bool = False     # lits: .nii.gz files
     photo_size: Optional[Tuple[int, int]] = None   # images: (height, width) of every photo; None: each its own
     grayscale: bool = False    # images: single-channel photos
