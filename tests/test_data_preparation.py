@@ -289,7 +289,7 @@ def test_cli_make_prepare_and_verify(tmp_path):
     assert broken.returncode == 2 and "image image_2_0003.png has no mask" in broken.stdout
     assert [line for line in broken.stderr.splitlines() if line.startswith("error:")] == [
         "error: 1 problem(s) in the prepared data (train: 0, val: 1); see the list above"]
-    again = run_cli(*make)   # the user's files are never replaced unless asked
+    again = run_main(*make)   # the user's files are never replaced unless asked
     assert again.returncode == 2 and [line for line in again.stderr.splitlines() if line.startswith("error:")] == [
         f"error: {tmp_path}/data/raw/train/volume-0.nii exists already (and 5 more of the 6 files to write): nothing "
         "was written; SYNTHETIC.OVERWRITE=True replaces them, or set DATA_PREPARATION.SCANS_TRAIN_DATA_PATH to "
