@@ -23,6 +23,7 @@ def train_in_fresh_process(cfg: DictConfig, explicit: AbstractSet[str] = frozens
     Ctrl-C in a terminal reaches both processes (one process group): the run stops at the batch end and
     prints its resume line while this one waits for it. One pressed while the child is still starting
     (its imports, where it would be a traceback) is held there and stops it as soon as it can take it.
+    A SIGINT sent to this process alone lets the run end as it would, then returns 130 all the same.
     """
     context = multiprocessing.get_context("spawn")
     interrupted = context.Event()
@@ -41,7 +42,10 @@ def train_in_fresh_process(cfg: DictConfig, explicit: AbstractSet[str] = frozens
         print(f"error: the training of {cfg.RUN_DIR} was killed by {signal.Signals(-child.exitcode).name}",
               file=sys.stderr)
         return 128 - child.exitcode   # as a shell reports it
-    return INTERRUPTED if child.exitcode == 0 and interrupted.is_set() else child.exitcode
+    if child.exitcode == 0 and interrupted.is_set():   # a SIGINT sent to this process only: the run had ended
+        print(f"\ninterrupted (once {cfg.RUN_DIR} had trained)", file=sys.stderr)
+        return INTERRUPTED
+    return child.exitcode
 
 
 def _train(values: dict, explicit: list, interrupted) -> None:
