@@ -86,7 +86,7 @@ def score_fold(fold_cfg: DictConfig) -> list:
                                   fold_cfg.OUTPUT.CLASSES, inference_batch_size(fold_cfg),
                                   fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS,
                                   roi=roi_settings(fold_cfg), class_names=list(fold_cfg.DATASET.CLASSES),
-                                  scoring=scoring_settings(fold_cfg))
+                                  scoring=scoring_settings(fold_cfg, class_setup(fold_cfg)))
     keras.backend.clear_session()
     return result.cases
 
@@ -96,7 +96,7 @@ def cross_validate(cfg: DictConfig) -> dict:
     if OmegaConf.select(cfg, "DATA_PREPARATION.DATASET_PATH", default=None):
         apply_description(cfg, explicit)   # data=nnunet: dataset.json's classes, regions, channels
         validate_config(cfg)
-    scoring_settings(cfg)   # a bad scoring option fails before any fold trains
+    scoring_settings(cfg, class_setup(cfg))   # a bad scoring option fails before any fold trains
     num_folds = cfg.DATASET.NUM_FOLDS
     if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
         raise UserError(f"cross_validate.py needs DATASET.NUM_FOLDS >= 2, got {num_folds!r}")

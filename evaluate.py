@@ -25,14 +25,14 @@ import app.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on 
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
-from data_sets.kinds import check_description, class_setup, dataset_kind
+from data_sets.kinds import KINDS, check_description, class_setup
 from deploy.backends import inference_backend, inference_batch_size
 from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import format_table, missed_line, regions_of, write_csv
 from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
-from run_dirs.run_dir import run_config
+from app.run_config import run_config
 from app.cli import hydra_app
 from app.paths import require_paths
 from figures.plots import IMAGE_PANELS, plot_case_scores
@@ -48,15 +48,17 @@ def headline(row: dict) -> list:
     return [k for k in keys if k in row]
 
 
-def evaluate_pictures(cfg: DictConfig) -> dict:
+def evaluate_pictures(cfg: DictConfig, kind) -> dict:
     """data=images: every validation image scored at its own size (evaluation/images.py)."""
     require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"])
-    pairs = dataset_kind(cfg).split_pairs(cfg, "val")
     setup = class_setup(cfg)
+    pairs = kind.split_pairs(cfg, "val")
     results_dir = cfg.EVALUATION.RESULTS_PATH
-    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
+    model = load_trained_model(cfg)
+    batch_size = inference_batch_size(cfg)
+    with inference_backend(cfg, model) as predict_fn:
         result = evaluate_images(pairs, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
-                                 cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, inference_batch_size(cfg), setup.classes,
+                                 cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, batch_size, setup.classes,
                                  setup.label_count, setup.regions, bool(cfg.DATASET.BINARY_MASKS))
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
@@ -71,20 +73,26 @@ def evaluate_pictures(cfg: DictConfig) -> dict:
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
-    kind = dataset_kind(cfg)
+    """The config visits each room once, in this order: the run's settings, paths, the data set, the settings of
+    slices / ROI / scoring, the trained model, its backend, then the scores (tests/config_walk.py traces it)."""
+    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with; validated
+    kind = KINDS[cfg.DATASET.KIND]
     if not kind.volumetric:
-        return evaluate_pictures(cfg)
-    scoring = scoring_settings(cfg)
+        return evaluate_pictures(cfg, kind)
     require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=[kind.val_source])
     check_description(cfg, cfg.RUN_DIR)   # nnU-Net's dataset.json: the run's classes and channels are its own
-    settings = inference_slice_settings(cfg)
+    setup = class_setup(cfg)
     pairs = kind.split_pairs(cfg, "val")
+    settings = inference_slice_settings(cfg)
+    roi = roi_settings(cfg)
+    scoring = scoring_settings(cfg, setup)
     results_dir = cfg.EVALUATION.RESULTS_PATH
-    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
-        result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, inference_batch_size(cfg),
+    model = load_trained_model(cfg)
+    batch_size = inference_batch_size(cfg)
+    with inference_backend(cfg, model) as predict_fn:
+        result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, batch_size,
                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
-                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi_settings(cfg),
+                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi,
                                   class_names=list(cfg.DATASET.CLASSES), scoring=scoring)
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))

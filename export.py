@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from deploy.export import check_formats, export_model, onnx_max_difference
 from run_dirs.loading import load_trained_model
-from run_dirs.run_dir import run_config
+from app.run_config import run_config
 from app.cli import hydra_app
 from app.paths import require_paths
 

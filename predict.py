@@ -42,7 +42,7 @@ from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
 from inference.volume import check_inputs_kept, check_output_format, segment_ct_files
 from run_dirs.loading import load_trained_model
-from run_dirs.run_dir import run_config
+from app.run_config import run_config
 from app.cli import hydra_app
 from utils.errors import UserError, WriteError
 from utils.files import refuse_overwrite

@@ -63,8 +63,9 @@ def validate_config(cfg: DictConfig) -> None:
     """
     check_composed(cfg)
     check_choices(cfg)
-    from data_sets.kinds import class_setup   # here, not at the top: data_sets' modules import app
-    class_setup(cfg)   # DATASET.CLASSES / REGIONS / LESION_REGION and OUTPUT.CLASSES agree
+    from data_sets.kinds import make_class_setup   # here, not at the top: data_sets' modules import app
+    dataset = cfg.DATASET   # DATASET.CLASSES / REGIONS / LESION_REGION and OUTPUT.CLASSES agree
+    make_class_setup(dataset.KIND, dataset.CLASSES, cfg.OUTPUT.CLASSES, dataset.REGIONS, dataset.LESION_REGION)
     for key in ("HYPER_PARAMETERS.BATCH_SIZE", "HYPER_PARAMETERS.EPOCHS", "INPUT.HEIGHT", "INPUT.WIDTH",
                 "MODEL.SKIP_FILTERS", "BENCHMARK.STEPS", "BENCHMARK.CPU_BACKENDS.PEAK_SIZE", "BENCHMARK.GENERATOR.BATCHES",
                 "BENCHMARK.GENERATOR.MODEL_STEPS", "BENCHMARK.RESAMPLING.SIZE", "BENCHMARK.RESAMPLING.SLICES",

@@ -6,7 +6,8 @@ there is nothing real to time, so a model with random weights runs on random ima
 import copy
 
 from data_generators.data_generator import get_data_generator
-from run_dirs.run_dir import has_weights, list_runs, run_config
+from app.run_config import run_config
+from run_dirs.run_dir import has_weights, list_runs
 from app.choices import choose
 from utils.errors import UserError
 

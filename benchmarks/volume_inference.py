@@ -150,7 +150,7 @@ def calibrate_int8(args) -> float:
     """Seconds to calibrate the run's int8 model (once, as on the training machine); later settings reuse it."""
     from deploy.run_int8 import run_int8, stored_int8
     from run_dirs.loading import load_trained_model
-    from run_dirs.run_dir import run_config
+    from app.run_config import run_config
 
     cfg = run_config(work_config(args), overrides=[f"RUN_DIR={args.work}/run"])
     if stored_int8(cfg):
@@ -190,7 +190,7 @@ def measure(args) -> dict:
     from inference.roi import roi_settings
     from inference.volume import segment_ct_files
     from run_dirs.loading import load_trained_model
-    from run_dirs.run_dir import run_config
+    from app.run_config import run_config
     from volumes.slices import inference_slice_settings
 
     backend, _, roi = args.measure.partition("+")

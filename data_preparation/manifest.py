@@ -134,7 +134,7 @@ def adopt_recipe(cfg: DictConfig, folders: List[str], explicit: Set[str], traine
     found = [(folder, manifest) for folder, manifest in found if manifest is not None]
     if not found:
         return {}
-    (first_folder, first), adopted = found[0], dict(found[0][1]["recipe"])
+    first_folder, adopted = found[0][0], dict(found[0][1]["recipe"])
     for folder, manifest in found[1:]:
         for key, value in manifest["recipe"].items():
             if key in adopted and adopted[key] != value:

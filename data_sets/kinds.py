@@ -73,13 +73,19 @@ class ClassSetup(NamedTuple):
 
 def class_setup(cfg) -> ClassSetup:
     """DATASET.CLASSES / REGIONS / LESION_REGION and OUTPUT.CLASSES, checked together; one line per problem."""
-    names = check_class_names(_plain(cfg.DATASET.CLASSES))
-    classes = network_classes(names, cfg.OUTPUT.CLASSES, dataset_kind(cfg).nested_labels)
-    configured = _plain(cfg.DATASET.REGIONS)
-    all_regions = scoring_regions(names, configured, len(names))
-    check_lesion_region(all_regions, cfg.DATASET.LESION_REGION)
-    regions = scoring_regions(names, configured, classes)
-    return ClassSetup(tuple(names), classes, regions, lesion_region(regions, cfg.DATASET.LESION_REGION))
+    dataset = cfg.DATASET
+    return make_class_setup(dataset.KIND, dataset.CLASSES, cfg.OUTPUT.CLASSES, dataset.REGIONS, dataset.LESION_REGION)
+
+
+def make_class_setup(kind: str, names, output_classes: int, configured_regions, lesion: Optional[str]) -> ClassSetup:
+    """class_setup from the values themselves (lists or their config nodes), as config validation checks them."""
+    names = check_class_names(_plain(names))
+    configured_regions = _plain(configured_regions)
+    classes = network_classes(names, output_classes, choose("DATASET.KIND", kind).nested_labels)
+    all_regions = scoring_regions(names, configured_regions, len(names))
+    check_lesion_region(all_regions, lesion)
+    regions = scoring_regions(names, configured_regions, classes)
+    return ClassSetup(tuple(names), classes, regions, lesion_region(regions, lesion))
 
 
 def prepared_splits(cfg) -> Tuple[str, ...]:

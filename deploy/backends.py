@@ -19,7 +19,7 @@ from app.choices import choose
 from app.config import positive_int
 from utils.errors import UserError
 from inference.predict_fn import make_predict_fn
-from runtime.devices import cpu_has_bfloat16, cpu_has_int8_dot, gpu_compute_capabilities, precision_of, use_xla
+from runtime.devices import cpu_has_bfloat16, cpu_has_int8_dot, gpu_compute_capabilities, precision_of
 
 
 class Backend(NamedTuple):
@@ -153,7 +153,7 @@ def inference_backend(cfg, model: keras.Model):
                       f"{record['calibration_images_path']}")
             runner = onnx_file_runner(record["path"])
         else:
-            source, runner = "", build_runner(name, precision, cfg, model, scratch, use_xla(cfg))
+            source, runner = "", build_runner(name, precision, cfg, model, scratch, bool(cfg.OPTIMIZATION.XLA))
         chosen = f"{name}, {precision}"
         if str(cfg.INFERENCE.BACKEND) == AUTO:
             chosen = f"auto -> {chosen} ({why})"

@@ -6,7 +6,7 @@ import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from data_sets.kinds import class_setup
+from data_sets.kinds import ClassSetup
 from evaluation.metrics import Scoring, overlap
 from evaluation.summary import case_row, global_row, mean_row
 from inference.roi import RoiSettings
@@ -25,11 +25,10 @@ class Evaluation(NamedTuple):
     skipped: List[str]        # volume files that could not be scored, with why
 
 
-def scoring_settings(cfg: DictConfig) -> Scoring:
+def scoring_settings(cfg: DictConfig, setup: ClassSetup) -> Scoring:
     """What evaluate.py and cross_validate.py score: the regions the network can predict and the lesion
-    region (DATASET.REGIONS / LESION_REGION, checked by data_sets.kinds.class_setup), EVALUATION.HD95 and
+    region (data_sets.kinds.class_setup of DATASET.REGIONS / LESION_REGION), EVALUATION.HD95 and
     EVALUATION.LESION_OVERLAP; a bad value is a UserError naming its key."""
-    setup = class_setup(cfg)
     hd95 = cfg.EVALUATION.HD95
     choose("EVALUATION.HD95", hd95)   # a UserError listing the conventions otherwise
     lesion_overlap = cfg.EVALUATION.LESION_OVERLAP

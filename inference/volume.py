@@ -24,8 +24,7 @@ from figures.plots import plot_volume_views
 from volumes.geometry import labels_on_grid
 from data_sets.lits import output_name as lits_output_name
 from volumes.dicom import read_seg_labels, save_seg
-from volumes.nifti import (NIFTI_EXTENSIONS, check_ct_intensities, lits_number, load_segmentation, nifti_stem,
-                           save_labels)
+from volumes.nifti import check_ct_intensities, lits_number, load_segmentation, nifti_stem, save_labels
 from volumes.postprocess import postprocess_labels
 from volumes.slices import (CT, SliceSettings, display_slices, from_slicing_frame, input_slice, network_volume,
                             to_slicing_frame)

@@ -24,12 +24,13 @@ def describe_architecture(cfg) -> str:
             f"{values['INPUT.CHANNELS']} channels, {values['OUTPUT.CLASSES']} classes)")
 
 
-def architecture_mismatch(cfg, weights_path: str):
-    """One line naming what the weights hold and what cfg asks for, when their run's config differs; else None."""
+def architecture_mismatch(asked: str, weights_path: str):
+    """One line naming what the weights hold and what the config asks for (`asked`: its describe_architecture),
+    when their run's config differs; else None."""
     run_dir = enclosing_run(os.path.dirname(weights_path))
     if run_dir is None:
         return None
-    held, asked = describe_architecture(load_run_config(run_dir)), describe_architecture(cfg)
+    held = describe_architecture(load_run_config(run_dir))
     if held == asked:
         return None
     return (f"weights {weights_path} hold {held}, but the config asks for {asked}: drop the MODEL/INPUT/OUTPUT "
@@ -38,19 +39,20 @@ def architecture_mismatch(cfg, weights_path: str):
 
 def load_trained_model(cfg) -> keras.Model:
     """The configured model with the weights train.py saved for it."""
-    configure_precision(cfg)
+    architecture = describe_architecture(cfg)
     path = checkpoint_path(cfg)
     if not os.path.isfile(path):
         raise UserError(f"no trained weights at {path}: the run has not finished an epoch yet, or "
                         f"run train.py first")
-    mismatch = architecture_mismatch(cfg, path)
+    mismatch = architecture_mismatch(architecture, path)
     if mismatch:
         raise UserError(mismatch)
+    configure_precision(cfg)
     model = prepare_model(cfg)
     try:
         model.load_weights(path)
     except Exception as err:  # h5py/Keras raise many types for truncated or mismatched files
         reason = " ".join(str(err).split())
-        raise UserError(f"cannot load weights {path} into {model.name} ({describe_architecture(cfg)}): "
+        raise UserError(f"cannot load weights {path} into {model.name} ({architecture}): "
                         f"{reason[:300]}") from None
     return model

@@ -8,6 +8,7 @@ Inside: config.yaml, train.lock (held while a train.py writes there), checkpoint
 A run's saved config is the truth about its model, so evaluate/predict/the notebook and a resumed
 train.py read the model settings from it instead of having them retyped.
 """
+import copy
 import datetime
 import os
 import shutil
@@ -20,34 +21,18 @@ except ImportError:   # Windows: runs are not locked
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from data_sets.kinds import dataset_kind
-from app.config import validate_config
 from utils.errors import UserError
 from utils.files import WEIGHTS_SUFFIX, sweep_partial_files, write_atomically
-from app.schema import type_errors
 
 RUN_CONFIG = "config.yaml"
 RUN_LOCK = "train.lock"   # held (flock) by the train.py writing into the run; the OS drops it when that process ends
 LATEST = "latest"
-_ABSENT = object()
 _NEW_RUN_DIRS = set()   # names prepare_run picked for new runs; open_run creates them, never reusing one
 _HELD_LOCKS = {}        # run dir -> the open lock file of a run this process writes into
 _CREATED_RUN_DIRS = set()   # new run folders open_run made in this process (discard_unstarted_run may remove them)
 
-# Settings that define the trained network: taken from the run, an override contradicting them is refused.
-MODEL_KEYS = ("MODEL", "INPUT", "OUTPUT", "DATA_PREPARATION.HU_WINDOW", "DATA_PREPARATION.SLICES_PER_IMAGE",
-              "DATA_PREPARATION.INTENSITY_SCALING", "DATA_PREPARATION.ORIENTATION",
-              "PREPROCESS_DATA.NORMALIZE_IMAGE", "DATASET.KIND", "DATASET.CLASSES", "DATASET.REGIONS",
-              "DATASET.LESION_REGION", "DATASET.CHANNEL_NAMES")
 # Config groups on the command line (`data=images`) and the key each one sets.
 GROUP_KEYS = {"data": "DATASET.KIND"}
-# Settings taken from the run by evaluate/predict unless given on the command line.
-RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH", "DATA_PREPARATION.DATASET_PATH",
-                    "DATASET.NUM_FOLDS", "DATASET.FOLD")
-# ... and for a 2D kind (data=images), whose data is the user's own folders: the folders, how masks are
-# named and read, and the validation split (cut by SEED), so `evaluate.py` alone scores the run's own split;
-# and how its pictures are shown (in colour).
-PICTURE_RUN_DEFAULT_KEYS = ("DATASET", "SEED", "SHOW_CENTER_CHANNEL_IMAGE")
 # The outputs train.py writes; all must lie in the run's own directory tree or outside every run.
 OUTPUT_KEYS = ("CALLBACKS.MODEL_CHECKPOINT.PATH", "CALLBACKS.BACKUP_AND_RESTORE.PATH", "CALLBACKS.CSV_LOGGER.PATH",
                "CALLBACKS.TENSORBOARD.PATH", "CALLBACKS.TIMING.PATH")
@@ -206,71 +191,12 @@ def _create_new_run_dir(path: str) -> str:
             candidate, n = f"{path}-{n}", n + 1
 
 
-def _absolute(cfg: DictConfig, path: str) -> str:
-    """Run paths given on the command line are relative to WORK_DIR, like every other path."""
-    return os.path.normpath(os.path.join(cfg.WORK_DIR, os.path.expanduser(str(path))))
-
-
-def _named_run_dir(cfg: DictConfig) -> str:
-    """The folder RUN_DIR names: the newest run for 'latest', else a path (relative to WORK_DIR)."""
-    return latest_run(cfg.WORK_DIR) if cfg.RUN_DIR == LATEST else _absolute(cfg, cfg.RUN_DIR)
-
-
-def _value(cfg: DictConfig, key: str):
-    """A plain (resolved) value for comparing and re-applying; None when the key is absent."""
-    value = OmegaConf.select(cfg, key, default=None)
-    if isinstance(value, DictConfig) or OmegaConf.is_list(value):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
-
-
-def _within(key: str, sections: Iterable[str]) -> bool:
-    """Whether a dotted key is one of `sections` or lies inside one of them."""
-    return any(key == section or key.startswith(section + ".") for section in sections)
-
-
-def _refuse_contradictions(cfg: DictConfig, saved: DictConfig, explicit: Set[str], run_dir: str) -> None:
-    """An override of a model setting that differs from the run's: the weights would not fit, say so."""
-    for key in sorted(explicit):
-        if not _within(key, MODEL_KEYS):
-            continue
-        asked, trained = _value(cfg, key), _value(saved, key)
-        if asked != trained:
-            raise UserError(f"run {run_dir} was trained with {key}={trained}, the command line asks for {asked}: "
-                            f"drop the override (model settings come from the run) or train a new run")
-
-
-def _take_from_run(cfg: DictConfig, saved: DictConfig, keys: Iterable[str], explicit: Set[str]) -> None:
-    """cfg[key] = the run's value for each key (in place), then the command line's own values on top."""
-    given = {k: _value(cfg, k) for k in explicit if OmegaConf.select(cfg, k, default=_ABSENT) is not _ABSENT}
-    with open_dict(cfg):
-        for key in keys:
-            if OmegaConf.select(saved, key, default=_ABSENT) is not _ABSENT:
-                # merge, not replace: a section of the typed schema only takes its own kind of node
-                OmegaConf.update(cfg, key, OmegaConf.select(saved, key), merge=True)
-        for key, value in given.items():
-            if _within(key, keys):
-                OmegaConf.update(cfg, key, value, merge=False)
-
-
-def _adopt_from_run(cfg: DictConfig, saved: DictConfig, keys: Iterable[str], explicit: Set[str], run_dir: str) -> None:
-    """_take_from_run, with the run's values checked as the command line's are: type, range, cross-field rules.
-
-    A hand-edited config.yaml (`BATCH_SIZE: abc`, `EPOCHS: -3`) gives one line naming the file and the key.
-    """
-    path = os.path.join(run_dir, RUN_CONFIG)
-    taken = {key: _value(saved, key) for key in keys if OmegaConf.select(saved, key, default=_ABSENT) is not _ABSENT}
-    errors = type_errors(taken, skip=explicit)
-    if errors:
-        raise UserError(f"{path}: {errors[0]}")
-    try:
-        _take_from_run(cfg, saved, keys, explicit)
-    except Exception as err:   # OmegaConf's ValidationError and kin, for what the type check above cannot see
-        raise UserError(f"{path}: {' '.join(str(err).split())[:200]}") from None
-    try:
-        validate_config(cfg)
-    except UserError as err:   # the command line was checked before: the run's file holds the bad value
-        raise UserError(f"{path}: {err}") from None
+def named_run_dir(work_dir: str, run_dir: str) -> str:
+    """The folder a RUN_DIR value names: the newest run for 'latest', else a path (relative to WORK_DIR, like
+    every other path given on the command line)."""
+    if run_dir == LATEST:
+        return latest_run(work_dir)
+    return os.path.normpath(os.path.join(work_dir, os.path.expanduser(str(run_dir))))
 
 
 def prepare_run(cfg: DictConfig, explicit: Iterable[str] = (), job_dir: Optional[str] = None) -> DictConfig:
@@ -289,15 +215,19 @@ def prepare_run(cfg: DictConfig, explicit: Iterable[str] = (), job_dir: Optional
             if job_dir is None:
                 _NEW_RUN_DIRS.add(cfg.RUN_DIR)
             return cfg
-        cfg.RUN_DIR = _named_run_dir(cfg)
+        cfg.RUN_DIR = named_run_dir(cfg.WORK_DIR, cfg.RUN_DIR)
     run_dir = cfg.RUN_DIR
     _CREATED_RUN_DIRS.discard(run_dir)   # resumed: not this start's to discard
     if os.path.isdir(run_dir) and os.listdir(run_dir):
+        from app.run_config import adopt_from_run, refuse_contradictions, validate_adopted   # app imports this module
+
         saved = load_run_config(run_dir)
-        _refuse_contradictions(cfg, saved, explicit, run_dir)
-        _adopt_from_run(cfg, saved, [k for k in saved if k != "RUN_DIR" and k in cfg], explicit, run_dir)
+        refuse_contradictions(cfg, saved, explicit, run_dir)
+        asked = copy.deepcopy(cfg)
+        adopt_from_run(cfg, saved, [k for k in saved if k != "RUN_DIR" and k in cfg], explicit, run_dir)
         with open_dict(cfg):
             cfg.RUN_DIR = run_dir
+        validate_adopted(cfg, asked, run_dir)
     return cfg
 
 
@@ -392,28 +322,6 @@ def write_config(cfg: DictConfig, path: str) -> None:
         values["RUN_DIR"] = "."
     stored = OmegaConf.create(values)
     write_atomically(path, lambda temporary: OmegaConf.save(stored, temporary))
-
-
-def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> DictConfig:
-    """cfg with RUN_DIR set (default: the latest run with weights) and the run's model settings (in place).
-
-    For evaluate.py, predict.py and the notebook: MODEL, INPUT, OUTPUT, the HU window and slices,
-    the normalisation come from the run (an override that contradicts them is refused);
-    OPTIMIZATION and the checkpoint path come from the run unless given on the command line.
-    `overrides` are the command-line overrides (default: Hydra's; a notebook passes its list).
-    """
-    explicit = command_line_keys(overrides) - {"RUN_DIR"}
-    run_dir = latest_trained_run(cfg.WORK_DIR) if cfg.RUN_DIR in (None, LATEST) else _named_run_dir(cfg)
-    saved = load_run_config(run_dir)
-    _refuse_contradictions(cfg, saved, explicit, run_dir)
-    with open_dict(cfg):
-        cfg.RUN_DIR = run_dir
-    _adopt_from_run(cfg, saved, MODEL_KEYS + RUN_DEFAULT_KEYS, explicit, run_dir)
-    if not dataset_kind(cfg).volumetric:
-        _adopt_from_run(cfg, saved, PICTURE_RUN_DEFAULT_KEYS, explicit, run_dir)
-    print(f"run: {run_dir} ({cfg.MODEL.TYPE}, backbone {cfg.MODEL.BACKBONE.TYPE}, "
-          f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}x{cfg.INPUT.CHANNELS})")
-    return cfg
 
 
 def resume_command(cfg: DictConfig) -> str:

@@ -10,6 +10,7 @@ from evaluate import headline
 from evaluation.metrics import (LITS_LESION_REGION, LITS_REGIONS, active_regions, case_scores, image_diagonal,
                                 lesion_detection, overlap, surface_distances)
 from evaluation.summary import case_row, global_row, mean_row, missed_line
+from data_sets.kinds import class_setup
 from evaluation.volumes import evaluate_volumes, scoring_settings
 from data_preparation.make_synthetic_lits import SPACING_MM
 from tests.helpers import kdtree_distances, tiny_config
@@ -333,12 +334,16 @@ def test_the_scores_figure_draws_each_cases_dice_and_hd95_per_region(tmp_path):
     assert (tmp_path / "evaluation" / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _scoring(cfg):
+    return scoring_settings(cfg, class_setup(cfg))
+
+
 def test_scoring_settings_come_from_the_config_and_bad_values_are_named(tmp_path):
-    default = scoring_settings(tiny_config(tmp_path))
+    default = _scoring(tiny_config(tmp_path))
     assert (default.regions, default.lesion_region, default.hd95, default.lesion_overlap) == (
         {"liver": (1, 2), "tumour": (2,)}, "tumour", "max_of_directed", 0.5)
-    assert scoring_settings(tiny_config(tmp_path, "OUTPUT.CLASSES=2")).regions == {"liver": (1,)}
-    custom = scoring_settings(tiny_config(tmp_path, "EVALUATION.HD95=pooled", "EVALUATION.LESION_OVERLAP=0",
+    assert _scoring(tiny_config(tmp_path, "OUTPUT.CLASSES=2")).regions == {"liver": (1,)}
+    custom = _scoring(tiny_config(tmp_path, "EVALUATION.HD95=pooled", "EVALUATION.LESION_OVERLAP=0",
                                           "DATASET.REGIONS=[{organ:[1,2]},{tumour:[2]}]", "DATASET.LESION_REGION=null"))
     assert (custom.regions, custom.lesion_region, custom.hd95, custom.lesion_overlap) == (
         {"organ": (1, 2), "tumour": (2,)}, None, "pooled", 0.0)
@@ -346,4 +351,4 @@ def test_scoring_settings_come_from_the_config_and_bad_values_are_named(tmp_path
                               ("EVALUATION.LESION_OVERLAP=1", "EVALUATION.LESION_OVERLAP must be a number from 0"),
                               ("DATASET.LESION_REGION=liver_tumour", "DATASET.LESION_REGION=liver_tumour is not a region")]:
         with pytest.raises(UserError, match=message):
-            scoring_settings(tiny_config(tmp_path, override))
+            _scoring(tiny_config(tmp_path, override))

@@ -25,7 +25,8 @@ from data_preparation.make_synthetic_lits import make_synthetic_splits, make_syn
 from data_preparation.manifest import adopt_recipe, manifest_path, read_manifest
 from data_preparation.preprocess_data import prepare_dataset
 from inference.volume import check_inputs_kept, segment_ct_files
-from run_dirs.run_dir import has_weights, latest_trained_run, load_run_config, open_run, prepare_run, run_config
+from app.run_config import run_config
+from run_dirs.run_dir import has_weights, latest_trained_run, load_run_config, open_run, prepare_run
 from tests.helpers import REPO, run_cli, tiny_config
 from app.config import compose_config
 from utils.errors import UserError, WriteError

@@ -3,9 +3,10 @@ import ast
 import os
 import tomllib
 
+import pytest
 from setuptools import find_packages
 
-from tests.helpers import REPO
+from tests.helpers import REPO, TINY_OVERRIDES, run_cli, shared_data
 
 SKIPPED = {".git", ".venv", "data", "runs", "outputs", "multirun", "build"}
 
@@ -50,3 +51,20 @@ def test_no_library_module_imports_a_script():
                      else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
             offenders += [f"{relative}: {name}" for name in names if name.split(".")[0] in scripts]
     assert offenders == []
+
+
+@pytest.mark.slow
+def test_evaluate_reads_its_config_in_each_room_once_validation_first(trained, prepared_workdir, raw_lits, tmp_path):
+    """Issue 19's walk: from evaluate.py's config to its scores, each package entered once, the config checked
+    before anything else reads it (tests/config_walk.py traces every call that receives the config)."""
+    cfg = trained[0]
+    result = run_cli("-m", "tests.config_walk", "evaluate.py", *TINY_OVERRIDES, *shared_data(prepared_workdir, raw_lits),
+                     f"WORK_DIR={tmp_path}", f"RUN_DIR={cfg.RUN_DIR}", f"EVALUATION.RESULTS_PATH={tmp_path}/scores")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines()
+                 if line.startswith(("modules: ", "packages: ", "package returns: ")))
+    modules, rooms = lines["modules"].split(" -> "), lines["packages"].split(" -> ")
+    assert modules[:2] == ["app/cli.py", "app/config.py"]   # validated first
+    assert lines["package returns"] == "none" and len(rooms) == len(set(rooms))
+    assert rooms[0] == "app" and {"data_sets", "evaluation", "run_dirs", "deploy"} <= set(rooms)
+    assert (tmp_path / "scores" / "summary.csv").is_file()

@@ -18,8 +18,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from callbacks.checkpoint import BestCheckpoint, backed_up_epochs, best_state_path
-from run_dirs.run_dir import (close_run, discard_unstarted_run, latest_run, load_run_config, open_run, prepare_run,
-                              run_config)
+from app.run_config import run_config
+from run_dirs.run_dir import close_run, discard_unstarted_run, latest_run, load_run_config, open_run, prepare_run
 from tests.helpers import REPO, TINY_OVERRIDES, run_cli, shared_data, tiny_config, workdir_config
 from utils.errors import UserError, WriteError
 
