@@ -42,6 +42,7 @@ CHOICES = {
     "CALLBACKS.EARLY_STOPPING.MONITOR": Choice("callbacks.training_callbacks:EARLY_STOPPING_MONITORS"),
     "MODEL.KERNEL_INITIALIZER": Choice("models.backbones:KERNEL_INITIALIZERS"),
     "BENCHMARK.INPUT": Choice("benchmarks.inputs:BENCHMARK_INPUTS"),
+    "SYNTHETIC.FORMAT": Choice("data_sets.synthetic.photos:IMAGE_FORMATS"),
 }
 
 

@@ -40,6 +40,7 @@ TYPE_OVERRIDES: Dict[str, Any] = {
     "DATASET.LESION_REGION": Optional[str],
     "DATA_PREPARATION.DATASET_PATH": Optional[str],
     "DATASET.REGIONS": List[Dict[str, List[int]]],   # [{name: [labels]}, ...]; checked in data_sets.labels
+    "SYNTHETIC.PHOTO_SIZE": Optional[List[int]],     # [HEIGHT, WIDTH], or null: each photo its own size
 }
 
 # Options that used to be `+key` extras of one script, now declared keys.

@@ -33,7 +33,7 @@ def variant(cfg: DictConfig, **values) -> DictConfig:
 
 def prepare_synthetic(cfg: DictConfig, work_dir: str) -> None:
     """Two training CTs and one validation CT at INPUT's size, prepared as preprocess_data.py does, in work_dir."""
-    from data_preparation.make_synthetic_lits import make_synthetic_splits
+    from data_sets.synthetic.ct import make_synthetic_splits
     from data_preparation.preprocess_data import prepare_dataset
 
     raw = os.path.join(work_dir, "raw")

@@ -15,7 +15,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from benchmarks.markdown import replace_section
-from data_preparation.make_synthetic_lits import make_synthetic_volume
+from data_sets.synthetic.ct import make_synthetic_volume
 from evaluation.metrics import overlap
 from app.cli import hydra_app
 from volumes.geometry import labels_from_probabilities, one_hot, resize_image, resize_labels

@@ -67,7 +67,7 @@ def work_config(args, *overrides):
 
 def make_ct(args) -> str:
     """The LiTS-size CT and its segmentation in <work>/ct (volume-0); made once per --work."""
-    from data_preparation.make_synthetic_lits import make_synthetic_ct, write_volume
+    from data_sets.synthetic.ct import make_synthetic_ct, write_volume
 
     path = os.path.join(args.work, "ct", "volume-0.nii")
     if not os.path.isfile(path):
@@ -79,7 +79,7 @@ def make_ct(args) -> str:
 def training_slices(args, cfg, count: int = 2):
     """(images, one-hot masks) at the network's scale from `count` training phantoms; the 3-slice inputs are
     also written as PNG training slices (what int8 calibrates on)."""
-    from data_preparation.make_synthetic_lits import make_synthetic_volume
+    from data_sets.synthetic.ct import make_synthetic_volume
     from data_sets.image_files import write_png
     from volumes.geometry import one_hot
     from volumes.slices import inference_slice_settings, input_slice, label_slice

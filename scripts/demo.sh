@@ -16,7 +16,7 @@ elif [ "${1:-lits}" != lits ]; then
     exit 2
 fi
 set -x
-$PY data_preparation/make_synthetic_lits.py --out data/demo/raw --train 4 --val 2 --size 128 --slices 32 --seed 0
+$PY data_preparation/make_synthetic_data.py --config-name demo SYNTHETIC.OVERWRITE=True   # its own data/demo/raw
 $PY data_preparation/preprocess_data.py --config-name demo
 $PY data_preparation/verify_data.py --config-name demo
 $PY train.py --config-name demo VERBOSE=2

@@ -45,7 +45,7 @@ def pytest_runtest_teardown(item):
 @pytest.fixture(scope="session")
 def raw_lits(tmp_path_factory):
     """Synthetic LiTS folders: <root>/train (3 volumes) and <root>/val (2 volumes), 64x64x16."""
-    from data_preparation.make_synthetic_lits import make_synthetic_splits
+    from data_sets.synthetic.ct import make_synthetic_splits
 
     root = tmp_path_factory.mktemp("raw_lits")
     make_synthetic_splits(str(root), train=3, val=2, size=64, slices=16, seed=0)

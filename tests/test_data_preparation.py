@@ -6,7 +6,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from data_preparation.make_synthetic_lits import make_synthetic_splits, make_synthetic_volume, write_volume
+from data_sets.synthetic.ct import make_synthetic_splits, make_synthetic_volume, write_volume
 from data_preparation.preprocess_data import prepare_checked_dataset, prepare_dataset
 from data_preparation.verify_data import verify_dataset, verify_split
 from tests.helpers import run_cli, tiny_config
@@ -268,9 +268,12 @@ def test_raw_folder_errors_name_the_problem(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_cli_make_prepare_and_verify(tmp_path):
-    made = run_cli("data_preparation/make_synthetic_lits.py", "--out", str(tmp_path / "data" / "raw"),
-                   "--train", "2", "--val", "1", "--size", "32", "--slices", "8", "--seed", "4")
+    # the synthetic data goes where the same config reads it (DATA_PREPARATION.SCANS_*_DATA_PATH under WORK_DIR)
+    make = ["data_preparation/make_synthetic_data.py", f"WORK_DIR={tmp_path}", "SYNTHETIC.TRAIN=2", "SYNTHETIC.VAL=1",
+            "SYNTHETIC.SIZE=32", "SYNTHETIC.SLICES=8", "SYNTHETIC.SEED=4"]
+    made = run_cli(*make)
     assert made.returncode == 0, made.stderr
+    assert f"2 files -> {tmp_path}/data/raw/val (DATA_PREPARATION.SCANS_VAL_DATA_PATH)" in made.stdout
     prepared = run_cli("data_preparation/preprocess_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
                        "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "DATA_PREPARATION.WORKERS=2")
     assert prepared.returncode == 0, prepared.stderr
@@ -286,6 +289,11 @@ def test_cli_make_prepare_and_verify(tmp_path):
     assert broken.returncode == 2 and "image image_2_0003.png has no mask" in broken.stdout
     assert [line for line in broken.stderr.splitlines() if line.startswith("error:")] == [
         "error: 1 problem(s) in the prepared data (train: 0, val: 1); see the list above"]
+    again = run_cli(*make)   # the user's files are never replaced unless asked
+    assert again.returncode == 2 and [line for line in again.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {tmp_path}/data/raw/train/volume-0.nii exists already (and 5 more of the 6 files to write): nothing "
+        "was written; SYNTHETIC.OVERWRITE=True replaces them, or set DATA_PREPARATION.SCANS_TRAIN_DATA_PATH to "
+        "another folder"]
 
 
 @pytest.mark.slow
@@ -297,12 +305,6 @@ def test_cli_missing_raw_folder_gives_one_error_line(tmp_path):
     assert len(errors) == 1 and "SCANS_TRAIN_DATA_PATH" in errors[0] and "not found" in errors[0], result.stderr
     assert "Traceback" not in result.stderr
     assert not os.path.exists(tmp_path / "data")
-
-
-@pytest.mark.slow
-def test_synthetic_cli_help():
-    result = run_cli("data_preparation/make_synthetic_lits.py", "--help")
-    assert result.returncode == 0 and "--slices" in result.stdout and "segmentation-N.nii" in result.stdout
 
 
 # --- verification ---------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ def test_nifti_and_dicom_copies_place_every_voxel_alike(tmp_path):
 
 def phantom(volume_id, size=80, slices=16):
     """A synthetic CT (what the tiny test model learnt) with whole HU, and its labels."""
-    from data_preparation.make_synthetic_lits import make_synthetic_volume
+    from data_sets.synthetic.ct import make_synthetic_volume
 
     hu, labels = make_synthetic_volume(size, slices, seed=[0, volume_id])
     return np.round(hu).astype(np.int16), labels
@@ -275,7 +275,7 @@ def test_a_dicom_series_gets_the_same_prediction_as_its_nifti_copy_as_a_seg(trai
 @pytest.fixture(scope="module")
 def dicom_and_nifti_scans(tmp_path_factory):
     """Two phantoms as LiTS NIfTI pairs (root/nifti) and as DICOM series with a reference SEG each (root/dicom)."""
-    from data_preparation.make_synthetic_lits import write_volume
+    from data_sets.synthetic.ct import write_volume
 
     root = tmp_path_factory.mktemp("scans")
     uids = []

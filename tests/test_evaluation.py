@@ -12,7 +12,7 @@ from evaluation.metrics import (LITS_LESION_REGION, LITS_REGIONS, active_regions
 from evaluation.summary import case_row, global_row, mean_row, missed_line
 from data_sets.kinds import class_setup
 from evaluation.volumes import evaluate_volumes, scoring_settings
-from data_preparation.make_synthetic_lits import SPACING_MM
+from data_sets.synthetic.ct import SPACING_MM
 from tests.helpers import kdtree_distances, tiny_config
 from utils.errors import UserError
 from figures.plots import plot_case_scores

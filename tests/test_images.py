@@ -11,7 +11,7 @@ import pytest
 from data_generators import dali_data_generator
 from data_generators.data_generator import get_data_generator
 from data_generators.dataset_files import list_split_pairs
-from data_preparation.make_synthetic_images import make_photo, make_synthetic_images, write_pair
+from data_sets.synthetic.photos import make_photo, make_synthetic_images, write_pair
 from data_sets.images import find_pairs, held_out, prediction_inputs
 from data_sets.kinds import dataset_kind
 from evaluation.images import evaluate_images

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from data_generators.folds import fold_split
-from data_preparation.make_synthetic_nnunet import KITS_AXES, make_kits19, make_nnunet, stored
+from data_sets.synthetic.layouts import KITS_AXES, make_kits19, make_nnunet, stored
 from data_sets import kits19, nnunet
 from data_sets.kinds import apply_description, check_description, class_setup, dataset_kind, prepared_splits
 from tests.helpers import tiny_config

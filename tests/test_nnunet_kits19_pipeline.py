@@ -7,7 +7,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from data_preparation.make_synthetic_nnunet import make_kits19, make_nnunet
+from data_sets.synthetic.layouts import make_kits19, make_nnunet
 from data_preparation.preprocess_data import prepare_checked_dataset
 from tests.helpers import tiny_config
 

@@ -32,7 +32,7 @@ def test_training_lowers_loss_and_learns_the_liver(trained):
 @pytest.fixture(scope="module")
 def larger_val_scans(tmp_path_factory):
     """Validation phantoms of 80x80x16 for the 64x64 network: evaluation must resize both ways."""
-    from data_preparation.make_synthetic_lits import make_synthetic_volume, write_volume
+    from data_sets.synthetic.ct import make_synthetic_volume, write_volume
 
     root = tmp_path_factory.mktemp("val80")
     for volume_id in (3, 4):

@@ -98,6 +98,7 @@ def test_help_lists_the_valid_names_of_each_choice():
         "  MODEL.TYPE: unet3plus | unet3plus_deepsup | unet3plus_deepsup_cgm",
         "  OPTIMIZATION.AMP: True | False | float32 | float16 | bfloat16",
         "  PREDICTION.OUTPUT_FORMAT: auto | nifti | dicom_seg | both",
+        "  SYNTHETIC.FORMAT: jpg | png | bmp | tif",
         "  USE_MULTI_GPUS.STRATEGY: mirrored | multi_worker",
     ]
 

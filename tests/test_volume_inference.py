@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from data_preparation.make_synthetic_lits import make_synthetic_ct, write_volume
+from data_sets.synthetic.ct import make_synthetic_ct, write_volume
 from inference.roi import RoiSettings, body_slices, predict_region, roi_settings
 from inference.volume import PHASES, predict_volume
 from tests.helpers import tiny_config

@@ -6,7 +6,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from data_preparation.make_synthetic_lits import make_synthetic_volume
+from data_sets.synthetic.ct import make_synthetic_volume
 from tests.helpers import tiny_config
 from utils.errors import UserError
 from volumes.geometry import labels_from_probabilities, one_hot, resize_image, resize_labels

@@ -1,18 +1,19 @@
-"""Small synthetic CT volumes in the LiTS layout, for tests, demos and CI without the real data.
+"""Small synthetic CT volumes in the LiTS layout: the phantom behind the demo, the tests and the benchmarks.
 
-    python data_preparation/make_synthetic_lits.py --out data/raw --train 4 --val 2 --size 128 --slices 32
-
-Writes <out>/train/volume-N.nii + segmentation-N.nii and <out>/val/... (ids unique across
-splits), like the LiTS release: float32 Hounsfield units, uint8 labels (0 background, 1 liver,
-2 tumour), slices along the last axis. Each volume is a phantom: air outside a soft-tissue body
-ellipse, a spine, a brighter ellipsoid liver with 1-3 darker tumours inside it, Gaussian noise.
-The liver sits in the middle ~70% of the slices, so the top and bottom slices hold no liver.
+Writes volume-N.nii + segmentation-N.nii pairs like the LiTS release: float32 Hounsfield units, uint8
+labels (0 background, 1 liver, 2 tumour), slices along the last axis. Each volume is a phantom: air
+outside a soft-tissue body ellipse, a spine, a brighter ellipsoid liver with 1-3 darker tumours inside
+it, Gaussian noise. The liver sits in the middle ~70% of the slices, so the top and bottom slices hold
+no liver. Volume N is drawn from (seed, N): the same seed gives the same volumes, and adding volumes
+leaves the others unchanged. data_preparation/make_synthetic_data.py writes them where the config reads.
 """
-import argparse
 import os
+from typing import Iterable, List, Tuple
 
 import nibabel as nib
 import numpy as np
+
+from utils.files import write_atomically
 
 SPACING_MM = (0.8, 0.8, 2.5)
 AIR_HU, BODY_HU, SPINE_HU = -1000.0, 0.0, 400.0
@@ -106,63 +107,44 @@ def _affine() -> np.ndarray:
     return np.diag([*SPACING_MM, 1.0])
 
 
+def volume_paths(directory: str, volume_id: int, compress: bool = False) -> Tuple[str, str]:
+    """The volume-N / segmentation-N file pair write_volume writes."""
+    extension = ".nii.gz" if compress else ".nii"
+    return (os.path.join(directory, f"volume-{volume_id}{extension}"),
+            os.path.join(directory, f"segmentation-{volume_id}{extension}"))
+
+
+def save_nifti(image: nib.Nifti1Image, path: str) -> str:
+    """nib.save, atomically (a killed run leaves no half-written volume)."""
+    return write_atomically(path, lambda temporary: nib.save(image, temporary))
+
+
 def write_volume(directory: str, volume_id: int, hu: np.ndarray, labels: np.ndarray, compress: bool = False):
     """Save one volume-N / segmentation-N pair; returns the two paths."""
-    os.makedirs(directory, exist_ok=True)
-    extension = ".nii.gz" if compress else ".nii"
-    paths = (os.path.join(directory, f"volume-{volume_id}{extension}"),
-             os.path.join(directory, f"segmentation-{volume_id}{extension}"))
-    nib.save(nib.Nifti1Image(hu.astype(np.float32), _affine()), paths[0])
-    nib.save(nib.Nifti1Image(labels.astype(np.uint8), _affine()), paths[1])
+    paths = volume_paths(directory, volume_id, compress)
+    save_nifti(nib.Nifti1Image(hu.astype(np.float32), _affine()), paths[0])
+    save_nifti(nib.Nifti1Image(labels.astype(np.uint8), _affine()), paths[1])
     return paths
+
+
+def split_paths(directory: str, ids: Iterable[int], compress: bool = False) -> List[str]:
+    """Every file write_split writes."""
+    return [path for volume_id in ids for path in volume_paths(directory, volume_id, compress)]
+
+
+def write_split(directory: str, ids: Iterable[int], size: int, slices: int, seed: int = 0,
+                compress: bool = False) -> List[str]:
+    """Volumes `ids` (volume N drawn from (seed, N)) into directory; returns the paths written."""
+    written = []
+    for volume_id in ids:
+        hu, labels = make_synthetic_volume(size, slices, seed=[seed, volume_id])
+        written += write_volume(directory, volume_id, hu, labels, compress)
+    return written
 
 
 def make_synthetic_splits(out_dir: str, train: int = 3, val: int = 2, size: int = 64, slices: int = 16,
                           seed: int = 0, compress: bool = False) -> str:
-    """Write out_dir/train (ids 0..train-1) and out_dir/val (ids train..train+val-1); returns out_dir.
-
-    Volume N is generated from (seed, N), so adding volumes leaves the existing ones unchanged.
-    """
-    for split, ids in (("train", range(train)), ("val", range(train, train + val))):
-        for volume_id in ids:
-            hu, labels = make_synthetic_volume(size, slices, seed=[seed, volume_id])
-            write_volume(os.path.join(out_dir, split), volume_id, hu, labels, compress)
+    """Write out_dir/train (ids 0..train-1) and out_dir/val (ids train..train+val-1); returns out_dir."""
+    write_split(os.path.join(out_dir, "train"), range(train), size, slices, seed, compress)
+    write_split(os.path.join(out_dir, "val"), range(train, train + val), size, slices, seed, compress)
     return out_dir
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Write synthetic LiTS-like CT volumes (volume-N.nii + segmentation-N.nii, labels 0 "
-                    "background / 1 liver / 2 tumour) into OUT/train and OUT/val, for trying the pipeline "
-                    "without the real data.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--out", default=os.path.join("data", "raw"),
-                        help="root folder; matches DATA_PREPARATION.SCANS_*_DATA_PATH's default data/raw")
-    parser.add_argument("--train", type=_positive_int, default=4, help="number of training volumes")
-    parser.add_argument("--val", type=_positive_int, default=2, help="number of validation volumes")
-    parser.add_argument("--size", type=_positive_int, default=128, help=f"slice height and width (>= {MIN_SIZE})")
-    parser.add_argument("--slices", type=_positive_int, default=32, help=f"slices per volume (>= {MIN_SLICES})")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same data")
-    parser.add_argument("--compress", action="store_true", help="write .nii.gz instead of .nii")
-    args = parser.parse_args(argv)
-    if args.size < MIN_SIZE or args.slices < MIN_SLICES:
-        parser.error(f"--size must be >= {MIN_SIZE} and --slices >= {MIN_SLICES}")
-    return args
-
-
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    make_synthetic_splits(args.out, args.train, args.val, args.size, args.slices, args.seed, args.compress)
-    print(f"wrote {args.train} train and {args.val} val volumes of {args.size}x{args.size}x{args.slices} "
-          f"to {os.path.abspath(args.out)}")
-
-
-if __name__ == "__main__":
-    main()
