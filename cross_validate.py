@@ -15,9 +15,8 @@ import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU m
 
 import copy
 import os
-import subprocess
 import sys
-import tempfile
+from typing import Set
 
 import keras
 import matplotlib.pyplot as plt
@@ -39,12 +38,8 @@ from utils.errors import UserError
 from data_sets.slice_names import parse_slice_name
 from app.paths import require_paths
 from figures.plots import IMAGE_PANELS, plot_case_scores
+from training.fresh_process import train_in_fresh_process
 from volumes.slices import inference_slice_settings
-
-TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
-# What a saved fold config needs to run as train.py's primary config: no Hydra output folders.
-HYDRA_SETTINGS = {"defaults": ["_self_", {"override hydra/job_logging": "stdout"}],
-                  "hydra": {"run": {"dir": "."}, "output_subdir": None, "job": {"chdir": False}}}
 
 
 def fold_config(cfg: DictConfig, fold: int) -> DictConfig:
@@ -56,14 +51,12 @@ def fold_config(cfg: DictConfig, fold: int) -> DictConfig:
     return fold_cfg
 
 
-def train_fold(fold_cfg: DictConfig) -> None:
-    """Run train.py on the fold's config (a fresh process: fresh TF state; nothing imports a script)."""
-    with tempfile.TemporaryDirectory() as config_dir:
-        settings = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(fold_cfg, resolve=True)), HYDRA_SETTINGS)
-        OmegaConf.save(settings, os.path.join(config_dir, "config.yaml"))
-        completed = subprocess.run([sys.executable, TRAIN_SCRIPT, "--config-path", config_dir, "--config-name", "config"])
-    if completed.returncode != 0:
-        sys.exit(completed.returncode)   # train.py has printed its own error
+def train_fold(fold_cfg: DictConfig, explicit: Set[str]) -> None:
+    """Train the fold as train.py would, in a fresh process (fresh TF state); a fold that fails or is
+    interrupted ends the run with its exit status (it has printed its own `error:` or resume line)."""
+    status = train_in_fresh_process(fold_cfg, explicit)
+    if status != 0:
+        sys.exit(status)
 
 
 def held_out_pairs(fold_cfg: DictConfig):
@@ -99,8 +92,9 @@ def score_fold(fold_cfg: DictConfig) -> list:
 
 
 def cross_validate(cfg: DictConfig) -> dict:
+    explicit = command_line_keys()
     if OmegaConf.select(cfg, "DATA_PREPARATION.DATASET_PATH", default=None):
-        apply_description(cfg, command_line_keys())   # data=nnunet: dataset.json's classes, regions, channels
+        apply_description(cfg, explicit)   # data=nnunet: dataset.json's classes, regions, channels
         validate_config(cfg)
     scoring_settings(cfg, class_setup(cfg))   # a bad scoring option fails before any fold trains
     num_folds = cfg.DATASET.NUM_FOLDS
@@ -118,7 +112,7 @@ def cross_validate(cfg: DictConfig) -> dict:
     for fold in range(num_folds):
         print(f"== fold {fold} of {num_folds} ==", flush=True)
         fold_cfg = fold_config(cfg, fold)
-        train_fold(fold_cfg)
+        train_fold(fold_cfg, explicit)
         case_rows += [{"fold": fold, **row} for row in score_fold(fold_cfg)]
     summary_path = os.path.join(cfg.CROSS_VALIDATION.RESULTS_PATH, "summary.csv")
     mean, sd = write_cross_validation_csv(case_rows, summary_path, case_key)

@@ -1,7 +1,7 @@
 """The one entry point every script shares: Hydra parses the command line, UserErrors print one line."""
 import os
 import sys
-from typing import Callable
+from typing import Callable, Optional
 
 import hydra
 from hydra.errors import HydraException
@@ -42,6 +42,18 @@ def command_line_overrides() -> list:
     from hydra.core.hydra_config import HydraConfig
 
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def hydra_job_dir() -> Optional[str]:
+    """The running job's own folder under `-m` (hydra.sweep.dir/subdir): a sweep job's run folder; None
+    outside a Hydra multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    return hydra_cfg.runtime.output_dir if hydra_cfg.mode == RunMode.MULTIRUN else None
 
 
 def hydra_app(task: Callable[[DictConfig], object]) -> Callable[[], None]:

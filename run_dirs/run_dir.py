@@ -164,17 +164,6 @@ def enclosing_run(path: str) -> Optional[str]:
         current = parent
 
 
-def _hydra_job_dir() -> Optional[str]:
-    """The job's own folder under `-m` (hydra.sweep.dir/subdir); None outside a Hydra multirun."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized():
-        return None
-    hydra_cfg = HydraConfig.get()
-    return hydra_cfg.runtime.output_dir if hydra_cfg.mode == RunMode.MULTIRUN else None
-
-
 def command_line_keys(overrides: Optional[Iterable[str]] = None) -> Set[str]:
     """Keys set on the command line (`KEY=VALUE`, `+KEY=`, `++KEY=`); Hydra's when overrides is None."""
     if overrides is None:
@@ -210,18 +199,18 @@ def named_run_dir(work_dir: str, run_dir: str) -> str:
     return os.path.normpath(os.path.join(work_dir, os.path.expanduser(str(run_dir))))
 
 
-def prepare_run(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> DictConfig:
+def prepare_run(cfg: DictConfig, explicit: Iterable[str] = (), job_dir: Optional[str] = None) -> DictConfig:
     """Choose train.py's run directory (in place) and, when it is an existing run, resume its settings.
 
-    RUN_DIR unset: a new runs/<time> folder (under `-m`: the job's multirun/<time>/<n> folder).
+    RUN_DIR unset: a new runs/<time> folder (a Hydra multirun job: its own folder, `job_dir`).
     RUN_DIR=latest: the newest run. RUN_DIR an existing run: that run, with the settings it was
-    started with plus the command line's overrides (an override contradicting its model is refused).
+    started with plus the values of the keys set on the command line, `explicit` (command_line_keys;
+    one contradicting its model is refused).
     Writes nothing; `open_run` creates the folder once the inputs are checked.
     """
-    explicit = command_line_keys(overrides) - {"RUN_DIR"}
+    explicit = set(explicit) - {"RUN_DIR"}
     with open_dict(cfg):
         if cfg.RUN_DIR is None:
-            job_dir = _hydra_job_dir()
             cfg.RUN_DIR = job_dir or _new_run_dir(cfg.WORK_DIR)
             if job_dir is None:
                 _NEW_RUN_DIRS.add(cfg.RUN_DIR)

@@ -67,7 +67,7 @@ def prepared_workdir(tmp_path_factory, raw_lits):
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, prepared_workdir, raw_lits):
     """A tiny UNet3+ trained on the synthetic phantom: (config, history)."""
-    from train import train
+    from training.run import train
 
     cfg = workdir_config(tmp_path_factory.mktemp("trained"), prepared_workdir, raw_lits, *TRAIN_OVERRIDES)
     history = train(cfg)

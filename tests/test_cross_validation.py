@@ -61,7 +61,7 @@ def test_fold_out_of_range_gives_one_line_from_the_cli(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_fold_cross_validation_scores_every_training_volume_once(tmp_path, prepared_workdir, raw_lits):
+def test_two_fold_cross_validation_scores_every_training_volume_once(tmp_path, prepared_workdir, raw_lits, capfd):
     from cross_validate import cross_validate
 
     cfg = workdir_config(tmp_path, prepared_workdir, raw_lits, "DATASET.NUM_FOLDS=2", "HYPER_PARAMETERS.EPOCHS=1",
@@ -83,3 +83,14 @@ def test_two_fold_cross_validation_scores_every_training_volume_once(tmp_path, p
     assert os.path.isfile(result["figure"])
     assert {"dice_tumour", "hd95_liver_mm", "lesion_recall"} <= set(rows[0])   # scored on the CT grid
     assert float(rows[3]["dice_liver"]) == pytest.approx(np.mean(liver))
+    # a fold failing in its own process (run again: fold 0 has trained all its epochs) is that process's one
+    # `error:` line and its exit status, before any other fold trains
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        cross_validate(cfg)
+    err = capfd.readouterr().err
+    fold_0 = os.path.join(os.path.dirname(result["summary_csv"]), "fold_0")
+    assert exited.value.code == 2 and "Traceback" not in err, err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: run {fold_0} has already trained 1 epochs (HYPER_PARAMETERS.EPOCHS=1): nothing to train; to train "
+        f"on, raise the epochs: python train.py RUN_DIR={fold_0} HYPER_PARAMETERS.EPOCHS=2"], err

@@ -21,7 +21,7 @@ WORKER_SCRIPT = r"""
 import sys
 import numpy as np
 from tests.helpers import workdir_config
-from train import train
+from training.run import train
 
 work_dir, prepared, raw, generator, out = sys.argv[1:6]
 cfg = workdir_config(work_dir, prepared, raw, "USE_MULTI_GPUS.VALUE=True", "USE_MULTI_GPUS.STRATEGY=multi_worker",

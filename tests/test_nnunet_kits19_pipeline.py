@@ -24,7 +24,7 @@ def prepare_train(tmp_path, data, train_data):
 
     The prepared slices' manifest.json carries the data set (its class names, regions, channels, folder), so
     training needs none of it retyped."""
-    from train import train
+    from training.run import train
 
     processed = f"DATA_PREPARATION.PROCESSED_DATA_PATH={tmp_path}/processed"
     prepare_checked_dataset(tiny_config(tmp_path, *data, processed))

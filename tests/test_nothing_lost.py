@@ -271,7 +271,7 @@ def test_training_adopts_the_manifest_and_refuses_a_contradicting_override(tmp_p
 
 
 def test_a_new_run_records_the_manifest_recipe_in_its_config(tmp_path):
-    from train import adopt_prepared_recipe
+    from training.run import adopt_prepared_recipe
 
     raw = tmp_path / "raw"
     make_synthetic_splits(str(raw), train=2, val=1, size=32, slices=8, seed=2)
@@ -344,7 +344,7 @@ def test_a_moved_or_copied_run_reads_and_writes_only_where_it_is_now(tmp_path):
         run_config(evaluating, overrides=[f"RUN_DIR={run}"])
         assert checkpoint_path(evaluating) == os.path.join(run, "checkpoint", os.path.basename(weights))
         resuming = tiny_config(tmp_path, f"RUN_DIR={run}")         # train.py resuming it
-        prepare_run(resuming, overrides=[f"RUN_DIR={run}"])
+        prepare_run(resuming)
         open_run(resuming)
         for key in ("MODEL_CHECKPOINT", "BACKUP_AND_RESTORE", "CSV_LOGGER", "TENSORBOARD", "TIMING"):
             assert OmegaConf.select(resuming, f"CALLBACKS.{key}.PATH").startswith(run + os.sep)
@@ -386,19 +386,19 @@ def edited_run(tmp_path, edit):
 def test_a_hand_edited_run_config_is_one_line_naming_the_file_and_the_key(tmp_path, edit, message):
     run_dir, path = edited_run(tmp_path, edit)
     with pytest.raises(UserError) as raised:
-        prepare_run(tiny_config(tmp_path, f"RUN_DIR={run_dir}"), overrides=[f"RUN_DIR={run_dir}"])
+        prepare_run(tiny_config(tmp_path, f"RUN_DIR={run_dir}"))
     assert str(raised.value).startswith(f"{path}") and message in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_a_command_line_value_replaces_a_bad_one_in_the_run_config(tmp_path):
     run_dir, _ = edited_run(tmp_path, lambda t: t.replace("EPOCHS: 1", "EPOCHS: -3"))
     cfg = tiny_config(tmp_path, f"RUN_DIR={run_dir}", "HYPER_PARAMETERS.EPOCHS=5")
-    prepare_run(cfg, overrides=[f"RUN_DIR={run_dir}", "HYPER_PARAMETERS.EPOCHS=5"])
+    prepare_run(cfg, explicit={"RUN_DIR", "HYPER_PARAMETERS.EPOCHS"})
     assert cfg.HYPER_PARAMETERS.EPOCHS == 5
 
 
 def test_a_finished_run_is_one_line(tmp_path):
-    from train import refuse_finished_run
+    from training.run import refuse_finished_run
 
     cfg = tiny_config(tmp_path, "HYPER_PARAMETERS.EPOCHS=2")
     prepare_run(cfg)

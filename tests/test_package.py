@@ -1,4 +1,5 @@
 """The project is one installable package root (pyproject.toml): no script or notebook edits the import path."""
+import ast
 import os
 import tomllib
 
@@ -34,6 +35,22 @@ def test_every_code_folder_is_an_installed_package():
                     and any(f.endswith(".py") for f in os.listdir(os.path.join(REPO, name)))}
     assert installed == code_folders - {"tests"}
     assert {"utils", "models", "data_preparation", "benchmarks"} <= installed
+
+
+def test_no_library_module_imports_a_script():
+    """Imports flow one way: the scripts at the top (train.py, cross_validate.py, ...) import the library,
+    never the reverse (the training run lives in training/, not in train.py)."""
+    scripts = {name[:-3] for name in os.listdir(REPO) if name.endswith(".py")}
+    offenders = []
+    for path in _source_files():
+        relative = os.path.relpath(path, REPO)
+        if os.sep not in relative or relative.startswith("tests" + os.sep) or not path.endswith(".py"):
+            continue
+        for node in ast.walk(ast.parse(open(path).read())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            offenders += [f"{relative}: {name}" for name in names if name.split(".")[0] in scripts]
+    assert offenders == []
 
 
 @pytest.mark.slow

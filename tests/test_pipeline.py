@@ -210,7 +210,7 @@ def test_predicting_slices_of_another_size_than_the_run_is_one_line(trained, tmp
 def test_train_with_every_switch_on_cpu(tmp_path, prepared_workdir, raw_lits):
     """The recipe's headline command: CGM model, MirroredStrategy, DALI (CPU), AMP and XLA."""
     from data_generators.dali_data_generator import dali_import_error
-    from train import train
+    from training.run import train
 
     generator = "DALI_GENERATOR" if dali_import_error() is None else "TF_GENERATOR"
     cfg = workdir_config(tmp_path, prepared_workdir, raw_lits, "MODEL.TYPE=unet3plus_deepsup_cgm",
@@ -225,7 +225,7 @@ def test_the_same_seed_trains_the_same_weights_and_another_seed_does_not(tmp_pat
     """Reproducible runs: SEED fixes the weights' initialisation, the batches and their order (CPU)."""
     import keras
 
-    from train import train
+    from training.run import train
 
     def trained_weights(seed):
         cfg = workdir_config(tmp_path / str(len(list(tmp_path.iterdir()))), prepared_workdir, raw_lits, f"SEED={seed}",

@@ -30,7 +30,7 @@ import sys, time
 from run_dirs.run_dir import open_run, prepare_run
 from tests.helpers import tiny_config
 cfg = tiny_config(sys.argv[1], "RUN_DIR=" + sys.argv[2])
-prepare_run(cfg, overrides=["RUN_DIR=" + sys.argv[2]])
+prepare_run(cfg)
 open_run(cfg)
 print("holding", flush=True)
 time.sleep(600)
@@ -139,14 +139,14 @@ def test_run_config_takes_the_model_settings_from_the_run(tmp_path):
 def test_resuming_a_run_takes_its_saved_settings_plus_explicit_overrides(tmp_path):
     first = new_run(tmp_path, "HYPER_PARAMETERS.LEARNING_RATE=0.01", "HYPER_PARAMETERS.EPOCHS=3")
     again = tiny_config(tmp_path, f"RUN_DIR={first.RUN_DIR}", "HYPER_PARAMETERS.EPOCHS=5")
-    prepare_run(again, overrides=[f"RUN_DIR={first.RUN_DIR}", "HYPER_PARAMETERS.EPOCHS=5"])
+    prepare_run(again, explicit={"RUN_DIR", "HYPER_PARAMETERS.EPOCHS"})
     assert again.RUN_DIR == first.RUN_DIR
     assert again.HYPER_PARAMETERS.LEARNING_RATE == 0.01 and again.HYPER_PARAMETERS.EPOCHS == 5
     relative = tiny_config(tmp_path, f"RUN_DIR={os.path.relpath(first.RUN_DIR, tmp_path)}")
-    assert prepare_run(relative, overrides=[]).RUN_DIR == first.RUN_DIR      # relative to WORK_DIR
+    assert prepare_run(relative).RUN_DIR == first.RUN_DIR      # relative to WORK_DIR
     with pytest.raises(UserError, match="was trained with INPUT.HEIGHT=64, the command line asks for 128"):
         prepare_run(tiny_config(tmp_path, f"RUN_DIR={first.RUN_DIR}", "INPUT.HEIGHT=128"),
-                    overrides=["INPUT.HEIGHT=128"])
+                    explicit={"INPUT.HEIGHT"})
 
 
 def test_a_run_in_use_by_another_process_is_refused_until_that_process_ends(tmp_path):
@@ -157,7 +157,7 @@ def test_a_run_in_use_by_another_process_is_refused_until_that_process_ends(tmp_
     try:
         assert holder.stdout.readline().strip() == "holding"
         again = tiny_config(tmp_path, f"RUN_DIR={cfg.RUN_DIR}")
-        prepare_run(again, overrides=[f"RUN_DIR={cfg.RUN_DIR}"])
+        prepare_run(again)
         with pytest.raises(UserError, match=rf"RUN_DIR={re.escape(cfg.RUN_DIR)} is in use by another train.py "
                                             rf"\(pid {holder.pid}\): wait for it to end"):
             open_run(again)
@@ -271,7 +271,7 @@ class ScriptedDice(keras.callbacks.Callback):
 def test_resume_restores_the_best_and_a_second_run_keeps_out(tmp_path, prepared_workdir, raw_lits, monkeypatch,
                                                                  capsys):
     """The measured case: best 0.953 at epoch 2, killed in epoch 3, the resumed epoch 3 scores 0.935."""
-    import train as train_module
+    import training.run as train_module
 
     values = [0.6, 0.953, 0.935]
     real_build = train_module.build_callbacks
