@@ -81,6 +81,9 @@ def validate_config(cfg: DictConfig) -> None:
     _check(0 <= cfg.SEED < 2 ** 32, f"SEED must be an integer from 0 to 2**32 - 1 (NumPy's range), got {cfg.SEED}")
     _check(float(cfg.HYPER_PARAMETERS.LEARNING_RATE) > 0,
            f"HYPER_PARAMETERS.LEARNING_RATE must be > 0, got {cfg.HYPER_PARAMETERS.LEARNING_RATE}")
+    overlap = cfg.EVALUATION.LESION_OVERLAP
+    _check(not isinstance(overlap, bool) and isinstance(overlap, (int, float)) and 0 <= overlap < 1,
+           f"EVALUATION.LESION_OVERLAP must be a number from 0 (any overlap) to below 1, got {overlap!r}")
     _check(cfg.INPUT.CHANNELS in (1, 3), f"INPUT.CHANNELS must be 1 or 3, got {cfg.INPUT.CHANNELS}")
     _check(cfg.INPUT.HEIGHT % 16 == 0 and cfg.INPUT.WIDTH % 16 == 0,
            f"INPUT.HEIGHT and INPUT.WIDTH must be multiples of 16 (4 poolings), got "

@@ -28,14 +28,11 @@ class Evaluation(NamedTuple):
 def scoring_settings(cfg: DictConfig, setup: ClassSetup) -> Scoring:
     """What evaluate.py and cross_validate.py score: the regions the network can predict and the lesion
     region (data_sets.kinds.class_setup of DATASET.REGIONS / LESION_REGION), EVALUATION.HD95 and
-    EVALUATION.LESION_OVERLAP; a bad value is a UserError naming its key."""
+    EVALUATION.LESION_OVERLAP (its range checked with the config, app.config.validate_config); a bad value is a
+    UserError naming its key."""
     hd95 = cfg.EVALUATION.HD95
     choose("EVALUATION.HD95", hd95)   # a UserError listing the conventions otherwise
-    lesion_overlap = cfg.EVALUATION.LESION_OVERLAP
-    if isinstance(lesion_overlap, bool) or not isinstance(lesion_overlap, (int, float)) or not 0 <= lesion_overlap < 1:
-        raise UserError(f"EVALUATION.LESION_OVERLAP must be a number from 0 (any overlap) to below 1, "
-                        f"got {lesion_overlap!r}")
-    return Scoring(dict(setup.regions), setup.lesion_region, hd95, float(lesion_overlap))
+    return Scoring(dict(setup.regions), setup.lesion_region, hd95, float(cfg.EVALUATION.LESION_OVERLAP))
 
 
 def slice_grid_overlaps(labels: np.ndarray, model_labels: np.ndarray, settings: SliceSettings, classes: int,

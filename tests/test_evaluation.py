@@ -10,6 +10,7 @@ from evaluate import headline
 from evaluation.metrics import (LITS_LESION_REGION, LITS_REGIONS, active_regions, case_scores, image_diagonal,
                                 lesion_detection, overlap, surface_distances)
 from evaluation.summary import case_row, global_row, mean_row, missed_line
+from app.config import validate_config
 from data_sets.kinds import class_setup
 from evaluation.volumes import evaluate_volumes, scoring_settings
 from data_sets.synthetic.ct import SPACING_MM
@@ -348,7 +349,8 @@ def test_scoring_settings_come_from_the_config_and_bad_values_are_named(tmp_path
     assert (custom.regions, custom.lesion_region, custom.hd95, custom.lesion_overlap) == (
         {"organ": (1, 2), "tumour": (2,)}, None, "pooled", 0.0)
     for override, message in [("EVALUATION.HD95=mean", r"EVALUATION.HD95 must be one of max_of_directed, pooled; got 'mean'"),
-                              ("EVALUATION.LESION_OVERLAP=1", "EVALUATION.LESION_OVERLAP must be a number from 0"),
                               ("DATASET.LESION_REGION=liver_tumour", "DATASET.LESION_REGION=liver_tumour is not a region")]:
         with pytest.raises(UserError, match=message):
             _scoring(tiny_config(tmp_path, override))
+    with pytest.raises(UserError, match="EVALUATION.LESION_OVERLAP must be a number from 0"):   # checked with the config
+        validate_config(tiny_config(tmp_path, "EVALUATION.LESION_OVERLAP=1"))
