@@ -1,7 +1,7 @@
 """Bad input -> one `error:` line (docs/errors.md): the typed schema, unknown keys, paths, corrupt data.
 
 Each row of docs/errors.md is a case here. The command-line cases stop before any model is built,
-except the corrupt-PNG one, which trains a tiny model until it meets the bad file. One case per script
+except the corrupt-PNG ones, which train a tiny model until they meet the bad file. One case per script
 runs it in a fresh Python, as a user types it; the others call the same main() in the test's process
 (tests/helpers.run_main), each sparing a TensorFlow import.
 """
@@ -127,9 +127,9 @@ def test_corrupt_png_met_in_training_names_the_file_and_leaves_no_run_behind(tmp
     shutil.copytree(prepared_workdir / "data" / "processed", data)
     bad = sorted((data / "val" / "images").iterdir())[1]
     bad.write_bytes(bad.read_bytes()[:100])   # a PNG cut short, as by a full disk
-    result = run_cli("train.py", f"WORK_DIR={tmp_path}", f"DATA_PREPARATION.PROCESSED_DATA_PATH={data}",
-                     *TINY_OVERRIDES, "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4",
-                     "CALLBACKS.TENSORBOARD.VALUE=False", tf_log_level=None)
+    result = run_main("train.py", f"WORK_DIR={tmp_path}", f"DATA_PREPARATION.PROCESSED_DATA_PATH={data}",
+                      *TINY_OVERRIDES, "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4",
+                      "CALLBACKS.TENSORBOARD.VALUE=False")
     assert_one_error_line(result, f"cannot read image {bad}")
     assert glob.glob(f"{tmp_path}/runs/*") == []   # failed before any weights: no run for evaluate.py to pick
 
@@ -141,9 +141,9 @@ def test_corrupt_png_met_by_dali_gives_one_line(tmp_path, prepared_workdir):
     shutil.copytree(prepared_workdir / "data" / "processed", data)
     bad = sorted((data / "val" / "images").iterdir())[1]
     bad.write_bytes(bad.read_bytes()[:100])
-    result = run_cli("train.py", f"WORK_DIR={tmp_path}", f"DATA_PREPARATION.PROCESSED_DATA_PATH={data}",
-                     *TINY_OVERRIDES, "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4",
-                     "CALLBACKS.TENSORBOARD.VALUE=False", "DATA_GENERATOR_TYPE=DALI_GENERATOR", tf_log_level=None)
+    result = run_main("train.py", f"WORK_DIR={tmp_path}", f"DATA_PREPARATION.PROCESSED_DATA_PATH={data}",
+                      *TINY_OVERRIDES, "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4",
+                      "CALLBACKS.TENSORBOARD.VALUE=False", "DATA_GENERATOR_TYPE=DALI_GENERATOR")
     assert_one_error_line(result, "DALI could not decode a PNG", "verify_data.py")
 
 
