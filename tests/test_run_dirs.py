@@ -339,8 +339,8 @@ def test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use(t
     """A 2-trial Optuna sweep (issue 11) whose jobs are complete run folders (issue 9)."""
     data = shared_data(prepared_workdir, raw_lits)
     tiny = [o for o in TINY_OVERRIDES if not o.startswith("HYPER_PARAMETERS.BATCH_SIZE=")]   # the sweep sets it
-    result = run_cli("train.py", "-m", f"WORK_DIR={tmp_path}", *tiny, *data, "hparams_search=lr_batch",
-                     "hydra.sweeper.n_trials=2", "CALLBACKS.TIMING.WARMUP_STEPS=1", timeout=900)
+    result = run_main("train.py", "-m", f"WORK_DIR={tmp_path}", *tiny, *data, "hparams_search=lr_batch",
+                      "hydra.sweeper.n_trials=2", "CALLBACKS.TIMING.WARMUP_STEPS=1")
     assert result.returncode == 0, result.stderr
     assert len(re.findall(r"^Total training time \d+:\d\d:\d\d", result.stdout, re.M)) == 2   # each job's last line
     runs = sorted(glob.glob(f"{tmp_path}/multirun/*/[0-9]"))
