@@ -1,4 +1,5 @@
 """The lean inference graph, and SavedModel / ONNX / OpenVINO exports that give Keras' answers."""
+import copy
 import importlib.util
 import os
 
@@ -112,7 +113,7 @@ def test_export_script_reports_a_bad_format_in_one_line(tmp_path):
 def test_export_script_writes_files_of_a_trained_model(trained, tmp_path, capfd):
     from export import export
 
-    cfg, _ = trained
+    cfg = copy.deepcopy(trained[0])   # the session's run config: other tests read its EXPORT.PATH
     cfg.EXPORT.PATH = str(tmp_path / "exported")
     cfg.EXPORT.FORMATS = ["saved_model", "onnx", "onnx_int8"]
     (tmp_path / "exported").mkdir()
