@@ -77,9 +77,11 @@ def make_ct(args) -> str:
 
 
 def training_slices(args, cfg, count: int = 2):
-    """(images, one-hot masks) at the network's scale from `count` training phantoms; the 3-slice inputs are
-    also written as PNG training slices (what int8 calibrates on)."""
-    from data_sets.synthetic.ct import make_synthetic_volume
+    """(images, one-hot masks) at the network's scale from `count` training scans shaped like the benchmark's CT
+    (a 24-slice liver phantom between body-only slices: most slices hold no liver, as in a LiTS scan, so the model
+    learns that the spine and the body alone are background); the 3-slice inputs are also written as PNG training
+    slices (what int8 calibrates on)."""
+    from data_sets.synthetic.ct import make_synthetic_ct
     from data_sets.image_files import write_png
     from volumes.geometry import one_hot
     from volumes.slices import inference_slice_settings, input_slice, label_slice
@@ -87,7 +89,7 @@ def training_slices(args, cfg, count: int = 2):
     settings = inference_slice_settings(cfg)
     images, masks = [], []
     for volume in range(count):
-        hu, labels = make_synthetic_volume(args.size, 24, seed=[22, volume])
+        hu, labels = make_synthetic_ct(args.size, 64, 24, seed=[22, volume])
         for index in range(hu.shape[2]):
             image = input_slice(hu, index, settings)
             images.append(image)
