@@ -19,7 +19,7 @@ from app.choices import choose
 from app.config import positive_int
 from utils.errors import UserError
 from inference.predict_fn import make_predict_fn
-from runtime.devices import cpu_has_bfloat16, cpu_has_int8_dot, gpu_compute_capabilities, precision_of
+from runtime.devices import cpu_has_amx_int8, cpu_has_bfloat16, cpu_has_int8_dot, gpu_compute_capabilities, precision_of
 
 
 class Backend(NamedTuple):
@@ -33,9 +33,13 @@ def keras_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
     return lambda images: predict(images).numpy()
 
 
+def onnx_path(cfg, model, precision, scratch) -> str:
+    """The ONNX file an ONNX backend runs: the float32 export, or the int8 one quantised on training slices."""
+    return write_onnx(cfg, model, scratch) if precision == "float32" else write_onnx_int8(cfg, model, scratch)
+
+
 def onnxruntime_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
-    path = write_onnx(cfg, model, scratch) if precision == "float32" else write_onnx_int8(cfg, model, scratch)
-    return onnx_file_runner(path)
+    return onnx_file_runner(onnx_path(cfg, model, precision, scratch))
 
 
 def onnx_file_runner(path: str) -> Callable:
@@ -46,24 +50,35 @@ def onnx_file_runner(path: str) -> Callable:
     return lambda images: session.run(["probabilities"], {"image": images})[0]
 
 
-OPENVINO_HINTS = {"float32": "f32", "bfloat16": "bf16"}
+# int8: the quantised ONNX file's int8 layers run as int8 (AMX / VNNI kernels), the rest in float32
+OPENVINO_HINTS = {"float32": "f32", "bfloat16": "bf16", "int8": "f32"}
 
 
 def openvino_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
+    path = write_onnx(cfg, model, scratch) if precision == "bfloat16" else onnx_path(cfg, model, precision, scratch)
+    return openvino_file_runner(path, precision)
+
+
+def openvino_file_runner(path: str, precision: str) -> Callable:
+    """predict(images) -> probabilities of an ONNX file compiled by OpenVINO for this CPU."""
     import openvino
 
-    compiled = openvino.Core().compile_model(write_onnx(cfg, model, scratch), "CPU",
-                                             {"INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision]})
+    compiled = openvino.Core().compile_model(path, "CPU", {"INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision]})
     request = compiled.create_infer_request()
     output = compiled.output("probabilities")
     return lambda images: request.infer({"image": images})[output]
+
+
+# How each backend runs the run's own int8 ONNX file (deploy.run_int8)
+INT8_FILE_RUNNERS = {"onnxruntime": onnx_file_runner,
+                     "openvino": lambda path: openvino_file_runner(path, "int8")}
 
 
 # name -> (what it needs, precisions it runs, how to build its predict function)
 BACKENDS = {
     "keras": (Backend("", "", ("float32", "bfloat16", "float16")), keras_runner),
     "onnxruntime": (Backend("onnxruntime", "onnxruntime==1.31.1", ("float32", "int8")), onnxruntime_runner),
-    "openvino": (Backend("openvino", OPENVINO_PIP, ("float32", "bfloat16")), openvino_runner),
+    "openvino": (Backend("openvino", OPENVINO_PIP, ("float32", "bfloat16", "int8")), openvino_runner),
 }
 AUTO = "auto"   # INFERENCE.BACKEND: the fastest backend here among those whose Dice parity is tested
 # INFERENCE.BACKEND: a backend, or auto (resolved per machine by `auto_backend`)
@@ -110,16 +125,20 @@ def inference_batch_size(cfg) -> int:
     return positive_int(cfg.INFERENCE.BATCH_SIZE, "INFERENCE.BATCH_SIZE")
 
 
-def auto_backend(cfg, cpu_int8: bool, cpu_bfloat16: bool, gpus: list) -> Tuple[str, str, str]:
+def auto_backend(cfg, cpu_int8: bool, cpu_bfloat16: bool, gpus: list, cpu_amx_int8: bool = False) -> Tuple[str, str, str]:
     """(name, precision, why) for INFERENCE.BACKEND=auto, from backends whose Dice on the validation CTs is
-    tested against float32 (tests/test_precision.py): int8 ONNX on CPUs with int8 dot products when the run
-    holds its int8 model or this machine its training slices (int8 is never calibrated without them);
-    bfloat16 Keras on Ampere+ GPUs and fast-bfloat16 CPUs; else float32. float16 has no such test."""
+    tested against float32 (tests/test_precision.py): the run's int8 ONNX model on CPUs with int8 dot products
+    when the run holds it or this machine its training slices (int8 is never calibrated without them), run by
+    OpenVINO on AMX CPUs where it is installed (about 4x faster than ONNX Runtime there: docs/benchmarks.md),
+    else by ONNX Runtime; bfloat16 Keras on Ampere+ GPUs and fast-bfloat16 CPUs; else float32. float16 has no
+    such test."""
     if gpus:
         if min(gpus) >= (8, 0):
             return "keras", "bfloat16", "GPU with bfloat16 tensor cores"
         return "keras", "float32", "GPU without bfloat16 (float16 has no tested Dice parity)"
     int8_ready = importlib.util.find_spec("onnxruntime") is not None and (stored_int8(cfg) or can_calibrate(cfg))
+    if cpu_amx_int8 and int8_ready and importlib.util.find_spec("openvino") is not None:
+        return "openvino", "int8", "CPU with AMX int8"
     if cpu_int8 and int8_ready:
         return "onnxruntime", "int8", "CPU with VNNI/AMX int8"
     fallback = "keras", *(("bfloat16", "CPU with fast bfloat16") if cpu_bfloat16 else ("float32", "CPU"))
@@ -133,7 +152,7 @@ def resolve_backend(cfg) -> Tuple[str, str, str]:
     """(name, precision, why) that INFERENCE.BACKEND runs: an entry as BENCHMARK.BACKENDS takes, or auto."""
     entry = cfg.INFERENCE.BACKEND
     if str(entry) == AUTO:
-        return auto_backend(cfg, cpu_has_int8_dot(), cpu_has_bfloat16(), gpu_compute_capabilities())
+        return auto_backend(cfg, cpu_has_int8_dot(), cpu_has_bfloat16(), gpu_compute_capabilities(), cpu_has_amx_int8())
     [(name, precision)] = parse_backends([entry], precision_of(cfg.OPTIMIZATION.AMP), "INFERENCE.BACKEND")
     return name, precision, ""
 
@@ -147,11 +166,11 @@ def inference_backend(cfg, model: keras.Model):
     the run); other ONNX files live in a temporary folder for the block."""
     name, precision, why = resolve_backend(cfg)
     with tempfile.TemporaryDirectory(prefix="unet3p-inference-") as scratch:
-        if (name, precision) == ("onnxruntime", "int8"):
+        if precision == "int8":
             record = run_int8(cfg, model)
             source = (f"int8 model {record['path']}, calibrated on {len(record['calibration_images'])} slices of "
                       f"{record['calibration_images_path']}")
-            runner = onnx_file_runner(record["path"])
+            runner = INT8_FILE_RUNNERS[name](record["path"])
         else:
             source, runner = "", build_runner(name, precision, cfg, model, scratch, bool(cfg.OPTIMIZATION.XLA))
         chosen = f"{name}, {precision}"

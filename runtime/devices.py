@@ -84,6 +84,11 @@ def cpu_has_int8_dot(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
     return any(flag in flags for flag in FAST_INT8_FLAGS)
 
 
+def cpu_has_amx_int8(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
+    """True on CPUs with AMX int8 tiles (Sapphire Rapids and later), where OpenVINO's int8 kernels pay most."""
+    return "amx_int8" in _cpu_fields(cpuinfo_path).get("flags", "").split()
+
+
 def gpu_compute_capabilities() -> list:
     """(major, minor) of every visible GPU; empty on CPU-only machines."""
     details = [tf.config.experimental.get_device_details(gpu) for gpu in tf.config.list_physical_devices("GPU")]

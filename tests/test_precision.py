@@ -1,5 +1,6 @@
 """OPTIMIZATION.AMP: each value's policy and loss scaling, the per-device choice, bfloat16 training and parity;
 int8 ONNX (the fast CPU path) and its parity."""
+import importlib.util
 import os
 
 import cv2
@@ -125,12 +126,18 @@ def test_trained_model_gives_the_same_dice_in_bfloat16_and_float32(trained):
 
 
 @pytest.mark.slow
-def test_trained_model_gives_the_same_dice_in_int8_onnx_and_float32(trained, tmp_path):
-    """The fast CPU path (INFERENCE.BACKEND=onnxruntime:int8), calibrated on the run's training slices."""
+@pytest.mark.parametrize("backend", [
+    "onnxruntime",
+    pytest.param("openvino", marks=pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
+                                                       reason="OpenVINO is not installed")),
+])
+def test_trained_model_gives_the_same_dice_in_int8_onnx_and_float32(trained, tmp_path, backend):
+    """The fast CPU path (INFERENCE.BACKEND=onnxruntime:int8 / openvino:int8: the same int8 ONNX file, calibrated
+    on the run's training slices, run by either)."""
     cfg, _ = trained
     model = load_trained_model(cfg)
     pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH)
-    int8 = build_runner("onnxruntime", "int8", cfg, model, str(tmp_path))
+    int8 = build_runner(backend, "int8", cfg, model, str(tmp_path))
     result = evaluate_volumes(pairs, int8, slice_settings(cfg), cfg.OUTPUT.CLASSES, 8)
     dice8 = np.array([result.summary[1]["dice_liver"], result.summary[1]["dice_tumour"]])
     dice32 = validation_dice(cfg, model)

@@ -1,5 +1,6 @@
 """A trained run is all inference needs: int8 calibrated once and kept in the run; INFERENCE.BACKEND=auto."""
 import copy
+import importlib.util
 import json
 import os
 import shutil
@@ -11,7 +12,7 @@ from deploy.run_int8 import INT8_FILE, RECORD_FILE, run_int8, stored_int8
 from run_dirs.loading import load_trained_model
 from tests.helpers import run_main, tiny_config
 from utils.errors import UserError
-from runtime.devices import cpu_has_int8_dot
+from runtime.devices import cpu_has_amx_int8, cpu_has_int8_dot
 
 
 @pytest.mark.parametrize("int8,bf16,gpus,held,expected", [
@@ -32,6 +33,30 @@ def test_auto_picks_the_fastest_tested_backend(tmp_path, monkeypatch, int8, bf16
     assert (name, precision) == expected and why
     if int8 and not held and not gpus:
         assert "no training slices here to calibrate one" in why
+
+
+@pytest.mark.parametrize("openvino,held,expected", [
+    (True, True, ("openvino", "int8")),       # AMX CPU with OpenVINO installed: OpenVINO runs the run's int8 model
+    (False, True, ("onnxruntime", "int8")),   # ... without OpenVINO: ONNX Runtime runs it
+    (True, False, ("keras", "bfloat16")),     # no int8 model and nothing to calibrate on
+])
+def test_auto_runs_int8_with_openvino_on_amx_cpus(tmp_path, monkeypatch, openvino, held, expected):
+    import deploy.backends as backends
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: (object() if openvino else None) if name == "openvino" else real_find_spec(name))
+    cfg = tiny_config(tmp_path, f"RUN_DIR={tmp_path}/run", f"DATA_PREPARATION.PROCESSED_DATA_PATH={tmp_path}/none")
+    monkeypatch.setattr(backends, "stored_int8", lambda cfg: {"path": "model.int8.onnx"} if held else None)
+    assert auto_backend(cfg, True, True, [], cpu_amx_int8=True)[:2] == expected
+
+
+def test_amx_int8_is_read_from_cpuinfo_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("vendor_id\t: GenuineIntel\nflags\t\t: avx512_vnni amx_tile amx_int8 amx_bf16\n")
+    assert cpu_has_amx_int8(str(cpuinfo)) and cpu_has_int8_dot(str(cpuinfo))
+    cpuinfo.write_text("vendor_id\t: AuthenticAMD\nflags\t\t: avx512_vnni avx512_bf16\n")
+    assert not cpu_has_amx_int8(str(cpuinfo)) and cpu_has_int8_dot(str(cpuinfo))
 
 
 def test_a_named_backend_is_resolved_as_before(tmp_path):
@@ -72,7 +97,10 @@ def test_int8_is_calibrated_once_kept_in_the_run_and_used_where_the_training_dat
                                  f"CALLBACKS.MODEL_CHECKPOINT.PATH={cfg.CALLBACKS.MODEL_CHECKPOINT.PATH}",
                                  f"MODEL.WEIGHTS_FILE_NAME={cfg.MODEL.WEIGHTS_FILE_NAME}")
         assert stored_int8(clinic_cfg)["path"] == os.path.join(export_dir, INT8_FILE)
-        if cpu_has_int8_dot():
+        if cpu_has_amx_int8() and importlib.util.find_spec("openvino") is not None:
+            clinic_cfg.INFERENCE.BACKEND = "auto"
+            assert resolve_backend(clinic_cfg) == ("openvino", "int8", "CPU with AMX int8")
+        elif cpu_has_int8_dot():
             clinic_cfg.INFERENCE.BACKEND = "auto"
             assert resolve_backend(clinic_cfg) == ("onnxruntime", "int8", "CPU with VNNI/AMX int8")
 
