@@ -25,7 +25,8 @@ import app.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on 
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig
 
-from data_sets.kinds import KINDS, check_description, class_setup
+from app.choices import choose
+from data_sets.kinds import check_description, class_setup
 from deploy.backends import inference_backend, inference_batch_size
 from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import format_table, missed_line, regions_of, write_csv
@@ -76,7 +77,7 @@ def evaluate(cfg: DictConfig) -> dict:
     """The config visits each room once, in this order: the run's settings, paths, the data set, the settings of
     slices / ROI / scoring, the trained model, its backend, then the scores (tests/config_walk.py traces it)."""
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with; validated
-    kind = KINDS[cfg.DATASET.KIND]
+    kind = choose("DATASET.KIND", cfg.DATASET.KIND)   # the name table, as data_sets.kinds.dataset_kind reads it
     if not kind.volumetric:
         return evaluate_pictures(cfg, kind)
     require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"], read_dirs=[kind.val_source])

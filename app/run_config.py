@@ -31,6 +31,7 @@ RUN_DEFAULT_KEYS = ("OPTIMIZATION", "CALLBACKS.MODEL_CHECKPOINT.PATH", "DATA_PRE
 # and how its pictures are shown (in colour).
 PICTURE_RUN_DEFAULT_KEYS = ("DATASET", "SEED", "SHOW_CENTER_CHANNEL_IMAGE")
 
+
 def _value(cfg: DictConfig, key: str):
     """A plain (resolved) value for comparing and re-applying; None when the key is absent."""
     value = OmegaConf.select(cfg, key, default=None)
@@ -105,7 +106,10 @@ def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> Di
     run's config.yaml is one line naming that file.
     """
     explicit = command_line_keys(overrides) - {"RUN_DIR"}
-    run_dir = latest_trained_run(cfg.WORK_DIR) if cfg.RUN_DIR in (None, LATEST) else named_run_dir(cfg.WORK_DIR, cfg.RUN_DIR)
+    if cfg.RUN_DIR in (None, LATEST):
+        run_dir = latest_trained_run(cfg.WORK_DIR)
+    else:
+        run_dir = named_run_dir(cfg.WORK_DIR, cfg.RUN_DIR)
     saved = load_run_config(run_dir)
     refuse_contradictions(cfg, saved, explicit, run_dir)
     asked = copy.deepcopy(cfg)

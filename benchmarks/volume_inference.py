@@ -255,7 +255,7 @@ def table(results: list) -> str:
         lines.append(f"| {r['setting']} | {r['runs_as']} | {r['slices_predicted']} of {r['slices']} | "
                      f"{r['seconds']:.1f} | {baseline / r['seconds']:.2f}x | {r['cpu_seconds']:.1f} | "
                      f"{baseline_cpu / r['cpu_seconds']:.2f}x | {phases} | {r['set_up']:.1f} | "
-                     f"{'–' if r['peak_rss_gb'] is None else format(r['peak_rss_gb'], '.2f')} | {r['load_average']:.1f} | {r['dice_liver']:.4f} | {r['dice_tumour']:.4f} |")
+                     f"{r['peak_rss_gb']:.2f} | {r['load_average']:.1f} | {r['dice_liver']:.4f} | {r['dice_tumour']:.4f} |")
     return "\n".join(lines)
 
 

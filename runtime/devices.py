@@ -58,6 +58,11 @@ FAST_BF16_CPUS = ((None, "amx_bf16"), ("AuthenticAMD", "avx512_bf16"))
 FAST_INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
+def _cpu_flags(cpuinfo_path: str) -> list:
+    """The first processor's flags in /proc/cpuinfo (empty when it cannot be read)."""
+    return _cpu_fields(cpuinfo_path).get("flags", "").split()
+
+
 def _cpu_fields(cpuinfo_path: str) -> dict:
     """The first processor's fields of /proc/cpuinfo (empty when it cannot be read)."""
     fields = {}
@@ -80,13 +85,13 @@ def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
 
 def cpu_has_int8_dot(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
     """True on CPUs with VNNI or AMX int8 instructions (FAST_INT8_FLAGS), where int8 inference pays most."""
-    flags = _cpu_fields(cpuinfo_path).get("flags", "").split()
+    flags = _cpu_flags(cpuinfo_path)
     return any(flag in flags for flag in FAST_INT8_FLAGS)
 
 
 def cpu_has_amx_int8(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
     """True on CPUs with AMX int8 tiles (Sapphire Rapids and later), where OpenVINO's int8 kernels pay most."""
-    return "amx_int8" in _cpu_fields(cpuinfo_path).get("flags", "").split()
+    return "amx_int8" in _cpu_flags(cpuinfo_path)
 
 
 def gpu_compute_capabilities() -> list:
