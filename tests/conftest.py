@@ -131,3 +131,52 @@ def trained(request, tmp_path_factory, prepared_workdir, raw_lits):
     OmegaConf.set_struct(cfg, True)   # as compose_config gives it
     history = types.SimpleNamespace(history=record["history"], total_training_seconds=record["total_training_seconds"])
     return cfg, history
+
+
+# The tests that take longest on 2 cores (each trains, or starts Pythons that do), longest first. A test
+# missing here, or renamed, only loses its place at the front. Tests sharing a module-scoped fixture that
+# trains (test_images.py's picture_run) are kept together: split up, the fixture would train twice.
+LONGEST_FIRST = [
+    "test_images.py::test_cross_validation_folds_over_images",
+    "test_run_dirs.py::test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use",
+    "test_pipeline.py::test_the_same_seed_trains_the_same_weights_and_another_seed_does_not",
+    "test_run_dirs.py::test_resume_restores_the_best_and_a_second_run_keeps_out",
+    "test_runtime.py::test_amp_sets_mixed_policy_loss_scaling_and_float32_outputs",
+    "test_precision.py::test_bfloat16_training_step_runs_under_xla",
+    ("test_images.py::test_train_evaluate_predict_four_classes_of_non_square_jpgs",
+     "test_images.py::test_notebook_follows_a_picture_run"),
+    "test_run_dirs.py::test_ctrl_c_prints_the_resume_command_and_the_command_resumes",
+    "test_pipeline.py::test_train_with_every_switch_on_cpu",
+    "test_images.py::test_grayscale_binary_masks_from_one_folder_train_and_score",
+    "test_cross_validation.py::test_two_fold_cross_validation_scores_every_training_volume_once",
+    "test_multi_worker.py::test_two_workers_train_to_identical_weights",
+    "test_benchmarks.py::test_volume_benchmark_times_a_ct_per_setting_and_writes_the_table",
+    "test_multi_replica.py::test_tf_generator_feeds_global_batches_to_two_replicas",
+    "test_multi_replica.py::test_dali_runs_one_sharded_pipeline_per_replica",
+    "test_synthetic_data.py::test_cli_help_lists_the_section_and_the_docstrings_examples",
+    "test_benchmarks.py::test_sweep_writes_markdown_table_and_plot",
+    "test_models.py::test_a_cgm_training_step_gives_a_finite_loss",
+    "test_interrupt.py::test_sigint_is_held_until_the_batch_end_and_the_old_handler_comes_back",
+    "test_run_dirs.py::test_a_run_in_use_by_another_process_is_refused_until_that_process_ends",
+    "test_pipeline.py::test_cli_help_lists_config",
+    "test_multi_replica.py::test_dali_iterators_can_be_recreated_under_mirrored_strategy",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under xdist's worksteal (pytest.ini) each of the 2 workers starts on its own half of the collected list
+    and, once done, steals from the tail of the other's: the longest tests are dealt alternately to the fronts of
+    both halves, so that the suite does not end with one worker in a 40 s test while the other idles."""
+    if not hasattr(config, "workerinput"):   # not an xdist worker: the order is the files'
+        return
+    groups = [(entry,) if isinstance(entry, str) else entry for entry in LONGEST_FIRST]
+    group_of = {name: index for index, group in enumerate(groups) for name in group}
+    by_group = [[] for _ in groups]
+    rest = []
+    for item in items:   # "tests/test_x.py::test_y[param]" -> "test_x.py::test_y"
+        index = group_of.get(os.path.basename(item.nodeid.partition("[")[0]))
+        (rest if index is None else by_group[index]).append(item)
+    first, second = by_group[0::2], by_group[1::2]
+    first, second = [item for group in first for item in group], [item for group in second for item in group]
+    middle = len(items) // 2 - len(first)   # where xdist cuts the list in two
+    items[:] = first + rest[:middle] + second + rest[middle:]
