@@ -139,8 +139,8 @@ def trained(request, tmp_path_factory, prepared_workdir, raw_lits):
 LONGEST_FIRST = [
     "test_images.py::test_cross_validation_folds_over_images",
     "test_run_dirs.py::test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use",
-    "test_pipeline.py::test_the_same_seed_trains_the_same_weights_and_another_seed_does_not",
-    "test_run_dirs.py::test_resume_restores_the_best_and_a_second_run_keeps_out",
+    "test_pipeline.py::test_the_same_seed_trains_the_same_weights_another_seed_does_not_and_no_run_touches_another",
+    "test_run_dirs.py::test_resume_restores_the_best_and_a_finished_run_trains_nothing",
     "test_runtime.py::test_amp_sets_mixed_policy_loss_scaling_and_float32_outputs",
     "test_precision.py::test_bfloat16_training_step_runs_under_xla",
     ("test_images.py::test_train_evaluate_predict_four_classes_of_non_square_jpgs",
