@@ -102,8 +102,9 @@ def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> Di
     the normalisation come from the run (an override that contradicts them is refused);
     OPTIMIZATION and the checkpoint path come from the run unless given on the command line.
     `overrides` are the command-line overrides (default: Hydra's; a notebook passes its list).
-    The result is validated again (the command line's config was, by app.cli.hydra_app): a bad value in the
-    run's config.yaml is one line naming that file.
+    This is where such a script's config is validated (app.cli.hydra_app runs it first, instead of
+    validate_config alone): once, as a whole, after the run's values are in; a bad value in the run's
+    config.yaml is one line naming that file.
     """
     explicit = command_line_keys(overrides) - {"RUN_DIR"}
     if cfg.RUN_DIR in (None, LATEST):

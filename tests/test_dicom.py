@@ -11,6 +11,7 @@ from tests.dicom_series import (AXIAL, PATIENT_NAME, ct_small_hu, dicom_pixels, 
 from utils.errors import UserError
 from volumes.dicom import load_series, pseudonym, read_seg_labels, save_seg
 from volumes.sources import find_ct_sources, find_volume_pairs, load_ct, load_pair, source_name
+from app.run_config import run_config  # what app.cli.hydra_app(trained_run=True) does before the task
 
 CLASSES = ("background", "liver", "tumour")
 SPACING = 0.661468   # CT_small's PixelSpacing
@@ -229,7 +230,7 @@ def test_a_dicom_series_gets_the_same_prediction_as_its_nifti_copy_as_a_seg(trai
     cfg.PREDICTION.VOLUMES = [str(tmp_path / "nifti"), str(tmp_path / "dicom")]
     cfg.PREDICTION.RESULTS_PATH = str(tmp_path / "out")
     capsys.readouterr()
-    written = predict(cfg)
+    written = predict(run_config(cfg))
     out = capsys.readouterr()
     warnings = [line for line in out.err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and warnings[0].startswith("warning: skipped: series9-")
@@ -258,7 +259,7 @@ def test_a_dicom_series_gets_the_same_prediction_as_its_nifti_copy_as_a_seg(trai
     cfg.PREDICTION.VOLUMES = str(tmp_path / "dicom" / "phantom")
     cfg.PREDICTION.OUTPUT_FORMAT = "both"
     cfg.PREDICTION.RESULTS_PATH = str(tmp_path / "both")
-    [both] = predict(cfg)
+    [both] = predict(run_config(cfg))
     assert [os.path.basename(p) for p in both["outputs"]] == [f"series3-{pseudonym(phantom_uid)}_segmentation.nii.gz",
                                                               f"series3-{pseudonym(phantom_uid)}_segmentation.dcm"]
     written_nifti = nib.as_closest_canonical(nib.load(both["outputs"][0]))   # stored in the slices' voxel order
@@ -269,7 +270,7 @@ def test_a_dicom_series_gets_the_same_prediction_as_its_nifti_copy_as_a_seg(trai
     cfg.PREDICTION.OUTPUT_FORMAT = "dicom_seg"
     with pytest.raises(UserError, match=f"^PREDICTION.OUTPUT_FORMAT=dicom_seg writes a DICOM SEG, which needs a DICOM "
                                         f"series to lie over, but {nifti_phantom} is NIfTI; use nifti or auto$"):
-        predict(cfg)
+        predict(run_config(cfg))
 
 
 @pytest.fixture(scope="module")
@@ -324,7 +325,7 @@ def test_evaluation_scores_dicom_series_against_their_segs_as_their_nifti_copies
         cfg = trained[0].copy()
         cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH = str(scans)
         cfg.EVALUATION.RESULTS_PATH = cfg.EVALUATION.RESULTS_PATH + f"_{kind}"
-        with open(evaluate(cfg)["summary_csv"]) as handle:
+        with open(evaluate(run_config(cfg))["summary_csv"]) as handle:
             scores[kind] = list(csv.DictReader(handle))
         assert not contains(os.path.join(cfg.EVALUATION.RESULTS_PATH, "summary.csv"), PATIENT_NAME)
     assert [row["volume"] for row in scores["dicom"]] == [str(pseudonym(uid)) for uid in sorted(uids, key=pseudonym)] + [

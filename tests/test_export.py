@@ -13,6 +13,7 @@ from models.inference_graph import final_output_model
 from models.model_factory import FINAL_OUTPUT, prepare_model
 from tests.helpers import run_cli, tiny_config
 from utils.errors import UserError
+from app.run_config import run_config  # what app.cli.hydra_app(trained_run=True) does before the task
 
 OPENVINO = importlib.util.find_spec("openvino") is not None   # optional: tested when installed
 
@@ -119,7 +120,7 @@ def test_export_script_writes_files_of_a_trained_model(trained, tmp_path, capfd)
     (tmp_path / "exported").mkdir()
     (tmp_path / "exported" / "model.int8.onnx").write_text("an earlier, stale export")
     capfd.readouterr()
-    paths = export(cfg)
+    paths = export(run_config(cfg))
     stderr = capfd.readouterr().err
     assert "absl::InitializeLog" not in stderr and "Starting new session" not in stderr, stderr   # grappler's INFO lines
     assert sorted(os.listdir(tmp_path / "exported")) == ["model.int8.onnx", "model.onnx", "saved_model"]

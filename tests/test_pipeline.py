@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import kdtree_distances, run_cli, run_main, workdir_config
 from utils.files import list_files
 from data_sets.image_files import read_mask
+from app.run_config import run_config  # what app.cli.hydra_app(trained_run=True) does before the task
 
 pytestmark = pytest.mark.slow   # every test trains a model or runs a script
 
@@ -59,7 +60,7 @@ def test_evaluate_scores_the_written_nifti_against_the_source_segmentation(train
     cfg = copy.deepcopy(trained[0])
     cfg.EVALUATION.WRITE_NIFTI = True
     cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH = str(larger_val_scans)
-    result = evaluate(cfg)
+    result = evaluate(run_config(cfg))
     with open(result["summary_csv"]) as handle:
         rows = list(csv.DictReader(handle))
     assert [r["volume"] for r in rows] == ["3", "4", "mean", "global"]
@@ -100,7 +101,7 @@ def test_predict_turns_ct_volumes_into_mask_volumes_on_their_grid(trained, large
     cfg = copy.deepcopy(trained[0])
     cfg.PREDICTION.VOLUMES = str(larger_val_scans)
     cfg.PREDICTION.RESULTS_PATH = cfg.PREDICTION.RESULTS_PATH + "_volumes"
-    written = predict(cfg)
+    written = predict(run_config(cfg))
     assert [os.path.basename(w["output"]) for w in written] == ["segmentation-3.nii.gz", "segmentation-4.nii.gz"]
     for item, extension in zip(written, (".nii", ".nii.gz")):
         source = nib.load(item["input"])
@@ -127,7 +128,7 @@ def test_a_flipped_copy_of_a_ct_gets_the_same_prediction_in_world_space(trained,
     cfg = copy.deepcopy(trained[0])
     cfg.PREDICTION.VOLUMES = str(tmp_path / "in")
     cfg.PREDICTION.RESULTS_PATH = str(tmp_path / "out")
-    written = {os.path.basename(w["input"]): read_labels(w["output"]) for w in predict(cfg)}
+    written = {os.path.basename(w["input"]): read_labels(w["output"]) for w in predict(run_config(cfg))}
     assert sorted(written) == ["flipped.nii", "plain.nii.gz"]
     assert written["plain.nii.gz"].any()
     np.testing.assert_array_equal(written["flipped.nii"], np.flip(written["plain.nii.gz"], (0, 2)))
@@ -139,7 +140,7 @@ def test_predict_writes_slice_masks_and_a_figure(trained):
     from predict import predict
 
     cfg = copy.deepcopy(trained[0])
-    results = predict(cfg)
+    results = predict(run_config(cfg))
     out_dir = cfg.PREDICTION.RESULTS_PATH
     assert os.path.isfile(os.path.join(out_dir, "predictions.png"))
     written = sorted(f for f in os.listdir(out_dir) if f.startswith("prediction_"))
@@ -155,7 +156,7 @@ def test_predict_a_list_of_names(trained):
     names = sorted(os.listdir(cfg.DATASET.VAL.IMAGES_PATH))[:2]
     cfg.PREDICTION.IMAGE_NAMES = names
     cfg.PREDICTION.RESULTS_PATH = cfg.PREDICTION.RESULTS_PATH + "_list"
-    results = predict(cfg)
+    results = predict(run_config(cfg))
     assert [r["name"] for r in results] == names
     assert all(r["truth"] is not None and r["prediction"].shape == (64, 64) for r in results)
     assert os.path.isfile(os.path.join(cfg.PREDICTION.RESULTS_PATH, "predictions.png"))
@@ -169,11 +170,11 @@ def test_predict_without_a_figure_and_a_negative_row_count_is_one_line(trained, 
     cfg.PREDICTION.IMAGE_NAMES = sorted(os.listdir(cfg.DATASET.VAL.IMAGES_PATH))[:2]
     cfg.PREDICTION.RESULTS_PATH = str(tmp_path / "predictions")
     cfg.PREDICTION.MAX_FIGURE_ROWS = 0
-    assert len(predict(cfg)) == 2
+    assert len(predict(run_config(cfg))) == 2
     assert sorted(os.listdir(tmp_path / "predictions")) == ["prediction_3_0000.png", "prediction_3_0001.png"]
     cfg.PREDICTION.MAX_FIGURE_ROWS = -1
     with pytest.raises(UserError, match="^PREDICTION.MAX_FIGURE_ROWS must be 0 \\(no figure\\) or more, got -1$"):
-        predict(cfg)
+        predict(run_config(cfg))
 
 
 @pytest.mark.parametrize("key,message", [
@@ -188,7 +189,7 @@ def test_an_empty_list_of_images_or_volumes_is_one_line(trained, key, message):
     cfg = copy.deepcopy(trained[0])
     cfg.PREDICTION[key] = []
     with pytest.raises(UserError) as raised:
-        predict(cfg)
+        predict(run_config(cfg))
     assert str(raised.value) == message
 
 
@@ -201,7 +202,7 @@ def test_predicting_slices_of_another_size_than_the_run_is_one_line(trained, tmp
     cfg = copy.deepcopy(trained[0])
     cfg.PREDICTION.IMAGES_PATH = str(tmp_path)
     with pytest.raises(UserError) as raised:
-        predict(cfg)
+        predict(run_config(cfg))
     assert str(raised.value) == (f"{tmp_path}/image_9_0000.png is 32x32, the network's input (INPUT) is 64x64: "
                                  f"prepare the slices at that size (DATA_PREPARATION.RESIZE=True)")
 
