@@ -107,11 +107,13 @@ def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> Di
     config.yaml is one line naming that file.
     """
     explicit = command_line_keys(overrides) - {"RUN_DIR"}
-    if cfg.RUN_DIR in (None, LATEST):
-        run_dir = latest_trained_run(cfg.WORK_DIR)
-    else:
-        run_dir = named_run_dir(cfg.WORK_DIR, cfg.RUN_DIR)
-    saved = load_run_config(run_dir)
+    try:
+        run_dir = latest_trained_run(cfg.WORK_DIR) if cfg.RUN_DIR in (None, LATEST) else named_run_dir(cfg.WORK_DIR,
+                                                                                                       cfg.RUN_DIR)
+        saved = load_run_config(run_dir)
+    except UserError:
+        validate_config(cfg)   # a bad value on the command line is its own line, whether a run is found or not
+        raise
     refuse_contradictions(cfg, saved, explicit, run_dir)
     asked = copy.deepcopy(cfg)
     with open_dict(cfg):
