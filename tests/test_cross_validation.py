@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data_generators.folds import check_fold, fold_split, volume_folds
-from evaluation.cross_validation import summary_rows
+from evaluation.cross_validation import fold_config, held_out_pairs, summary_rows
 from tests.helpers import run_cli, workdir_config
 from utils.errors import UserError
 
@@ -50,6 +50,21 @@ def test_summary_is_mean_and_sample_sd_over_cases():
     mean, sd = summary_rows(rows)
     assert mean["dice_liver"] == pytest.approx(0.8) and mean["dice_tumour"] == pytest.approx(0.3)
     assert sd["dice_liver"] == pytest.approx(0.1) and sd["dice_tumour"] == pytest.approx(0.2)   # n - 1
+
+
+def test_each_fold_is_its_own_run_holding_out_the_ct_files_of_its_volumes(tmp_path, prepared_workdir, raw_lits):
+    cfg = workdir_config(tmp_path, prepared_workdir, raw_lits, "DATASET.NUM_FOLDS=2",
+                         f"DATA_PREPARATION.SCANS_TRAIN_DATA_PATH={raw_lits}/train")
+    run_dir = cfg.RUN_DIR
+    folds = [fold_config(cfg, fold) for fold in range(2)]
+    assert [(f.DATASET.FOLD, f.RUN_DIR) for f in folds] == [
+        (0, f"{tmp_path}/cross_validation/fold_0"), (1, f"{tmp_path}/cross_validation/fold_1")]
+    assert cfg.RUN_DIR == run_dir and cfg.DATASET.FOLD == 0   # the run's own config is left as it was
+    # the phantom's training volumes 0, 1, 2 are dealt to folds 0, 1, 0; each fold scores its volumes' CT files
+    train = raw_lits / "train"
+    assert held_out_pairs(folds[0]) == [(0, f"{train}/volume-0.nii", f"{train}/segmentation-0.nii"),
+                                        (2, f"{train}/volume-2.nii", f"{train}/segmentation-2.nii")]
+    assert held_out_pairs(folds[1]) == [(1, f"{train}/volume-1.nii", f"{train}/segmentation-1.nii")]
 
 
 @pytest.mark.slow
