@@ -48,6 +48,15 @@ def workdir_config(work_dir, prepared_workdir, raw_lits, *overrides):
     return tiny_config(work_dir, *shared_data(prepared_workdir, raw_lits), *overrides)
 
 
+def trained_run_args(cfg, *overrides) -> list:
+    """The command line of a script reading the trained run `cfg` (conftest's `trained`) as that config reads it:
+    the tiny settings, its WORK_DIR, RUN_DIR and data folders, then `overrides` (a later KEY=VALUE replaces an
+    earlier one, as Hydra reads them)."""
+    return [*TINY_OVERRIDES, f"WORK_DIR={cfg.WORK_DIR}", f"RUN_DIR={cfg.RUN_DIR}",
+            f"DATA_PREPARATION.PROCESSED_DATA_PATH={cfg.DATA_PREPARATION.PROCESSED_DATA_PATH}",
+            f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH}", *overrides]
+
+
 def run_cli(script, *args, cwd=REPO, timeout=600, tf_log_level="3") -> subprocess.CompletedProcess:
     """Run a script of this repository (or `-c CODE`) in a fresh Python, as a user would, capturing its output.
 
