@@ -29,24 +29,14 @@ from app.choices import choose
 from data_sets.kinds import check_description, class_setup
 from deploy.backends import inference_backend, inference_batch_size
 from evaluation.images import CASE_KEY, evaluate_images
-from evaluation.summary import format_table, missed_line, regions_of, write_csv
+from evaluation.summary import format_table, headline_columns, missed_line, write_csv
 from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
-from app.run_config import run_config
 from app.cli import hydra_app
 from app.paths import require_paths
 from figures.plots import IMAGE_PANELS, plot_case_scores
 from volumes.slices import inference_slice_settings
-
-
-def headline(row: dict) -> list:
-    """The printed columns, named after the regions: every column is in summary.csv."""
-    regions = regions_of(row)
-    keys = ["volume", *(f"dice_{r}" for r in regions), *(f"hd95_{r}_mm" for r in regions),
-            *(f"missed_{r}" for r in regions), "lesion_recall", "lesion_precision",
-            *(f"slice_grid_dice_{r}" for r in regions)]
-    return [k for k in keys if k in row]
 
 
 def evaluate_pictures(cfg: DictConfig, kind) -> dict:
@@ -74,9 +64,9 @@ def evaluate_pictures(cfg: DictConfig, kind) -> dict:
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """The config visits each room once, in this order: the run's settings, paths, the data set, the settings of
-    slices / ROI / scoring, the trained model, its backend, then the scores (tests/config_walk.py traces it)."""
-    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with; validated
+    """cfg holds the run's settings, validated (app.cli.hydra_app with trained_run). From here the config visits
+    each room once, in this order: paths, the data set, the settings of slices / ROI / scoring, the trained
+    model, its backend, then the scores (tests/config_walk.py traces it)."""
     kind = choose("DATASET.KIND", cfg.DATASET.KIND)   # the name table, as data_sets.kinds.dataset_kind reads it
     if not kind.volumetric:
         return evaluate_pictures(cfg, kind)
@@ -100,7 +90,7 @@ def evaluate(cfg: DictConfig) -> dict:
     regions = ", ".join(f"{name} = label{'s' if len(labels) > 1 else ''} {'+'.join(map(str, labels))}"
                         for name, labels in scoring.regions.items())
     print(f"Scores on each CT's own grid ({regions}; distances in mm, HD95 {scoring.hd95}):")
-    print(format_table(rows, headline(rows[0])))
+    print(format_table(rows, headline_columns(rows[0])))
     print(missed_line(result.cases))
     print(f"summary (every column): {summary_path}")
     figure_path = os.path.join(results_dir, "summary.png")
@@ -114,7 +104,7 @@ def evaluate(cfg: DictConfig) -> dict:
             "summary_csv": summary_path, "figure": figure_path, "nifti": result.written, "skipped": result.skipped}
 
 
-main = hydra_app(evaluate)
+main = hydra_app(evaluate, trained_run=True)   # cfg: RUN_DIR (default: the latest run) with its settings
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from omegaconf import DictConfig
 
 from deploy.export import check_formats, export_model, onnx_max_difference
 from run_dirs.loading import load_trained_model
-from app.run_config import run_config
 from app.cli import hydra_app
 from app.paths import require_paths
 
@@ -25,7 +24,6 @@ from app.paths import require_paths
 def export(cfg: DictConfig) -> dict:
     formats = list(cfg.EXPORT.FORMATS)
     check_formats(formats)
-    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     require_paths(cfg, write_dirs=["EXPORT.PATH"])
     model = load_trained_model(cfg)
     paths = export_model(cfg, model, cfg.EXPORT.PATH, formats)
@@ -39,7 +37,7 @@ def export(cfg: DictConfig) -> dict:
     return paths
 
 
-main = hydra_app(export)
+main = hydra_app(export, trained_run=True)   # cfg: RUN_DIR (default: the latest run) with its settings
 
 
 if __name__ == "__main__":
