@@ -13,11 +13,12 @@ from data_generators.data_generator import get_data_generator
 from data_generators.dataset_files import list_split_pairs
 from data_sets.synthetic.photos import make_photo, make_synthetic_images, write_pair
 from data_sets.images import find_pairs, held_out, prediction_inputs
-from data_sets.kinds import dataset_kind
+from data_sets.kinds import ClassSetup, dataset_kind
 from evaluation.images import evaluate_images
 from predict import picture_outputs
 from tests.helpers import run_main, tiny_config
 from utils.errors import UserError
+from volumes.slices import ImageSettings
 
 FOUR_CLASSES = "DATASET.CLASSES=[background,red,green,blue]"
 needs_dali = pytest.mark.skipif(dali_data_generator.dali_import_error() is not None,
@@ -254,7 +255,8 @@ def test_images_are_scored_at_their_own_size(tmp_path):
         out[..., 0] = 1
         return out
 
-    result = evaluate_images(pairs, background, (32, 48), 3, True, 4, 3, 3, {"red": (1,), "green": (2,)})
+    setup = ClassSetup(("background", "red", "green"), 3, {"red": (1,), "green": (2,)}, None)
+    result = evaluate_images(pairs, background, ImageSettings(3, True, (32, 48)), setup, 4)
     assert seen == [(2, 32, 48, 3)]
     one, two = result.cases
     assert (one["image"], one["height"], one["width"]) == ("one", 30, 50)

@@ -1,4 +1,8 @@
-"""How a volume becomes network inputs: intensity normalisation, slices or channels stacked, resize.
+"""How a volume, a prepared slice or a picture becomes a network input: the one owner of its settings.
+
+`slice_settings` (volumes) and `image_settings` (PNG slices and pictures of data=images) are the only
+readers of the config keys that shape an input, PREPROCESS_DATA.NORMALIZE_IMAGE (inputs divided by
+255) included; the library takes the plain tuples they return.
 
 Preprocessing (PNG files for training) and volume inference (in memory) both call `network_volume`
 then `input_slice`, so a model sees exactly the same pixels whichever way a slice reaches it.
@@ -41,6 +45,7 @@ class SliceSettings(NamedTuple):
     intensity_scaling: str = "window"   # DATA_PREPARATION.INTENSITY_SCALING (INTENSITY_SCALINGS)
     orientation: str = "ras"            # DATA_PREPARATION.ORIENTATION (ORIENTATIONS)
     normalisation: Tuple[str, ...] = (CT,)   # one of NORMALISATIONS per input file (DATASET.CHANNEL_NAMES)
+    normalize: bool = True              # PREPROCESS_DATA.NORMALIZE_IMAGE: the uint8 input divided by 255
 
     @property
     def channels(self) -> int:
@@ -53,8 +58,41 @@ def channel_normalisation(name: str) -> str:
     return CT if str(name).strip().upper() == "CT" else ZSCORE
 
 
+class ImageSettings(NamedTuple):
+    """What turns an image file into a network input: a prepared PNG slice, or a picture of data=images."""
+    channels: int                             # INPUT.CHANNELS: 1 (grey) or 3 (RGB) as read
+    normalize: bool = True                    # PREPROCESS_DATA.NORMALIZE_IMAGE: divided by 255
+    size: Optional[Tuple[int, int]] = None    # (height, width) to resize to at load; None: already the input size
+
+
+def normalize_flag(cfg) -> bool:
+    """PREPROCESS_DATA.NORMALIZE_IMAGE, read here only: every input is divided by 255 alike, or none is."""
+    return bool(cfg.PREPROCESS_DATA.NORMALIZE_IMAGE)
+
+
+def image_settings(cfg) -> ImageSettings:
+    """The inputs of training and calibration: prepared slices as they are, pictures of a 2D kind (data=images)
+    resized to the network's input (INPUT.HEIGHT x WIDTH) at load."""
+    pictures = not choose("DATASET.KIND", cfg.DATASET.KIND).volumetric
+    size = (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH) if pictures else None
+    return ImageSettings(cfg.INPUT.CHANNELS, normalize_flag(cfg), size)
+
+
+def picture_settings(cfg) -> ImageSettings:
+    """image_settings for pictures of any size (PREDICTION.IMAGES, data=images' scoring): always resized to the
+    network's input."""
+    return image_settings(cfg)._replace(size=(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH))
+
+
+def check_slices_per_image(slices_per_image) -> None:
+    if slices_per_image not in SLICES_PER_IMAGE_CHOICES:
+        raise UserError(f"DATA_PREPARATION.SLICES_PER_IMAGE must be 1 or 3, got {slices_per_image}")
+
+
 def check_channel_names(names, slices_per_image: int) -> Tuple[str, ...]:
-    """DATASET.CHANNEL_NAMES as one normalisation per input file; one line when they cannot make an input."""
+    """DATASET.CHANNEL_NAMES as one normalisation per input file; one line when they (or
+    DATA_PREPARATION.SLICES_PER_IMAGE) cannot make an input."""
+    check_slices_per_image(slices_per_image)
     if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names:
         raise UserError(f"DATASET.CHANNEL_NAMES must list the input files' channel names (e.g. [CT] or [T2, ADC]), "
                         f"got {names!r}")
@@ -70,8 +108,9 @@ def check_channel_names(names, slices_per_image: int) -> Tuple[str, ...]:
 def slice_settings(cfg) -> SliceSettings:
     """The DATA_PREPARATION options that shape a network input, checked."""
     prep = cfg.DATA_PREPARATION
-    if prep.SLICES_PER_IMAGE not in SLICES_PER_IMAGE_CHOICES:
-        raise UserError(f"DATA_PREPARATION.SLICES_PER_IMAGE must be 1 or 3, got {prep.SLICES_PER_IMAGE}")
+    names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
+    names = OmegaConf.to_container(names) if OmegaConf.is_config(names) else names
+    normalisation = check_channel_names(names, prep.SLICES_PER_IMAGE)   # SLICES_PER_IMAGE checked first, there
     size = None
     if prep.RESIZE:
         size = (positive_int(prep.RESIZED_HEIGHT, "DATA_PREPARATION.RESIZED_HEIGHT"),
@@ -82,11 +121,8 @@ def slice_settings(cfg) -> SliceSettings:
     scaling, orientation = prep.INTENSITY_SCALING, prep.ORIENTATION
     choose("DATA_PREPARATION.INTENSITY_SCALING", scaling)
     choose("DATA_PREPARATION.ORIENTATION", orientation)
-    names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
-    names = OmegaConf.to_container(names) if OmegaConf.is_config(names) else names
-    normalisation = check_channel_names(names, prep.SLICES_PER_IMAGE)
     return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE, len(cfg.DATASET.CLASSES), scaling, orientation,
-                         normalisation)
+                         normalisation, normalize_flag(cfg))
 
 
 def inference_slice_settings(cfg) -> SliceSettings:
