@@ -18,7 +18,7 @@ from evaluation.images import evaluate_images
 from predict import picture_outputs
 from tests.helpers import run_main, tiny_config
 from utils.errors import UserError
-from volumes.slices import ImageSettings
+from volumes.slices import ImageSettings, image_settings, picture_settings
 
 FOUR_CLASSES = "DATASET.CLASSES=[background,red,green,blue]"
 needs_dali = pytest.mark.skipif(dali_data_generator.dali_import_error() is not None,
@@ -234,6 +234,18 @@ def test_dali_resizes_pictures_as_the_tf_generator(photos, tmp_path):
     assert np.abs(dali_images - tf_images).mean() < 0.02        # antialiased linear vs area: close
     agree = (dali_masks.argmax(-1) == tf_masks.argmax(-1)).mean()
     assert agree > 0.95, agree                                   # nearest vs class coverage: edges only
+
+
+def test_pictures_become_inputs_as_their_settings_say(photos, tmp_path):
+    """One owner of a picture's input settings (volumes.slices): pictures resized to the network's input and
+    normalised per PREPROCESS_DATA.NORMALIZE_IMAGE; prepared slices of a CT kind already have the input size."""
+    cfg = images_config(tmp_path, photos, "HYPER_PARAMETERS.BATCH_SIZE=4", "PREPROCESS_DATA.NORMALIZE_IMAGE=False")
+    assert image_settings(cfg) == picture_settings(cfg) == ImageSettings(3, False, (32, 48))
+    lits = tiny_config(tmp_path)
+    assert image_settings(lits) == ImageSettings(lits.INPUT.CHANNELS, True, None)
+    assert picture_settings(lits).size == (lits.INPUT.HEIGHT, lits.INPUT.WIDTH)   # PREDICTION.IMAGES on a CT run
+    images, _ = get_data_generator(cfg, "train").data[0]
+    assert images.shape == (4, 32, 48, 3) and 1 < images.max() <= 255   # not divided by 255
 
 
 # --- scoring and prediction at each image's own size ---------------------------------------------------

@@ -50,7 +50,12 @@ class SliceSettings(NamedTuple):
     @property
     def channels(self) -> int:
         """Channels of a network input: the slices stacked, or the input files (two padded to three)."""
-        return self.slices_per_image if len(self.normalisation) == 1 else MAX_CHANNELS
+        return input_channels(len(self.normalisation), self.slices_per_image)
+
+
+def input_channels(input_files: int, slices_per_image: int) -> int:
+    """Channels of a network input: the stacked slices of one input file, or several files' slices padded to 3."""
+    return slices_per_image if input_files <= 1 else MAX_CHANNELS
 
 
 def channel_normalisation(name: str) -> str:
