@@ -27,7 +27,6 @@ from utils.errors import UserError
 from volumes.geometry import resize_image, resize_labels
 from volumes.nifti import LITS_LABEL_COUNT, to_canonical_orientation, to_source_orientation
 
-SLICES_PER_IMAGE_CHOICES = (1, 3)
 CT = "ct"            # windowed in HU (DATA_PREPARATION.HU_WINDOW)
 ZSCORE = "zscore"    # per-volume z-score, +-ZSCORE_CLIP sd onto 0..255
 NORMALISATIONS = (CT, ZSCORE)
@@ -89,15 +88,8 @@ def picture_settings(cfg) -> ImageSettings:
     return image_settings(cfg)._replace(size=(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH))
 
 
-def check_slices_per_image(slices_per_image) -> None:
-    if slices_per_image not in SLICES_PER_IMAGE_CHOICES:
-        raise UserError(f"DATA_PREPARATION.SLICES_PER_IMAGE must be 1 or 3, got {slices_per_image}")
-
-
 def check_channel_names(names, slices_per_image: int) -> Tuple[str, ...]:
-    """DATASET.CHANNEL_NAMES as one normalisation per input file; one line when they (or
-    DATA_PREPARATION.SLICES_PER_IMAGE) cannot make an input."""
-    check_slices_per_image(slices_per_image)
+    """DATASET.CHANNEL_NAMES as one normalisation per input file; one line when they cannot make an input."""
     if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names:
         raise UserError(f"DATASET.CHANNEL_NAMES must list the input files' channel names (e.g. [CT] or [T2, ADC]), "
                         f"got {names!r}")
@@ -111,11 +103,9 @@ def check_channel_names(names, slices_per_image: int) -> Tuple[str, ...]:
 
 
 def slice_settings(cfg) -> SliceSettings:
-    """The DATA_PREPARATION options that shape a network input, checked."""
+    """The DATA_PREPARATION options that shape a network input, checked (DATA_PREPARATION.SLICES_PER_IMAGE, 1 or 3,
+    by app.config.validate_config: it equals INPUT.CHANNELS, or is 1 for several input files)."""
     prep = cfg.DATA_PREPARATION
-    names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
-    names = OmegaConf.to_container(names) if OmegaConf.is_config(names) else names
-    normalisation = check_channel_names(names, prep.SLICES_PER_IMAGE)   # SLICES_PER_IMAGE checked first, there
     size = None
     if prep.RESIZE:
         size = (positive_int(prep.RESIZED_HEIGHT, "DATA_PREPARATION.RESIZED_HEIGHT"),
@@ -126,6 +116,9 @@ def slice_settings(cfg) -> SliceSettings:
     scaling, orientation = prep.INTENSITY_SCALING, prep.ORIENTATION
     choose("DATA_PREPARATION.INTENSITY_SCALING", scaling)
     choose("DATA_PREPARATION.ORIENTATION", orientation)
+    names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
+    names = OmegaConf.to_container(names) if OmegaConf.is_config(names) else names
+    normalisation = check_channel_names(names, prep.SLICES_PER_IMAGE)
     return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE, len(cfg.DATASET.CLASSES), scaling, orientation,
                          normalisation, normalize_flag(cfg))
 
