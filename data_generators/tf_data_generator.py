@@ -20,9 +20,15 @@ def network_input(image: np.ndarray, inputs: ImageSettings) -> np.ndarray:
     return normalize_image(image if inputs.size is None else resize_image(image, tuple(inputs.size)), inputs.normalize)
 
 
-def load_image(path: str, inputs: ImageSettings) -> np.ndarray:
+def load_input(path: str, inputs: ImageSettings) -> np.ndarray:
     """One network input read from a file (network_input)."""
     return network_input(read_image(path, inputs.channels), inputs)
+
+
+def load_image(path: str, channels: int, normalize: bool, size=None) -> np.ndarray:
+    """load_input from plain values: deploy/quantize.py's calibration reads its slices so until it takes
+    ImageSettings (issue 19's deploy rewrite is in flight); then this goes."""
+    return load_input(path, ImageSettings(channels, normalize, size))
 
 
 class SliceSequence(keras.utils.PyDataset):
@@ -59,7 +65,7 @@ class SliceSequence(keras.utils.PyDataset):
         return self.sampler.batch(self.epoch, step)
 
     def load_pair(self, index, rng=None):
-        image = load_image(self.image_paths[index], self.inputs)
+        image = load_input(self.image_paths[index], self.inputs)
         path = self.mask_paths[index]
         labels = mask_labels(read_mask(path), self.classes, self.label_count, self.binary_masks, path)
         if self.inputs.size:

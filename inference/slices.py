@@ -5,7 +5,7 @@ from typing import Dict, List, NamedTuple, Optional
 import numpy as np
 from tqdm import tqdm
 
-from data_generators.tf_data_generator import load_image
+from data_generators.tf_data_generator import load_input
 from utils.errors import UserError
 from utils.files import require_dir
 from data_sets.image_files import read_image, read_mask
@@ -71,7 +71,7 @@ def predict_images(image_paths: List[str], predict_fn, inputs: ImageSettings, ba
     results = []
     for start in tqdm(range(0, len(image_paths), batch_size), desc="predicting", unit="batch"):
         batch_paths = image_paths[start:start + batch_size]
-        images = np.stack([load_image(p, inputs) for p in batch_paths])
+        images = np.stack([load_input(p, inputs) for p in batch_paths])
         for path, labels in zip(batch_paths, to_label_maps(predict_fn(images))):
             results.append({"name": os.path.basename(path), "image": read_image(path, inputs.channels),
                             "truth": truth_for(path, masks), "prediction": labels, "path": path})
