@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from data_generators.dataset_files import list_split_pairs
 from data_sets.kinds import apply_description, class_setup, dataset_kind
-from deploy.backends import inference_backend, inference_batch_size
+from deploy.backends import inference_backend, inference_batch_size, inference_settings
 from evaluation.cross_validation import write_cross_validation_csv
 from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import missed_line, regions_of
@@ -73,7 +73,8 @@ def held_out_pairs(fold_cfg: DictConfig):
 def score_fold(fold_cfg: DictConfig) -> list:
     """One row per held-out volume, scored on its CT's grid by the fold's best weights (data=images: one per
     held-out image, at its own size)."""
-    with inference_backend(fold_cfg, load_trained_model(fold_cfg)) as predict_fn:   # INFERENCE.BACKEND, as evaluate.py
+    # INFERENCE.BACKEND, as evaluate.py
+    with inference_backend(inference_settings(fold_cfg), load_trained_model(fold_cfg)) as predict_fn:
         if not dataset_kind(fold_cfg).volumetric:
             setup = class_setup(fold_cfg)
             result = evaluate_images(held_out_pairs(fold_cfg), predict_fn, (fold_cfg.INPUT.HEIGHT, fold_cfg.INPUT.WIDTH),

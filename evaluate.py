@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 from app.choices import choose
 from data_sets.kinds import check_description, class_setup
-from deploy.backends import inference_backend, inference_batch_size
+from deploy.backends import inference_backend, inference_batch_size, inference_settings
 from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import format_table, missed_line, regions_of, write_csv
 from evaluation.volumes import evaluate_volumes, scoring_settings
@@ -57,7 +57,7 @@ def evaluate_pictures(cfg: DictConfig, kind) -> dict:
     results_dir = cfg.EVALUATION.RESULTS_PATH
     model = load_trained_model(cfg)
     batch_size = inference_batch_size(cfg)
-    with inference_backend(cfg, model) as predict_fn:
+    with inference_backend(inference_settings(cfg), model) as predict_fn:
         result = evaluate_images(pairs, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
                                  cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, batch_size, setup.classes,
                                  setup.label_count, setup.regions, bool(cfg.DATASET.BINARY_MASKS))
@@ -90,7 +90,7 @@ def evaluate(cfg: DictConfig) -> dict:
     results_dir = cfg.EVALUATION.RESULTS_PATH
     model = load_trained_model(cfg)
     batch_size = inference_batch_size(cfg)
-    with inference_backend(cfg, model) as predict_fn:
+    with inference_backend(inference_settings(cfg), model) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, batch_size,
                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
                                   results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi,

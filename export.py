@@ -16,6 +16,8 @@ import numpy as np
 from omegaconf import DictConfig
 
 from deploy.export import check_formats, export_model, onnx_max_difference
+from deploy.quantize import calibration_slices, require_calibration_images
+from models.model_factory import prepare_model
 from run_dirs.loading import load_trained_model
 from app.run_config import run_config
 from app.cli import hydra_app
@@ -28,7 +30,8 @@ def export(cfg: DictConfig) -> dict:
     run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     require_paths(cfg, write_dirs=["EXPORT.PATH"])
     model = load_trained_model(cfg)
-    paths = export_model(cfg, model, cfg.EXPORT.PATH, formats)
+    calibration = require_calibration_images(calibration_slices(cfg)) if "onnx_int8" in formats else None
+    paths = export_model(model, cfg.EXPORT.PATH, formats, calibration, rebuild=lambda: prepare_model(cfg))
     for name, path in paths.items():
         print(f"{name}: {path}")
     if "onnx" in paths:

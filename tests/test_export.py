@@ -39,12 +39,30 @@ def test_float32_copy_of_a_bfloat16_model_has_the_same_weights(tmp_path):
     cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     model = prepare_model(cfg)
-    copy = copy_in_precision(cfg, model, "float32")
+    copy = copy_in_precision(model, "float32", lambda: prepare_model(cfg))
     assert copy.dtype_policy.name == "float32" and model.dtype_policy.name == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"   # restored after the copy
     for ours, theirs in zip(copy.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(ours, theirs)
-    assert copy_in_precision(cfg, copy, "float32") is copy
+    assert copy_in_precision(copy, "float32") is copy                      # nothing to rebuild
+    with pytest.raises(ValueError, match="needs `rebuild`"):
+        copy_in_precision(copy, "bfloat16")
+
+
+@pytest.mark.usefixtures("keras_policy")   # sets the global precision policy
+def test_a_bfloat16_copy_of_a_float32_model_keeps_the_builders_float32_layers(tmp_path):
+    """Which layers stay float32 under mixed precision (softmax, bilinear upsampling, the CGM gate) is the
+    builder's choice: the copy is the same network built again, with the same outputs as a model built so."""
+    cfg = tiny_config(tmp_path, "MODEL.TYPE=unet3plus_deepsup_cgm")
+    model = prepare_model(cfg)
+    copy = copy_in_precision(model, "bfloat16", lambda: prepare_model(cfg))
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    built = prepare_model(cfg)
+    built.set_weights(model.get_weights())
+    assert [layer.dtype_policy.name for layer in copy.layers] == [layer.dtype_policy.name for layer in built.layers]
+    assert {"float32", "mixed_bfloat16"} <= {layer.dtype_policy.name for layer in copy.layers}
+    batch = images()
+    np.testing.assert_array_equal(copy(batch)["d1"], built(batch)["d1"])
 
 
 def test_unknown_export_format_names_the_choices():
@@ -57,7 +75,7 @@ def test_export_writes_saved_model_onnx_and_openvino_that_match_keras(tmp_path):
     cfg = tiny_config(tmp_path, "MODEL.TYPE=unet3plus_deepsup_cgm")
     model = prepare_model(cfg)
     formats = ["saved_model", "onnx"] + (["openvino"] if OPENVINO else [])
-    paths = export_model(cfg, model, str(tmp_path / "export"), formats)
+    paths = export_model(model, str(tmp_path / "export"), formats)
     batch = images(3)
     expected = np.asarray(model(batch)[FINAL_OUTPUT])
     labels = np.argmax(expected, axis=-1)
@@ -91,10 +109,10 @@ def test_bfloat16_saved_model_stays_close_to_float32(tmp_path):
     cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     model = prepare_model(cfg)
-    paths = export_model(cfg, model, str(tmp_path / "export"), ["saved_model", "onnx"])
+    paths = export_model(model, str(tmp_path / "export"), ["saved_model", "onnx"], rebuild=lambda: prepare_model(cfg))
     batch = images()
     served = tf.saved_model.load(paths["saved_model"]).signatures["serving_default"](image=tf.constant(batch))
-    float32 = copy_in_precision(cfg, model, "float32")
+    float32 = copy_in_precision(model, "float32", lambda: prepare_model(cfg))
     assert served["probabilities"].dtype == tf.float32
     difference = np.max(np.abs(served["probabilities"].numpy() - np.asarray(float32(batch)[FINAL_OUTPUT])))
     assert 0 < difference < 0.05                            # bfloat16 keeps 8 bits of mantissa: close, not equal
