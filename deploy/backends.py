@@ -156,7 +156,7 @@ class InferenceSettings(NamedTuple):
     auto: bool                      # INFERENCE.BACKEND=auto
     jit_compile: bool               # OPTIMIZATION.XLA (Keras)
     export_path: str                # EXPORT.PATH: where the run keeps its int8 model
-    weights_path: str               # the run's checkpoint: what its int8 model must have been made from
+    weights_path: Optional[str]     # int8: the run's checkpoint, which its int8 model must have been made from
     calibration: Optional[CalibrationSlices]   # int8: the slices to calibrate on when the run holds no int8 model
     rebuild: Callable[[], keras.Model]         # builds the architecture afresh: copies in another precision
 
@@ -164,11 +164,11 @@ class InferenceSettings(NamedTuple):
 def inference_settings(cfg) -> InferenceSettings:
     """INFERENCE.BACKEND (a BENCHMARK.BACKENDS-style entry, or auto for this machine), OPTIMIZATION.AMP/XLA,
     EXPORT.PATH/CALIBRATION_IMAGES and the checkpoint, read once for inference_backend."""
-    export_path, weights_path = cfg.EXPORT.PATH, checkpoint_path(cfg)
+    export_path = cfg.EXPORT.PATH
     auto = str(cfg.INFERENCE.BACKEND) == AUTO
     if auto:
         def int8_ready() -> bool:
-            return bool(stored_int8(export_path, weights_path) or calibration_slices(cfg, 1).paths)
+            return bool(stored_int8(export_path, checkpoint_path(cfg)) or calibration_slices(cfg, 1).paths)
 
         name, precision, why = auto_backend(int8_ready, cpu_has_int8_dot(), cpu_has_bfloat16(),
                                             gpu_compute_capabilities(), cpu_has_amx_int8())
@@ -176,8 +176,9 @@ def inference_settings(cfg) -> InferenceSettings:
         [(name, precision)] = parse_backends([cfg.INFERENCE.BACKEND], precision_of(cfg.OPTIMIZATION.AMP),
                                              "INFERENCE.BACKEND")
         why = ""
-    return InferenceSettings(name, precision, why, auto, bool(cfg.OPTIMIZATION.XLA), export_path, weights_path,
-                             calibration_slices(cfg) if precision == "int8" else None,
+    int8 = precision == "int8"
+    return InferenceSettings(name, precision, why, auto, bool(cfg.OPTIMIZATION.XLA), export_path,
+                             checkpoint_path(cfg) if int8 else None, calibration_slices(cfg) if int8 else None,
                              functools.partial(prepare_model, cfg))
 
 

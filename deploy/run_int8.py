@@ -55,6 +55,11 @@ def calibration_record(weights_path: str, slices: CalibrationSlices) -> dict:
             "calibration_images": [os.path.basename(p) for p in slices.paths]}
 
 
+def write_calibration_record(int8_path: str, record: dict) -> str:
+    """The record written beside the int8 model at int8_path (RECORD_FILE), for stored_int8 to check."""
+    return write_json(os.path.join(os.path.dirname(int8_path), RECORD_FILE), record)
+
+
 def calibrate_int8(model: keras.Model, export_path: str, weights_path: str, slices: CalibrationSlices,
                    rebuild: Optional[Callable[[], keras.Model]] = None) -> dict:
     """Quantize `model` (its weights: weights_path) on the calibration slices and keep it in export_path with
@@ -73,7 +78,7 @@ def calibrate_int8(model: keras.Model, export_path: str, weights_path: str, slic
         quantized = ModelForms(model, scratch, rebuild, require_calibration_images(slices)).onnx("int8")
         target = os.path.join(export_path, INT8_FILE)
         write_atomically(target, lambda temporary: shutil.copyfile(quantized, temporary))
-    write_json(os.path.join(export_path, RECORD_FILE), record)
+    write_calibration_record(target, record)
     return {**record, "path": target}
 
 

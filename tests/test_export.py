@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from callbacks.checkpoint import checkpoint_path
 from deploy.export import ONNX_TOLERANCE, check_formats, copy_in_precision, export_model, onnx_max_difference
+from deploy.run_int8 import stored_int8, weights_digest
 from models.inference_graph import final_output_model
 from models.model_factory import FINAL_OUTPUT, prepare_model
 from tests.helpers import run_cli, tiny_config
@@ -140,7 +142,12 @@ def test_export_script_writes_files_of_a_trained_model(trained, tmp_path, capfd)
     paths = export(cfg)
     stderr = capfd.readouterr().err
     assert "absl::InitializeLog" not in stderr and "Starting new session" not in stderr, stderr   # grappler's INFO lines
-    assert sorted(os.listdir(tmp_path / "exported")) == ["model.int8.onnx", "model.onnx", "saved_model"]
+    assert sorted(os.listdir(tmp_path / "exported")) == ["model.int8.json", "model.int8.onnx", "model.onnx",
+                                                         "saved_model"]
+    record = stored_int8(cfg.EXPORT.PATH, checkpoint_path(cfg))      # what the run keeps beside its own int8 model
+    assert record["path"] == paths["onnx_int8"] and record["weights_sha256"] == weights_digest(checkpoint_path(cfg))
+    assert record["calibration_images_path"] == cfg.DATASET.TRAIN.IMAGES_PATH
+    assert len(record["calibration_images"]) == 16
     import onnxruntime
 
     batch = images(2)

@@ -86,8 +86,8 @@ def test_a_named_backend_is_resolved_as_before(tmp_path):
     assert (settings.backend, settings.precision, settings.why, settings.auto) == ("onnxruntime", "int8", "", False)
     settings = inference_settings(tiny_config(tmp_path, "INFERENCE.BACKEND=keras", "OPTIMIZATION.AMP=bfloat16",
                                               "OPTIMIZATION.XLA=True"))
-    assert (settings.backend, settings.precision, settings.jit_compile, settings.calibration) == (
-        "keras", "bfloat16", True, None)
+    assert (settings.backend, settings.precision, settings.jit_compile, settings.calibration, settings.weights_path) == (
+        "keras", "bfloat16", True, None, None)
     with pytest.raises(UserError, match="^INFERENCE.BACKEND must be one of auto, keras, .*; got 'fast'$"):
         inference_settings(tiny_config(tmp_path, "INFERENCE.BACKEND=fast"))
 
