@@ -13,19 +13,17 @@ at its own size as evaluate.py scores pictures (Dice and IoU per class; column `
 """
 import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
-import copy
 import os
 import sys
 from typing import Set
 
 import keras
 import matplotlib.pyplot as plt
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from data_generators.dataset_files import list_split_pairs
 from data_sets.kinds import apply_description, class_setup, dataset_kind
 from deploy.backends import inference_backend, inference_batch_size, inference_settings
-from evaluation.cross_validation import write_cross_validation_csv
+from evaluation.cross_validation import fold_config, held_out_pairs, write_cross_validation_csv
 from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import missed_line, regions_of
 from evaluation.volumes import evaluate_volumes, scoring_settings
@@ -35,20 +33,10 @@ from run_dirs.run_dir import command_line_keys
 from app.cli import hydra_app
 from app.config import validate_config
 from utils.errors import UserError
-from data_sets.slice_names import parse_slice_name
 from app.paths import require_paths
 from figures.plots import IMAGE_PANELS, plot_case_scores
 from training.fresh_process import train_in_fresh_process
 from volumes.slices import inference_slice_settings
-
-
-def fold_config(cfg: DictConfig, fold: int) -> DictConfig:
-    """cfg for fold `fold`: DATASET.FOLD set, and its own run folder CROSS_VALIDATION.RESULTS_PATH/fold_<k>."""
-    fold_cfg = copy.deepcopy(cfg)
-    with open_dict(fold_cfg):
-        fold_cfg.DATASET.FOLD = fold
-        fold_cfg.RUN_DIR = os.path.join(cfg.CROSS_VALIDATION.RESULTS_PATH, f"fold_{fold}")
-    return fold_cfg
 
 
 def train_fold(fold_cfg: DictConfig, explicit: Set[str]) -> None:
@@ -57,17 +45,6 @@ def train_fold(fold_cfg: DictConfig, explicit: Set[str]) -> None:
     status = train_in_fresh_process(fold_cfg, explicit)
     if status != 0:
         sys.exit(status)
-
-
-def held_out_pairs(fold_cfg: DictConfig):
-    """The CT / segmentation files of the fold's held-out volumes (ids from its 'val' slices); for a 2D kind
-    (data=images) the fold's held-out (name, image, mask) triples."""
-    kind = dataset_kind(fold_cfg)
-    if not kind.volumetric:
-        return kind.split_pairs(fold_cfg, "val")
-    volume_ids = {parse_slice_name(path).volume for path in list_split_pairs(fold_cfg, "val")[0]}
-    pairs = dataset_kind(fold_cfg).split_pairs(fold_cfg, "train")
-    return [pair for pair in pairs if pair[0] in volume_ids]
 
 
 def score_fold(fold_cfg: DictConfig) -> list:

@@ -29,7 +29,7 @@ from app.choices import choose
 from data_sets.kinds import check_description, class_setup
 from deploy.backends import inference_backend, inference_batch_size, inference_settings
 from evaluation.images import CASE_KEY, evaluate_images
-from evaluation.summary import format_table, missed_line, regions_of, write_csv
+from evaluation.summary import format_table, headline_columns, missed_line, write_csv
 from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
@@ -38,15 +38,6 @@ from app.cli import hydra_app
 from app.paths import require_paths
 from figures.plots import IMAGE_PANELS, plot_case_scores
 from volumes.slices import inference_slice_settings
-
-
-def headline(row: dict) -> list:
-    """The printed columns, named after the regions: every column is in summary.csv."""
-    regions = regions_of(row)
-    keys = ["volume", *(f"dice_{r}" for r in regions), *(f"hd95_{r}_mm" for r in regions),
-            *(f"missed_{r}" for r in regions), "lesion_recall", "lesion_precision",
-            *(f"slice_grid_dice_{r}" for r in regions)]
-    return [k for k in keys if k in row]
 
 
 def evaluate_pictures(cfg: DictConfig, kind) -> dict:
@@ -100,7 +91,7 @@ def evaluate(cfg: DictConfig) -> dict:
     regions = ", ".join(f"{name} = label{'s' if len(labels) > 1 else ''} {'+'.join(map(str, labels))}"
                         for name, labels in scoring.regions.items())
     print(f"Scores on each CT's own grid ({regions}; distances in mm, HD95 {scoring.hd95}):")
-    print(format_table(rows, headline(rows[0])))
+    print(format_table(rows, headline_columns(rows[0])))
     print(missed_line(result.cases))
     print(f"summary (every column): {summary_path}")
     figure_path = os.path.join(results_dir, "summary.png")

@@ -28,7 +28,7 @@ import os
 
 import app.tf_env  # noqa: F401,E402  (before TensorFlow: no CUDA error line on CPU machines)
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import matplotlib.pyplot as plt
 from omegaconf import DictConfig, ListConfig
@@ -119,31 +119,13 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     return results
 
 
-def picture_outputs(paths: List[str], out_dir: str, figure_path: Optional[str]) -> List[str]:
-    """The label PNG of each picture; one line, and nothing written, when two pictures would share one
-    (photo.jpg and photo.png) or an output would replace an input file or the figure."""
-    outputs = [os.path.join(out_dir, images.output_name(path)) for path in paths]
-    seen = {}
-    for path, output in zip(paths, outputs):
-        if output in seen:
-            raise UserError(f"PREDICTION.IMAGES holds {seen[output]} and {path}: both would be predicted as "
-                            f"{os.path.basename(output)}; predict them into separate PREDICTION.RESULTS_PATH folders")
-        seen[output] = path
-    if figure_path in seen:
-        raise UserError(f"{seen[figure_path]} would be predicted as {os.path.basename(figure_path)}, the name of the "
-                        f"figure: rename it or set PREDICTION.MAX_FIGURE_ROWS=0")
-    refuse_overwrite([*outputs, *([figure_path] if figure_path else [])],
-                     {path: f"the input image {path}" for path in paths}, "PREDICTION.RESULTS_PATH")
-    return outputs
-
-
 def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
     """data=images: a label PNG per picture at its own size, and one overlay figure."""
     paths = images.prediction_inputs(_paths(cfg.PREDICTION.IMAGES))
     rows = _figure_rows(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
     figure_path = os.path.join(out_dir, "predictions.png")
-    outputs = picture_outputs(paths, out_dir, figure_path if rows else None)
+    outputs = images.picture_outputs(paths, out_dir, figure_path if rows else None)
     references = [folder for folder in (cfg.DATASET.TRAIN.MASK_PATH, cfg.DATASET.VAL.MASK_PATH) if folder]
     refuse_overwrite(outputs, {os.path.join(folder, name): f"the reference mask {os.path.join(folder, name)}"
                                for folder in references if os.path.isdir(folder) for name in os.listdir(folder)},

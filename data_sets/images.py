@@ -21,6 +21,7 @@ from PIL import Image
 
 from data_sets.labels import binary_to_labels, to_class_labels
 from utils.errors import UserError
+from utils.files import refuse_overwrite
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 OUTPUT_EXTENSION = ".png"   # predicted label masks: lossless, so the values are the class indices
@@ -255,3 +256,21 @@ def prediction_inputs(inputs: Union[str, Sequence[str]]) -> List[str]:
 def output_name(image_path: str) -> str:
     """`<stem>.png`: the predicted label mask of `<stem>.<any extension>`, values = class indices."""
     return stem(image_path) + OUTPUT_EXTENSION
+
+
+def picture_outputs(paths: List[str], out_dir: str, figure_path: Optional[str]) -> List[str]:
+    """The label PNG of each picture in out_dir; one line, and nothing written, when two pictures would share one
+    (photo.jpg and photo.png) or an output would replace an input file or the figure."""
+    outputs = [os.path.join(out_dir, output_name(path)) for path in paths]
+    seen = {}
+    for path, output in zip(paths, outputs):
+        if output in seen:
+            raise UserError(f"PREDICTION.IMAGES holds {seen[output]} and {path}: both would be predicted as "
+                            f"{os.path.basename(output)}; predict them into separate PREDICTION.RESULTS_PATH folders")
+        seen[output] = path
+    if figure_path in seen:
+        raise UserError(f"{seen[figure_path]} would be predicted as {os.path.basename(figure_path)}, the name of the "
+                        f"figure: rename it or set PREDICTION.MAX_FIGURE_ROWS=0")
+    refuse_overwrite([*outputs, *([figure_path] if figure_path else [])],
+                     {path: f"the input image {path}" for path in paths}, "PREDICTION.RESULTS_PATH")
+    return outputs

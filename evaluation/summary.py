@@ -47,6 +47,15 @@ def regions_of(row: Dict) -> List[str]:
     return [key[len("dice_"):] for key in row if key.startswith("dice_")]
 
 
+def headline_columns(row: Dict) -> List[str]:
+    """The columns evaluate.py prints, named after the row's regions: every one of them is in summary.csv."""
+    regions = regions_of(row)
+    keys = ["volume", *(f"dice_{r}" for r in regions), *(f"hd95_{r}_mm" for r in regions),
+            *(f"{MISSED}{r}" for r in regions), "lesion_recall", "lesion_precision",
+            *(f"slice_grid_dice_{r}" for r in regions)]
+    return [k for k in keys if k in row]
+
+
 def column_mean(key: str, values) -> float:
     """A column's per-case summary: missed_<region> is counted; every other score is averaged, leaving
     out only NaN (lesion recall without reference lesions, precision without predicted ones)."""

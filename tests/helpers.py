@@ -1,10 +1,10 @@
 """What every test file shares: the repository path, the tiny config and runners for the CLI scripts."""
 import contextlib
-import importlib
 import io
 import logging
 import logging.config
 import os
+import runpy
 import subprocess
 import sys
 import traceback
@@ -48,6 +48,15 @@ def workdir_config(work_dir, prepared_workdir, raw_lits, *overrides):
     return tiny_config(work_dir, *shared_data(prepared_workdir, raw_lits), *overrides)
 
 
+def trained_run_args(cfg, *overrides) -> list:
+    """The command line of a script reading the trained run `cfg` (conftest's `trained`) as that config reads it:
+    the tiny settings, its WORK_DIR, RUN_DIR and data folders, then `overrides` (a later KEY=VALUE replaces an
+    earlier one, as Hydra reads them)."""
+    return [*TINY_OVERRIDES, f"WORK_DIR={cfg.WORK_DIR}", f"RUN_DIR={cfg.RUN_DIR}",
+            f"DATA_PREPARATION.PROCESSED_DATA_PATH={cfg.DATA_PREPARATION.PROCESSED_DATA_PATH}",
+            f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH}", *overrides]
+
+
 def run_cli(script, *args, cwd=REPO, timeout=600, tf_log_level="3") -> subprocess.CompletedProcess:
     """Run a script of this repository (or `-c CODE`) in a fresh Python, as a user would, capturing its output.
 
@@ -65,31 +74,33 @@ def run_cli(script, *args, cwd=REPO, timeout=600, tf_log_level="3") -> subproces
 
 
 def run_main(script, *args, cwd=None) -> subprocess.CompletedProcess:
-    """Run a script's `main()` (app.cli.hydra_app) in this process with `args` as its command line: what
-    `run_cli` returns (exit status, stdout, stderr), without starting a Python and importing TensorFlow again
-    (5-8 s each on 2 cores).
+    """Run a script in this process as `python script.py args` runs it: what `run_cli` returns (exit status,
+    stdout, stderr), without starting a Python and importing TensorFlow again (5-8 s each on 2 cores).
 
-    For what a script does with its command line. What needs a fresh process stays with run_cli: `--help`
-    (it reads the __main__ module's docstring), TensorFlow's start-up log lines, TF devices, signals. An
-    exception that would end the script with a traceback is printed to its stderr with exit status 1, as
-    Python would. Hydra's singletons, the root logger's handlers, sys.argv, HYDRA_FULL_ERROR and the working
-    directory are put back afterwards: the next test starts as this one did. Hydra sets up logging with
-    dictConfig, which closes every handler of the process: absl's would close the stream it was made with,
-    pytest's captured stderr; here the old handlers are only unregistered, never closed.
+    The script is executed from its file as `__main__` (runpy.run_path), never imported as a module: tests use
+    the scripts only as a user does, so nothing in the library or the tests needs what is in a script. Its
+    docstring is the __main__ module's, so `--help` reads it as in a fresh Python. What needs a fresh process
+    stays with run_cli: TensorFlow's start-up log lines, TF devices, signals. An exception that would end the
+    script with a traceback is printed to its stderr with exit status 1, as Python would. Hydra's singletons,
+    the root logger's handlers, sys.argv, HYDRA_FULL_ERROR and the working directory are put back afterwards:
+    the next test starts as this one did. Hydra sets up logging with dictConfig, which closes every handler of
+    the process: absl's would close the stream it was made with, pytest's captured stderr; here the old
+    handlers are only unregistered, never closed.
     """
     from hydra.core.singleton import Singleton
 
-    main = importlib.import_module(script[:-len(".py")].replace("/", ".")).main
+    import app.cli  # noqa: F401 -- its OmegaConf resolvers, before Hydra's state (resolvers included) is saved
+    path = os.path.join(REPO, script)
     hydra_state, root = Singleton.get_state(), logging.getLogger()
     handlers, level, argv, here = root.handlers[:], root.level, sys.argv, os.getcwd()
     full_error = os.environ.get("HYDRA_FULL_ERROR")
     out, err, returncode = io.StringIO(), io.StringIO(), 0
-    sys.argv = [os.path.join(REPO, script), *map(str, args)]
+    sys.argv = [path, *map(str, args)]
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), contextlib.chdir(cwd or here), \
                 mock.patch.object(logging.config, "_clearExistingHandlers", logging._handlers.clear):
             try:
-                main()
+                runpy.run_path(path, run_name="__main__")
             except SystemExit as exited:
                 returncode = exited.code if isinstance(exited.code, int) else int(exited.code is not None)
                 if isinstance(exited.code, str):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from data_generators.folds import check_fold, fold_split, volume_folds
-from evaluation.cross_validation import summary_rows
-from tests.helpers import run_cli, workdir_config
+from evaluation.cross_validation import fold_config, held_out_pairs, summary_rows
+from tests.helpers import TINY_OVERRIDES, run_cli, run_main, shared_data, workdir_config
 from utils.errors import UserError
 
 
@@ -52,6 +52,21 @@ def test_summary_is_mean_and_sample_sd_over_cases():
     assert sd["dice_liver"] == pytest.approx(0.1) and sd["dice_tumour"] == pytest.approx(0.2)   # n - 1
 
 
+def test_each_fold_is_its_own_run_holding_out_the_ct_files_of_its_volumes(tmp_path, prepared_workdir, raw_lits):
+    cfg = workdir_config(tmp_path, prepared_workdir, raw_lits, "DATASET.NUM_FOLDS=2",
+                         f"DATA_PREPARATION.SCANS_TRAIN_DATA_PATH={raw_lits}/train")
+    run_dir = cfg.RUN_DIR
+    folds = [fold_config(cfg, fold) for fold in range(2)]
+    assert [(f.DATASET.FOLD, f.RUN_DIR) for f in folds] == [
+        (0, f"{tmp_path}/cross_validation/fold_0"), (1, f"{tmp_path}/cross_validation/fold_1")]
+    assert cfg.RUN_DIR == run_dir and cfg.DATASET.FOLD == 0   # the run's own config is left as it was
+    # the phantom's training volumes 0, 1, 2 are dealt to folds 0, 1, 0; each fold scores its volumes' CT files
+    train = raw_lits / "train"
+    assert held_out_pairs(folds[0]) == [(0, f"{train}/volume-0.nii", f"{train}/segmentation-0.nii"),
+                                        (2, f"{train}/volume-2.nii", f"{train}/segmentation-2.nii")]
+    assert held_out_pairs(folds[1]) == [(1, f"{train}/volume-1.nii", f"{train}/segmentation-1.nii")]
+
+
 @pytest.mark.slow
 def test_fold_out_of_range_gives_one_line_from_the_cli(tmp_path):
     result = run_cli("train.py", f"WORK_DIR={tmp_path}", "DATASET.NUM_FOLDS=3", "DATASET.FOLD=3")
@@ -62,35 +77,36 @@ def test_fold_out_of_range_gives_one_line_from_the_cli(tmp_path):
 
 @pytest.mark.slow
 def test_two_fold_cross_validation_scores_every_training_volume_once(tmp_path, prepared_workdir, raw_lits, capfd):
-    from cross_validate import cross_validate
-
-    cfg = workdir_config(tmp_path, prepared_workdir, raw_lits, "DATASET.NUM_FOLDS=2", "HYPER_PARAMETERS.EPOCHS=1",
-                         f"DATA_PREPARATION.SCANS_TRAIN_DATA_PATH={raw_lits}/train",
-                         "CALLBACKS.TENSORBOARD.VALUE=False", "CALLBACKS.TIMING.VALUE=False")
-    result = cross_validate(cfg)
-    # the phantom's 3 training volumes 0, 1, 2 are dealt to folds 0, 1, 0: each is held out once
-    assert [(row["fold"], row["volume"]) for row in result["cases"]] == [(0, 0), (0, 2), (1, 1)]
-    for fold in range(2):
-        run = os.path.join(os.path.dirname(result["summary_csv"]), f"fold_{fold}")
-        assert os.path.isfile(os.path.join(run, "checkpoint", "model_unet3plus_unet3plus.weights.h5"))
-        assert os.path.isfile(os.path.join(run, "config.yaml"))
-    liver = [row["dice_liver"] for row in result["cases"]]
-    assert result["mean"]["dice_liver"] == pytest.approx(np.mean(liver))
-    assert result["sd"]["dice_liver"] == pytest.approx(np.std(liver, ddof=1))
-    with open(result["summary_csv"]) as handle:
+    args = [*TINY_OVERRIDES, *shared_data(prepared_workdir, raw_lits), f"WORK_DIR={tmp_path}", "DATASET.NUM_FOLDS=2",
+            "HYPER_PARAMETERS.EPOCHS=1", f"DATA_PREPARATION.SCANS_TRAIN_DATA_PATH={raw_lits}/train",
+            "CALLBACKS.TENSORBOARD.VALUE=False", "CALLBACKS.TIMING.VALUE=False"]
+    result = run_main("cross_validate.py", *args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = tmp_path / "cross_validation"
+    with open(results / "summary.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["volume"] for r in rows] == ["0", "2", "1", "mean", "sd"]
-    assert os.path.isfile(result["figure"])
-    assert {"dice_tumour", "hd95_liver_mm", "lesion_recall"} <= set(rows[0])   # scored on the CT grid
+    # the phantom's 3 training volumes 0, 1, 2 are dealt to folds 0, 1, 0: each is held out once
+    assert [(row["fold"], row["volume"]) for row in rows] == [("0", "0"), ("0", "2"), ("1", "1"), ("all", "mean"),
+                                                              ("all", "sd")]
+    for fold in range(2):
+        run = results / f"fold_{fold}"
+        assert os.path.isfile(run / "checkpoint" / "model_unet3plus_unet3plus.weights.h5")
+        assert os.path.isfile(run / "config.yaml")
+    liver = [float(row["dice_liver"]) for row in rows[:3]]
     assert float(rows[3]["dice_liver"]) == pytest.approx(np.mean(liver))
+    assert float(rows[4]["dice_liver"]) == pytest.approx(np.std(liver, ddof=1))
+    assert (f"dice_liver: {np.mean(liver):.4f} ± {np.std(liver, ddof=1):.4f} over 3 held-out cases (on each CT's "
+            f"grid)\n") in result.stdout
+    assert f"scores per held-out volume: {results / 'summary.png'}" in result.stdout
+    assert os.path.isfile(results / "summary.png")
+    assert {"dice_tumour", "hd95_liver_mm", "lesion_recall"} <= set(rows[0])   # scored on the CT grid
     # a fold failing in its own process (run again: fold 0 has trained all its epochs) is that process's one
     # `error:` line and its exit status, before any other fold trains
     capfd.readouterr()
-    with pytest.raises(SystemExit) as exited:
-        cross_validate(cfg)
-    err = capfd.readouterr().err
-    fold_0 = os.path.join(os.path.dirname(result["summary_csv"]), "fold_0")
-    assert exited.value.code == 2 and "Traceback" not in err, err
+    again = run_main("cross_validate.py", *args)
+    err = capfd.readouterr().err + again.stderr   # the fold's own process writes to this one's stderr
+    fold_0 = results / "fold_0"
+    assert again.returncode == 2 and "Traceback" not in err, err
     assert [line for line in err.splitlines() if line.startswith("error:")] == [
         f"error: run {fold_0} has already trained 1 epochs (HYPER_PARAMETERS.EPOCHS=1): nothing to train; to train "
         f"on, raise the epochs: python train.py RUN_DIR={fold_0} HYPER_PARAMETERS.EPOCHS=2"], err

@@ -212,11 +212,15 @@ def contains(path, text):
         return text.encode() in handle.read()
 
 
+def error_lines(result) -> list:
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
 @pytest.mark.slow
-def test_a_dicom_series_gets_the_same_prediction_as_its_nifti_copy_as_a_seg(trained, tmp_path, capsys):
+def test_a_dicom_series_gets_the_same_prediction_as_its_nifti_copy_as_a_seg(trained, tmp_path):
     import nibabel as nib
 
-    from predict import predict
+    from tests.helpers import run_main, trained_run_args
 
     hu, truth = phantom(3)
     nifti_phantom, phantom_uid, phantom_slices = nifti_and_dicom_copies(str(tmp_path), "phantom", hu, seed=1)
@@ -225,16 +229,14 @@ def test_a_dicom_series_gets_the_same_prediction_as_its_nifti_copy_as_a_seg(trai
     nifti_real, real_uid, real_slices = nifti_and_dicom_copies(str(tmp_path), "real", ras_voxels(ct_small_hu(6)),
                                                                series_number=4, seed=2)
     write_series(tmp_path / "dicom" / "gappy", slices=4, skip=(1,), series_number=9)
-    cfg = trained[0].copy()
-    cfg.PREDICTION.VOLUMES = [str(tmp_path / "nifti"), str(tmp_path / "dicom")]
-    cfg.PREDICTION.RESULTS_PATH = str(tmp_path / "out")
-    capsys.readouterr()
-    written = predict(cfg)
-    out = capsys.readouterr()
-    warnings = [line for line in out.err.splitlines() if line.startswith("warning:")]
+    cfg = trained[0]
+    volumes = f"PREDICTION.VOLUMES=[{tmp_path / 'nifti'},{tmp_path / 'dicom'}]"
+    result = run_main("predict.py", *trained_run_args(cfg, volumes, f"PREDICTION.RESULTS_PATH={tmp_path / 'out'}"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and warnings[0].startswith("warning: skipped: series9-")
     assert "slice gaps range from" in warnings[0]
-    outputs = sorted(os.path.basename(w["output"]) for w in written)
+    outputs = sorted(name for name in os.listdir(tmp_path / "out") if name.endswith((".nii.gz", ".dcm")))
     assert outputs == sorted(["phantom_segmentation.nii.gz", "real_segmentation.nii.gz",
                               f"series3-{pseudonym(phantom_uid)}_segmentation.dcm",
                               f"series4-{pseudonym(real_uid)}_segmentation.dcm"])
@@ -249,27 +251,29 @@ def test_a_dicom_series_gets_the_same_prediction_as_its_nifti_copy_as_a_seg(trai
         assert os.path.isfile(seg_path[:-len(".dcm")] + ".png")
     assert np.isin(read_seg_frames(str(tmp_path / "out" / f"series3-{pseudonym(phantom_uid)}_segmentation.dcm"),
                                    phantom_slices)[1], (1, 2)).sum() > 100      # the phantom's liver was found
-    assert PATIENT_NAME not in out.out + out.err     # privacy: nothing from the headers in the log
+    assert PATIENT_NAME not in result.stdout + result.stderr     # privacy: nothing from the headers in the log
     for name in os.listdir(tmp_path / "out"):
         assert PATIENT_NAME.split("^")[0] not in name
         if not name.endswith(".dcm"):
             assert not contains(str(tmp_path / "out" / name), PATIENT_NAME)
     # NIfTI on request, on the series' grid; a DICOM SEG for a NIfTI input is one line before any work
-    cfg.PREDICTION.VOLUMES = str(tmp_path / "dicom" / "phantom")
-    cfg.PREDICTION.OUTPUT_FORMAT = "both"
-    cfg.PREDICTION.RESULTS_PATH = str(tmp_path / "both")
-    [both] = predict(cfg)
-    assert [os.path.basename(p) for p in both["outputs"]] == [f"series3-{pseudonym(phantom_uid)}_segmentation.nii.gz",
-                                                              f"series3-{pseudonym(phantom_uid)}_segmentation.dcm"]
-    written_nifti = nib.as_closest_canonical(nib.load(both["outputs"][0]))   # stored in the slices' voxel order
+    both = run_main("predict.py", *trained_run_args(cfg, f"PREDICTION.VOLUMES={tmp_path / 'dicom' / 'phantom'}",
+                                                    "PREDICTION.OUTPUT_FORMAT=both",
+                                                    f"PREDICTION.RESULTS_PATH={tmp_path / 'both'}"))
+    assert both.returncode == 0, both.stderr[-2000:]
+    stem = f"series3-{pseudonym(phantom_uid)}_segmentation"
+    assert sorted(os.listdir(tmp_path / "both")) == [f"{stem}.dcm", f"{stem}.nii.gz", f"{stem}.png"]
+    written_nifti = nib.as_closest_canonical(nib.load(str(tmp_path / "both" / f"{stem}.nii.gz")))   # slices' order
     np.testing.assert_allclose(written_nifti.affine, nib.load(nifti_phantom).affine, atol=1e-4)
     np.testing.assert_array_equal(np.asanyarray(written_nifti.dataobj),
                                   np.asanyarray(nib.load(str(tmp_path / "out" / "phantom_segmentation.nii.gz")).dataobj))
-    cfg.PREDICTION.VOLUMES = nifti_phantom
-    cfg.PREDICTION.OUTPUT_FORMAT = "dicom_seg"
-    with pytest.raises(UserError, match=f"^PREDICTION.OUTPUT_FORMAT=dicom_seg writes a DICOM SEG, which needs a DICOM "
-                                        f"series to lie over, but {nifti_phantom} is NIfTI; use nifti or auto$"):
-        predict(cfg)
+    refused = run_main("predict.py", *trained_run_args(cfg, f"PREDICTION.VOLUMES={nifti_phantom}",
+                                                       "PREDICTION.OUTPUT_FORMAT=dicom_seg",
+                                                       f"PREDICTION.RESULTS_PATH={tmp_path / 'refused'}"))
+    assert refused.returncode == 2 and error_lines(refused) == [
+        f"error: PREDICTION.OUTPUT_FORMAT=dicom_seg writes a DICOM SEG, which needs a DICOM series to lie over, but "
+        f"{nifti_phantom} is NIfTI; use nifti or auto"], refused.stderr[-2000:]
+    assert not os.path.exists(tmp_path / "refused")   # refused before any work
 
 
 @pytest.fixture(scope="module")
@@ -316,17 +320,19 @@ def test_preparation_makes_the_same_slices_from_dicom_series_and_segs(tmp_path, 
 def test_evaluation_scores_dicom_series_against_their_segs_as_their_nifti_copies(trained, dicom_and_nifti_scans):
     import csv
 
-    from evaluate import evaluate
+    from tests.helpers import run_main, trained_run_args
 
     nifti_dir, dicom_dir, uids = dicom_and_nifti_scans
     scores = {}
     for kind, scans in (("nifti", nifti_dir), ("dicom", dicom_dir)):
-        cfg = trained[0].copy()
-        cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH = str(scans)
-        cfg.EVALUATION.RESULTS_PATH = cfg.EVALUATION.RESULTS_PATH + f"_{kind}"
-        with open(evaluate(cfg)["summary_csv"]) as handle:
+        results = trained[0].EVALUATION.RESULTS_PATH + f"_{kind}"
+        result = run_main("evaluate.py", *trained_run_args(trained[0], f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={scans}",
+                                                           f"EVALUATION.RESULTS_PATH={results}"))
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert f"summary (every column): {results}/summary.csv\n" in result.stdout
+        with open(os.path.join(results, "summary.csv")) as handle:
             scores[kind] = list(csv.DictReader(handle))
-        assert not contains(os.path.join(cfg.EVALUATION.RESULTS_PATH, "summary.csv"), PATIENT_NAME)
+        assert not contains(os.path.join(results, "summary.csv"), PATIENT_NAME)
     assert [row["volume"] for row in scores["dicom"]] == [str(pseudonym(uid)) for uid in sorted(uids, key=pseudonym)] + [
         "mean", "global"]
     by_id = dict(zip((str(pseudonym(uid)) for uid in uids), ("3", "4")))

@@ -6,10 +6,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from evaluate import headline
 from evaluation.metrics import (LITS_LESION_REGION, LITS_REGIONS, active_regions, case_scores, image_diagonal,
                                 lesion_detection, overlap, surface_distances)
-from evaluation.summary import case_row, global_row, mean_row, missed_line
+from evaluation.summary import case_row, global_row, headline_columns, mean_row, missed_line
 from app.config import validate_config
 from data_sets.kinds import class_setup
 from evaluation.volumes import evaluate_volumes, scoring_settings
@@ -238,10 +237,10 @@ def test_regions_are_any_names_and_labels():
     assert [k for k in row if k.startswith(("dice_", "hd95_", "missed_"))] == [
         "dice_kidney", "dice_masses", "dice_tumour", "hd95_kidney_mm", "hd95_masses_mm", "hd95_tumour_mm",
         "missed_kidney", "missed_masses", "missed_tumour"]
-    assert headline(row) == ["volume", "dice_kidney", "dice_masses", "dice_tumour", "hd95_kidney_mm",
-                             "hd95_masses_mm", "hd95_tumour_mm", "missed_kidney", "missed_masses", "missed_tumour",
-                             "lesion_recall", "lesion_precision", "slice_grid_dice_kidney",
-                             "slice_grid_dice_masses", "slice_grid_dice_tumour"]
+    assert headline_columns(row) == ["volume", "dice_kidney", "dice_masses", "dice_tumour", "hd95_kidney_mm",
+                                     "hd95_masses_mm", "hd95_tumour_mm", "missed_kidney", "missed_masses",
+                                     "missed_tumour", "lesion_recall", "lesion_precision", "slice_grid_dice_kidney",
+                                     "slice_grid_dice_masses", "slice_grid_dice_tumour"]
 
 
 def summary_of(cases, spacing=(1, 1, 1)):

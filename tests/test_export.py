@@ -1,5 +1,4 @@
 """The lean inference graph, and SavedModel / ONNX / OpenVINO exports that give Keras' answers."""
-import copy
 import importlib.util
 import os
 
@@ -13,7 +12,7 @@ from deploy.export import ONNX_TOLERANCE, check_formats, copy_in_precision, expo
 from deploy.run_int8 import stored_int8, weights_digest
 from models.inference_graph import final_output_model
 from models.model_factory import FINAL_OUTPUT, prepare_model
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import run_cli, run_main, tiny_config, trained_run_args
 from utils.errors import UserError
 
 OPENVINO = importlib.util.find_spec("openvino") is not None   # optional: tested when installed
@@ -131,22 +130,24 @@ def test_export_script_reports_a_bad_format_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_export_script_writes_files_of_a_trained_model(trained, tmp_path, capfd):
-    from export import export
-
-    cfg = copy.deepcopy(trained[0])   # the session's run config: other tests read its EXPORT.PATH
-    cfg.EXPORT.PATH = str(tmp_path / "exported")
-    cfg.EXPORT.FORMATS = ["saved_model", "onnx", "onnx_int8"]
     (tmp_path / "exported").mkdir()
     (tmp_path / "exported" / "model.int8.onnx").write_text("an earlier, stale export")
     capfd.readouterr()
-    paths = export(cfg)
-    stderr = capfd.readouterr().err
+    result = run_main("export.py", *trained_run_args(trained[0], f"EXPORT.PATH={tmp_path / 'exported'}",
+                                                     "EXPORT.FORMATS=[saved_model,onnx,onnx_int8]"))
+    stderr = capfd.readouterr().err + result.stderr   # TensorFlow's C++ lines go to the process's own stderr
+    assert result.returncode == 0, stderr[-2000:]
+    paths = dict(line.split(": ", 1) for line in result.stdout.splitlines()
+                 if line.startswith(("saved_model: ", "onnx: ", "onnx_int8: ")))   # what it says it wrote
+    assert sorted(paths) == ["onnx", "onnx_int8", "saved_model"]
+    assert "ONNX Runtime vs Keras (float32): max |probability difference|" in result.stdout
     assert "absl::InitializeLog" not in stderr and "Starting new session" not in stderr, stderr   # grappler's INFO lines
     assert sorted(os.listdir(tmp_path / "exported")) == ["model.int8.json", "model.int8.onnx", "model.onnx",
                                                          "saved_model"]
-    record = stored_int8(cfg.EXPORT.PATH, checkpoint_path(cfg))      # what the run keeps beside its own int8 model
-    assert record["path"] == paths["onnx_int8"] and record["weights_sha256"] == weights_digest(checkpoint_path(cfg))
-    assert record["calibration_images_path"] == cfg.DATASET.TRAIN.IMAGES_PATH
+    weights = checkpoint_path(trained[0])
+    record = stored_int8(str(tmp_path / "exported"), weights)      # what the run keeps beside its own int8 model
+    assert record["path"] == paths["onnx_int8"] and record["weights_sha256"] == weights_digest(weights)
+    assert record["calibration_images_path"] == trained[0].DATASET.TRAIN.IMAGES_PATH
     assert len(record["calibration_images"]) == 16
     import onnxruntime
 

@@ -12,10 +12,9 @@ from data_generators import dali_data_generator
 from data_generators.data_generator import get_data_generator
 from data_generators.dataset_files import list_split_pairs
 from data_sets.synthetic.photos import make_photo, make_synthetic_images, write_pair
-from data_sets.images import find_pairs, held_out, prediction_inputs
+from data_sets.images import find_pairs, held_out, picture_outputs, prediction_inputs
 from data_sets.kinds import dataset_kind
 from evaluation.images import evaluate_images
-from predict import picture_outputs
 from tests.helpers import run_main, tiny_config
 from utils.errors import UserError
 

@@ -9,7 +9,7 @@ import pytest
 
 from data_sets.synthetic.layouts import make_kits19, make_nnunet
 from data_preparation.preprocess_data import prepare_checked_dataset
-from tests.helpers import tiny_config
+from tests.helpers import TINY_OVERRIDES, run_main, tiny_config
 
 pytestmark = pytest.mark.slow   # every test trains a model
 
@@ -33,10 +33,14 @@ def prepare_train(tmp_path, data, train_data):
     return cfg.RUN_DIR
 
 
-def test_nnunet_data_set_with_two_channels_regions_and_splits_end_to_end(tmp_path):
-    from evaluate import evaluate
-    from predict import predict
+def run_script(script, tmp_path, *args):
+    """The script run as a user types it (tests/helpers.run_main), on the tiny settings in tmp_path."""
+    result = run_main(script, *TINY_OVERRIDES, f"WORK_DIR={tmp_path}", *args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
 
+
+def test_nnunet_data_set_with_two_channels_regions_and_splits_end_to_end(tmp_path):
     dataset = make_nnunet(str(tmp_path / "Dataset501_Phantom"), cases=4, test=2, size=48, slices=8, splits=True)
     run_dir = prepare_train(tmp_path, ["data=nnunet", f"DATA_PREPARATION.DATASET_PATH={dataset}"], ["data=nnunet"])
     # preprocessing read dataset.json: one slice per image, the two channel files as channels (a zero third)
@@ -44,15 +48,15 @@ def test_nnunet_data_set_with_two_channels_regions_and_splits_end_to_end(tmp_pat
     assert {os.path.basename(p)[:17] for p in images} == {f"image_phantom_00{n}" for n in range(4)}
 
     # evaluate.py and predict.py take the data set from the run: no data=, no class names retyped
-    result = evaluate(tiny_config(tmp_path, f"RUN_DIR={run_dir}"))
-    assert [row["volume"] for row in result["volumes"]] == ["phantom_000", "phantom_002"]   # splits_final fold 0
+    run_script("evaluate.py", tmp_path, f"RUN_DIR={run_dir}")
     rows = summary_rows(run_dir)
+    assert [row["volume"] for row in rows] == ["phantom_000", "phantom_002", "mean", "global"]   # splits_final fold 0
     assert {"dice_organ", "dice_lesion"} <= set(rows[0]) and "dice_liver" not in rows[0]
     assert all(0.0 <= float(row["dice_organ"]) <= 1.0 for row in rows[:2])
 
     out = tmp_path / "predictions"
-    predict(tiny_config(tmp_path, f"RUN_DIR={run_dir}", f"PREDICTION.VOLUMES={dataset}/imagesTs",
-                        f"PREDICTION.RESULTS_PATH={out}"))
+    run_script("predict.py", tmp_path, f"RUN_DIR={run_dir}", f"PREDICTION.VOLUMES={dataset}/imagesTs",
+               f"PREDICTION.RESULTS_PATH={out}")
     assert sorted(n for n in os.listdir(out) if n.endswith(".nii.gz")) == ["phantom_004.nii.gz", "phantom_005.nii.gz"]
     for case in ("phantom_004", "phantom_005"):
         image, mask = nib.load(f"{dataset}/imagesTs/{case}_0000.nii.gz"), nib.load(out / f"{case}.nii.gz")
@@ -61,19 +65,16 @@ def test_nnunet_data_set_with_two_channels_regions_and_splits_end_to_end(tmp_pat
 
 
 def test_kits19_case_folders_end_to_end(tmp_path):
-    from evaluate import evaluate
-    from predict import predict
-
     data = make_kits19(str(tmp_path / "kits19" / "data"), cases=5, test=1, size=48, slices=8)
     run_dir = prepare_train(tmp_path, ["data=kits19", f"DATA_PREPARATION.DATASET_PATH={data}"], [])
-    evaluate(tiny_config(tmp_path, f"RUN_DIR={run_dir}"))
+    run_script("evaluate.py", tmp_path, f"RUN_DIR={run_dir}")
     rows = summary_rows(run_dir)
     assert [row["volume"] for row in rows] == ["case_00000", "mean", "global"]   # nnU-Net's fold 0 of 5 cases
     assert {"dice_kidney", "dice_tumour", "lesion_recall"} <= set(rows[0])
 
     out = tmp_path / "predictions"
-    predict(tiny_config(tmp_path, f"RUN_DIR={run_dir}", f"PREDICTION.VOLUMES={data}",
-                        f"PREDICTION.RESULTS_PATH={out}"))
+    run_script("predict.py", tmp_path, f"RUN_DIR={run_dir}", f"PREDICTION.VOLUMES={data}",
+               f"PREDICTION.RESULTS_PATH={out}")
     assert sorted(n for n in os.listdir(out) if n.endswith(".nii.gz")) == [f"prediction_{n:05d}.nii.gz"
                                                                           for n in range(6)]
     image, mask = nib.load(f"{data}/case_00005/imaging.nii.gz"), nib.load(out / "prediction_00005.nii.gz")

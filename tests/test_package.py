@@ -1,12 +1,13 @@
 """The project is one installable package root (pyproject.toml): no script or notebook edits the import path."""
 import ast
 import os
+import sys
 import tomllib
 
 import pytest
 from setuptools import find_packages
 
-from tests.helpers import REPO, TINY_OVERRIDES, run_cli, shared_data
+from tests.helpers import REPO, TINY_OVERRIDES, run_cli, run_main, shared_data
 
 SKIPPED = {".git", ".venv", "data", "runs", "outputs", "multirun", "build"}
 
@@ -37,20 +38,57 @@ def test_every_code_folder_is_an_installed_package():
     assert {"utils", "models", "data_preparation", "benchmarks"} <= installed
 
 
+SCRIPTS = {name[:-3] for name in os.listdir(REPO) if name.endswith(".py")}   # train.py, evaluate.py, ...
+IMPORTERS = {"import_module", "__import__", "spec_from_file_location", "SourceFileLoader"}
+
+
+def _script_imports(source: str) -> list:
+    """The scripts a module's source imports: `import evaluate`, `from predict import x`, and an importlib call
+    naming one (`importlib.import_module("export")`, a loader given "train.py"). Running a script's file as
+    __main__ (runpy.run_path, a subprocess) is not importing it."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            found.append(node.module)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in IMPORTERS:
+            found += [arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
+    return [name for name in found if (os.path.basename(name)[:-3] if name.endswith(".py") else name.split(".")[0])
+            in SCRIPTS]
+
+
+def test_the_import_check_finds_every_way_of_importing_a_script():
+    assert {"train", "evaluate", "predict", "export", "cross_validate", "benchmark_inference"} <= SCRIPTS
+    source = ("import evaluate\nfrom predict import predict\nimport cross_validate as cv\nimport importlib\n"
+              "importlib.import_module('export')\n__import__('train.sub')\n"
+              "importlib.util.spec_from_file_location('m', '/repo/benchmark_inference.py')\n"
+              "from evaluation.summary import write_csv\nimport runpy\nrunpy.run_path('evaluate.py')\n"
+              "import_module(name)\n")
+    assert _script_imports(source) == ["evaluate", "predict", "cross_validate", "export", "train.sub",
+                                       "/repo/benchmark_inference.py"]
+
+
 def test_no_library_module_imports_a_script():
     """Imports flow one way: the scripts at the top (train.py, cross_validate.py, ...) import the library,
-    never the reverse (the training run lives in training/, not in train.py)."""
-    scripts = {name[:-3] for name in os.listdir(REPO) if name.endswith(".py")}
+    never the reverse (the training run lives in training/, not in train.py), nor each other."""
     offenders = []
     for path in _source_files():
         relative = os.path.relpath(path, REPO)
-        if os.sep not in relative or relative.startswith("tests" + os.sep) or not path.endswith(".py"):
+        if relative.startswith("tests" + os.sep) or not path.endswith(".py"):
             continue
-        for node in ast.walk(ast.parse(open(path).read())):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
-            offenders += [f"{relative}: {name}" for name in names if name.split(".")[0] in scripts]
+        offenders += [f"{relative}: {name}" for name in _script_imports(open(path).read())]
     assert offenders == []
+
+
+def test_run_main_runs_a_script_as_python_does_without_importing_it():
+    """tests/helpers.run_main executes the script's file as __main__: `--help` reads its docstring, as in a
+    fresh Python, and no module of the script's name is left behind."""
+    helped = run_main("evaluate.py", "--help")
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("unet3p evaluate.py: Evaluate a trained UNet3+ on the validation CT volumes")
+    assert "  python evaluate.py INFERENCE.BACKEND=onnxruntime:int8" in helped.stdout
+    assert "evaluate" not in sys.modules
 
 
 @pytest.mark.slow

@@ -1,5 +1,4 @@
 """End to end on synthetic data: train → evaluate (per volume) → predict, and the CLI's errors."""
-import copy
 import csv
 import json
 import os
@@ -8,7 +7,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from tests.helpers import kdtree_distances, run_cli, run_main, workdir_config
+from tests.helpers import kdtree_distances, run_cli, run_main, trained_run_args, workdir_config
 from utils.files import list_files
 from data_sets.image_files import read_mask
 
@@ -50,24 +49,30 @@ def read_labels(path):
     return np.asanyarray(nib.load(str(path)).dataobj)
 
 
+def error_lines(result) -> list:
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
 def test_evaluate_scores_the_written_nifti_against_the_source_segmentation(trained, larger_val_scans):
     from medpy.metric import binary
     from scipy import ndimage
 
-    from evaluate import evaluate
-
-    cfg = copy.deepcopy(trained[0])
-    cfg.EVALUATION.WRITE_NIFTI = True
-    cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH = str(larger_val_scans)
-    result = evaluate(cfg)
-    with open(result["summary_csv"]) as handle:
+    cfg = trained[0]
+    result = run_main("evaluate.py", *trained_run_args(cfg, "EVALUATION.WRITE_NIFTI=True",
+                                                       f"DATA_PREPARATION.SCANS_VAL_DATA_PATH={larger_val_scans}"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    results_dir = cfg.EVALUATION.RESULTS_PATH
+    summary_csv, figure = os.path.join(results_dir, "summary.csv"), os.path.join(results_dir, "summary.png")
+    assert f"summary (every column): {summary_csv}\n" in result.stdout
+    assert f"scores per volume: {figure}\n" in result.stdout and os.path.isfile(figure)
+    assert f"predicted volumes: 2 NIfTI files in {results_dir}\n" in result.stdout
+    with open(summary_csv) as handle:
         rows = list(csv.DictReader(handle))
     assert [r["volume"] for r in rows] == ["3", "4", "mean", "global"]
-    assert os.path.isfile(result["figure"]) and os.path.dirname(result["figure"]) == cfg.EVALUATION.RESULTS_PATH
     truths, predictions = [], []
     for row, volume_id, extension in zip(rows, (3, 4), (".nii", ".nii.gz")):
         source = nib.load(str(larger_val_scans / f"segmentation-{volume_id}{extension}"))
-        written = nib.load(os.path.join(cfg.EVALUATION.RESULTS_PATH, f"prediction-{volume_id}.nii.gz"))
+        written = nib.load(os.path.join(results_dir, f"prediction-{volume_id}.nii.gz"))
         assert written.shape == source.shape == (80, 80, 16)
         np.testing.assert_allclose(written.affine, source.affine)
         truth, prediction = np.asanyarray(source.dataobj), np.asanyarray(written.dataobj)
@@ -94,27 +99,24 @@ def test_evaluate_scores_the_written_nifti_against_the_source_segmentation(train
     assert float(rows[2]["dice_liver"]) == pytest.approx(np.mean([float(r["dice_liver"]) for r in rows[:2]]))
 
 
-def test_predict_turns_ct_volumes_into_mask_volumes_on_their_grid(trained, larger_val_scans):
-    from predict import predict
-
-    cfg = copy.deepcopy(trained[0])
-    cfg.PREDICTION.VOLUMES = str(larger_val_scans)
-    cfg.PREDICTION.RESULTS_PATH = cfg.PREDICTION.RESULTS_PATH + "_volumes"
-    written = predict(cfg)
-    assert [os.path.basename(w["output"]) for w in written] == ["segmentation-3.nii.gz", "segmentation-4.nii.gz"]
-    for item, extension in zip(written, (".nii", ".nii.gz")):
-        source = nib.load(item["input"])
-        mask = nib.load(item["output"])
+def test_predict_turns_ct_volumes_into_mask_volumes_on_their_grid(trained, larger_val_scans, tmp_path):
+    out = tmp_path / "volumes"
+    result = run_main("predict.py", *trained_run_args(trained[0], f"PREDICTION.VOLUMES={larger_val_scans}",
+                                                      f"PREDICTION.RESULTS_PATH={out}"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"2 of 2 CT volume(s) segmented -> {out} (segmentation + figure each)" in result.stdout
+    assert sorted(os.listdir(out)) == ["segmentation-3.nii.gz", "segmentation-3.png",
+                                       "segmentation-4.nii.gz", "segmentation-4.png"]   # a mask and a figure each
+    for volume_id, extension in ((3, ".nii"), (4, ".nii.gz")):
+        source = nib.load(str(larger_val_scans / f"volume-{volume_id}{extension}"))
+        mask = nib.load(str(out / f"segmentation-{volume_id}.nii.gz"))
         assert mask.shape == source.shape and mask.get_data_dtype() == np.uint8
         np.testing.assert_allclose(mask.affine, source.affine)
-        assert os.path.isfile(item["figure"])
-        truth = read_labels(item["input"].replace("volume-", "segmentation-"))
+        truth = read_labels(larger_val_scans / f"segmentation-{volume_id}{extension}")
         assert region_dice(truth, np.asanyarray(mask.dataobj), (1, 2)) > 0.8
 
 
-def test_a_flipped_copy_of_a_ct_gets_the_same_prediction_in_world_space(trained, larger_val_scans, tmp_path, capsys):
-    from predict import predict
-
+def test_a_flipped_copy_of_a_ct_gets_the_same_prediction_in_world_space(trained, larger_val_scans, tmp_path):
     source = nib.load(str(larger_val_scans / "volume-3.nii"))
     data, affine = np.round(np.asanyarray(source.dataobj)), source.affine.copy()   # whole HU: int16 holds them
     flipped_data = np.ascontiguousarray(np.flip(data, (0, 2))).astype(np.float32)
@@ -124,56 +126,67 @@ def test_a_flipped_copy_of_a_ct_gets_the_same_prediction_in_world_space(trained,
     nib.save(nib.Nifti1Image(data.astype(np.int16), affine), str(tmp_path / "in" / "plain.nii.gz"))
     nib.save(nib.Nifti1Image(flipped_data, affine @ flip), str(tmp_path / "in" / "flipped.nii"))
     nib.save(nib.Nifti1Image(np.zeros((8, 8, 4, 2), np.float32), np.eye(4)), str(tmp_path / "in" / "fourd.nii"))
-    cfg = copy.deepcopy(trained[0])
-    cfg.PREDICTION.VOLUMES = str(tmp_path / "in")
-    cfg.PREDICTION.RESULTS_PATH = str(tmp_path / "out")
-    written = {os.path.basename(w["input"]): read_labels(w["output"]) for w in predict(cfg)}
-    assert sorted(written) == ["flipped.nii", "plain.nii.gz"]
-    assert written["plain.nii.gz"].any()
-    np.testing.assert_array_equal(written["flipped.nii"], np.flip(written["plain.nii.gz"], (0, 2)))
-    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    out = tmp_path / "out"
+    result = run_main("predict.py", *trained_run_args(trained[0], f"PREDICTION.VOLUMES={tmp_path / 'in'}",
+                                                      f"PREDICTION.RESULTS_PATH={out}"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    masks = sorted(name for name in os.listdir(out) if name.endswith(".nii.gz"))
+    assert masks == ["flipped_segmentation.nii.gz", "plain_segmentation.nii.gz"]
+    written = {name: read_labels(out / name) for name in masks}
+    assert written["plain_segmentation.nii.gz"].any()
+    np.testing.assert_array_equal(written["flipped_segmentation.nii.gz"],
+                                  np.flip(written["plain_segmentation.nii.gz"], (0, 2)))
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert warnings == ["warning: skipped: fourd.nii has shape (8, 8, 4, 2); a CT volume must be 3D"]
 
 
-def test_predict_writes_slice_masks_and_a_figure(trained):
-    from predict import predict
+def test_predict_writes_slice_masks_and_a_figure(trained, tmp_path):
+    from deploy.backends import inference_backend
+    from inference.slices import predict_images, prediction_file_name, select_images
+    from run_dirs.loading import load_trained_model
 
-    cfg = copy.deepcopy(trained[0])
-    results = predict(cfg)
-    out_dir = cfg.PREDICTION.RESULTS_PATH
-    assert os.path.isfile(os.path.join(out_dir, "predictions.png"))
-    written = sorted(f for f in os.listdir(out_dir) if f.startswith("prediction_"))
-    assert len(written) == len(results) == len(list_files(cfg.DATASET.VAL.IMAGES_PATH))   # the PNGs, not manifest.json
-    first = results[0]
-    np.testing.assert_array_equal(read_mask(os.path.join(out_dir, written[0])), first["prediction"])
+    cfg = trained[0]
+    out = tmp_path / "predictions"
+    result = run_main("predict.py", *trained_run_args(cfg, f"PREDICTION.RESULTS_PATH={out}"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    images = select_images(cfg.PREDICTION.IMAGES_PATH, None)
+    assert len(images) == len(list_files(cfg.DATASET.VAL.IMAGES_PATH))   # the PNGs, not manifest.json
+    assert f"{len(images)} predicted masks in {out}; figure: {out / 'predictions.png'}" in result.stdout
+    written = sorted(f for f in os.listdir(out) if f.startswith("prediction_"))
+    assert written == sorted(prediction_file_name(path) for path in images)
+    assert os.path.isfile(out / "predictions.png")
+    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:   # the first mask is the model's prediction
+        [first] = predict_images(cfg, predict_fn, images[:1])
+    np.testing.assert_array_equal(read_mask(str(out / prediction_file_name(images[0]))), first["prediction"])
 
 
-def test_predict_a_list_of_names(trained):
-    from predict import predict
+def test_predict_a_list_of_names(trained, tmp_path):
+    from inference.slices import prediction_file_name, truth_for
 
-    cfg = copy.deepcopy(trained[0])
+    cfg = trained[0]
     names = sorted(os.listdir(cfg.DATASET.VAL.IMAGES_PATH))[:2]
-    cfg.PREDICTION.IMAGE_NAMES = names
-    cfg.PREDICTION.RESULTS_PATH = cfg.PREDICTION.RESULTS_PATH + "_list"
-    results = predict(cfg)
-    assert [r["name"] for r in results] == names
-    assert all(r["truth"] is not None and r["prediction"].shape == (64, 64) for r in results)
-    assert os.path.isfile(os.path.join(cfg.PREDICTION.RESULTS_PATH, "predictions.png"))
+    out = tmp_path / "list"
+    result = run_main("predict.py", *trained_run_args(cfg, f"PREDICTION.IMAGE_NAMES=[{','.join(names)}]",
+                                                      f"PREDICTION.RESULTS_PATH={out}"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    masks = [prediction_file_name(name) for name in names]
+    assert sorted(os.listdir(out)) == sorted([*masks, "predictions.png"])
+    assert all(read_mask(str(out / mask)).shape == (64, 64) for mask in masks)
+    assert all(truth_for(os.path.join(cfg.PREDICTION.IMAGES_PATH, name), cfg) is not None for name in names)
 
 
 def test_predict_without_a_figure_and_a_negative_row_count_is_one_line(trained, tmp_path):
-    from predict import predict
-    from utils.errors import UserError
-
-    cfg = copy.deepcopy(trained[0])
-    cfg.PREDICTION.IMAGE_NAMES = sorted(os.listdir(cfg.DATASET.VAL.IMAGES_PATH))[:2]
-    cfg.PREDICTION.RESULTS_PATH = str(tmp_path / "predictions")
-    cfg.PREDICTION.MAX_FIGURE_ROWS = 0
-    assert len(predict(cfg)) == 2
+    cfg = trained[0]
+    names = sorted(os.listdir(cfg.DATASET.VAL.IMAGES_PATH))[:2]
+    args = trained_run_args(cfg, f"PREDICTION.IMAGE_NAMES=[{','.join(names)}]",
+                            f"PREDICTION.RESULTS_PATH={tmp_path / 'predictions'}")
+    result = run_main("predict.py", *args, "PREDICTION.MAX_FIGURE_ROWS=0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"2 predicted masks in {tmp_path / 'predictions'} (PREDICTION.MAX_FIGURE_ROWS=0: no figure)" in result.stdout
     assert sorted(os.listdir(tmp_path / "predictions")) == ["prediction_3_0000.png", "prediction_3_0001.png"]
-    cfg.PREDICTION.MAX_FIGURE_ROWS = -1
-    with pytest.raises(UserError, match="^PREDICTION.MAX_FIGURE_ROWS must be 0 \\(no figure\\) or more, got -1$"):
-        predict(cfg)
+    refused = run_main("predict.py", *args, "PREDICTION.MAX_FIGURE_ROWS=-1")
+    assert refused.returncode == 2
+    assert error_lines(refused) == ["error: PREDICTION.MAX_FIGURE_ROWS must be 0 (no figure) or more, got -1"]
 
 
 @pytest.mark.parametrize("key,message", [
@@ -182,28 +195,18 @@ def test_predict_without_a_figure_and_a_negative_row_count_is_one_line(trained, 
                 "predict the prepared PNG slices"),
 ])
 def test_an_empty_list_of_images_or_volumes_is_one_line(trained, key, message):
-    from predict import predict
-    from utils.errors import UserError
-
-    cfg = copy.deepcopy(trained[0])
-    cfg.PREDICTION[key] = []
-    with pytest.raises(UserError) as raised:
-        predict(cfg)
-    assert str(raised.value) == message
+    result = run_main("predict.py", *trained_run_args(trained[0], f"PREDICTION.{key}=[]"))
+    assert result.returncode == 2 and error_lines(result) == [f"error: {message}"], result.stderr[-2000:]
 
 
 def test_predicting_slices_of_another_size_than_the_run_is_one_line(trained, tmp_path):
-    from predict import predict
-    from utils.errors import UserError
     from data_sets.image_files import write_png
 
     write_png(str(tmp_path / "image_9_0000.png"), np.zeros((32, 32, 3), np.uint8))
-    cfg = copy.deepcopy(trained[0])
-    cfg.PREDICTION.IMAGES_PATH = str(tmp_path)
-    with pytest.raises(UserError) as raised:
-        predict(cfg)
-    assert str(raised.value) == (f"{tmp_path}/image_9_0000.png is 32x32, the network's input (INPUT) is 64x64: "
-                                 f"prepare the slices at that size (DATA_PREPARATION.RESIZE=True)")
+    result = run_main("predict.py", *trained_run_args(trained[0], f"PREDICTION.IMAGES_PATH={tmp_path}"))
+    assert result.returncode == 2 and error_lines(result) == [
+        f"error: {tmp_path}/image_9_0000.png is 32x32, the network's input (INPUT) is 64x64: prepare the slices at "
+        f"that size (DATA_PREPARATION.RESIZE=True)"], result.stderr[-2000:]
 
 
 @pytest.mark.usefixtures("keras_policy")   # sets the global precision policy
