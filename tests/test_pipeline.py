@@ -141,7 +141,7 @@ def test_a_flipped_copy_of_a_ct_gets_the_same_prediction_in_world_space(trained,
 
 
 def test_predict_writes_slice_masks_and_a_figure(trained, tmp_path):
-    from deploy.backends import inference_backend
+    from deploy.backends import inference_backend, inference_settings
     from inference.slices import predict_images, prediction_file_name, select_images
     from run_dirs.loading import load_trained_model
 
@@ -155,7 +155,8 @@ def test_predict_writes_slice_masks_and_a_figure(trained, tmp_path):
     written = sorted(f for f in os.listdir(out) if f.startswith("prediction_"))
     assert written == sorted(prediction_file_name(path) for path in images)
     assert os.path.isfile(out / "predictions.png")
-    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:   # the first mask is the model's prediction
+    # the first mask is the model's prediction
+    with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
         [first] = predict_images(cfg, predict_fn, images[:1])
     np.testing.assert_array_equal(read_mask(str(out / prediction_file_name(images[0]))), first["prediction"])
 
