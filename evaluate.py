@@ -33,7 +33,6 @@ from evaluation.summary import format_table, headline_columns, missed_line, writ
 from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
-from app.run_config import run_config
 from app.cli import hydra_app
 from app.paths import require_paths
 from figures.plots import IMAGE_PANELS, plot_case_scores
@@ -65,9 +64,9 @@ def evaluate_pictures(cfg: DictConfig, kind) -> dict:
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """The config visits each room once, in this order: the run's settings, paths, the data set, the settings of
-    slices / ROI / scoring, the trained model, its backend, then the scores (tests/config_walk.py traces it)."""
-    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with; validated
+    """cfg holds the run's settings, validated (app.cli.hydra_app with trained_run). From here the config visits
+    each room once, in this order: paths, the data set, the settings of slices / ROI / scoring, the trained
+    model, its backend, then the scores (tests/config_walk.py traces it)."""
     kind = choose("DATASET.KIND", cfg.DATASET.KIND)   # the name table, as data_sets.kinds.dataset_kind reads it
     if not kind.volumetric:
         return evaluate_pictures(cfg, kind)
@@ -105,7 +104,7 @@ def evaluate(cfg: DictConfig) -> dict:
             "summary_csv": summary_path, "figure": figure_path, "nifti": result.written, "skipped": result.skipped}
 
 
-main = hydra_app(evaluate)
+main = hydra_app(evaluate, trained_run=True)   # cfg: RUN_DIR (default: the latest run) with its settings
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from deploy.run_int8 import calibration_record, write_calibration_record
 from callbacks.checkpoint import checkpoint_path
 from models.model_factory import prepare_model
 from run_dirs.loading import load_trained_model
-from app.run_config import run_config
 from app.cli import hydra_app
 from app.paths import require_paths
 
@@ -29,7 +28,6 @@ from app.paths import require_paths
 def export(cfg: DictConfig) -> dict:
     formats = list(cfg.EXPORT.FORMATS)
     check_formats(formats)
-    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     require_paths(cfg, write_dirs=["EXPORT.PATH"])
     model = load_trained_model(cfg)
     calibration = record = None
@@ -49,7 +47,7 @@ def export(cfg: DictConfig) -> dict:
     return paths
 
 
-main = hydra_app(export)
+main = hydra_app(export, trained_run=True)   # cfg: RUN_DIR (default: the latest run) with its settings
 
 
 if __name__ == "__main__":

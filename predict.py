@@ -42,7 +42,6 @@ from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
 from inference.volume import check_inputs_kept, check_output_format, segment_ct_files
 from run_dirs.loading import load_trained_model
-from app.run_config import run_config
 from app.cli import hydra_app
 from utils.errors import UserError, WriteError
 from utils.files import refuse_overwrite
@@ -152,7 +151,6 @@ def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
 
 
 def predict(cfg: DictConfig) -> List[Dict]:
-    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     require_paths(cfg, write_dirs=["PREDICTION.RESULTS_PATH"])
     if cfg.PREDICTION.IMAGES is not None:
         if cfg.PREDICTION.VOLUMES is not None:
@@ -169,7 +167,7 @@ def predict(cfg: DictConfig) -> List[Dict]:
     return predict_volumes(cfg) if volumes else predict_slices(cfg)
 
 
-main = hydra_app(predict)
+main = hydra_app(predict, trained_run=True)   # cfg: RUN_DIR (default: the latest run) with its settings
 
 
 if __name__ == "__main__":

@@ -93,16 +93,19 @@ def test_run_main_runs_a_script_as_python_does_without_importing_it():
 
 @pytest.mark.slow
 def test_evaluate_reads_its_config_in_each_room_once_validation_first(trained, prepared_workdir, raw_lits, tmp_path):
-    """Issue 19's walk: from evaluate.py's config to its scores, each package entered once, the config checked
-    before anything else reads it (tests/config_walk.py traces every call that receives the config)."""
+    """Issue 19's walk: from evaluate.py's config to its scores, each module and package entered once, the config
+    checked before anything else reads it (tests/config_walk.py traces every call that receives the config)."""
     cfg = trained[0]
     result = run_cli("-m", "tests.config_walk", "evaluate.py", *TINY_OVERRIDES, *shared_data(prepared_workdir, raw_lits),
                      f"WORK_DIR={tmp_path}", f"RUN_DIR={cfg.RUN_DIR}", f"EVALUATION.RESULTS_PATH={tmp_path}/scores")
     assert result.returncode == 0, result.stderr[-2000:]
     lines = dict(line.split(": ", 1) for line in result.stdout.splitlines()
-                 if line.startswith(("modules: ", "packages: ", "package returns: ")))
+                 if line.startswith(("modules: ", "module returns: ", "packages: ", "package returns: ")))
     modules, rooms = lines["modules"].split(" -> "), lines["packages"].split(" -> ")
-    assert modules[:2] == ["app/cli.py", "app/config.py"]   # validated first
+    # made whole (the run's settings taken in) and validated, once, before any room outside app/ reads it
+    first_outside_app = next(i for i, module in enumerate(modules) if not module.startswith("app/"))
+    assert modules[:2] == ["app/cli.py", "app/run_config.py"] and "app/config.py" in modules[:first_outside_app]
+    assert lines["module returns"] == "none" and len(modules) == len(set(modules))
     assert lines["package returns"] == "none" and len(rooms) == len(set(rooms))
     assert rooms[0] == "app" and {"data_sets", "evaluation", "run_dirs", "deploy"} <= set(rooms)
     assert (tmp_path / "scores" / "summary.csv").is_file()
