@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 from omegaconf import DictConfig, OmegaConf
 
 from data_sets.kinds import apply_description, class_setup, dataset_kind
-from deploy.backends import inference_backend, inference_batch_size
+from deploy.backends import inference_backend, inference_batch_size, inference_settings
 from evaluation.cross_validation import fold_config, held_out_pairs, write_cross_validation_csv
 from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import missed_line, regions_of
@@ -50,7 +50,8 @@ def train_fold(fold_cfg: DictConfig, explicit: Set[str]) -> None:
 def score_fold(fold_cfg: DictConfig) -> list:
     """One row per held-out volume, scored on its CT's grid by the fold's best weights (data=images: one per
     held-out image, at its own size)."""
-    with inference_backend(fold_cfg, load_trained_model(fold_cfg)) as predict_fn:   # INFERENCE.BACKEND, as evaluate.py
+    # INFERENCE.BACKEND, as evaluate.py
+    with inference_backend(inference_settings(fold_cfg), load_trained_model(fold_cfg)) as predict_fn:
         if not dataset_kind(fold_cfg).volumetric:
             result = evaluate_images(held_out_pairs(fold_cfg), predict_fn, picture_settings(fold_cfg),
                                      class_setup(fold_cfg), inference_batch_size(fold_cfg),

@@ -27,13 +27,12 @@ from omegaconf import DictConfig
 
 from app.choices import choose
 from data_sets.kinds import check_description, class_setup
-from deploy.backends import inference_backend, inference_batch_size
+from deploy.backends import inference_backend, inference_batch_size, inference_settings
 from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import format_table, headline_columns, missed_line, write_csv
 from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
 from run_dirs.loading import load_trained_model
-from app.run_config import run_config
 from app.cli import hydra_app
 from app.paths import require_paths
 from figures.plots import IMAGE_PANELS, plot_case_scores
@@ -49,7 +48,7 @@ def evaluate_pictures(cfg: DictConfig, kind) -> dict:
     results_dir = cfg.EVALUATION.RESULTS_PATH
     model = load_trained_model(cfg)
     batch_size = inference_batch_size(cfg)
-    with inference_backend(cfg, model) as predict_fn:
+    with inference_backend(inference_settings(cfg), model) as predict_fn:
         result = evaluate_images(pairs, predict_fn, inputs, setup, batch_size, bool(cfg.DATASET.BINARY_MASKS))
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
@@ -64,9 +63,9 @@ def evaluate_pictures(cfg: DictConfig, kind) -> dict:
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """The config visits each room once, in this order: the run's settings, paths, the data set, the settings of
-    slices / ROI / scoring, the trained model, its backend, then the scores (tests/config_walk.py traces it)."""
-    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with; validated
+    """cfg holds the run's settings, validated (app.cli.hydra_app with trained_run). From here the config visits
+    each room once, in this order: paths, the data set, the settings of slices / ROI / scoring, the trained
+    model, its backend, then the scores (tests/config_walk.py traces it)."""
     kind = choose("DATASET.KIND", cfg.DATASET.KIND)   # the name table, as data_sets.kinds.dataset_kind reads it
     if not kind.volumetric:
         return evaluate_pictures(cfg, kind)
@@ -80,7 +79,7 @@ def evaluate(cfg: DictConfig) -> dict:
     results_dir = cfg.EVALUATION.RESULTS_PATH
     model = load_trained_model(cfg)
     batch_size = inference_batch_size(cfg)
-    with inference_backend(cfg, model) as predict_fn:
+    with inference_backend(inference_settings(cfg), model) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, batch_size,
                                   cfg.PREDICTION.POSTPROCESS, results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi,
                                   class_names=list(cfg.DATASET.CLASSES), scoring=scoring)
@@ -103,7 +102,7 @@ def evaluate(cfg: DictConfig) -> dict:
             "summary_csv": summary_path, "figure": figure_path, "nifti": result.written, "skipped": result.skipped}
 
 
-main = hydra_app(evaluate)
+main = hydra_app(evaluate, trained_run=True)   # cfg: RUN_DIR (default: the latest run) with its settings
 
 
 if __name__ == "__main__":

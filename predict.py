@@ -36,13 +36,12 @@ from omegaconf import DictConfig, ListConfig
 from data_generators.dataset_files import check_input_shapes
 from data_sets import images
 from data_sets.kinds import class_setup, dataset_kind
-from deploy.backends import inference_backend, inference_batch_size
+from deploy.backends import inference_backend, inference_batch_size, inference_settings
 from inference.images import predict_pictures
 from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images, slice_masks
 from inference.volume import check_inputs_kept, check_output_format, segment_ct_files
 from run_dirs.loading import load_trained_model
-from app.run_config import run_config
 from app.cli import hydra_app
 from utils.errors import UserError, WriteError
 from utils.files import refuse_overwrite
@@ -82,7 +81,7 @@ def predict_volumes(cfg: DictConfig) -> List[Dict]:
     settings = inference_slice_settings(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
     check_inputs_kept(files, out_dir, kind.output_name)   # before the model is loaded; segment_ct_files checks again
-    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
+    with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
         written = segment_ct_files(files, predict_fn, settings, inference_batch_size(cfg), out_dir,
                                    cfg.PREDICTION.POSTPROCESS, roi=roi_settings(cfg), output_name=kind.output_name,
                                    output_format=output_format, class_names=class_setup(cfg).predicted_names)
@@ -102,7 +101,7 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     outputs = [os.path.join(out_dir, prediction_file_name(path)) for path in image_paths]
     refuse_overwrite([*outputs, os.path.join(out_dir, "predictions.png")],
                      {path: f"the input image {path}" for path in image_paths}, "PREDICTION.RESULTS_PATH")
-    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
+    with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
         results = predict_images(image_paths, predict_fn, image_settings(cfg), cfg.HYPER_PARAMETERS.BATCH_SIZE,
                                  slice_masks(cfg))
     for count, result in enumerate(results):
@@ -131,7 +130,7 @@ def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
                                for folder in references if os.path.isdir(folder) for name in os.listdir(folder)},
                      "PREDICTION.RESULTS_PATH")
     shown, written = [], []
-    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:
+    with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
         predictions = predict_pictures(paths, predict_fn, picture_settings(cfg), inference_batch_size(cfg))
         for predicted, output in zip(predictions, outputs):
             _write_mask(output, predicted.labels, len(written))
@@ -151,7 +150,6 @@ def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
 
 
 def predict(cfg: DictConfig) -> List[Dict]:
-    run_config(cfg)   # RUN_DIR (default: the latest run) and the model settings it was trained with
     require_paths(cfg, write_dirs=["PREDICTION.RESULTS_PATH"])
     if cfg.PREDICTION.IMAGES is not None:
         if cfg.PREDICTION.VOLUMES is not None:
@@ -168,7 +166,7 @@ def predict(cfg: DictConfig) -> List[Dict]:
     return predict_volumes(cfg) if volumes else predict_slices(cfg)
 
 
-main = hydra_app(predict)
+main = hydra_app(predict, trained_run=True)   # cfg: RUN_DIR (default: the latest run) with its settings
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from app.choices import choices_help
 from app.config import CONFIG_DIR, validate_config
+from app.run_config import run_config
 from utils.errors import UserError, exit_on_user_error
 from app.schema import config_error_line
 
@@ -56,16 +57,21 @@ def hydra_job_dir() -> Optional[str]:
     return hydra_cfg.runtime.output_dir if hydra_cfg.mode == RunMode.MULTIRUN else None
 
 
-def hydra_app(task: Callable[[DictConfig], object]) -> Callable[[], None]:
+def hydra_app(task: Callable[[DictConfig], object], trained_run: bool = False) -> Callable[[], None]:
     """`main()` for a script running `task(cfg)` on configs/config.yaml plus command-line overrides.
 
-    The config is validated first (app.config.validate_config), before the task does any work.
+    The config is made whole and validated first, once, before the task does any work: for a script working
+    on a trained run (`trained_run`: evaluate.py, predict.py, export.py) that is the command line's config with
+    the run's saved settings taken in (app.run_config), else the command line's config alone.
     The task's return value is the Hydra job's return value, which sweepers (Optuna) optimise.
     """
     @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
     def hydra_main(cfg: DictConfig) -> object:
         with exit_on_user_error():
-            validate_config(cfg)
+            if trained_run:
+                run_config(cfg)
+            else:
+                validate_config(cfg)
             return task(cfg)
 
     def main() -> None:

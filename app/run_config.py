@@ -102,15 +102,18 @@ def run_config(cfg: DictConfig, overrides: Optional[Iterable[str]] = None) -> Di
     the normalisation come from the run (an override that contradicts them is refused);
     OPTIMIZATION and the checkpoint path come from the run unless given on the command line.
     `overrides` are the command-line overrides (default: Hydra's; a notebook passes its list).
-    The result is validated again (the command line's config was, by app.cli.hydra_app): a bad value in the
-    run's config.yaml is one line naming that file.
+    This is where such a script's config is validated (app.cli.hydra_app runs it first, instead of
+    validate_config alone): once, as a whole, after the run's values are in; a bad value in the run's
+    config.yaml is one line naming that file.
     """
     explicit = command_line_keys(overrides) - {"RUN_DIR"}
-    if cfg.RUN_DIR in (None, LATEST):
-        run_dir = latest_trained_run(cfg.WORK_DIR)
-    else:
-        run_dir = named_run_dir(cfg.WORK_DIR, cfg.RUN_DIR)
-    saved = load_run_config(run_dir)
+    try:
+        run_dir = latest_trained_run(cfg.WORK_DIR) if cfg.RUN_DIR in (None, LATEST) else named_run_dir(cfg.WORK_DIR,
+                                                                                                       cfg.RUN_DIR)
+        saved = load_run_config(run_dir)
+    except UserError:
+        validate_config(cfg)   # a bad value on the command line is its own line, whether a run is found or not
+        raise
     refuse_contradictions(cfg, saved, explicit, run_dir)
     asked = copy.deepcopy(cfg)
     with open_dict(cfg):

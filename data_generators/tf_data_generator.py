@@ -25,12 +25,6 @@ def load_input(path: str, inputs: ImageSettings) -> np.ndarray:
     return network_input(read_image(path, inputs.channels), inputs)
 
 
-def load_image(path: str, channels: int, normalize: bool, size=None) -> np.ndarray:
-    """load_input from plain values: deploy/quantize.py's calibration reads its slices so until it takes
-    ImageSettings (issue 19's deploy rewrite is in flight); then this goes."""
-    return load_input(path, ImageSettings(channels, normalize, size))
-
-
 class SliceSequence(keras.utils.PyDataset):
     """Batches of (images float32 BxHxWxC, one-hot masks float32 BxHxWxK).
 

@@ -3,13 +3,19 @@
 Everything runs on CPU with tiny inputs so the whole suite fits CI's 2 cores. Plain helpers
 (REPO, tiny_config, run_cli) live in tests/helpers.py.
 """
+import fcntl
+import json
 import os
+import re
+import shutil
+import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
 from tests.helpers import TRAIN_OVERRIDES, tiny_config, workdir_config  # noqa: E402
 
@@ -64,11 +70,113 @@ def prepared_workdir(tmp_path_factory, raw_lits):
     return work_dir
 
 
+def made_once_per_session(request, tmp_path_factory, name, make):
+    """A folder `make(folder)` fills once per test session, shared by every xdist worker: the first worker to ask
+    makes it while the others wait on a file lock (the OS drops the lock of a worker that dies); without xdist, a
+    plain temporary folder. Only for what is read, never changed: a worker that changes it must copy it first."""
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is None:
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent / f"{name}-{workerinput['testrunuid']}"   # one per session
+    root.mkdir(exist_ok=True)
+    folder, done = root / "made", root / "done"
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():
+                shutil.rmtree(folder, ignore_errors=True)   # what a worker that failed half-way left
+                folder.mkdir()
+                make(folder)
+                done.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return folder
+
+
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory, prepared_workdir, raw_lits):
-    """A tiny UNet3+ trained on the synthetic phantom: (config, history)."""
+def trained(request, tmp_path_factory, prepared_workdir, raw_lits):
+    """A tiny UNet3+ trained on the synthetic phantom: (config, history), where history holds what train()'s
+    History returned (`history` dict, `total_training_seconds`).
+
+    Trained once per session (26 s), not once per xdist worker: each worker gets its own copy of the trained
+    WORK_DIR, with the config's paths moved to it and to the worker's own prepared data, as if it had trained
+    there, so a test writing into the run (predictions, exports) never meets another worker's files.
+    """
     from training.run import train
 
-    cfg = workdir_config(tmp_path_factory.mktemp("trained"), prepared_workdir, raw_lits, *TRAIN_OVERRIDES)
-    history = train(cfg)
+    def train_run(folder):
+        cfg = workdir_config(folder / "work", prepared_workdir, raw_lits, *TRAIN_OVERRIDES)
+        history = train(cfg)
+        keras.backend.clear_session()
+        record = {"roots": [str(folder / "work"), str(prepared_workdir), str(raw_lits)],
+                  "config": OmegaConf.to_yaml(cfg), "history": history.history,
+                  "total_training_seconds": history.total_training_seconds}
+        (folder / "trained.json").write_text(json.dumps(record))
+
+    shared = made_once_per_session(request, tmp_path_factory, "trained", train_run)
+    record = json.loads((shared / "trained.json").read_text())
+    work_dir = tmp_path_factory.mktemp("trained") / "work"
+    shutil.copytree(shared / "work", work_dir)
+    moves = dict(zip(record["roots"], [str(work_dir), str(prepared_workdir), str(raw_lits)]))
+
+    def moved(text):
+        pattern = "(" + "|".join(map(re.escape, moves)) + r")(?![\w.-])"   # whole folder names only
+        return re.sub(pattern, lambda found: moves[found.group(1)], text)
+
+    for saved in work_dir.glob("runs/*/config.yaml"):
+        saved.write_text(moved(saved.read_text()))
+    cfg = OmegaConf.create(moved(record["config"]))
+    OmegaConf.set_struct(cfg, True)   # as compose_config gives it
+    history = types.SimpleNamespace(history=record["history"], total_training_seconds=record["total_training_seconds"])
     return cfg, history
+
+
+# The tests that take longest on 2 cores (each trains, or starts Pythons that do), longest first. A test
+# missing here, or renamed, only loses its place at the front. Tests sharing a module-scoped fixture that
+# trains (test_images.py's picture_run) are kept together: split up, the fixture would train twice.
+LONGEST_FIRST = [
+    "test_images.py::test_cross_validation_folds_over_images",
+    "test_run_dirs.py::test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use",
+    "test_pipeline.py::test_the_same_seed_trains_the_same_weights_another_seed_does_not_and_no_run_touches_another",
+    "test_run_dirs.py::test_resume_restores_the_best_and_a_finished_run_trains_nothing",
+    "test_runtime.py::test_amp_sets_mixed_policy_loss_scaling_and_float32_outputs",
+    "test_precision.py::test_bfloat16_training_step_runs_under_xla",
+    ("test_images.py::test_train_evaluate_predict_four_classes_of_non_square_jpgs",
+     "test_images.py::test_notebook_follows_a_picture_run"),
+    "test_run_dirs.py::test_ctrl_c_prints_the_resume_command_and_the_command_resumes",
+    "test_pipeline.py::test_train_with_every_switch_on_cpu",
+    "test_images.py::test_grayscale_binary_masks_from_one_folder_train_and_score",
+    "test_cross_validation.py::test_two_fold_cross_validation_scores_every_training_volume_once",
+    "test_multi_worker.py::test_two_workers_train_to_identical_weights",
+    "test_benchmarks.py::test_volume_benchmark_times_a_ct_per_setting_and_writes_the_table",
+    "test_multi_replica.py::test_tf_generator_feeds_global_batches_to_two_replicas",
+    "test_multi_replica.py::test_dali_runs_one_sharded_pipeline_per_replica",
+    "test_synthetic_data.py::test_cli_help_lists_the_section_and_the_docstrings_examples",
+    "test_benchmarks.py::test_sweep_writes_markdown_table_and_plot",
+    "test_models.py::test_a_cgm_training_step_gives_a_finite_loss",
+    "test_interrupt.py::test_sigint_is_held_until_the_batch_end_and_the_old_handler_comes_back",
+    "test_run_dirs.py::test_a_run_in_use_by_another_process_is_refused_until_that_process_ends",
+    "test_pipeline.py::test_cli_help_lists_config",
+    "test_multi_replica.py::test_dali_iterators_can_be_recreated_under_mirrored_strategy",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under xdist's worksteal (pytest.ini) each of the 2 workers starts on its own half of the collected list
+    and, once done, steals from the tail of the other's: the longest tests are dealt alternately to the fronts of
+    both halves, so that the suite does not end with one worker in a 40 s test while the other idles."""
+    if not hasattr(config, "workerinput"):   # not an xdist worker: the order is the files'
+        return
+    groups = [(entry,) if isinstance(entry, str) else entry for entry in LONGEST_FIRST]
+    group_of = {name: index for index, group in enumerate(groups) for name in group}
+    by_group = [[] for _ in groups]
+    rest = []
+    for item in items:   # "tests/test_x.py::test_y[param]" -> "test_x.py::test_y"
+        index = group_of.get(os.path.basename(item.nodeid.partition("[")[0]))
+        (rest if index is None else by_group[index]).append(item)
+    first, second = by_group[0::2], by_group[1::2]
+    first, second = [item for group in first for item in group], [item for group in second for item in group]
+    middle = len(items) // 2 - len(first)   # where xdist cuts the list in two
+    items[:] = first + rest[:middle] + second + rest[middle:]

@@ -196,14 +196,14 @@ def test_a_full_disk_during_export_keeps_the_earlier_export(tmp_path, monkeypatc
     (out / "model.onnx").write_bytes(b"the earlier onnx")
     before = digests(out)
 
-    def saved_model(cfg, model, staging):
-        os.makedirs(os.path.join(staging, "saved_model"))
-        with open(os.path.join(staging, "saved_model", "saved_model.pb"), "wb") as handle:
+    def saved_model(forms):
+        os.makedirs(os.path.join(forms.folder, "saved_model"))
+        with open(os.path.join(forms.folder, "saved_model", "saved_model.pb"), "wb") as handle:
             handle.write(b"new")
-        return os.path.join(staging, "saved_model")
+        return os.path.join(forms.folder, "saved_model")
 
-    def onnx(cfg, model, staging):
-        with open(os.path.join(staging, "model.onnx"), "wb") as handle:
+    def onnx(forms):
+        with open(os.path.join(forms.folder, "model.onnx"), "wb") as handle:
             handle.write(b"half")
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -211,7 +211,7 @@ def test_a_full_disk_during_export_keeps_the_earlier_export(tmp_path, monkeypatc
     monkeypatch.setitem(deploy.export.EXPORT_FORMATS, "onnx", onnx)
     with pytest.raises(WriteError, match=rf"^cannot write the export into {out} \(No space left on device\): the files "
                                          r"of an earlier export there are intact$"):
-        deploy.export.export_model(None, None, str(out), ["saved_model", "onnx"])
+        deploy.export.export_model(None, str(out), ["saved_model", "onnx"])
     assert digests(out) == before and hidden(out) == []
 
 

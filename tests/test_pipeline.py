@@ -1,5 +1,7 @@
 """End to end on synthetic data: train → evaluate (per volume) → predict, and the CLI's errors."""
 import csv
+import glob
+import hashlib
 import json
 import os
 
@@ -141,7 +143,7 @@ def test_a_flipped_copy_of_a_ct_gets_the_same_prediction_in_world_space(trained,
 
 
 def test_predict_writes_slice_masks_and_a_figure(trained, tmp_path):
-    from deploy.backends import inference_backend
+    from deploy.backends import inference_backend, inference_settings
     from inference.slices import predict_images, prediction_file_name, select_images
     from run_dirs.loading import load_trained_model
     from volumes.slices import image_settings
@@ -156,7 +158,8 @@ def test_predict_writes_slice_masks_and_a_figure(trained, tmp_path):
     written = sorted(f for f in os.listdir(out) if f.startswith("prediction_"))
     assert written == sorted(prediction_file_name(path) for path in images)
     assert os.path.isfile(out / "predictions.png")
-    with inference_backend(cfg, load_trained_model(cfg)) as predict_fn:   # the first mask is the model's prediction
+    # the first mask is the model's prediction
+    with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
         [first] = predict_images(images[:1], predict_fn, image_settings(cfg), 1)
     np.testing.assert_array_equal(read_mask(str(out / prediction_file_name(images[0]))), first["prediction"])
 
@@ -226,22 +229,34 @@ def test_train_with_every_switch_on_cpu(tmp_path, prepared_workdir, raw_lits):
     assert "val_d1_dice_coef" in history.history
 
 
-def test_the_same_seed_trains_the_same_weights_and_another_seed_does_not(tmp_path, prepared_workdir, raw_lits):
-    """Reproducible runs: SEED fixes the weights' initialisation, the batches and their order (CPU)."""
+def test_the_same_seed_trains_the_same_weights_another_seed_does_not_and_no_run_touches_another(tmp_path, prepared_workdir,
+                                                                                                raw_lits):
+    """Reproducible runs: SEED fixes the weights' initialisation, the batches and their order (CPU). The three
+    runs share a WORK_DIR: each new run gets its own folder and leaves the earlier runs' weights alone."""
     import keras
 
     from training.run import train
 
+    def digest(path):
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+
     def trained_weights(seed):
-        cfg = workdir_config(tmp_path / str(len(list(tmp_path.iterdir()))), prepared_workdir, raw_lits, f"SEED={seed}",
-                             "HYPER_PARAMETERS.EPOCHS=2", "CALLBACKS.TENSORBOARD.VALUE=False")
+        cfg = workdir_config(tmp_path, prepared_workdir, raw_lits, f"SEED={seed}", "HYPER_PARAMETERS.EPOCHS=2",
+                             "CALLBACKS.TENSORBOARD.VALUE=False")
         weights = train(cfg).model.get_weights()
         keras.backend.clear_session()
-        return weights
+        return cfg.RUN_DIR, weights
 
-    first, again, other = trained_weights(3), trained_weights(3), trained_weights(4)
+    (first_run, first), (again_run, again) = trained_weights(3), trained_weights(3)
+    first_checkpoint, = glob.glob(f"{first_run}/checkpoint/*.weights.h5")
+    first_digest = digest(first_checkpoint)
+    other_run, other = trained_weights(4)
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+    assert sorted(glob.glob(f"{tmp_path}/runs/*")) == sorted([first_run, again_run, other_run])   # 3 folders
+    assert digest(first_checkpoint) == first_digest
+    assert digest(glob.glob(f"{other_run}/checkpoint/*.weights.h5")[0]) != first_digest
 
 
 @pytest.mark.parametrize("script,args,message", [
