@@ -16,6 +16,10 @@ import numpy as np
 from omegaconf import DictConfig
 
 from deploy.export import check_formats, export_model, onnx_max_difference
+from deploy.quantize import calibration_slices, require_calibration_images
+from deploy.run_int8 import calibration_record, write_calibration_record
+from callbacks.checkpoint import checkpoint_path
+from models.model_factory import prepare_model
 from run_dirs.loading import load_trained_model
 from app.cli import hydra_app
 from app.paths import require_paths
@@ -26,7 +30,13 @@ def export(cfg: DictConfig) -> dict:
     check_formats(formats)
     require_paths(cfg, write_dirs=["EXPORT.PATH"])
     model = load_trained_model(cfg)
-    paths = export_model(cfg, model, cfg.EXPORT.PATH, formats)
+    calibration = record = None
+    if "onnx_int8" in formats:   # calibrated as the run's own int8 model is, and recorded as it is (deploy.run_int8)
+        slices = calibration_slices(cfg)
+        calibration, record = require_calibration_images(slices), calibration_record(checkpoint_path(cfg), slices)
+    paths = export_model(model, cfg.EXPORT.PATH, formats, calibration, rebuild=lambda: prepare_model(cfg))
+    if record:
+        write_calibration_record(paths["onnx_int8"], record)
     for name, path in paths.items():
         print(f"{name}: {path}")
     if "onnx" in paths:

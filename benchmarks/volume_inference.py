@@ -83,6 +83,7 @@ def training_slices(args, cfg, count: int = 2):
     slices (what int8 calibrates on)."""
     from data_sets.synthetic.ct import make_synthetic_ct
     from data_sets.image_files import write_png
+    from data_sets.labels import network_labels
     from volumes.geometry import one_hot
     from volumes.slices import inference_slice_settings, input_slice, label_slice
 
@@ -93,7 +94,7 @@ def training_slices(args, cfg, count: int = 2):
         for index in range(hu.shape[2]):
             image = input_slice(hu, index, settings)
             images.append(image)
-            masks.append(one_hot(np.minimum(label_slice(labels, index, settings), args.classes - 1), args.classes))
+            masks.append(one_hot(network_labels(label_slice(labels, index, settings), args.classes), args.classes))
             if index % 3 == 0:
                 write_png(os.path.join(cfg.DATASET.TRAIN.IMAGES_PATH, f"image_{volume}_{index:04d}.png"), image)
     return np.stack(images).astype(np.float32) / 255.0, np.stack(masks)
@@ -150,15 +151,19 @@ def make_run(args) -> str:
 
 def calibrate_int8(args) -> float:
     """Seconds to calibrate the run's int8 model (once, as on the training machine); later settings reuse it."""
-    from deploy.run_int8 import run_int8, stored_int8
+    from callbacks.checkpoint import checkpoint_path
+    from deploy.quantize import calibration_slices
+    from deploy.run_int8 import calibrate_int8, stored_int8
+    from models.model_factory import prepare_model
     from run_dirs.loading import load_trained_model
     from app.run_config import run_config
 
     cfg = run_config(work_config(args), overrides=[f"RUN_DIR={args.work}/run"])
-    if stored_int8(cfg):
+    if stored_int8(cfg.EXPORT.PATH, checkpoint_path(cfg)):
         return 0.0
     start = time.perf_counter()
-    run_int8(cfg, load_trained_model(cfg))
+    calibrate_int8(load_trained_model(cfg), cfg.EXPORT.PATH, checkpoint_path(cfg), calibration_slices(cfg),
+                   lambda: prepare_model(cfg))
     return time.perf_counter() - start
 
 
@@ -188,7 +193,7 @@ def measure(args) -> dict:
     """One setting, in this (fresh) process: predict.py's CT path, timed; the figures as a dict."""
     import nibabel as nib
 
-    from deploy.backends import inference_backend, resolve_backend
+    from deploy.backends import inference_backend, inference_settings
     from inference.roi import roi_settings
     from inference.volume import segment_ct_files
     from run_dirs.loading import load_trained_model
@@ -202,9 +207,9 @@ def measure(args) -> dict:
     ct = os.path.join(args.work, "ct", "volume-0.nii")
     start = time.perf_counter()
     model = load_trained_model(cfg)
-    name, precision, _ = resolve_backend(cfg)
+    chosen = inference_settings(cfg)
     timings, predicted = {}, []
-    with inference_backend(cfg, model) as predict_fn:
+    with inference_backend(chosen, model) as predict_fn:
         def counted(images):
             predicted.append(len(images))
             return predict_fn(images)
@@ -213,15 +218,15 @@ def measure(args) -> dict:
         cpu_before, load_before = cpu_seconds(), os.getloadavg()[0]
         start = time.perf_counter()
         [written] = segment_ct_files([ct], counted, inference_slice_settings(cfg), args.batch_size,
-                                     cfg.PREDICTION.RESULTS_PATH, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
-                                     cfg.PREDICTION.POSTPROCESS, figures=False, roi=roi_settings(cfg), timings=timings)
+                                     cfg.PREDICTION.RESULTS_PATH, cfg.PREDICTION.POSTPROCESS, figures=False,
+                                     roi=roi_settings(cfg), timings=timings)
         seconds = time.perf_counter() - start
         cpu = cpu_seconds() - cpu_before
         load = (load_before + os.getloadavg()[0]) / 2
     truth = np.asanyarray(nib.load(os.path.join(args.work, "ct", "segmentation-0.nii")).dataobj)
     labels = np.asanyarray(nib.load(written["output"]).dataobj)
-    return {"setting": args.measure, "runs_as": f"{name}:{precision}", "seconds": seconds, "set_up": set_up,
-            "cpu_seconds": cpu, "load_average": load,
+    return {"setting": args.measure, "runs_as": f"{chosen.backend}:{chosen.precision}", "seconds": seconds,
+            "set_up": set_up, "cpu_seconds": cpu, "load_average": load,
             "phases": timings, "slices_predicted": sum(predicted), "slices": int(truth.shape[2]),
             "peak_rss_gb": peak_rss_gb(),
             "dice_liver": dice(truth, labels, (1, 2)), "dice_tumour": dice(truth, labels, (2,))}

@@ -6,15 +6,19 @@ the backend has it, else in its first. Every backend maps a float32 image batch 
 probabilities (B, H, W, K).
 """
 import contextlib
+import functools
 import importlib.util
 import tempfile
-from typing import Callable, NamedTuple, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import keras
 import numpy as np
 
-from deploy.export import OPENVINO_PIP, copy_in_precision, write_onnx, write_onnx_int8
-from deploy.run_int8 import can_calibrate, run_int8, stored_int8
+from callbacks.checkpoint import checkpoint_path
+from deploy.export import OPENVINO_PIP, ModelForms
+from deploy.quantize import CalibrationSlices, calibration_slices
+from deploy.run_int8 import run_int8, stored_int8
+from models.model_factory import prepare_model
 from app.choices import choose
 from app.config import positive_int
 from utils.errors import UserError
@@ -28,19 +32,13 @@ class Backend(NamedTuple):
     precisions: Tuple[str, ...]  # first: used when the asked precision is not among them
 
 
-def keras_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
-    predict = make_predict_fn(copy_in_precision(cfg, model, precision), jit_compile)
+def keras_runner(forms: ModelForms, precision: str, jit_compile: bool) -> Callable:
+    predict = make_predict_fn(forms.keras(precision), jit_compile)
     return lambda images: predict(images).numpy()
 
 
-def onnx_path(cfg, model, precision, scratch) -> str:
-    """The ONNX file an ONNX backend runs: the int8 one quantised on training slices, else the float32 export
-    (OpenVINO compiles that one in bfloat16 too)."""
-    return write_onnx_int8(cfg, model, scratch) if precision == "int8" else write_onnx(cfg, model, scratch)
-
-
-def onnxruntime_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
-    return onnx_file_runner(onnx_path(cfg, model, precision, scratch))
+def onnxruntime_runner(forms: ModelForms, precision: str, jit_compile: bool) -> Callable:
+    return onnx_file_runner(forms.onnx(precision))
 
 
 def onnx_file_runner(path: str) -> Callable:
@@ -55,8 +53,8 @@ def onnx_file_runner(path: str) -> Callable:
 OPENVINO_HINTS = {"float32": "f32", "bfloat16": "bf16", "int8": "f32"}
 
 
-def openvino_runner(cfg, model, precision, scratch, jit_compile) -> Callable:
-    return openvino_file_runner(onnx_path(cfg, model, precision, scratch), precision)
+def openvino_runner(forms: ModelForms, precision: str, jit_compile: bool) -> Callable:
+    return openvino_file_runner(forms.onnx(precision), precision)
 
 
 def openvino_file_runner(path: str, precision: str) -> Callable:
@@ -114,10 +112,11 @@ def available_backends() -> list:
             if not backend.module or importlib.util.find_spec(backend.module) is not None]
 
 
-def build_runner(name: str, precision: str, cfg, model: keras.Model, scratch: str,
+def build_runner(name: str, precision: str, forms: ModelForms,
                  jit_compile: bool = False) -> Callable[[np.ndarray], np.ndarray]:
-    """predict(images) -> probabilities for one parsed backend entry."""
-    return BACKENDS[name][1](cfg, model, precision, scratch, jit_compile)
+    """predict(images) -> probabilities for one parsed backend entry, running `forms`' model (Keras in
+    `precision`, or its ONNX file: several backends given the same forms share that file)."""
+    return BACKENDS[name][1](forms, precision, jit_compile)
 
 
 def inference_batch_size(cfg) -> int:
@@ -125,18 +124,19 @@ def inference_batch_size(cfg) -> int:
     return positive_int(cfg.INFERENCE.BATCH_SIZE, "INFERENCE.BATCH_SIZE")
 
 
-def auto_backend(cfg, cpu_int8: bool, cpu_bfloat16: bool, gpus: list, cpu_amx_int8: bool = False) -> Tuple[str, str, str]:
+def auto_backend(int8_ready: Callable[[], bool], cpu_int8: bool, cpu_bfloat16: bool, gpus: list,
+                 cpu_amx_int8: bool = False) -> Tuple[str, str, str]:
     """(name, precision, why) for INFERENCE.BACKEND=auto, from backends whose Dice on the validation CTs is
     tested against float32 (tests/test_precision.py): the run's int8 ONNX model on CPUs with int8 dot products
-    when the run holds it or this machine its training slices (int8 is never calibrated without them), run by
-    OpenVINO on AMX CPUs where it is installed (about 4x faster than ONNX Runtime there: docs/benchmarks.md),
-    else by ONNX Runtime; bfloat16 Keras on Ampere+ GPUs and fast-bfloat16 CPUs; else float32. float16 has no
-    such test."""
+    when the run holds it or this machine its training slices (int8_ready(), asked on CPUs only: int8 is never
+    calibrated without them), run by OpenVINO on AMX CPUs where it is installed (about 4x faster than ONNX
+    Runtime there: docs/benchmarks.md), else by ONNX Runtime; bfloat16 Keras on Ampere+ GPUs and fast-bfloat16
+    CPUs; else float32. float16 has no such test."""
     if gpus:
         if min(gpus) >= (8, 0):
             return "keras", "bfloat16", "GPU with bfloat16 tensor cores"
         return "keras", "float32", "GPU without bfloat16 (float16 has no tested Dice parity)"
-    int8_ready = importlib.util.find_spec("onnxruntime") is not None and (stored_int8(cfg) or can_calibrate(cfg))
+    int8_ready = importlib.util.find_spec("onnxruntime") is not None and int8_ready()
     if cpu_amx_int8 and int8_ready and importlib.util.find_spec("openvino") is not None:
         return "openvino", "int8", "CPU with AMX int8"
     if cpu_int8 and int8_ready:
@@ -148,33 +148,60 @@ def auto_backend(cfg, cpu_int8: bool, cpu_bfloat16: bool, gpus: list, cpu_amx_in
     return fallback
 
 
-def resolve_backend(cfg) -> Tuple[str, str, str]:
-    """(name, precision, why) that INFERENCE.BACKEND runs: an entry as BENCHMARK.BACKENDS takes, or auto."""
-    entry = cfg.INFERENCE.BACKEND
-    if str(entry) == AUTO:
-        return auto_backend(cfg, cpu_has_int8_dot(), cpu_has_bfloat16(), gpu_compute_capabilities(), cpu_has_amx_int8())
-    [(name, precision)] = parse_backends([entry], precision_of(cfg.OPTIMIZATION.AMP), "INFERENCE.BACKEND")
-    return name, precision, ""
+class InferenceSettings(NamedTuple):
+    """What inference_backend runs, read from the config once (inference_settings)."""
+    backend: str                    # a BACKENDS name
+    precision: str                  # one of its precisions
+    why: str                        # INFERENCE.BACKEND=auto: why it chose so; "" for a named entry
+    auto: bool                      # INFERENCE.BACKEND=auto
+    jit_compile: bool               # OPTIMIZATION.XLA (Keras)
+    export_path: str                # EXPORT.PATH: where the run keeps its int8 model
+    weights_path: Optional[str]     # int8: the run's checkpoint, which its int8 model must have been made from
+    calibration: Optional[CalibrationSlices]   # int8: the slices to calibrate on when the run holds no int8 model
+    rebuild: Callable[[], keras.Model]         # builds the architecture afresh: copies in another precision
+
+
+def inference_settings(cfg) -> InferenceSettings:
+    """INFERENCE.BACKEND (a BENCHMARK.BACKENDS-style entry, or auto for this machine), OPTIMIZATION.AMP/XLA,
+    EXPORT.PATH/CALIBRATION_IMAGES and the checkpoint, read once for inference_backend."""
+    export_path = cfg.EXPORT.PATH
+    auto = str(cfg.INFERENCE.BACKEND) == AUTO
+    if auto:
+        def int8_ready() -> bool:
+            return bool(stored_int8(export_path, checkpoint_path(cfg)) or calibration_slices(cfg, 1).paths)
+
+        name, precision, why = auto_backend(int8_ready, cpu_has_int8_dot(), cpu_has_bfloat16(),
+                                            gpu_compute_capabilities(), cpu_has_amx_int8())
+    else:
+        [(name, precision)] = parse_backends([cfg.INFERENCE.BACKEND], precision_of(cfg.OPTIMIZATION.AMP),
+                                             "INFERENCE.BACKEND")
+        why = ""
+    int8 = precision == "int8"
+    return InferenceSettings(name, precision, why, auto, bool(cfg.OPTIMIZATION.XLA), export_path,
+                             checkpoint_path(cfg) if int8 else None, calibration_slices(cfg) if int8 else None,
+                             functools.partial(prepare_model, cfg))
 
 
 @contextlib.contextmanager
-def inference_backend(cfg, model: keras.Model):
-    """predict(images) -> probabilities on INFERENCE.BACKEND, for evaluate.py, predict.py, cross-validation and
-    the notebook; prints what runs, in one line.
+def inference_backend(settings: InferenceSettings, model: keras.Model):
+    """predict(images) -> probabilities on the settings' backend, for evaluate.py, predict.py, cross-validation
+    and the notebook; prints what runs, in one line.
 
     int8 runs the run's own int8 model (`deploy.run_int8`: calibrated once on training slices, then kept in
     the run); other ONNX files live in a temporary folder for the block."""
-    name, precision, why = resolve_backend(cfg)
+    name, precision = settings.backend, settings.precision
     with tempfile.TemporaryDirectory(prefix="unet3p-inference-") as scratch:
         if precision == "int8":
-            record = run_int8(cfg, model)
+            record = run_int8(model, settings.export_path, settings.weights_path, settings.calibration,
+                              settings.rebuild)
             source = (f"int8 model {record['path']}, calibrated on {len(record['calibration_images'])} slices of "
                       f"{record['calibration_images_path']}")
             runner = INT8_FILE_RUNNERS[name](record["path"])
         else:
-            source, runner = "", build_runner(name, precision, cfg, model, scratch, bool(cfg.OPTIMIZATION.XLA))
+            forms = ModelForms(model, scratch, settings.rebuild)
+            source, runner = "", build_runner(name, precision, forms, settings.jit_compile)
         chosen = f"{name}, {precision}"
-        if str(cfg.INFERENCE.BACKEND) == AUTO:
-            chosen = f"auto -> {chosen} ({why})"
+        if settings.auto:
+            chosen = f"auto -> {chosen} ({settings.why})"
         print(f"inference: {chosen}" + (f"; {source}" if source else ""), flush=True)
         yield runner

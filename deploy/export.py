@@ -9,15 +9,14 @@ import os
 import shutil
 import tempfile
 import warnings
-from typing import Optional
+from typing import Callable, Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from deploy.quantize import quantize_onnx, require_calibration_images
+from deploy.quantize import quantize_onnx
 from models.inference_graph import final_output_model
-from models.model_factory import prepare_model
 from app.choices import choose
 from utils.errors import UserError, WriteError
 from utils.files import os_error_reason
@@ -48,13 +47,18 @@ def serving_model(model: keras.Model) -> keras.Model:
     return keras.Model(lean.inputs[0], {"probabilities": probabilities, "labels": labels}, name=lean.name)
 
 
-def copy_in_precision(cfg, model: keras.Model, precision: str) -> keras.Model:
-    """`model` itself when it already computes in `precision`, else the same network rebuilt in it with
-    its weights (variables are float32 under every policy, so the copy is exact)."""
+def copy_in_precision(model: keras.Model, precision: str, rebuild: Optional[Callable[[], keras.Model]] = None
+                      ) -> keras.Model:
+    """`model` itself when it already computes in `precision`, else the same network made by `rebuild` (it
+    builds the architecture afresh, in the global precision policy: e.g. `lambda: prepare_model(cfg)`) in that
+    precision, with `model`'s weights. Variables are float32 under every policy, so the copy is exact; a rebuild
+    rather than a clone, since which layers stay float32 under mixed precision is the builder's to say."""
     if model.dtype_policy.name == POLICIES[precision]:
         return model
+    if rebuild is None:
+        raise ValueError(f"a {precision} copy of a {model.dtype_policy.name} model needs `rebuild`")
     with precision_scope(precision):
-        copy = prepare_model(cfg)
+        copy = rebuild()
     copy.set_weights(model.get_weights())
     return copy
 
@@ -86,31 +90,60 @@ def export_openvino(onnx_path: str, path: str) -> str:
     return path
 
 
-def write_saved_model(cfg, model, out_dir) -> str:
+def write_saved_model(model: keras.Model, out_dir: str) -> str:
     return export_saved_model(model, os.path.join(out_dir, "saved_model"))
 
 
-def write_onnx(cfg, model, out_dir) -> str:
-    path = os.path.join(out_dir, "model.onnx")
-    return path if os.path.isfile(path) else export_onnx(copy_in_precision(cfg, model, "float32"), path)
+def write_onnx(model: keras.Model, out_dir: str) -> str:
+    """model.onnx of a float32 model (see copy_in_precision)."""
+    return export_onnx(model, os.path.join(out_dir, "model.onnx"))
 
 
-def write_openvino(cfg, model, out_dir) -> str:
-    return export_openvino(write_onnx(cfg, model, out_dir), os.path.join(out_dir, "openvino", "model.xml"))
+def write_openvino(onnx_path: str, out_dir: str) -> str:
+    return export_openvino(onnx_path, os.path.join(out_dir, "openvino", "model.xml"))
 
 
-def write_onnx_int8(cfg, model, out_dir, images: Optional[np.ndarray] = None) -> str:
-    """model.int8.onnx: the ONNX file quantized to int8, calibrated on `images` (default: training slices)."""
-    path = os.path.join(out_dir, "model.int8.onnx")
-    if os.path.isfile(path):
-        return path
-    images = require_calibration_images(cfg) if images is None else images
-    return quantize_onnx(write_onnx(cfg, model, out_dir), path, images)
+def write_onnx_int8(onnx_path: str, out_dir: str, images: np.ndarray) -> str:
+    """model.int8.onnx: the float32 ONNX file quantized to int8, calibrated on `images` (N, H, W, C)."""
+    return quantize_onnx(onnx_path, os.path.join(out_dir, "model.int8.onnx"), images)
 
 
-# EXPORT.FORMATS name -> writer(cfg, model, out_dir) -> path. OpenVINO IR and int8 ONNX start from the ONNX file.
-EXPORT_FORMATS = {"saved_model": write_saved_model, "onnx": write_onnx, "onnx_int8": write_onnx_int8,
-                  "openvino": write_openvino}
+class ModelForms:
+    """A trained model in the forms that exports and backends need, each made once, when first asked for: a
+    Keras copy in a precision, the float32 ONNX file and its int8 copy (ONNX export and quantization are the
+    slow steps, and several formats or backends start from the same file). Files are written into `folder`.
+
+    rebuild: builds the architecture afresh (copy_in_precision), needed when a precision other than the
+    model's is asked for, ONNX's float32 included. calibration_images: what int8 is calibrated on (N, H, W, C).
+    """
+
+    def __init__(self, model: keras.Model, folder: str, rebuild: Optional[Callable[[], keras.Model]] = None,
+                 calibration_images: Optional[np.ndarray] = None):
+        self.model, self.folder, self.rebuild, self.calibration_images = model, folder, rebuild, calibration_images
+        self._files = {}
+
+    def keras(self, precision: str) -> keras.Model:
+        return copy_in_precision(self.model, precision, self.rebuild)
+
+    def onnx(self, precision: str = "float32") -> str:
+        """The ONNX file that runs in `precision`: the int8 one for int8, else the float32 one (OpenVINO
+        compiles that one in bfloat16 too)."""
+        kind = "int8" if precision == "int8" else "float32"
+        if kind not in self._files:
+            if kind == "int8" and self.calibration_images is None:
+                raise ValueError("an int8 ONNX file needs calibration_images")
+            self._files[kind] = (write_onnx_int8(self.onnx(), self.folder, self.calibration_images) if kind == "int8"
+                                 else write_onnx(self.keras("float32"), self.folder))
+        return self._files[kind]
+
+
+# EXPORT.FORMATS name -> how export_model writes it from the model's forms (into forms.folder)
+EXPORT_FORMATS = {
+    "saved_model": lambda forms: write_saved_model(forms.model, forms.folder),
+    "onnx": lambda forms: forms.onnx("float32"),
+    "onnx_int8": lambda forms: forms.onnx("int8"),
+    "openvino": lambda forms: write_openvino(forms.onnx("float32"), forms.folder),
+}
 
 
 def check_formats(formats) -> None:
@@ -124,19 +157,21 @@ def check_formats(formats) -> None:
                         f"choices without it: {', '.join(n for n in EXPORT_FORMATS if n != 'openvino')}")
 
 
-def export_model(cfg, model: keras.Model, out_dir: str, formats) -> dict:
+def export_model(model: keras.Model, out_dir: str, formats, calibration_images: Optional[np.ndarray] = None,
+                 rebuild: Optional[Callable[[], keras.Model]] = None) -> dict:
     """Write `model` in each of `formats` under out_dir; returns {format: path}.
 
-    The SavedModel computes in the model's own precision (OPTIMIZATION.AMP); ONNX and OpenVINO IR
-    are float32 files (OpenVINO may still run them in bfloat16: INFERENCE_PRECISION_HINT); onnx_int8
-    is calibrated on EXPORT.CALIBRATION_IMAGES training slices.
+    The SavedModel computes in the model's own precision; ONNX and OpenVINO IR are float32 files (a mixed
+    precision model is copied by `rebuild` first; OpenVINO may still run them in bfloat16:
+    INFERENCE_PRECISION_HINT); onnx_int8 is calibrated on `calibration_images` (N, H, W, C float32).
     """
     check_formats(formats)
     os.makedirs(out_dir, exist_ok=True)
     # fresh: no file of an earlier export is reused; named by pid, so sweep_partial_files removes it after a kill
     staging = tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-export-", dir=out_dir)
     try:
-        staged = {name: EXPORT_FORMATS[name](cfg, model, staging) for name in formats}
+        forms = ModelForms(model, staging, rebuild, calibration_images)   # one float32 ONNX file for all that need it
+        staged = {name: EXPORT_FORMATS[name](forms) for name in formats}
         return {name: move_into_place(path, staging, out_dir) for name, path in staged.items()}
     except (OSError, tf.errors.OpError) as err:
         reason = os_error_reason(err) if isinstance(err, OSError) else " ".join(err.message.split())[:200]

@@ -7,49 +7,63 @@ channel (int8), activations per tensor (uint8) from ranges seen on real slices: 
 ONNX Runtime fuses into integer convolutions.
 """
 import os
-from typing import List, Optional
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 from data_generators.dataset_files import list_split_pairs
-from data_generators.tf_data_generator import load_image
+from data_generators.tf_data_generator import load_input
 from data_sets.kinds import dataset_kind
 from app.config import positive_int
 from utils.errors import UserError
 from utils.files import list_files, write_atomically
+from volumes.slices import ImageSettings, image_settings
 
 
-def calibration_paths(cfg, count: int) -> List[str]:
-    """Up to `count` training slices (DATASET.TRAIN.IMAGES_PATH), evenly spread over the sorted names; empty
-    when there are none. Under cross-validation only the fold's training volumes: its held-out volumes must
-    not shape the model that scores them, activation ranges included; likewise data=images' training split."""
+class CalibrationSlices(NamedTuple):
+    """The training slices int8's activation ranges are measured on, and how to read them as network inputs."""
+    images_path: str                     # DATASET.TRAIN.IMAGES_PATH: named in messages and in the int8 record
+    paths: Tuple[str, ...]               # the chosen slices, evenly spread over the sorted names; empty when none here
+    inputs: ImageSettings                # how they become network inputs, as for training (volumes.slices.image_settings)
+
+
+def calibration_slices(cfg, count: Optional[int] = None) -> CalibrationSlices:
+    """The config read once for int8 calibration: up to `count` (default EXPORT.CALIBRATION_IMAGES) training
+    slices. Under cross-validation only the fold's training volumes: its held-out volumes must not shape the
+    model that scores them, activation ranges included; likewise data=images' training split."""
+    if count is None:
+        count = positive_int(cfg.EXPORT.CALIBRATION_IMAGES, "EXPORT.CALIBRATION_IMAGES")
     images_dir = cfg.DATASET.TRAIN.IMAGES_PATH
+    volumetric = dataset_kind(cfg).volumetric
     if not images_dir or not os.path.isdir(images_dir):
         paths = []
-    elif cfg.DATASET.NUM_FOLDS > 1 or not dataset_kind(cfg).volumetric:
+    elif cfg.DATASET.NUM_FOLDS > 1 or not volumetric:
         paths = list_split_pairs(cfg, "train")[0]
     else:
         paths = [os.path.join(images_dir, name) for name in list_files(images_dir, ".png")]
+    return CalibrationSlices(images_dir, tuple(spread(paths, count)), image_settings(cfg))
+
+
+def spread(paths: Sequence[str], count: int) -> List[str]:
+    """Up to `count` of `paths`, evenly spread from the first to the last."""
     if not paths:
         return []
     return [paths[i] for i in np.unique(np.linspace(0, len(paths) - 1, min(count, len(paths))).astype(int))]
 
 
-def calibration_images(cfg, count: int, paths: Optional[List[str]] = None) -> Optional[np.ndarray]:
-    """The slices of `calibration_paths` (or of `paths`) prepared as for training; None when there are none."""
-    paths = calibration_paths(cfg, count) if paths is None else paths
+def load_calibration_images(paths: Sequence[str], inputs: ImageSettings) -> Optional[np.ndarray]:
+    """The slices at `paths` prepared as for training (N, H, W, C float32); None when there are none."""
     if not paths:
         return None
-    size = None if dataset_kind(cfg).volumetric else (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH)   # pictures: resized at load
-    return np.stack([load_image(p, cfg.INPUT.CHANNELS, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, size) for p in paths])
+    return np.stack([load_input(p, inputs) for p in paths])
 
 
-def require_calibration_images(cfg) -> np.ndarray:
-    """calibration_images for EXPORT.CALIBRATION_IMAGES, or a UserError saying where they were looked for."""
-    images = calibration_images(cfg, positive_int(cfg.EXPORT.CALIBRATION_IMAGES, "EXPORT.CALIBRATION_IMAGES"))
+def require_calibration_images(slices: CalibrationSlices) -> np.ndarray:
+    """The images of `slices`, or a UserError saying where they were looked for."""
+    images = load_calibration_images(slices.paths, slices.inputs)
     if images is None:
         raise UserError(f"int8 is calibrated on training slices, but DATASET.TRAIN.IMAGES_PATH="
-                        f"{cfg.DATASET.TRAIN.IMAGES_PATH} has no PNG images: run data_preparation/preprocess_data.py "
+                        f"{slices.images_path} has no PNG images: run data_preparation/preprocess_data.py "
                         f"or point DATA_PREPARATION.PROCESSED_DATA_PATH at the prepared data")
     return images
 

@@ -11,14 +11,12 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Optional
+from typing import Callable, Optional
 
 import keras
 
-from callbacks.checkpoint import checkpoint_path
-from deploy.export import write_onnx_int8
-from deploy.quantize import calibration_images, calibration_paths
-from app.config import positive_int
+from deploy.export import ModelForms
+from deploy.quantize import CalibrationSlices, require_calibration_images
 from utils.errors import UserError
 from utils.files import write_atomically, write_json
 
@@ -34,54 +32,57 @@ def weights_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def stored_int8(cfg) -> Optional[dict]:
-    """The record of the run's int8 model (its 'path' added) when it was quantized from the run's current
-    weights; else None (none yet, no record, or made from other weights)."""
-    folder = cfg.EXPORT.PATH
-    model_path, record_path = os.path.join(folder, INT8_FILE), os.path.join(folder, RECORD_FILE)
-    weights = checkpoint_path(cfg)
-    if not (os.path.isfile(model_path) and os.path.isfile(record_path) and os.path.isfile(weights)):
+def stored_int8(export_path: str, weights_path: str) -> Optional[dict]:
+    """The record of the run's int8 model in export_path (its 'path' added) when it was quantized from the
+    weights at weights_path as they are now; else None (none yet, no record, or made from other weights)."""
+    model_path, record_path = os.path.join(export_path, INT8_FILE), os.path.join(export_path, RECORD_FILE)
+    if not (os.path.isfile(model_path) and os.path.isfile(record_path) and os.path.isfile(weights_path)):
         return None
     try:
         with open(record_path) as handle:
             record = json.load(handle)
     except (OSError, ValueError):
         return None
-    if record.get("weights_sha256") != weights_digest(weights):
+    if record.get("weights_sha256") != weights_digest(weights_path):
         return None
     return {**record, "path": model_path}
 
 
-def can_calibrate(cfg) -> bool:
-    """Whether this machine holds training slices to calibrate int8 on."""
-    return bool(calibration_paths(cfg, 1))
+def calibration_record(weights_path: str, slices: CalibrationSlices) -> dict:
+    """What an int8 model was made from: the weights (name and SHA-256) and the slices that set its ranges."""
+    return {"weights": os.path.basename(weights_path), "weights_sha256": weights_digest(weights_path),
+            "calibration_images_path": os.path.abspath(slices.images_path),
+            "calibration_images": [os.path.basename(p) for p in slices.paths]}
 
 
-def calibrate_int8(cfg, model: keras.Model) -> dict:
-    """Quantize the run's model on EXPORT.CALIBRATION_IMAGES training slices and keep it in EXPORT.PATH with
-    its record; returns the record with 'path'. A UserError when there are no training slices."""
-    count = positive_int(cfg.EXPORT.CALIBRATION_IMAGES, "EXPORT.CALIBRATION_IMAGES")
-    paths = calibration_paths(cfg, count)
-    if not paths:
-        raise UserError(f"int8 is calibrated once on training slices and kept in the run, but {cfg.EXPORT.PATH} has "
+def write_calibration_record(int8_path: str, record: dict) -> str:
+    """The record written beside the int8 model at int8_path (RECORD_FILE), for stored_int8 to check."""
+    return write_json(os.path.join(os.path.dirname(int8_path), RECORD_FILE), record)
+
+
+def calibrate_int8(model: keras.Model, export_path: str, weights_path: str, slices: CalibrationSlices,
+                   rebuild: Optional[Callable[[], keras.Model]] = None) -> dict:
+    """Quantize `model` (its weights: weights_path) on the calibration slices and keep it in export_path with
+    its record; returns the record with 'path'. A UserError when there are no slices. rebuild: see
+    deploy.export.copy_in_precision (a mixed precision model is exported as float32)."""
+    if not slices.paths:
+        raise UserError(f"int8 is calibrated once on training slices and kept in the run, but {export_path} has "
                         f"no {INT8_FILE} for these weights and DATASET.TRAIN.IMAGES_PATH="
-                        f"{cfg.DATASET.TRAIN.IMAGES_PATH} has no PNG images: run int8 once where the prepared "
+                        f"{slices.images_path} has no PNG images: run int8 once where the prepared "
                         f"data is (it then stays in the run), or use INFERENCE.BACKEND=auto")
-    weights = checkpoint_path(cfg)
-    record = {"weights": os.path.basename(weights), "weights_sha256": weights_digest(weights),
-              "calibration_images_path": os.path.abspath(cfg.DATASET.TRAIN.IMAGES_PATH),
-              "calibration_images": [os.path.basename(p) for p in paths]}
-    print(f"int8: calibrating on {len(paths)} training slices of {record['calibration_images_path']} "
-          f"(once; kept in {cfg.EXPORT.PATH})", flush=True)
-    os.makedirs(cfg.EXPORT.PATH, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".int8-", dir=cfg.EXPORT.PATH) as scratch:
-        quantized = write_onnx_int8(cfg, model, scratch, calibration_images(cfg, count, paths))
-        target = os.path.join(cfg.EXPORT.PATH, INT8_FILE)
+    record = calibration_record(weights_path, slices)
+    print(f"int8: calibrating on {len(slices.paths)} training slices of {record['calibration_images_path']} "
+          f"(once; kept in {export_path})", flush=True)
+    os.makedirs(export_path, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".int8-", dir=export_path) as scratch:
+        quantized = ModelForms(model, scratch, rebuild, require_calibration_images(slices)).onnx("int8")
+        target = os.path.join(export_path, INT8_FILE)
         write_atomically(target, lambda temporary: shutil.copyfile(quantized, temporary))
-    write_json(os.path.join(cfg.EXPORT.PATH, RECORD_FILE), record)
+    write_calibration_record(target, record)
     return {**record, "path": target}
 
 
-def run_int8(cfg, model: keras.Model) -> dict:
+def run_int8(model: keras.Model, export_path: str, weights_path: str, slices: CalibrationSlices,
+             rebuild: Optional[Callable[[], keras.Model]] = None) -> dict:
     """The run's int8 model for its current weights: the stored one, or calibrated now (once)."""
-    return stored_int8(cfg) or calibrate_int8(cfg, model)
+    return stored_int8(export_path, weights_path) or calibrate_int8(model, export_path, weights_path, slices, rebuild)

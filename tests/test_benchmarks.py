@@ -1,4 +1,4 @@
-"""benchmark_inference.py and the sweep script print and write their figures."""
+"""benchmark_inference.py (its library: benchmarks/latency.py) and the sweep script print and write their figures."""
 import importlib.util
 import json
 import os
@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from benchmark_inference import run_benchmark
+from benchmarks.latency import run_benchmark
 from benchmarks.compute import conv_flops, matmul_peak_gflops
 from benchmarks.markdown import replace_section
 from benchmarks.tables import table_row

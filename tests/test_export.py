@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from callbacks.checkpoint import checkpoint_path
 from deploy.export import ONNX_TOLERANCE, check_formats, copy_in_precision, export_model, onnx_max_difference
+from deploy.run_int8 import stored_int8, weights_digest
 from models.inference_graph import final_output_model
 from models.model_factory import FINAL_OUTPUT, prepare_model
 from tests.helpers import run_cli, run_main, tiny_config, trained_run_args
@@ -38,12 +40,30 @@ def test_float32_copy_of_a_bfloat16_model_has_the_same_weights(tmp_path):
     cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     model = prepare_model(cfg)
-    copy = copy_in_precision(cfg, model, "float32")
+    copy = copy_in_precision(model, "float32", lambda: prepare_model(cfg))
     assert copy.dtype_policy.name == "float32" and model.dtype_policy.name == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"   # restored after the copy
     for ours, theirs in zip(copy.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(ours, theirs)
-    assert copy_in_precision(cfg, copy, "float32") is copy
+    assert copy_in_precision(copy, "float32") is copy                      # nothing to rebuild
+    with pytest.raises(ValueError, match="needs `rebuild`"):
+        copy_in_precision(copy, "bfloat16")
+
+
+@pytest.mark.usefixtures("keras_policy")   # sets the global precision policy
+def test_a_bfloat16_copy_of_a_float32_model_keeps_the_builders_float32_layers(tmp_path):
+    """Which layers stay float32 under mixed precision (softmax, bilinear upsampling, the CGM gate) is the
+    builder's choice: the copy is the same network built again, with the same outputs as a model built so."""
+    cfg = tiny_config(tmp_path, "MODEL.TYPE=unet3plus_deepsup_cgm")
+    model = prepare_model(cfg)
+    copy = copy_in_precision(model, "bfloat16", lambda: prepare_model(cfg))
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    built = prepare_model(cfg)
+    built.set_weights(model.get_weights())
+    assert [layer.dtype_policy.name for layer in copy.layers] == [layer.dtype_policy.name for layer in built.layers]
+    assert {"float32", "mixed_bfloat16"} <= {layer.dtype_policy.name for layer in copy.layers}
+    batch = images()
+    np.testing.assert_array_equal(copy(batch)["d1"], built(batch)["d1"])
 
 
 def test_unknown_export_format_names_the_choices():
@@ -56,7 +76,7 @@ def test_export_writes_saved_model_onnx_and_openvino_that_match_keras(tmp_path):
     cfg = tiny_config(tmp_path, "MODEL.TYPE=unet3plus_deepsup_cgm")
     model = prepare_model(cfg)
     formats = ["saved_model", "onnx"] + (["openvino"] if OPENVINO else [])
-    paths = export_model(cfg, model, str(tmp_path / "export"), formats)
+    paths = export_model(model, str(tmp_path / "export"), formats)
     batch = images(3)
     expected = np.asarray(model(batch)[FINAL_OUTPUT])
     labels = np.argmax(expected, axis=-1)
@@ -90,10 +110,10 @@ def test_bfloat16_saved_model_stays_close_to_float32(tmp_path):
     cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     model = prepare_model(cfg)
-    paths = export_model(cfg, model, str(tmp_path / "export"), ["saved_model", "onnx"])
+    paths = export_model(model, str(tmp_path / "export"), ["saved_model", "onnx"], rebuild=lambda: prepare_model(cfg))
     batch = images()
     served = tf.saved_model.load(paths["saved_model"]).signatures["serving_default"](image=tf.constant(batch))
-    float32 = copy_in_precision(cfg, model, "float32")
+    float32 = copy_in_precision(model, "float32", lambda: prepare_model(cfg))
     assert served["probabilities"].dtype == tf.float32
     difference = np.max(np.abs(served["probabilities"].numpy() - np.asarray(float32(batch)[FINAL_OUTPUT])))
     assert 0 < difference < 0.05                            # bfloat16 keeps 8 bits of mantissa: close, not equal
@@ -122,7 +142,13 @@ def test_export_script_writes_files_of_a_trained_model(trained, tmp_path, capfd)
     assert sorted(paths) == ["onnx", "onnx_int8", "saved_model"]
     assert "ONNX Runtime vs Keras (float32): max |probability difference|" in result.stdout
     assert "absl::InitializeLog" not in stderr and "Starting new session" not in stderr, stderr   # grappler's INFO lines
-    assert sorted(os.listdir(tmp_path / "exported")) == ["model.int8.onnx", "model.onnx", "saved_model"]
+    assert sorted(os.listdir(tmp_path / "exported")) == ["model.int8.json", "model.int8.onnx", "model.onnx",
+                                                         "saved_model"]
+    weights = checkpoint_path(trained[0])
+    record = stored_int8(str(tmp_path / "exported"), weights)      # what the run keeps beside its own int8 model
+    assert record["path"] == paths["onnx_int8"] and record["weights_sha256"] == weights_digest(weights)
+    assert record["calibration_images_path"] == trained[0].DATASET.TRAIN.IMAGES_PATH
+    assert len(record["calibration_images"]) == 16
     import onnxruntime
 
     batch = images(2)

@@ -33,7 +33,7 @@ from utils.errors import UserError, WriteError
 from utils.files import list_files, refuse_overwrite, sweep_partial_files, write_atomically
 from data_sets.image_files import write_png
 from volumes.nifti import find_nifti_files, find_volume_pairs, load_pair
-from volumes.slices import SliceSettings
+from volumes.slices import ImageSettings, SliceSettings
 
 
 def digests(folder) -> dict:
@@ -196,14 +196,14 @@ def test_a_full_disk_during_export_keeps_the_earlier_export(tmp_path, monkeypatc
     (out / "model.onnx").write_bytes(b"the earlier onnx")
     before = digests(out)
 
-    def saved_model(cfg, model, staging):
-        os.makedirs(os.path.join(staging, "saved_model"))
-        with open(os.path.join(staging, "saved_model", "saved_model.pb"), "wb") as handle:
+    def saved_model(forms):
+        os.makedirs(os.path.join(forms.folder, "saved_model"))
+        with open(os.path.join(forms.folder, "saved_model", "saved_model.pb"), "wb") as handle:
             handle.write(b"new")
-        return os.path.join(staging, "saved_model")
+        return os.path.join(forms.folder, "saved_model")
 
-    def onnx(cfg, model, staging):
-        with open(os.path.join(staging, "model.onnx"), "wb") as handle:
+    def onnx(forms):
+        with open(os.path.join(forms.folder, "model.onnx"), "wb") as handle:
             handle.write(b"half")
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -211,7 +211,7 @@ def test_a_full_disk_during_export_keeps_the_earlier_export(tmp_path, monkeypatc
     monkeypatch.setitem(deploy.export.EXPORT_FORMATS, "onnx", onnx)
     with pytest.raises(WriteError, match=rf"^cannot write the export into {out} \(No space left on device\): the files "
                                          r"of an earlier export there are intact$"):
-        deploy.export.export_model(None, None, str(out), ["saved_model", "onnx"])
+        deploy.export.export_model(None, str(out), ["saved_model", "onnx"])
     assert digests(out) == before and hidden(out) == []
 
 
@@ -431,10 +431,10 @@ def test_a_mask_label_beyond_the_classes_is_refused_naming_the_file(tmp_path):
     write_png(merged, labels)
     message = rf"^{mask} holds label 7, but DATASET.CLASSES has 3 classes \(labels 0..2\)"
     with pytest.raises(UserError, match=message):
-        SliceSequence([image], [mask], 1, classes=3, channels=3).load_pair(0)
+        SliceSequence([image], [mask], 1, classes=3, inputs=ImageSettings(3)).load_pair(0)
     with pytest.raises(UserError, match=message):                  # DALI: checked before training
         check_mask_files([merged, mask], 3)
-    _, one_hot = SliceSequence([image], [merged], 1, classes=2, channels=3, label_count=3).load_pair(0)
+    _, one_hot = SliceSequence([image], [merged], 1, classes=2, inputs=ImageSettings(3), label_count=3).load_pair(0)
     assert one_hot[3, 3].tolist() == [0, 1]                        # LiTS with 2 classes: tumour merged into liver
 
 

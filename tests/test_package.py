@@ -1,5 +1,6 @@
 """The project is one installable package root (pyproject.toml): no script or notebook edits the import path."""
 import ast
+import json
 import os
 import sys
 import tomllib
@@ -69,15 +70,26 @@ def test_the_import_check_finds_every_way_of_importing_a_script():
                                        "/repo/benchmark_inference.py"]
 
 
-def test_no_library_module_imports_a_script():
+def _python_source(path: str) -> str:
+    """A module's source; a notebook's code cells, its IPython magics (%matplotlib) left out."""
+    if not path.endswith(".ipynb"):
+        return open(path).read()
+    cells = [cell["source"] for cell in json.load(open(path))["cells"] if cell["cell_type"] == "code"]
+    lines = "\n".join("".join(cell) if isinstance(cell, list) else cell for cell in cells).splitlines()
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in lines)
+
+
+def test_no_module_imports_a_script():
     """Imports flow one way: the scripts at the top (train.py, cross_validate.py, ...) import the library,
-    never the reverse (the training run lives in training/, not in train.py), nor each other."""
-    offenders = []
+    never the reverse (the training run lives in training/, not in train.py), nor each other. The tests and the
+    notebook too use a script only as a user does, by running it (tests/helpers.run_cli, run_main): what they
+    check of its logic lives in the library."""
+    offenders, tests = [], 0
     for path in _source_files():
         relative = os.path.relpath(path, REPO)
-        if relative.startswith("tests" + os.sep) or not path.endswith(".py"):
-            continue
-        offenders += [f"{relative}: {name}" for name in _script_imports(open(path).read())]
+        tests += relative.startswith("tests" + os.sep) and path.endswith(".py")
+        offenders += [f"{relative}: {name}" for name in _script_imports(_python_source(path))]
+    assert tests > 30
     assert offenders == []
 
 
@@ -109,3 +121,35 @@ def test_evaluate_reads_its_config_in_each_room_once_validation_first(trained, p
     assert lines["package returns"] == "none" and len(rooms) == len(set(rooms))
     assert rooms[0] == "app" and {"data_sets", "evaluation", "run_dirs", "deploy"} <= set(rooms)
     assert (tmp_path / "scores" / "summary.csv").is_file()
+
+
+def _code(path: str) -> str:
+    """A module's source, or a notebook's code cells joined (its `%magic` lines left out)."""
+    if not path.endswith(".ipynb"):
+        return open(path).read()
+    cells = json.load(open(path))["cells"]
+    lines = [line for cell in cells if cell["cell_type"] == "code" for line in "".join(cell["source"]).splitlines()]
+    return "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
+
+
+def _library_and_scripts():
+    for path in _source_files():
+        relative = os.path.relpath(path, REPO)
+        if not relative.startswith("tests" + os.sep):
+            yield relative, ast.parse(_code(path))
+
+
+def test_normalize_image_is_read_by_its_owner_only():
+    """Issue 19: one owner of how a slice or picture becomes a network input. PREPROCESS_DATA.NORMALIZE_IMAGE is
+    read in volumes/slices.py alone; everything else takes its SliceSettings / ImageSettings."""
+    readers = {relative for relative, tree in _library_and_scripts() for node in ast.walk(tree)
+               if isinstance(node, ast.Attribute) and node.attr == "NORMALIZE_IMAGE"}
+    assert readers == {os.path.join("volumes", "slices.py")}
+
+
+def test_labels_are_merged_into_the_network_classes_in_one_place():
+    """Issue 19: one owner of label handling. `np.minimum(labels, classes - 1)` is data_sets.labels.network_labels."""
+    writers = {relative for relative, tree in _library_and_scripts() for node in ast.walk(tree)
+               if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "minimum"
+               and any(isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Sub) for arg in node.args)}
+    assert writers == {os.path.join("data_sets", "labels.py")}

@@ -11,10 +11,11 @@ import pytest
 
 import runtime.devices as runtime
 from deploy.backends import build_runner
-from deploy.export import copy_in_precision
-from deploy.quantize import calibration_images, require_calibration_images
+from deploy.export import ModelForms, copy_in_precision
+from deploy.quantize import calibration_slices, require_calibration_images
 from evaluation.volumes import evaluate_volumes
 from inference.predict_fn import make_predict_fn
+from models.model_factory import prepare_model
 from run_dirs.loading import load_trained_model
 from tests.helpers import one_training_step, tiny_config
 from utils.errors import UserError
@@ -120,7 +121,7 @@ def test_trained_model_gives_the_same_dice_in_bfloat16_and_float32(trained):
     model = load_trained_model(cfg)
     assert model.dtype_policy.name == "float32"
     dice32 = validation_dice(cfg, model)
-    dice16 = validation_dice(cfg, copy_in_precision(cfg, model, "bfloat16"))
+    dice16 = validation_dice(cfg, copy_in_precision(model, "bfloat16", lambda: prepare_model(cfg)))
     assert_found_liver(dice32)
     np.testing.assert_allclose(dice16, dice32, atol=0.01)
 
@@ -137,7 +138,8 @@ def test_trained_model_gives_the_same_dice_in_int8_onnx_and_float32(trained, tmp
     cfg, _ = trained
     model = load_trained_model(cfg)
     pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH)
-    int8 = build_runner(backend, "int8", cfg, model, str(tmp_path))
+    calibration = require_calibration_images(calibration_slices(cfg))
+    int8 = build_runner(backend, "int8", ModelForms(model, str(tmp_path), calibration_images=calibration))
     result = evaluate_volumes(pairs, int8, slice_settings(cfg), cfg.OUTPUT.CLASSES, 8)
     dice8 = np.array([result.summary[1]["dice_liver"], result.summary[1]["dice_tumour"]])
     dice32 = validation_dice(cfg, model)
@@ -151,9 +153,9 @@ def test_int8_without_training_slices_says_where_it_looked(tmp_path):
     cfg = tiny_config(tmp_path, f"DATA_PREPARATION.PROCESSED_DATA_PATH={tmp_path}/nothing")
     with pytest.raises(UserError, match=r"int8 is calibrated on training slices, but DATASET.TRAIN.IMAGES_PATH=.*"
                                         r"nothing/train/images has no PNG images"):
-        require_calibration_images(cfg)
+        require_calibration_images(calibration_slices(cfg))
     with pytest.raises(UserError, match="EXPORT.CALIBRATION_IMAGES must be a positive integer, got 0"):
-        require_calibration_images(tiny_config(tmp_path, "EXPORT.CALIBRATION_IMAGES=0"))
+        calibration_slices(tiny_config(tmp_path, "EXPORT.CALIBRATION_IMAGES=0"))
 
 
 def test_cross_validation_calibrates_only_on_the_folds_training_volumes(tmp_path):
@@ -164,5 +166,5 @@ def test_cross_validation_calibrates_only_on_the_folds_training_volumes(tmp_path
             for index in range(2):
                 pixels = np.full((64, 64, 3), volume, np.uint8)   # the pixel value says which volume
                 cv2.imwrite(os.path.join(folder, f"{kind}_{volume}_{index:04d}.png"), pixels)
-    images = calibration_images(cfg, 16)
+    images = require_calibration_images(calibration_slices(cfg, 16))
     assert sorted({int(image.max()) for image in images}) == [1, 3]

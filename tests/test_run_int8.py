@@ -7,7 +7,9 @@ import shutil
 
 import pytest
 
-from deploy.backends import auto_backend, inference_backend, resolve_backend
+from callbacks.checkpoint import checkpoint_path
+from deploy.backends import auto_backend, inference_backend, inference_settings
+from deploy.quantize import calibration_slices
 from deploy.run_int8 import INT8_FILE, RECORD_FILE, run_int8, stored_int8
 from run_dirs.loading import load_trained_model
 from tests.helpers import run_main, tiny_config
@@ -24,12 +26,8 @@ from runtime.devices import cpu_has_amx_int8, cpu_has_int8_dot
     (True, True, [(8, 0)], True, ("keras", "bfloat16")),    # Ampere+ GPU
     (True, True, [(7, 5)], True, ("keras", "float32")),     # float16 has no tested Dice parity
 ])
-def test_auto_picks_the_fastest_tested_backend(tmp_path, monkeypatch, int8, bf16, gpus, held, expected):
-    import deploy.backends as backends
-
-    cfg = tiny_config(tmp_path, f"RUN_DIR={tmp_path}/run", f"DATA_PREPARATION.PROCESSED_DATA_PATH={tmp_path}/none")
-    monkeypatch.setattr(backends, "stored_int8", lambda cfg: {"path": "model.int8.onnx"} if held else None)
-    name, precision, why = auto_backend(cfg, int8, bf16, gpus)
+def test_auto_picks_the_fastest_tested_backend(int8, bf16, gpus, held, expected):
+    name, precision, why = auto_backend(lambda: held, int8, bf16, gpus)
     assert (name, precision) == expected and why
     if int8 and not held and not gpus:
         assert "no training slices here to calibrate one" in why
@@ -40,15 +38,39 @@ def test_auto_picks_the_fastest_tested_backend(tmp_path, monkeypatch, int8, bf16
     (False, True, ("onnxruntime", "int8")),   # ... without OpenVINO: ONNX Runtime runs it
     (True, False, ("keras", "bfloat16")),     # no int8 model and nothing to calibrate on
 ])
-def test_auto_runs_int8_with_openvino_on_amx_cpus(tmp_path, monkeypatch, openvino, held, expected):
-    import deploy.backends as backends
-
+def test_auto_runs_int8_with_openvino_on_amx_cpus(monkeypatch, openvino, held, expected):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name: (object() if openvino else None) if name == "openvino" else real_find_spec(name))
-    cfg = tiny_config(tmp_path, f"RUN_DIR={tmp_path}/run", f"DATA_PREPARATION.PROCESSED_DATA_PATH={tmp_path}/none")
-    monkeypatch.setattr(backends, "stored_int8", lambda cfg: {"path": "model.int8.onnx"} if held else None)
-    assert auto_backend(cfg, True, True, [], cpu_amx_int8=True)[:2] == expected
+    assert auto_backend(lambda: held, True, True, [], cpu_amx_int8=True)[:2] == expected
+
+
+def test_auto_asks_whether_int8_is_ready_only_on_cpus():
+    """Whether int8 is ready reads the run's int8 record and lists the training slices: not for a GPU."""
+    def never():
+        raise AssertionError("asked on a GPU machine")
+
+    assert auto_backend(never, True, True, [(8, 0)])[:2] == ("keras", "bfloat16")
+
+
+def test_auto_is_ready_for_int8_where_the_training_slices_are(tmp_path, monkeypatch):
+    """No int8 model in the run, but training slices here: auto picks int8 and the settings say what it is
+    calibrated on; without them, Keras (tests above: the rule itself)."""
+    import deploy.backends as backends
+
+    monkeypatch.setattr(backends, "cpu_has_int8_dot", lambda: True)
+    monkeypatch.setattr(backends, "cpu_has_amx_int8", lambda: False)
+    monkeypatch.setattr(backends, "gpu_compute_capabilities", lambda: [])
+    cfg = tiny_config(tmp_path, f"RUN_DIR={tmp_path}/run", "INFERENCE.BACKEND=auto", "EXPORT.CALIBRATION_IMAGES=2")
+    assert inference_settings(cfg).backend == "keras"
+    os.makedirs(cfg.DATASET.TRAIN.IMAGES_PATH)
+    for index in range(3):
+        open(os.path.join(cfg.DATASET.TRAIN.IMAGES_PATH, f"image_0_{index:04d}.png"), "wb").close()
+    settings = inference_settings(cfg)
+    assert (settings.backend, settings.precision, settings.auto) == ("onnxruntime", "int8", True)
+    assert settings.calibration.images_path == cfg.DATASET.TRAIN.IMAGES_PATH
+    assert [os.path.basename(path) for path in settings.calibration.paths] == ["image_0_0000.png", "image_0_0002.png"]
+    assert (settings.export_path, settings.weights_path) == (cfg.EXPORT.PATH, checkpoint_path(cfg))
 
 
 def test_amx_int8_is_read_from_cpuinfo_flags(tmp_path):
@@ -60,9 +82,14 @@ def test_amx_int8_is_read_from_cpuinfo_flags(tmp_path):
 
 
 def test_a_named_backend_is_resolved_as_before(tmp_path):
-    assert resolve_backend(tiny_config(tmp_path, "INFERENCE.BACKEND=onnxruntime:int8"))[:2] == ("onnxruntime", "int8")
+    settings = inference_settings(tiny_config(tmp_path, "INFERENCE.BACKEND=onnxruntime:int8"))
+    assert (settings.backend, settings.precision, settings.why, settings.auto) == ("onnxruntime", "int8", "", False)
+    settings = inference_settings(tiny_config(tmp_path, "INFERENCE.BACKEND=keras", "OPTIMIZATION.AMP=bfloat16",
+                                              "OPTIMIZATION.XLA=True"))
+    assert (settings.backend, settings.precision, settings.jit_compile, settings.calibration, settings.weights_path) == (
+        "keras", "bfloat16", True, None, None)
     with pytest.raises(UserError, match="^INFERENCE.BACKEND must be one of auto, keras, .*; got 'fast'$"):
-        resolve_backend(tiny_config(tmp_path, "INFERENCE.BACKEND=fast"))
+        inference_settings(tiny_config(tmp_path, "INFERENCE.BACKEND=fast"))
 
 
 @pytest.mark.slow
@@ -73,7 +100,7 @@ def test_int8_is_calibrated_once_kept_in_the_run_and_used_where_the_training_dat
     assert export_dir.startswith(cfg.RUN_DIR + os.sep) and not os.path.exists(os.path.join(export_dir, INT8_FILE))
     try:
         model = load_trained_model(cfg)
-        with inference_backend(cfg, model):
+        with inference_backend(inference_settings(cfg), model):
             pass
         out = capsys.readouterr().out
         assert "int8: calibrating on 16 training slices of " in out
@@ -96,18 +123,19 @@ def test_int8_is_calibrated_once_kept_in_the_run_and_used_where_the_training_dat
         clinic_cfg = tiny_config(clinic, f"RUN_DIR={cfg.RUN_DIR}",
                                  f"CALLBACKS.MODEL_CHECKPOINT.PATH={cfg.CALLBACKS.MODEL_CHECKPOINT.PATH}",
                                  f"MODEL.WEIGHTS_FILE_NAME={cfg.MODEL.WEIGHTS_FILE_NAME}")
-        assert stored_int8(clinic_cfg)["path"] == os.path.join(export_dir, INT8_FILE)
+        weights = checkpoint_path(clinic_cfg)
+        assert stored_int8(clinic_cfg.EXPORT.PATH, weights)["path"] == os.path.join(export_dir, INT8_FILE)
         if cpu_has_amx_int8() and importlib.util.find_spec("openvino") is not None:
             clinic_cfg.INFERENCE.BACKEND = "auto"
-            assert resolve_backend(clinic_cfg) == ("openvino", "int8", "CPU with AMX int8")
+            assert inference_settings(clinic_cfg)[:3] == ("openvino", "int8", "CPU with AMX int8")
         elif cpu_has_int8_dot():
             clinic_cfg.INFERENCE.BACKEND = "auto"
-            assert resolve_backend(clinic_cfg) == ("onnxruntime", "int8", "CPU with VNNI/AMX int8")
+            assert inference_settings(clinic_cfg)[:3] == ("onnxruntime", "int8", "CPU with VNNI/AMX int8")
 
         record["weights_sha256"] = "0" * 64   # as after training on: the int8 model no longer matches the weights
         open(os.path.join(export_dir, RECORD_FILE), "w").write(json.dumps(record))
-        assert stored_int8(clinic_cfg) is None
+        assert stored_int8(clinic_cfg.EXPORT.PATH, weights) is None
         with pytest.raises(UserError, match=f"has no {INT8_FILE} for these weights and DATASET.TRAIN.IMAGES_PATH="):
-            run_int8(clinic_cfg, model)
+            run_int8(model, clinic_cfg.EXPORT.PATH, weights, calibration_slices(clinic_cfg))
     finally:
         shutil.rmtree(export_dir, ignore_errors=True)   # the session's trained run, as other tests expect it
