@@ -28,7 +28,7 @@ from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import missed_line, regions_of
 from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
-from run_dirs.loading import load_trained_model
+from run_dirs.loading import load_trained
 from run_dirs.run_dir import command_line_keys
 from app.cli import hydra_app
 from app.config import validate_config
@@ -36,7 +36,7 @@ from utils.errors import UserError
 from app.paths import require_paths
 from figures.plots import IMAGE_PANELS, plot_case_scores
 from training.fresh_process import train_in_fresh_process
-from volumes.slices import inference_slice_settings, picture_settings
+from volumes.slices import image_settings, inference_slice_settings, picture_settings
 
 
 def train_fold(fold_cfg: DictConfig, explicit: Set[str]) -> None:
@@ -51,7 +51,8 @@ def score_fold(fold_cfg: DictConfig) -> list:
     """One row per held-out volume, scored on its CT's grid by the fold's best weights (data=images: one per
     held-out image, at its own size)."""
     # INFERENCE.BACKEND, as evaluate.py
-    with inference_backend(inference_settings(fold_cfg), load_trained_model(fold_cfg)) as predict_fn:
+    trained = load_trained(fold_cfg)
+    with inference_backend(inference_settings(fold_cfg, trained, image_settings(fold_cfg)), trained.model) as predict_fn:
         if not dataset_kind(fold_cfg).volumetric:
             result = evaluate_images(held_out_pairs(fold_cfg), predict_fn, picture_settings(fold_cfg),
                                      class_setup(fold_cfg), inference_batch_size(fold_cfg),

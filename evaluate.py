@@ -32,11 +32,11 @@ from evaluation.images import CASE_KEY, evaluate_images
 from evaluation.summary import format_table, headline_columns, missed_line, write_csv
 from evaluation.volumes import evaluate_volumes, scoring_settings
 from inference.roi import roi_settings
-from run_dirs.loading import load_trained_model
+from run_dirs.loading import load_trained
 from app.cli import hydra_app
 from app.paths import require_paths
 from figures.plots import IMAGE_PANELS, plot_case_scores
-from volumes.slices import inference_slice_settings, picture_settings
+from volumes.slices import image_settings, inference_slice_settings, picture_settings
 
 
 def evaluate_pictures(cfg: DictConfig, kind) -> dict:
@@ -46,9 +46,9 @@ def evaluate_pictures(cfg: DictConfig, kind) -> dict:
     pairs = kind.split_pairs(cfg, "val")
     inputs = picture_settings(cfg)
     results_dir = cfg.EVALUATION.RESULTS_PATH
-    model = load_trained_model(cfg)
+    trained = load_trained(cfg)
     batch_size = inference_batch_size(cfg)
-    with inference_backend(inference_settings(cfg), model) as predict_fn:
+    with inference_backend(inference_settings(cfg, trained, inputs), trained.model) as predict_fn:   # inputs: as trained
         result = evaluate_images(pairs, predict_fn, inputs, setup, batch_size, bool(cfg.DATASET.BINARY_MASKS))
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
@@ -74,12 +74,13 @@ def evaluate(cfg: DictConfig) -> dict:
     setup = class_setup(cfg)
     pairs = kind.split_pairs(cfg, "val")
     settings = inference_slice_settings(cfg)
+    training_inputs = image_settings(cfg)   # the prepared slices int8 may be calibrated on
     roi = roi_settings(cfg)
     scoring = scoring_settings(cfg, setup)
     results_dir = cfg.EVALUATION.RESULTS_PATH
-    model = load_trained_model(cfg)
+    trained = load_trained(cfg)
     batch_size = inference_batch_size(cfg)
-    with inference_backend(inference_settings(cfg), model) as predict_fn:
+    with inference_backend(inference_settings(cfg, trained, training_inputs), trained.model) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, batch_size,
                                   cfg.PREDICTION.POSTPROCESS, results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi,
                                   class_names=list(cfg.DATASET.CLASSES), scoring=scoring)

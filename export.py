@@ -18,9 +18,8 @@ from omegaconf import DictConfig
 from deploy.export import check_formats, export_model, onnx_max_difference
 from deploy.quantize import calibration_slices, require_calibration_images
 from deploy.run_int8 import calibration_record, write_calibration_record
-from callbacks.checkpoint import checkpoint_path
-from models.model_factory import prepare_model
-from run_dirs.loading import load_trained_model
+from run_dirs.loading import load_trained
+from volumes.slices import image_settings
 from app.cli import hydra_app
 from app.paths import require_paths
 
@@ -29,12 +28,13 @@ def export(cfg: DictConfig) -> dict:
     formats = list(cfg.EXPORT.FORMATS)
     check_formats(formats)
     require_paths(cfg, write_dirs=["EXPORT.PATH"])
-    model = load_trained_model(cfg)
+    inputs = image_settings(cfg)
+    model, weights_path, rebuild = load_trained(cfg)
     calibration = record = None
     if "onnx_int8" in formats:   # calibrated as the run's own int8 model is, and recorded as it is (deploy.run_int8)
-        slices = calibration_slices(cfg)
-        calibration, record = require_calibration_images(slices), calibration_record(checkpoint_path(cfg), slices)
-    paths = export_model(model, cfg.EXPORT.PATH, formats, calibration, rebuild=lambda: prepare_model(cfg))
+        slices = calibration_slices(cfg, inputs)
+        calibration, record = require_calibration_images(slices), calibration_record(weights_path, slices)
+    paths = export_model(model, cfg.EXPORT.PATH, formats, calibration, rebuild=rebuild)
     if record:
         write_calibration_record(paths["onnx_int8"], record)
     for name, path in paths.items():

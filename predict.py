@@ -41,7 +41,8 @@ from inference.images import predict_pictures
 from inference.roi import roi_settings
 from inference.slices import figure_rows, predict_images, prediction_file_name, select_images, slice_masks
 from inference.volume import check_inputs_kept, check_output_format, segment_ct_files
-from run_dirs.loading import load_trained_model
+from run_dirs.loading import load_trained
+from app.choices import choose
 from app.cli import hydra_app
 from utils.errors import UserError, WriteError
 from utils.files import refuse_overwrite
@@ -75,16 +76,20 @@ def predict_volumes(cfg: DictConfig) -> List[Dict]:
     """Volume mode: a mask (NIfTI and/or DICOM SEG) and a figure per CT in PREDICTION.VOLUMES."""
     volumes = cfg.PREDICTION.VOLUMES
     kind = dataset_kind(cfg)
+    class_names = class_setup(cfg).predicted_names
     files = kind.prediction_inputs(_paths(volumes))
     output_format = cfg.PREDICTION.OUTPUT_FORMAT
     check_output_format(output_format, files)   # before the model is loaded
-    settings = inference_slice_settings(cfg)
+    settings, training_inputs = inference_slice_settings(cfg), image_settings(cfg)   # the CTs' slices; int8's
+    roi = roi_settings(cfg)
     out_dir = cfg.PREDICTION.RESULTS_PATH
     check_inputs_kept(files, out_dir, kind.output_name)   # before the model is loaded; segment_ct_files checks again
-    with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
-        written = segment_ct_files(files, predict_fn, settings, inference_batch_size(cfg), out_dir,
-                                   cfg.PREDICTION.POSTPROCESS, roi=roi_settings(cfg), output_name=kind.output_name,
-                                   output_format=output_format, class_names=class_setup(cfg).predicted_names)
+    trained = load_trained(cfg)
+    backend, batch_size = inference_settings(cfg, trained, training_inputs), inference_batch_size(cfg)
+    with inference_backend(backend, trained.model) as predict_fn:
+        written = segment_ct_files(files, predict_fn, settings, batch_size, out_dir, cfg.PREDICTION.POSTPROCESS,
+                                   roi=roi, output_name=kind.output_name, output_format=output_format,
+                                   class_names=class_names)
     if not written:
         raise UserError(f"no CT volume could be segmented ({len(files)} skipped, see the warnings above)")
     print(f"{len(written)} of {len(files)} CT volume(s) segmented -> {out_dir} (segmentation + figure each)")
@@ -101,9 +106,11 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     outputs = [os.path.join(out_dir, prediction_file_name(path)) for path in image_paths]
     refuse_overwrite([*outputs, os.path.join(out_dir, "predictions.png")],
                      {path: f"the input image {path}" for path in image_paths}, "PREDICTION.RESULTS_PATH")
-    with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
-        results = predict_images(image_paths, predict_fn, image_settings(cfg), cfg.HYPER_PARAMETERS.BATCH_SIZE,
-                                 slice_masks(cfg))
+    inputs = image_settings(cfg)
+    masks = slice_masks(cfg)
+    trained = load_trained(cfg)
+    with inference_backend(inference_settings(cfg, trained, inputs), trained.model) as predict_fn:
+        results = predict_images(image_paths, predict_fn, inputs, cfg.HYPER_PARAMETERS.BATCH_SIZE, masks)
     for count, result in enumerate(results):
         _write_mask(os.path.join(out_dir, prediction_file_name(result["path"])), result["prediction"], count)
     if not rows:
@@ -129,9 +136,13 @@ def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
     refuse_overwrite(outputs, {os.path.join(folder, name): f"the reference mask {os.path.join(folder, name)}"
                                for folder in references if os.path.isdir(folder) for name in os.listdir(folder)},
                      "PREDICTION.RESULTS_PATH")
+    class_names = class_setup(cfg).predicted_names
+    inputs = picture_settings(cfg)   # = image_settings for a 2D kind: as trained, and as int8 is calibrated
     shown, written = [], []
-    with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
-        predictions = predict_pictures(paths, predict_fn, picture_settings(cfg), inference_batch_size(cfg))
+    trained = load_trained(cfg)
+    backend, batch_size = inference_settings(cfg, trained, inputs), inference_batch_size(cfg)
+    with inference_backend(backend, trained.model) as predict_fn:
+        predictions = predict_pictures(paths, predict_fn, inputs, batch_size)
         for predicted, output in zip(predictions, outputs):
             _write_mask(output, predicted.labels, len(written))
             written.append({"path": predicted.path, "prediction_path": output, "shape": predicted.labels.shape})
@@ -142,8 +153,7 @@ def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
           f"at each image's own size in {out_dir}")
     if shown:
         figure = plot_rows(shown, titles=[r["name"] for r in shown], out_path=figure_path,
-                           center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE,
-                           class_names=class_setup(cfg).predicted_names)
+                           center_channel=cfg.SHOW_CENTER_CHANNEL_IMAGE, class_names=class_names)
         plt.close(figure)
         print(f"figure: {figure_path}")
     return written
@@ -156,7 +166,7 @@ def predict(cfg: DictConfig) -> List[Dict]:
             raise UserError("PREDICTION.IMAGES and PREDICTION.VOLUMES are both set: predict pictures or CT volumes, "
                             "one at a time")
         return predict_pictures_mode(cfg)
-    if not dataset_kind(cfg).volumetric:
+    if not choose("DATASET.KIND", cfg.DATASET.KIND).volumetric:   # the kinds' table, as dataset_kind reads it
         raise UserError(f"this run is data={cfg.DATASET.KIND}: name the pictures to segment with "
                         f"PREDICTION.IMAGES=<image file, folder or list>")
     volumes = cfg.PREDICTION.VOLUMES

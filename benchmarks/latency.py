@@ -18,11 +18,12 @@ from deploy.backends import build_runner, parse_backends
 from deploy.export import ModelForms
 from deploy.quantize import calibration_slices, require_calibration_images
 from models.inference_graph import final_output_model
-from models.model_factory import prepare_model
-from run_dirs.loading import load_trained_model
+from models.model_factory import model_builder
+from run_dirs.loading import load_trained
 from utils.errors import UserError
 from runtime.devices import configure_precision, get_strategy, precision_of, use_xla
 from runtime.seed import set_seed
+from volumes.slices import image_settings
 
 
 def device_name() -> str:
@@ -79,7 +80,11 @@ def run_benchmark(cfg) -> list:
     configure_precision(cfg)
     batch_size = cfg.HYPER_PARAMETERS.BATCH_SIZE
     with get_strategy(cfg).scope():
-        model = load_trained_model(cfg) if run_dir else prepare_model(cfg)
+        if run_dir:
+            model, _, rebuild = load_trained(cfg)
+        else:
+            rebuild = model_builder(cfg)
+            model = rebuild()
     flops_per_image = conv_flops(final_output_model(model))
     shape = (batch_size, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS)
     batches, data = [np.random.default_rng(cfg.SEED).random(shape, dtype=np.float32)], "random"
@@ -99,13 +104,14 @@ def run_benchmark(cfg) -> list:
               "data": data, "run_dir": run_dir}
     calibration = None
     if any(precision == "int8" for _, precision in backends):
-        if calibration_slices(cfg, 1).paths:
-            calibration = require_calibration_images(calibration_slices(cfg))
+        inputs = image_settings(cfg)
+        if calibration_slices(cfg, inputs, 1).paths:
+            calibration = require_calibration_images(calibration_slices(cfg, inputs))
         else:
             print(f"int8: no training slices in DATASET.TRAIN.IMAGES_PATH, so calibrated on the benchmark's first "
                   f"({data}) batch: its timings hold, its labels mean little")
             calibration = batches[0]
     with tempfile.TemporaryDirectory() as scratch:
-        forms = ModelForms(model, scratch, lambda: prepare_model(cfg), calibration)
+        forms = ModelForms(model, scratch, rebuild, calibration)
         return time_backends(forms, backends, batches, warmup_steps, bench_steps, use_xla(cfg), flops_per_image,
                              common)

@@ -154,16 +154,17 @@ def calibrate_int8(args) -> float:
     from callbacks.checkpoint import checkpoint_path
     from deploy.quantize import calibration_slices
     from deploy.run_int8 import calibrate_int8, stored_int8
-    from models.model_factory import prepare_model
-    from run_dirs.loading import load_trained_model
+    from run_dirs.loading import load_trained
     from app.run_config import run_config
+    from volumes.slices import image_settings
 
     cfg = run_config(work_config(args), overrides=[f"RUN_DIR={args.work}/run"])
     if stored_int8(cfg.EXPORT.PATH, checkpoint_path(cfg)):
         return 0.0
     start = time.perf_counter()
-    calibrate_int8(load_trained_model(cfg), cfg.EXPORT.PATH, checkpoint_path(cfg), calibration_slices(cfg),
-                   lambda: prepare_model(cfg))
+    trained = load_trained(cfg)
+    calibrate_int8(trained.model, cfg.EXPORT.PATH, trained.weights_path, calibration_slices(cfg, image_settings(cfg)),
+                   trained.rebuild)
     return time.perf_counter() - start
 
 
@@ -196,9 +197,9 @@ def measure(args) -> dict:
     from deploy.backends import inference_backend, inference_settings
     from inference.roi import roi_settings
     from inference.volume import segment_ct_files
-    from run_dirs.loading import load_trained_model
+    from run_dirs.loading import load_trained
     from app.run_config import run_config
-    from volumes.slices import inference_slice_settings
+    from volumes.slices import image_settings, inference_slice_settings
 
     backend, _, roi = args.measure.partition("+")
     overrides = [f"INFERENCE.BACKEND={backend}", f"PREDICTION.ROI={roi == 'roi'}", f"INFERENCE.BATCH_SIZE={args.batch_size}",
@@ -206,10 +207,10 @@ def measure(args) -> dict:
     cfg = run_config(work_config(args, *overrides), overrides=[f"RUN_DIR={args.work}/run", *overrides])
     ct = os.path.join(args.work, "ct", "volume-0.nii")
     start = time.perf_counter()
-    model = load_trained_model(cfg)
-    chosen = inference_settings(cfg)
+    trained = load_trained(cfg)
+    chosen = inference_settings(cfg, trained, image_settings(cfg))
     timings, predicted = {}, []
-    with inference_backend(chosen, model) as predict_fn:
+    with inference_backend(chosen, trained.model) as predict_fn:
         def counted(images):
             predicted.append(len(images))
             return predict_fn(images)

@@ -6,7 +6,6 @@ the backend has it, else in its first. Every backend maps a float32 image batch 
 probabilities (B, H, W, K).
 """
 import contextlib
-import functools
 import importlib.util
 import tempfile
 from typing import Callable, NamedTuple, Optional, Tuple
@@ -14,15 +13,15 @@ from typing import Callable, NamedTuple, Optional, Tuple
 import keras
 import numpy as np
 
-from callbacks.checkpoint import checkpoint_path
 from deploy.export import OPENVINO_PIP, ModelForms
 from deploy.quantize import CalibrationSlices, calibration_slices
 from deploy.run_int8 import run_int8, stored_int8
-from models.model_factory import prepare_model
+from run_dirs.loading import TrainedModel
 from app.choices import choose
 from app.config import positive_int
 from utils.errors import UserError
 from inference.predict_fn import make_predict_fn
+from volumes.slices import ImageSettings
 from runtime.devices import cpu_has_amx_int8, cpu_has_bfloat16, cpu_has_int8_dot, gpu_compute_capabilities, precision_of
 
 
@@ -161,14 +160,16 @@ class InferenceSettings(NamedTuple):
     rebuild: Callable[[], keras.Model]         # builds the architecture afresh: copies in another precision
 
 
-def inference_settings(cfg) -> InferenceSettings:
-    """INFERENCE.BACKEND (a BENCHMARK.BACKENDS-style entry, or auto for this machine), OPTIMIZATION.AMP/XLA,
-    EXPORT.PATH/CALIBRATION_IMAGES and the checkpoint, read once for inference_backend."""
+def inference_settings(cfg, trained: TrainedModel, inputs: ImageSettings) -> InferenceSettings:
+    """INFERENCE.BACKEND (a BENCHMARK.BACKENDS-style entry, or auto for this machine), OPTIMIZATION.AMP/XLA and
+    EXPORT.PATH/CALIBRATION_IMAGES, read once for inference_backend. What other rooms own comes in as plain
+    values: the trained model's weights file and rebuild (run_dirs.loading.load_trained), and how training
+    slices become network inputs (volumes.slices.image_settings), for int8's calibration."""
     export_path = cfg.EXPORT.PATH
     auto = str(cfg.INFERENCE.BACKEND) == AUTO
     if auto:
         def int8_ready() -> bool:
-            return bool(stored_int8(export_path, checkpoint_path(cfg)) or calibration_slices(cfg, 1).paths)
+            return bool(stored_int8(export_path, trained.weights_path) or calibration_slices(cfg, inputs, 1).paths)
 
         name, precision, why = auto_backend(int8_ready, cpu_has_int8_dot(), cpu_has_bfloat16(),
                                             gpu_compute_capabilities(), cpu_has_amx_int8())
@@ -178,8 +179,8 @@ def inference_settings(cfg) -> InferenceSettings:
         why = ""
     int8 = precision == "int8"
     return InferenceSettings(name, precision, why, auto, bool(cfg.OPTIMIZATION.XLA), export_path,
-                             checkpoint_path(cfg) if int8 else None, calibration_slices(cfg) if int8 else None,
-                             functools.partial(prepare_model, cfg))
+                             trained.weights_path if int8 else None,
+                             calibration_slices(cfg, inputs) if int8 else None, trained.rebuild)
 
 
 @contextlib.contextmanager

@@ -13,11 +13,11 @@ import numpy as np
 
 from data_generators.dataset_files import list_split_pairs
 from data_generators.tf_data_generator import load_input
-from data_sets.kinds import dataset_kind
+from app.choices import choose
 from app.config import positive_int
 from utils.errors import UserError
 from utils.files import list_files, write_atomically
-from volumes.slices import ImageSettings, image_settings
+from volumes.slices import ImageSettings
 
 
 class CalibrationSlices(NamedTuple):
@@ -27,21 +27,22 @@ class CalibrationSlices(NamedTuple):
     inputs: ImageSettings                # how they become network inputs, as for training (volumes.slices.image_settings)
 
 
-def calibration_slices(cfg, count: Optional[int] = None) -> CalibrationSlices:
+def calibration_slices(cfg, inputs: ImageSettings, count: Optional[int] = None) -> CalibrationSlices:
     """The config read once for int8 calibration: up to `count` (default EXPORT.CALIBRATION_IMAGES) training
-    slices. Under cross-validation only the fold's training volumes: its held-out volumes must not shape the
+    slices, read as network inputs the way `inputs` says (volumes.slices.image_settings). Under cross-validation
+    only the fold's training volumes: its held-out volumes must not shape the
     model that scores them, activation ranges included; likewise data=images' training split."""
     if count is None:
         count = positive_int(cfg.EXPORT.CALIBRATION_IMAGES, "EXPORT.CALIBRATION_IMAGES")
     images_dir = cfg.DATASET.TRAIN.IMAGES_PATH
-    volumetric = dataset_kind(cfg).volumetric
+    volumetric = choose("DATASET.KIND", cfg.DATASET.KIND).volumetric   # the kinds' table (data_sets.kinds)
     if not images_dir or not os.path.isdir(images_dir):
         paths = []
     elif cfg.DATASET.NUM_FOLDS > 1 or not volumetric:
         paths = list_split_pairs(cfg, "train")[0]
     else:
         paths = [os.path.join(images_dir, name) for name in list_files(images_dir, ".png")]
-    return CalibrationSlices(images_dir, tuple(spread(paths, count)), image_settings(cfg))
+    return CalibrationSlices(images_dir, tuple(spread(paths, count)), inputs)
 
 
 def spread(paths: Sequence[str], count: int) -> List[str]:

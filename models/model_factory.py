@@ -3,6 +3,8 @@
 Every model returns a dict of named outputs; `make_targets` and `compile_arguments` give the
 matching dicts of targets and losses, so scripts never branch on the model type.
 """
+from typing import Callable
+
 import keras
 from keras import ops
 
@@ -63,23 +65,34 @@ def l2_weight(cfg) -> float:
     return float(_checked(cfg.LOSS.L2_WEIGHT_DECAY, "LOSS.L2_WEIGHT_DECAY", float))
 
 
-def prepare_model(cfg) -> keras.Model:
-    """The configured UNet 3+ (uncompiled), named f"{MODEL.TYPE}_{MODEL.BACKBONE.TYPE}".
-
-    The config is read here and handed to the builders as plain arguments: ConvOptions for the
-    convolutions UNet 3+ adds, and the L2 weight on a VGG backbone's kernels, which
-    LOSS.L2_VGG_KERNELS=False leaves unregularised as the recipe does.
+def model_builder(cfg) -> Callable[[], keras.Model]:
+    """build() -> the configured UNet 3+ (uncompiled, in the precision policy current when it is called), named
+    f"{MODEL.TYPE}_{MODEL.BACKBONE.TYPE}": the config read once, here, into plain arguments (ConvOptions for the
+    convolutions UNet 3+ adds, and the L2 weight on a VGG backbone's kernels, which LOSS.L2_VGG_KERNELS=False
+    leaves unregularised as the recipe does), so the same network can be built again (a copy in another
+    precision) without the config.
     """
     model_type, backbone = cfg.MODEL.TYPE, cfg.MODEL.BACKBONE.TYPE
     deep_supervision, classification_guided = _variant(model_type)
     options = conv_options(cfg)
     vgg_kernels = _checked(cfg.LOSS.L2_VGG_KERNELS, "LOSS.L2_VGG_KERNELS", bool)
-    inputs = keras.Input((cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS), name="image")
-    encoder = build_encoder(inputs, backbone, list(cfg.MODEL.FILTERS), cfg.MODEL.BACKBONE.WEIGHTS, options,
-                            backbone_l2=options.l2 if vgg_kernels else 0.0)
-    outputs = unet3plus_outputs(encoder, cfg.OUTPUT.CLASSES, cfg.MODEL.SKIP_FILTERS, deep_supervision,
-                                classification_guided, options)
-    return keras.Model(inputs, outputs, name=f"{model_type}_{backbone}")
+    shape = (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS)
+    filters, weights, classes, skip_filters = (list(cfg.MODEL.FILTERS), cfg.MODEL.BACKBONE.WEIGHTS,
+                                               cfg.OUTPUT.CLASSES, cfg.MODEL.SKIP_FILTERS)
+
+    def build() -> keras.Model:
+        inputs = keras.Input(shape, name="image")
+        encoder = build_encoder(inputs, backbone, filters, weights, options,
+                                backbone_l2=options.l2 if vgg_kernels else 0.0)
+        outputs = unet3plus_outputs(encoder, classes, skip_filters, deep_supervision, classification_guided, options)
+        return keras.Model(inputs, outputs, name=f"{model_type}_{backbone}")
+
+    return build
+
+
+def prepare_model(cfg) -> keras.Model:
+    """The configured UNet 3+ (uncompiled), named f"{MODEL.TYPE}_{MODEL.BACKBONE.TYPE}" (model_builder)."""
+    return model_builder(cfg)()
 
 
 def _all_layers(model):

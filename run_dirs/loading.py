@@ -1,11 +1,12 @@
 """The trained model of a run: the configured network with the best weights train.py saved."""
 import os
+from typing import Callable, NamedTuple
 
 import keras
 from omegaconf import OmegaConf
 
 from callbacks.checkpoint import checkpoint_path
-from models.model_factory import prepare_model
+from models.model_factory import model_builder
 from run_dirs.run_dir import enclosing_run, load_run_config
 from utils.errors import UserError
 from runtime.devices import configure_precision
@@ -37,8 +38,15 @@ def architecture_mismatch(asked: str, weights_path: str):
             f"overrides (evaluate/predict read them from the run) or pick the matching RUN_DIR")
 
 
-def load_trained_model(cfg) -> keras.Model:
-    """The configured model with the weights train.py saved for it."""
+class TrainedModel(NamedTuple):
+    """A run's trained network and what inference needs to know of it besides (deploy.backends)."""
+    model: keras.Model
+    weights_path: str                     # the weights file it holds: what a kept int8 model must be made from
+    rebuild: Callable[[], keras.Model]    # the same architecture afresh (a copy in another precision), no config
+
+
+def load_trained(cfg) -> TrainedModel:
+    """The configured model with the weights train.py saved for it, in OPTIMIZATION.AMP's precision."""
     architecture = describe_architecture(cfg)
     path = checkpoint_path(cfg)
     if not os.path.isfile(path):
@@ -48,11 +56,17 @@ def load_trained_model(cfg) -> keras.Model:
     if mismatch:
         raise UserError(mismatch)
     configure_precision(cfg)
-    model = prepare_model(cfg)
+    build = model_builder(cfg)
+    model = build()
     try:
         model.load_weights(path)
     except Exception as err:  # h5py/Keras raise many types for truncated or mismatched files
         reason = " ".join(str(err).split())
         raise UserError(f"cannot load weights {path} into {model.name} ({architecture}): "
                         f"{reason[:300]}") from None
-    return model
+    return TrainedModel(model, path, build)
+
+
+def load_trained_model(cfg) -> keras.Model:
+    """load_trained's model alone."""
+    return load_trained(cfg).model

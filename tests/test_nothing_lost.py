@@ -354,9 +354,9 @@ def test_a_moved_or_copied_run_reads_and_writes_only_where_it_is_now(tmp_path):
 def test_a_run_saved_with_absolute_paths_is_rebased_where_it_is(tmp_path):
     old = tmp_path / "old"
     old.mkdir()
-    (old / "config.yaml").write_text(f"RUN_DIR: /somewhere/runs/x\nCALLBACKS:\n  MODEL_CHECKPOINT:\n"
-                                     f"    PATH: /somewhere/runs/x/checkpoint\nDATA_PREPARATION:\n"
-                                     f"  PROCESSED_DATA_PATH: /data/processed\n")
+    (old / "config.yaml").write_text("RUN_DIR: /somewhere/runs/x\nCALLBACKS:\n  MODEL_CHECKPOINT:\n"
+                                     "    PATH: /somewhere/runs/x/checkpoint\nDATA_PREPARATION:\n"
+                                     "  PROCESSED_DATA_PATH: /data/processed\n")
     saved = load_run_config(str(old))
     assert saved.RUN_DIR == str(old) and saved.CALLBACKS.MODEL_CHECKPOINT.PATH == f"{old}/checkpoint"
     assert saved.DATA_PREPARATION.PROCESSED_DATA_PATH == "/data/processed"

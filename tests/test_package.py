@@ -108,8 +108,10 @@ def test_evaluate_reads_its_config_in_each_room_once_validation_first(trained, p
     """Issue 19's walk: from evaluate.py's config to its scores, each module and package entered once, the config
     checked before anything else reads it (tests/config_walk.py traces every call that receives the config)."""
     cfg = trained[0]
+    # int8, the backend that reads the most rooms (the run's weights file, training slices to calibrate on)
     result = run_cli("-m", "tests.config_walk", "evaluate.py", *TINY_OVERRIDES, *shared_data(prepared_workdir, raw_lits),
-                     f"WORK_DIR={tmp_path}", f"RUN_DIR={cfg.RUN_DIR}", f"EVALUATION.RESULTS_PATH={tmp_path}/scores")
+                     f"WORK_DIR={tmp_path}", f"RUN_DIR={cfg.RUN_DIR}", f"EVALUATION.RESULTS_PATH={tmp_path}/scores",
+                     "INFERENCE.BACKEND=onnxruntime:int8", f"EXPORT.PATH={tmp_path}/export")
     assert result.returncode == 0, result.stderr[-2000:]
     lines = dict(line.split(": ", 1) for line in result.stdout.splitlines()
                  if line.startswith(("modules: ", "module returns: ", "packages: ", "package returns: ")))
@@ -120,7 +122,8 @@ def test_evaluate_reads_its_config_in_each_room_once_validation_first(trained, p
     assert lines["module returns"] == "none" and len(modules) == len(set(modules))
     assert lines["package returns"] == "none" and len(rooms) == len(set(rooms))
     assert rooms[0] == "app" and {"data_sets", "evaluation", "run_dirs", "deploy"} <= set(rooms)
-    assert (tmp_path / "scores" / "summary.csv").is_file()
+    assert (tmp_path / "scores" / "summary.csv").is_file() and (tmp_path / "export" / "model.int8.onnx").is_file()
+    assert "deploy/quantize.py" in modules
 
 
 def _code(path: str) -> str:

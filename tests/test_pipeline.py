@@ -145,7 +145,7 @@ def test_a_flipped_copy_of_a_ct_gets_the_same_prediction_in_world_space(trained,
 def test_predict_writes_slice_masks_and_a_figure(trained, tmp_path):
     from deploy.backends import inference_backend, inference_settings
     from inference.slices import predict_images, prediction_file_name, select_images
-    from run_dirs.loading import load_trained_model
+    from run_dirs.loading import load_trained
     from volumes.slices import image_settings
 
     cfg = trained[0]
@@ -159,8 +159,9 @@ def test_predict_writes_slice_masks_and_a_figure(trained, tmp_path):
     assert written == sorted(prediction_file_name(path) for path in images)
     assert os.path.isfile(out / "predictions.png")
     # the first mask is the model's prediction
-    with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
-        [first] = predict_images(images[:1], predict_fn, image_settings(cfg), 1)
+    trained_model, inputs = load_trained(cfg), image_settings(cfg)
+    with inference_backend(inference_settings(cfg, trained_model, inputs), trained_model.model) as predict_fn:
+        [first] = predict_images(images[:1], predict_fn, inputs, 1)
     np.testing.assert_array_equal(read_mask(str(out / prediction_file_name(images[0]))), first["prediction"])
 
 

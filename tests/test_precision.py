@@ -21,7 +21,7 @@ from tests.helpers import one_training_step, tiny_config
 from utils.errors import UserError
 from runtime.devices import best_precision, configure_precision, cpu_has_bfloat16, make_optimizer
 from volumes.nifti import find_volume_pairs
-from volumes.slices import slice_settings
+from volumes.slices import image_settings, slice_settings
 
 
 @pytest.mark.parametrize("amp,policy,loss_scaling", [
@@ -138,7 +138,7 @@ def test_trained_model_gives_the_same_dice_in_int8_onnx_and_float32(trained, tmp
     cfg, _ = trained
     model = load_trained_model(cfg)
     pairs = find_volume_pairs(cfg.DATA_PREPARATION.SCANS_VAL_DATA_PATH)
-    calibration = require_calibration_images(calibration_slices(cfg))
+    calibration = require_calibration_images(calibration_slices(cfg, image_settings(cfg)))
     int8 = build_runner(backend, "int8", ModelForms(model, str(tmp_path), calibration_images=calibration))
     result = evaluate_volumes(pairs, int8, slice_settings(cfg), cfg.OUTPUT.CLASSES, 8)
     dice8 = np.array([result.summary[1]["dice_liver"], result.summary[1]["dice_tumour"]])
@@ -153,9 +153,10 @@ def test_int8_without_training_slices_says_where_it_looked(tmp_path):
     cfg = tiny_config(tmp_path, f"DATA_PREPARATION.PROCESSED_DATA_PATH={tmp_path}/nothing")
     with pytest.raises(UserError, match=r"int8 is calibrated on training slices, but DATASET.TRAIN.IMAGES_PATH=.*"
                                         r"nothing/train/images has no PNG images"):
-        require_calibration_images(calibration_slices(cfg))
+        require_calibration_images(calibration_slices(cfg, image_settings(cfg)))
     with pytest.raises(UserError, match="EXPORT.CALIBRATION_IMAGES must be a positive integer, got 0"):
-        calibration_slices(tiny_config(tmp_path, "EXPORT.CALIBRATION_IMAGES=0"))
+        zero = tiny_config(tmp_path, "EXPORT.CALIBRATION_IMAGES=0")
+        calibration_slices(zero, image_settings(zero))
 
 
 def test_cross_validation_calibrates_only_on_the_folds_training_volumes(tmp_path):
@@ -166,5 +167,5 @@ def test_cross_validation_calibrates_only_on_the_folds_training_volumes(tmp_path
             for index in range(2):
                 pixels = np.full((64, 64, 3), volume, np.uint8)   # the pixel value says which volume
                 cv2.imwrite(os.path.join(folder, f"{kind}_{volume}_{index:04d}.png"), pixels)
-    images = require_calibration_images(calibration_slices(cfg, 16))
+    images = require_calibration_images(calibration_slices(cfg, image_settings(cfg), 16))
     assert sorted({int(image.max()) for image in images}) == [1, 3]

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from callbacks.checkpoint import BestCheckpoint, backed_up_epochs, best_state_path
 from app.run_config import run_config
 from run_dirs.run_dir import close_run, discard_unstarted_run, latest_run, load_run_config, open_run, prepare_run
-from tests.helpers import REPO, TINY_OVERRIDES, run_cli, run_main, shared_data, tiny_config, workdir_config
+from tests.helpers import REPO, TINY_OVERRIDES, run_main, shared_data, tiny_config, workdir_config
 from utils.errors import UserError, WriteError
 
 

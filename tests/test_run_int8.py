@@ -11,10 +11,17 @@ from callbacks.checkpoint import checkpoint_path
 from deploy.backends import auto_backend, inference_backend, inference_settings
 from deploy.quantize import calibration_slices
 from deploy.run_int8 import INT8_FILE, RECORD_FILE, run_int8, stored_int8
-from run_dirs.loading import load_trained_model
+from run_dirs.loading import TrainedModel, load_trained
 from tests.helpers import run_main, tiny_config
 from utils.errors import UserError
 from runtime.devices import cpu_has_amx_int8, cpu_has_int8_dot
+from volumes.slices import image_settings
+
+
+def settings_of(cfg):
+    """inference_settings for a config whose model is not loaded (no run needed): its weights file as the run
+    names it, the slices int8 is calibrated on as training reads them."""
+    return inference_settings(cfg, TrainedModel(None, checkpoint_path(cfg), None), image_settings(cfg))
 
 
 @pytest.mark.parametrize("int8,bf16,gpus,held,expected", [
@@ -62,11 +69,11 @@ def test_auto_is_ready_for_int8_where_the_training_slices_are(tmp_path, monkeypa
     monkeypatch.setattr(backends, "cpu_has_amx_int8", lambda: False)
     monkeypatch.setattr(backends, "gpu_compute_capabilities", lambda: [])
     cfg = tiny_config(tmp_path, f"RUN_DIR={tmp_path}/run", "INFERENCE.BACKEND=auto", "EXPORT.CALIBRATION_IMAGES=2")
-    assert inference_settings(cfg).backend == "keras"
+    assert settings_of(cfg).backend == "keras"
     os.makedirs(cfg.DATASET.TRAIN.IMAGES_PATH)
     for index in range(3):
         open(os.path.join(cfg.DATASET.TRAIN.IMAGES_PATH, f"image_0_{index:04d}.png"), "wb").close()
-    settings = inference_settings(cfg)
+    settings = settings_of(cfg)
     assert (settings.backend, settings.precision, settings.auto) == ("onnxruntime", "int8", True)
     assert settings.calibration.images_path == cfg.DATASET.TRAIN.IMAGES_PATH
     assert [os.path.basename(path) for path in settings.calibration.paths] == ["image_0_0000.png", "image_0_0002.png"]
@@ -82,14 +89,14 @@ def test_amx_int8_is_read_from_cpuinfo_flags(tmp_path):
 
 
 def test_a_named_backend_is_resolved_as_before(tmp_path):
-    settings = inference_settings(tiny_config(tmp_path, "INFERENCE.BACKEND=onnxruntime:int8"))
+    settings = settings_of(tiny_config(tmp_path, "INFERENCE.BACKEND=onnxruntime:int8"))
     assert (settings.backend, settings.precision, settings.why, settings.auto) == ("onnxruntime", "int8", "", False)
-    settings = inference_settings(tiny_config(tmp_path, "INFERENCE.BACKEND=keras", "OPTIMIZATION.AMP=bfloat16",
-                                              "OPTIMIZATION.XLA=True"))
+    settings = settings_of(tiny_config(tmp_path, "INFERENCE.BACKEND=keras", "OPTIMIZATION.AMP=bfloat16",
+                                       "OPTIMIZATION.XLA=True"))
     assert (settings.backend, settings.precision, settings.jit_compile, settings.calibration, settings.weights_path) == (
         "keras", "bfloat16", True, None, None)
     with pytest.raises(UserError, match="^INFERENCE.BACKEND must be one of auto, keras, .*; got 'fast'$"):
-        inference_settings(tiny_config(tmp_path, "INFERENCE.BACKEND=fast"))
+        settings_of(tiny_config(tmp_path, "INFERENCE.BACKEND=fast"))
 
 
 @pytest.mark.slow
@@ -99,8 +106,9 @@ def test_int8_is_calibrated_once_kept_in_the_run_and_used_where_the_training_dat
     export_dir = cfg.EXPORT.PATH
     assert export_dir.startswith(cfg.RUN_DIR + os.sep) and not os.path.exists(os.path.join(export_dir, INT8_FILE))
     try:
-        model = load_trained_model(cfg)
-        with inference_backend(inference_settings(cfg), model):
+        trained_model = load_trained(cfg)
+        model = trained_model.model
+        with inference_backend(inference_settings(cfg, trained_model, image_settings(cfg)), model):
             pass
         out = capsys.readouterr().out
         assert "int8: calibrating on 16 training slices of " in out
@@ -127,15 +135,15 @@ def test_int8_is_calibrated_once_kept_in_the_run_and_used_where_the_training_dat
         assert stored_int8(clinic_cfg.EXPORT.PATH, weights)["path"] == os.path.join(export_dir, INT8_FILE)
         if cpu_has_amx_int8() and importlib.util.find_spec("openvino") is not None:
             clinic_cfg.INFERENCE.BACKEND = "auto"
-            assert inference_settings(clinic_cfg)[:3] == ("openvino", "int8", "CPU with AMX int8")
+            assert settings_of(clinic_cfg)[:3] == ("openvino", "int8", "CPU with AMX int8")
         elif cpu_has_int8_dot():
             clinic_cfg.INFERENCE.BACKEND = "auto"
-            assert inference_settings(clinic_cfg)[:3] == ("onnxruntime", "int8", "CPU with VNNI/AMX int8")
+            assert settings_of(clinic_cfg)[:3] == ("onnxruntime", "int8", "CPU with VNNI/AMX int8")
 
         record["weights_sha256"] = "0" * 64   # as after training on: the int8 model no longer matches the weights
         open(os.path.join(export_dir, RECORD_FILE), "w").write(json.dumps(record))
         assert stored_int8(clinic_cfg.EXPORT.PATH, weights) is None
         with pytest.raises(UserError, match=f"has no {INT8_FILE} for these weights and DATASET.TRAIN.IMAGES_PATH="):
-            run_int8(model, clinic_cfg.EXPORT.PATH, weights, calibration_slices(clinic_cfg))
+            run_int8(model, clinic_cfg.EXPORT.PATH, weights, calibration_slices(clinic_cfg, image_settings(clinic_cfg)))
     finally:
         shutil.rmtree(export_dir, ignore_errors=True)   # the session's trained run, as other tests expect it
