@@ -11,8 +11,6 @@ BENCHMARK.CPU_BACKENDS.SECTION), naming the machine.
 """
 import datetime
 import os
-import platform
-import subprocess
 import tempfile
 
 import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
@@ -23,21 +21,11 @@ from benchmarks.compute import matmul_peak_gflops
 from benchmarks.markdown import replace_section
 from benchmarks.tables import run_benchmark_inference, separator
 from app.cli import hydra_app
+from runtime.devices import cpu_model_name
 from utils.errors import UserError
 
 HEADER = ("| batch | backend | precision | img/s | latency p50 (ms) | latency p95 (ms) | GFLOP/s | "
           "share of matmul peak | speed-up vs Keras float32 | labels = Keras float32 |")
-
-
-def cpu_model_name() -> str:
-    """lscpu's 'Model name' (what the figures depend on), else the platform's processor string."""
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run_batch(backends, batch_size: int, json_path: str) -> list:

@@ -34,7 +34,7 @@ def variant(cfg: DictConfig, **values) -> DictConfig:
 def prepare_synthetic(cfg: DictConfig, work_dir: str) -> None:
     """Two training CTs and one validation CT at INPUT's size, prepared as preprocess_data.py does, in work_dir."""
     from data_sets.synthetic.ct import make_synthetic_splits
-    from data_preparation.preprocess_data import prepare_dataset
+    from data_sets.preparation import prepare_dataset
 
     raw = os.path.join(work_dir, "raw")
     make_synthetic_splits(raw, train=2, val=1, size=cfg.INPUT.HEIGHT, slices=24, seed=0)

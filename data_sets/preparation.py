@@ -1,7 +1,5 @@
-"""Turn CT volumes (LiTS NIfTI, or DICOM series with a DICOM SEG) into the PNG slices the generators read.
-
-    python data_preparation/preprocess_data.py
-    python data_preparation/preprocess_data.py INPUT.CHANNELS=1 DATA_PREPARATION.WORKERS=8
+"""CT volumes (LiTS NIfTI, or DICOM series with a DICOM SEG) into the PNG slices the generators read: what
+data_preparation/preprocess_data.py runs.
 
 For every volume-N / segmentation-N pair (and every DICOM CT series with the DICOM SEG referencing
 it; volume id: the series' pseudonym) in DATA_PREPARATION.SCANS_{TRAIN,VAL}_DATA_PATH it
@@ -18,18 +16,14 @@ import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
-from typing import List, NamedTuple, Optional
-
-import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
+from typing import Iterable, List, NamedTuple, Optional
 
 import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from data_preparation.manifest import write_manifest
+from data_sets.manifest import write_manifest
 from data_sets.kinds import apply_description, dataset_kind, prepared_splits
-from run_dirs.run_dir import command_line_keys
-from app.cli import hydra_app
 from app.config import positive_int, validate_config
 from utils.errors import UserError, WriteError, warn
 from utils.files import os_error_reason, sweep_partial_files
@@ -235,7 +229,7 @@ def prepare_dataset(cfg: DictConfig) -> dict:
     """Prepare train then val; returns {'train': slices, 'val': slices, 'skipped': [volume file names]}.
 
     The counts are those on disk after the run, and equal what this run wrote. Each split's
-    images folder gets a manifest.json (data_preparation.manifest): `complete: false` before its
+    images folder gets a manifest.json (data_sets.manifest): `complete: false` before its
     first slice is replaced, the recipe and sources once the split is done.
     """
     settings = slice_settings(cfg)
@@ -268,18 +262,12 @@ def prepare_dataset(cfg: DictConfig) -> dict:
     return counts
 
 
-def prepare_checked_dataset(cfg: DictConfig) -> dict:
+def prepare_checked_dataset(cfg: DictConfig, command_keys: Iterable[str] = ()) -> dict:
     """The command-line job (the config validated by hydra_app): the data set's own description (nnU-Net's
-    dataset.json) applied and checked again, the output folders checked, then both splits prepared."""
-    if apply_description(cfg, command_line_keys()):
+    dataset.json) applied and checked again, the output folders checked, then both splits prepared.
+    command_keys: the keys the command line set, which the description does not override."""
+    if apply_description(cfg, set(command_keys)):
         validate_config(cfg)
     require_paths(cfg, write_dirs=["DATASET.TRAIN.IMAGES_PATH", "DATASET.TRAIN.MASK_PATH",
                                    "DATASET.VAL.IMAGES_PATH", "DATASET.VAL.MASK_PATH"])
     return prepare_dataset(cfg)
-
-
-main = hydra_app(prepare_checked_dataset)
-
-
-if __name__ == "__main__":
-    main()

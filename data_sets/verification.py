@@ -1,18 +1,14 @@
-"""Check the prepared PNG slices before training on them, and draw a few pairs to look at.
-
-    python data_preparation/verify_data.py
-    python data_preparation/verify_data.py VERIFY.SAMPLES=8
+"""Check the prepared PNG slices before training on them, and draw a few pairs to look at: what
+data_preparation/verify_data.py runs.
 
 Every image needs its mask and every mask its image; sizes must equal INPUT.HEIGHT x WIDTH, images
-must have INPUT.CHANNELS channels and masks one channel with labels 0..2. Problems are listed and
-the exit status is 2. A figure of random pairs goes to ${WORK_DIR}/results/verify_data.png.
+must have INPUT.CHANNELS channels and masks one channel with labels 0..2. Problems are listed (the script
+then exits with status 2). A figure of random pairs goes to ${WORK_DIR}/results/verify_data.png.
 With data=images your folders are checked as training checks them (data_sets/images.py).
 """
 import os
 import random
 from typing import List, Tuple
-
-import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
 import cv2
 import matplotlib.pyplot as plt
@@ -20,7 +16,6 @@ from omegaconf import DictConfig
 
 from data_sets.images import mask_to_labels, read_mask_labels
 from data_sets.kinds import dataset_kind
-from app.cli import hydra_app
 from utils.errors import UserError
 from utils.files import list_files, require_dir
 from data_sets.image_files import read_image, read_mask
@@ -168,19 +163,9 @@ def verify_dataset(cfg: DictConfig) -> dict:
 
 
 def raise_on_problems(result: dict) -> None:
+    """One error line (exit status 2) when verify_dataset found any problem."""
     counts = {split: len(result[split]["problems"]) for split in ("train", "val")}
     if any(counts.values()):
         raise UserError(f"{sum(counts.values())} problem(s) in the prepared data "
                         f"(train: {counts['train']}, val: {counts['val']}); see the list above")
 
-
-def verify_and_report(cfg: DictConfig) -> None:
-    """The command-line job: verify both splits, exit 2 with a summary when anything is wrong."""
-    raise_on_problems(verify_dataset(cfg))
-
-
-main = hydra_app(verify_and_report)
-
-
-if __name__ == "__main__":
-    main()
