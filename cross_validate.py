@@ -36,7 +36,7 @@ from utils.errors import UserError
 from app.paths import require_paths
 from figures.plots import IMAGE_PANELS, plot_case_scores
 from training.fresh_process import train_in_fresh_process
-from volumes.slices import inference_slice_settings
+from volumes.slices import inference_slice_settings, picture_settings
 
 
 def train_fold(fold_cfg: DictConfig, explicit: Set[str]) -> None:
@@ -53,17 +53,15 @@ def score_fold(fold_cfg: DictConfig) -> list:
     # INFERENCE.BACKEND, as evaluate.py
     with inference_backend(inference_settings(fold_cfg), load_trained_model(fold_cfg)) as predict_fn:
         if not dataset_kind(fold_cfg).volumetric:
-            setup = class_setup(fold_cfg)
-            result = evaluate_images(held_out_pairs(fold_cfg), predict_fn, (fold_cfg.INPUT.HEIGHT, fold_cfg.INPUT.WIDTH),
-                                     fold_cfg.INPUT.CHANNELS, fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
-                                     inference_batch_size(fold_cfg), setup.classes, setup.label_count,
-                                     setup.regions, bool(fold_cfg.DATASET.BINARY_MASKS))
+            result = evaluate_images(held_out_pairs(fold_cfg), predict_fn, picture_settings(fold_cfg),
+                                     class_setup(fold_cfg), inference_batch_size(fold_cfg),
+                                     bool(fold_cfg.DATASET.BINARY_MASKS))
             keras.backend.clear_session()
             return result.cases
         result = evaluate_volumes(held_out_pairs(fold_cfg), predict_fn, inference_slice_settings(fold_cfg),
                                   fold_cfg.OUTPUT.CLASSES, inference_batch_size(fold_cfg),
-                                  fold_cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, fold_cfg.PREDICTION.POSTPROCESS,
-                                  roi=roi_settings(fold_cfg), class_names=list(fold_cfg.DATASET.CLASSES),
+                                  fold_cfg.PREDICTION.POSTPROCESS, roi=roi_settings(fold_cfg),
+                                  class_names=list(fold_cfg.DATASET.CLASSES),
                                   scoring=scoring_settings(fold_cfg, class_setup(fold_cfg)))
     keras.backend.clear_session()
     return result.cases

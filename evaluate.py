@@ -36,7 +36,7 @@ from run_dirs.loading import load_trained_model
 from app.cli import hydra_app
 from app.paths import require_paths
 from figures.plots import IMAGE_PANELS, plot_case_scores
-from volumes.slices import inference_slice_settings
+from volumes.slices import inference_slice_settings, picture_settings
 
 
 def evaluate_pictures(cfg: DictConfig, kind) -> dict:
@@ -44,13 +44,12 @@ def evaluate_pictures(cfg: DictConfig, kind) -> dict:
     require_paths(cfg, write_dirs=["EVALUATION.RESULTS_PATH"])
     setup = class_setup(cfg)
     pairs = kind.split_pairs(cfg, "val")
+    inputs = picture_settings(cfg)
     results_dir = cfg.EVALUATION.RESULTS_PATH
     model = load_trained_model(cfg)
     batch_size = inference_batch_size(cfg)
     with inference_backend(inference_settings(cfg), model) as predict_fn:
-        result = evaluate_images(pairs, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
-                                 cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, batch_size, setup.classes,
-                                 setup.label_count, setup.regions, bool(cfg.DATASET.BINARY_MASKS))
+        result = evaluate_images(pairs, predict_fn, inputs, setup, batch_size, bool(cfg.DATASET.BINARY_MASKS))
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))
     print(f"Scores of {len(result.cases)} validation image(s), each at its own size:")
@@ -82,8 +81,7 @@ def evaluate(cfg: DictConfig) -> dict:
     batch_size = inference_batch_size(cfg)
     with inference_backend(inference_settings(cfg), model) as predict_fn:
         result = evaluate_volumes(pairs, predict_fn, settings, cfg.OUTPUT.CLASSES, batch_size,
-                                  cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
-                                  results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi,
+                                  cfg.PREDICTION.POSTPROCESS, results_dir if cfg.EVALUATION.WRITE_NIFTI else None, roi,
                                   class_names=list(cfg.DATASET.CLASSES), scoring=scoring)
     rows = result.cases + result.summary
     summary_path = write_csv(rows, os.path.join(results_dir, "summary.csv"))

@@ -39,7 +39,7 @@ from data_sets.kinds import class_setup, dataset_kind
 from deploy.backends import inference_backend, inference_batch_size, inference_settings
 from inference.images import predict_pictures
 from inference.roi import roi_settings
-from inference.slices import figure_rows, predict_images, prediction_file_name, select_images
+from inference.slices import figure_rows, predict_images, prediction_file_name, select_images, slice_masks
 from inference.volume import check_inputs_kept, check_output_format, segment_ct_files
 from run_dirs.loading import load_trained_model
 from app.cli import hydra_app
@@ -48,7 +48,7 @@ from utils.files import refuse_overwrite
 from data_sets.image_files import write_png
 from app.paths import require_paths
 from figures.plots import plot_rows
-from volumes.slices import inference_slice_settings
+from volumes.slices import image_settings, inference_slice_settings, picture_settings
 
 
 def _paths(value) -> object:
@@ -83,9 +83,8 @@ def predict_volumes(cfg: DictConfig) -> List[Dict]:
     check_inputs_kept(files, out_dir, kind.output_name)   # before the model is loaded; segment_ct_files checks again
     with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
         written = segment_ct_files(files, predict_fn, settings, inference_batch_size(cfg), out_dir,
-                                   cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, cfg.PREDICTION.POSTPROCESS,
-                                   roi=roi_settings(cfg), output_name=kind.output_name, output_format=output_format,
-                                   class_names=class_setup(cfg).predicted_names)
+                                   cfg.PREDICTION.POSTPROCESS, roi=roi_settings(cfg), output_name=kind.output_name,
+                                   output_format=output_format, class_names=class_setup(cfg).predicted_names)
     if not written:
         raise UserError(f"no CT volume could be segmented ({len(files)} skipped, see the warnings above)")
     print(f"{len(written)} of {len(files)} CT volume(s) segmented -> {out_dir} (segmentation + figure each)")
@@ -103,7 +102,8 @@ def predict_slices(cfg: DictConfig) -> List[Dict]:
     refuse_overwrite([*outputs, os.path.join(out_dir, "predictions.png")],
                      {path: f"the input image {path}" for path in image_paths}, "PREDICTION.RESULTS_PATH")
     with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
-        results = predict_images(cfg, predict_fn, image_paths)
+        results = predict_images(image_paths, predict_fn, image_settings(cfg), cfg.HYPER_PARAMETERS.BATCH_SIZE,
+                                 slice_masks(cfg))
     for count, result in enumerate(results):
         _write_mask(os.path.join(out_dir, prediction_file_name(result["path"])), result["prediction"], count)
     if not rows:
@@ -131,8 +131,7 @@ def predict_pictures_mode(cfg: DictConfig) -> List[Dict]:
                      "PREDICTION.RESULTS_PATH")
     shown, written = [], []
     with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
-        predictions = predict_pictures(paths, predict_fn, (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH), cfg.INPUT.CHANNELS,
-                                       cfg.PREPROCESS_DATA.NORMALIZE_IMAGE, inference_batch_size(cfg))
+        predictions = predict_pictures(paths, predict_fn, picture_settings(cfg), inference_batch_size(cfg))
         for predicted, output in zip(predictions, outputs):
             _write_mask(output, predicted.labels, len(written))
             written.append({"path": predicted.path, "prediction_path": output, "shape": predicted.labels.shape})

@@ -54,6 +54,7 @@ def training_slices(args, cfg, count: int = 2):
     slices (what int8 calibrates on)."""
     from data_sets.synthetic.ct import make_synthetic_ct
     from data_sets.image_files import write_png
+    from data_sets.labels import network_labels
     from volumes.geometry import one_hot
     from volumes.slices import inference_slice_settings, input_slice, label_slice
 
@@ -64,7 +65,7 @@ def training_slices(args, cfg, count: int = 2):
         for index in range(hu.shape[2]):
             image = input_slice(hu, index, settings)
             images.append(image)
-            masks.append(one_hot(np.minimum(label_slice(labels, index, settings), args.classes - 1), args.classes))
+            masks.append(one_hot(network_labels(label_slice(labels, index, settings), args.classes), args.classes))
             if index % 3 == 0:
                 write_png(os.path.join(cfg.DATASET.TRAIN.IMAGES_PATH, f"image_{volume}_{index:04d}.png"), image)
     return np.stack(images).astype(np.float32) / 255.0, np.stack(masks)
@@ -188,8 +189,8 @@ def measure(args) -> dict:
         cpu_before, load_before = cpu_seconds(), os.getloadavg()[0]
         start = time.perf_counter()
         [written] = segment_ct_files([ct], counted, inference_slice_settings(cfg), args.batch_size,
-                                     cfg.PREDICTION.RESULTS_PATH, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
-                                     cfg.PREDICTION.POSTPROCESS, figures=False, roi=roi_settings(cfg), timings=timings)
+                                     cfg.PREDICTION.RESULTS_PATH, cfg.PREDICTION.POSTPROCESS, figures=False,
+                                     roi=roi_settings(cfg), timings=timings)
         seconds = time.perf_counter() - start
         cpu = cpu_seconds() - cpu_before
         load = (load_before + os.getloadavg()[0]) / 2

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from data_generators.sampling import EpochSampler
 from utils.errors import UserError, hint_for_library_error
+from volumes.slices import ImageSettings
 
 DALI_INSTALL_HINT = ("pip install --no-build-isolation -r requirements-dali.txt "
                      "(NVIDIA DALI and its TensorFlow plugin, Linux x86-64 only)")
@@ -67,8 +68,7 @@ def encoded_files_dataset(paths, sampler: EpochSampler, part: int = None) -> tf.
                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _build_pipeline(batch_size, *, classes, channels, normalize, augment_data, seed, device_id, num_threads,
-                    resize_to=None):
+def _build_pipeline(batch_size, *, classes, inputs: ImageSettings, augment_data, seed, device_id, num_threads):
     from nvidia.dali import fn, pipeline_def, types
     from nvidia.dali import math as dali_math
 
@@ -80,16 +80,16 @@ def _build_pipeline(batch_size, *, classes, channels, normalize, augment_data, s
     def pipeline():
         encoded_images = fn.external_source(name="encoded_images", dtype=types.UINT8)
         encoded_masks = fn.external_source(name="encoded_masks", dtype=types.UINT8)
-        image_type = types.GRAY if channels == 1 else types.RGB
+        image_type = types.GRAY if inputs.channels == 1 else types.RGB
         images = fn.decoders.image(encoded_images, device=decoder_device, output_type=image_type)
         masks = fn.decoders.image(encoded_masks, device=decoder_device, output_type=types.GRAY)
-        if resize_to:   # data=images: pictures of any size; images antialiased (area-like), masks nearest
-            height, width = resize_to
+        if inputs.size:   # data=images: pictures of any size; images antialiased (area-like), masks nearest
+            height, width = inputs.size
             images = fn.resize(images, resize_x=width, resize_y=height, interp_type=types.INTERP_LINEAR,
                                antialias=True)
             masks = fn.resize(masks, resize_x=width, resize_y=height, interp_type=types.INTERP_NN)
         images = fn.cast(images, dtype=types.FLOAT)
-        if normalize:
+        if inputs.normalize:
             images = images / 255.0
         if augment_data:
             horizontal = fn.random.coin_flip(probability=0.5)
@@ -98,44 +98,45 @@ def _build_pipeline(batch_size, *, classes, channels, normalize, augment_data, s
             masks = fn.flip(masks, horizontal=horizontal, vertical=vertical)
             images = images * fn.random.uniform(range=(0.9, 1.1))
         labels = fn.cast(fn.squeeze(masks, axes=[2]), dtype=types.INT32)
-        labels = dali_math.min(labels, classes - 1)   # with 2 classes the tumour counts as liver; binary 255 -> 1
+        labels = dali_math.min(labels, classes - 1)   # data_sets.labels.network_labels in DALI; binary 255 -> 1
         one_hot = fn.one_hot(labels, num_classes=classes, axis=-1, dtype=types.FLOAT)
         return images, one_hot
 
     return pipeline()
 
 
-def _pipeline_dataset(image_paths, mask_paths, sampler, batch_size, image_size, part, *, classes, channels,
+def _pipeline_dataset(image_paths, mask_paths, sampler, batch_size, image_size, part, *, classes, inputs,
                       device_id, **pipeline_options):
     """One DALI pipeline of batch_size as a tf.data.Dataset, reading the sampler's items (or one `part` of them)."""
     import nvidia.dali.plugin.tf as dali_tf
 
-    pipeline = _build_pipeline(batch_size, classes=classes, channels=channels, device_id=device_id, **pipeline_options)
+    pipeline = _build_pipeline(batch_size, classes=classes, inputs=inputs, device_id=device_id, **pipeline_options)
     device = "/cpu:0" if device_id is None else f"/gpu:{device_id}"
-    inputs = {}
+    encoded = {}
     for name, paths in (("encoded_images", image_paths), ("encoded_masks", mask_paths)):
         with tf.device("/cpu:0"):
             files = encoded_files_dataset(paths, sampler, part)
         if device_id is not None:  # inputs must sit where the DALI dataset sits
             files = files.apply(tf.data.experimental.copy_to_device(device))
-        inputs[name] = dali_tf.experimental.Input(files, batch=False)
+        encoded[name] = dali_tf.experimental.Input(files, batch=False)
     with tf.device(device):
         return dali_tf.experimental.DALIDatasetWithInputs(
-            pipeline=pipeline, batch_size=batch_size, device_id=device_id, input_datasets=inputs,
-            output_shapes=((batch_size, *image_size, channels), (batch_size, *image_size, classes)),
+            pipeline=pipeline, batch_size=batch_size, device_id=device_id, input_datasets=encoded,
+            output_shapes=((batch_size, *image_size, inputs.channels), (batch_size, *image_size, classes)),
             output_dtypes=(tf.float32, tf.float32))
 
 
-def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_size, *, label_count=None,
-                 shuffle=False, augment_data=False, normalize=True, seed=0, shard_id=0, num_shards=1,
-                 last_batch="pad", steps=None, device_id=None, num_threads=2, resize_to=None, binary_masks=False):
+def dali_dataset(image_paths, mask_paths, batch_size, classes, inputs: ImageSettings, image_size, *, label_count=None,
+                 shuffle=False, augment_data=False, seed=0, shard_id=0, num_shards=1,
+                 last_batch="pad", steps=None, device_id=None, num_threads=2, binary_masks=False):
     """An infinite tf.data.Dataset of (images, one-hot masks) for one shard, and its EpochSampler.
 
     device_id=None runs DALI's CPU backend; an int runs on that GPU (decode on the GPU too).
     Labels above classes-1 are merged into it, as the TF generator does; DALI cannot name a file
     from inside its pipeline, so masks holding values >= label_count are not refused here.
     image_size (height, width) makes the batch shape static, which graph mode and XLA need.
-    resize_to (data=images): decode any JPEG/PNG/BMP/TIFF and resize it to (height, width) in the
+    inputs (volumes.slices.image_settings): channels, normalisation, and with inputs.size (data=images)
+    decode any JPEG/PNG/BMP/TIFF and resize it to (height, width) in the
     pipeline. The masks of a 2D kind were checked before training (data_sets.images.check_pairs:
     values within the classes, 0/1/255 when binary_masks, where min(label, 1) reads 255 as 1).
     last_batch (data_generators.sampling.LAST_BATCH_POLICIES): "pad" and "drop" give batches of one
@@ -145,8 +146,8 @@ def dali_dataset(image_paths, mask_paths, batch_size, classes, channels, image_s
     """
     require_dali()
     sampler = EpochSampler(len(image_paths), batch_size, shuffle, seed, shard_id, num_shards, last_batch, steps)
-    options = dict(classes=classes, channels=channels, normalize=normalize, augment_data=augment_data, seed=seed,
-                   device_id=device_id, num_threads=num_threads, resize_to=resize_to)
+    options = dict(classes=classes, inputs=inputs, augment_data=augment_data, seed=seed, device_id=device_id,
+                   num_threads=num_threads)
     full, rest = sampler.epoch_parts(0)
     if last_batch != "partial" or not len(rest):
         return _pipeline_dataset(image_paths, mask_paths, sampler, batch_size, image_size, None, **options), sampler

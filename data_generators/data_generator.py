@@ -11,6 +11,7 @@ from data_generators.tf_data_generator import SliceSequence
 from data_sets.kinds import dataset_kind
 from app.choices import choose
 from utils.errors import UserError
+from volumes.slices import image_settings
 
 
 class DataFeed(NamedTuple):
@@ -58,15 +59,13 @@ def last_batch_policy(cfg, mode: str) -> str:
 
 def _common_arguments(cfg, mode):
     """Both generators' settings. Prepared slices already have the input size; a 2D kind's pictures
-    (data=images) come as they are and are resized at load."""
+    (data=images) come as they are and are resized at load (volumes.slices.image_settings)."""
     training = mode == "train"
-    resize = not dataset_kind(cfg).volumetric
-    return dict(classes=cfg.OUTPUT.CLASSES, label_count=len(cfg.DATASET.CLASSES), channels=cfg.INPUT.CHANNELS,
-                shuffle=training and cfg.PREPROCESS_DATA.SHUFFLE,
-                augment_data=training and cfg.PREPROCESS_DATA.AUGMENT, normalize=cfg.PREPROCESS_DATA.NORMALIZE_IMAGE,
+    pictures = not dataset_kind(cfg).volumetric
+    return dict(classes=cfg.OUTPUT.CLASSES, label_count=len(cfg.DATASET.CLASSES), inputs=image_settings(cfg),
+                shuffle=training and cfg.PREPROCESS_DATA.SHUFFLE, augment_data=training and cfg.PREPROCESS_DATA.AUGMENT,
                 seed=cfg.SEED, last_batch=last_batch_policy(cfg, mode),
-                resize_to=(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH) if resize else None,
-                binary_masks=resize and bool(cfg.DATASET.BINARY_MASKS))
+                binary_masks=pictures and bool(cfg.DATASET.BINARY_MASKS))
 
 
 def get_data_generator(cfg, mode: str, strategy: Optional[tf.distribute.Strategy] = None,

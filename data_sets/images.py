@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from data_sets.labels import binary_to_labels, to_class_labels
+from data_sets.labels import mask_labels
 from utils.errors import UserError
 from utils.files import refuse_overwrite
 
@@ -134,14 +134,15 @@ def _is_jpeg(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in (".jpg", ".jpeg")
 
 
-def mask_to_labels(mask: np.ndarray, path: str, label_count: int, binary: bool) -> np.ndarray:
-    """A mask's values as labels 0..label_count-1: 0/255 -> 0/1 when binary; otherwise values as they are.
+def mask_to_labels(mask: np.ndarray, path: str, label_count: int, binary: bool,
+                   classes: Optional[int] = None) -> np.ndarray:
+    """A mask's values as labels 0..label_count-1 (data_sets.labels.mask_labels): 0/255 -> 0/1 when binary;
+    with `classes` (a network's outputs) the labels above classes-1 merged into it.
 
     A value outside the class list (or a grey level in a binary mask) is one line naming the file.
     """
     try:
-        return binary_to_labels(mask, f"mask {path}") if binary else \
-            to_class_labels(mask, label_count, label_count, f"mask {path}")
+        return mask_labels(mask, classes or label_count, label_count, binary, f"mask {path}")
     except UserError as err:
         hint = "; JPEG is lossy, save masks as PNG" if _is_jpeg(path) else \
             "" if binary or mask.max() != 255 else "; for 0/255 masks set DATASET.BINARY_MASKS=True"

@@ -92,8 +92,14 @@ def check_lesion_region(all_regions: Mapping, name: Optional[str]) -> None:
                         f"({', '.join(all_regions) or 'none'}); name one of them or set it to null")
 
 
+def network_labels(labels: np.ndarray, classes: int) -> np.ndarray:
+    """Labels as a network of `classes` outputs predicts them: every value above classes-1 merged into it
+    (nested labels: with 2 classes LiTS's tumour counts as liver). Training, scoring and figures all use this."""
+    return np.minimum(labels, classes - 1)
+
+
 def to_class_labels(mask: np.ndarray, classes: int, label_count: int, source: str = "mask") -> np.ndarray:
-    """Labels for a network of `classes` outputs: values above classes-1 merged into it (nested labels).
+    """network_labels of a mask whose values are checked first.
 
     A value outside the data set's classes (>= label_count) is an error naming the file: clamping it
     would silently train a wrong class.
@@ -103,7 +109,13 @@ def to_class_labels(mask: np.ndarray, classes: int, label_count: int, source: st
     if highest >= label_count:
         raise UserError(f"{source} holds label {highest}, but DATASET.CLASSES has {label_count} classes "
                         f"(labels 0..{label_count - 1}): fix the mask or the class list")
-    return np.minimum(mask, classes - 1)
+    return network_labels(mask, classes)
+
+
+def mask_labels(mask: np.ndarray, classes: int, label_count: int, binary: bool, source: str = "mask") -> np.ndarray:
+    """A stored mask as a network's labels: 0/255 read as 0/1 when `binary` (DATASET.BINARY_MASKS), then
+    to_class_labels; one line naming `source` when a value is no class."""
+    return to_class_labels(binary_to_labels(mask, source) if binary else mask, classes, label_count, source)
 
 
 def binary_to_labels(mask: np.ndarray, source: str = "mask") -> np.ndarray:

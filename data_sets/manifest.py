@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from data_sets.kinds import dataset_kind
 from utils.errors import UserError
 from utils.files import write_atomically
+from volumes.slices import input_channels
 
 MANIFEST_NAME = "manifest.json"
 SCALING = ("HU clipped to [HU_WINDOW.MIN, HU_WINDOW.MAX], then onto 0..255 as DATA_PREPARATION.INTENSITY_SCALING says "
@@ -29,7 +30,7 @@ def recipe(cfg: DictConfig) -> Dict[str, object]:
     data set's kind and class names where the config has them."""
     prep = cfg.DATA_PREPARATION
     channel_names = OmegaConf.select(cfg, "DATASET.CHANNEL_NAMES", default=None) or ["CT"]
-    channels = prep.SLICES_PER_IMAGE if len(channel_names) <= 1 else 3   # several input files: padded to 3
+    channels = input_channels(len(channel_names), prep.SLICES_PER_IMAGE)
     values = {"DATA_PREPARATION.HU_WINDOW.MIN": prep.HU_WINDOW.MIN, "DATA_PREPARATION.HU_WINDOW.MAX": prep.HU_WINDOW.MAX,
               "DATA_PREPARATION.SLICES_PER_IMAGE": prep.SLICES_PER_IMAGE, "INPUT.CHANNELS": channels,
               "DATA_PREPARATION.RESIZE": prep.RESIZE}

@@ -12,20 +12,19 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from data_generators.dataset_files import list_split_pairs
-from data_generators.tf_data_generator import load_image
+from data_generators.tf_data_generator import load_input
 from data_sets.kinds import dataset_kind
 from app.config import positive_int
 from utils.errors import UserError
 from utils.files import list_files, write_atomically
+from volumes.slices import ImageSettings, image_settings
 
 
 class CalibrationSlices(NamedTuple):
     """The training slices int8's activation ranges are measured on, and how to read them as network inputs."""
     images_path: str                     # DATASET.TRAIN.IMAGES_PATH: named in messages and in the int8 record
     paths: Tuple[str, ...]               # the chosen slices, evenly spread over the sorted names; empty when none here
-    channels: int                        # INPUT.CHANNELS
-    normalize: bool                      # PREPROCESS_DATA.NORMALIZE_IMAGE
-    size: Optional[Tuple[int, int]]      # (height, width) pictures are resized to at load; None: prepared slices
+    inputs: ImageSettings                # how they become network inputs, as for training (volumes.slices.image_settings)
 
 
 def calibration_slices(cfg, count: Optional[int] = None) -> CalibrationSlices:
@@ -42,9 +41,7 @@ def calibration_slices(cfg, count: Optional[int] = None) -> CalibrationSlices:
         paths = list_split_pairs(cfg, "train")[0]
     else:
         paths = [os.path.join(images_dir, name) for name in list_files(images_dir, ".png")]
-    size = None if volumetric else (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH)   # pictures: resized at load
-    return CalibrationSlices(images_dir, tuple(spread(paths, count)), cfg.INPUT.CHANNELS,
-                             bool(cfg.PREPROCESS_DATA.NORMALIZE_IMAGE), size)
+    return CalibrationSlices(images_dir, tuple(spread(paths, count)), image_settings(cfg))
 
 
 def spread(paths: Sequence[str], count: int) -> List[str]:
@@ -54,17 +51,16 @@ def spread(paths: Sequence[str], count: int) -> List[str]:
     return [paths[i] for i in np.unique(np.linspace(0, len(paths) - 1, min(count, len(paths))).astype(int))]
 
 
-def load_calibration_images(paths: Sequence[str], channels: int, normalize: bool,
-                            size: Optional[Tuple[int, int]] = None) -> Optional[np.ndarray]:
+def load_calibration_images(paths: Sequence[str], inputs: ImageSettings) -> Optional[np.ndarray]:
     """The slices at `paths` prepared as for training (N, H, W, C float32); None when there are none."""
     if not paths:
         return None
-    return np.stack([load_image(p, channels, normalize, size) for p in paths])
+    return np.stack([load_input(p, inputs) for p in paths])
 
 
 def require_calibration_images(slices: CalibrationSlices) -> np.ndarray:
     """The images of `slices`, or a UserError saying where they were looked for."""
-    images = load_calibration_images(slices.paths, slices.channels, slices.normalize, slices.size)
+    images = load_calibration_images(slices.paths, slices.inputs)
     if images is None:
         raise UserError(f"int8 is calibrated on training slices, but DATASET.TRAIN.IMAGES_PATH="
                         f"{slices.images_path} has no PNG images: run data_preparation/preprocess_data.py "

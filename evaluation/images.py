@@ -11,9 +11,11 @@ from typing import Dict, List, Mapping, NamedTuple, Sequence, Tuple
 import numpy as np
 
 from data_sets.images import Pair, mask_to_labels, read_mask_labels
+from data_sets.kinds import ClassSetup
 from evaluation.metrics import Overlap, overlap, pooled_overlap
 from evaluation.summary import GLOBAL_ROW, MEAN_ROW, column_mean
 from inference.images import predict_pictures
+from volumes.slices import ImageSettings
 
 CASE_KEY = "image"   # summary.csv's first column: the image's file stem
 
@@ -45,20 +47,19 @@ def summary_rows(rows: List[Dict], overlaps: List[Mapping[str, Overlap]]) -> Lis
     return [mean, pooled_row]
 
 
-def evaluate_images(pairs: Sequence[Pair], predict_fn, input_size: Tuple[int, int], channels: int, normalize: bool,
-                    batch_size: int, classes: int, label_count: int, regions: Mapping[str, Sequence[int]],
+def evaluate_images(pairs: Sequence[Pair], predict_fn, inputs: ImageSettings, setup: ClassSetup, batch_size: int,
                     binary_masks: bool = False) -> ImageEvaluation:
-    """Score every (stem, image, mask) at the image's own size, per region (name -> labels).
+    """Score every (stem, image, mask) at the image's own size, per region of `setup` (name -> labels).
 
-    Mask labels the network does not predict (>= classes) count as its last class, as in training.
+    inputs: how a picture becomes the network's input (volumes.slices.picture_settings). Mask labels the
+    network does not predict (>= setup.classes) count as its last class, as in training.
     """
     rows, overlaps = [], []
-    predictions = predict_pictures([image for _, image, _ in pairs], predict_fn, input_size, channels, normalize,
-                                   batch_size, description="evaluating images")
+    predictions = predict_pictures([image for _, image, _ in pairs], predict_fn, inputs, batch_size,
+                                   description="evaluating images")
     for (name, _, mask_path), predicted in zip(pairs, predictions):
-        truth = np.minimum(mask_to_labels(read_mask_labels(mask_path), mask_path, label_count, binary_masks),
-                           classes - 1)
-        image_overlaps = region_overlaps(truth, predicted.labels, regions)
+        truth = mask_to_labels(read_mask_labels(mask_path), mask_path, setup.label_count, binary_masks, setup.classes)
+        image_overlaps = region_overlaps(truth, predicted.labels, setup.regions)
         rows.append(image_row(name, truth.shape, image_overlaps))
         overlaps.append(image_overlaps)
     return ImageEvaluation(rows, summary_rows(rows, overlaps))

@@ -7,6 +7,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from data_sets.kinds import ClassSetup
+from data_sets.labels import network_labels
 from evaluation.metrics import Scoring, overlap
 from evaluation.summary import case_row, global_row, mean_row
 from inference.roi import RoiSettings
@@ -38,14 +39,14 @@ def scoring_settings(cfg: DictConfig, setup: ClassSetup) -> Scoring:
 def slice_grid_overlaps(labels: np.ndarray, model_labels: np.ndarray, settings: SliceSettings, classes: int,
                         regions) -> Dict:
     """Overlaps per region (name -> labels) on the network's grid: the truth resized as preprocessing resizes masks."""
-    truth = np.stack([label_slice(labels, k, settings) for k in range(labels.shape[2])], axis=-1)
-    truth = np.minimum(truth, classes - 1)
+    truth = network_labels(np.stack([label_slice(labels, k, settings) for k in range(labels.shape[2])], axis=-1),
+                           classes)
     return {region: overlap(np.isin(truth, values), np.isin(model_labels, values))
             for region, values in regions.items()}
 
 
 def evaluate_volumes(pairs: Sequence[Tuple[int, Source, str]], predict_fn: PredictFn, settings: SliceSettings,
-                     classes: int, batch_size: int, normalize: bool = True, postprocess: bool = False,
+                     classes: int, batch_size: int, postprocess: bool = False,
                      nifti_dir: Optional[str] = None, roi: Optional[RoiSettings] = None,
                      class_names: Optional[Sequence[str]] = None, scoring: Scoring = Scoring()) -> Evaluation:
     """Score every (volume_id, CT, reference segmentation) on the CT's own grid.
@@ -67,9 +68,9 @@ def evaluate_volumes(pairs: Sequence[Tuple[int, Source, str]], predict_fn: Predi
             warn(f"skipped: {err}")
             skipped.append(f"{source_name(volume_path)}: {err}")
             continue
-        prediction = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
+        prediction = predict_volume(volume.data, predict_fn, settings, batch_size, postprocess,
                                     description=volume.name, roi=roi, source=volume.source)
-        truth = np.minimum(segmentation.data, classes - 1)
+        truth = network_labels(segmentation.data, classes)
         scores = scoring.score(truth, prediction.labels, volume.spacing)
         slice_grid = slice_grid_overlaps(to_slicing_frame(segmentation.data, volume.source, settings.orientation),
                                          prediction.model_labels, settings, classes, scoring.regions)

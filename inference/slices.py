@@ -1,16 +1,18 @@
 """Predicting prepared PNG slices (predict.py's slice mode and the notebook)."""
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 from tqdm import tqdm
 
-from data_generators.tf_data_generator import load_image
+from data_generators.tf_data_generator import load_input
 from utils.errors import UserError
 from utils.files import require_dir
 from data_sets.image_files import read_image, read_mask
+from data_sets.labels import network_labels
 from inference.predict_fn import to_label_maps
 from data_sets.slice_names import mask_name_for, parse_slice_name, slice_file_name
+from volumes.slices import ImageSettings
 
 
 def select_images(images_dir: str, names: Optional[List[str]]) -> List[str]:
@@ -27,18 +29,29 @@ def select_images(images_dir: str, names: Optional[List[str]]) -> List[str]:
     return paths
 
 
-def truth_for(image_path: str, cfg) -> Optional[np.ndarray]:
-    """The ground-truth label map of an image when PREDICTION.MASK_PATH has it, else None."""
-    mask_dir = cfg.PREDICTION.MASK_PATH
-    if not mask_dir:
+class SliceMasks(NamedTuple):
+    """Where the prepared slices' ground truth lies, to show beside their predictions."""
+    folder: Optional[str]   # PREDICTION.MASK_PATH; None or empty: no truth shown
+    image_prefix: str       # DATA_PREPARATION.IMAGE_PREFIX and MASK_PREFIX: image_3_0010.png -> mask_3_0010.png
+    mask_prefix: str
+    classes: int            # OUTPUT.CLASSES: the truth shown as the network predicts it
+
+
+def slice_masks(cfg) -> SliceMasks:
+    return SliceMasks(cfg.PREDICTION.MASK_PATH, cfg.DATA_PREPARATION.IMAGE_PREFIX, cfg.DATA_PREPARATION.MASK_PREFIX,
+                      cfg.OUTPUT.CLASSES)
+
+
+def truth_for(image_path: str, masks: Optional[SliceMasks]) -> Optional[np.ndarray]:
+    """The ground-truth label map of an image when masks.folder has it, else None."""
+    if masks is None or not masks.folder:
         return None
     try:
-        name = mask_name_for(os.path.basename(image_path), cfg.DATA_PREPARATION.IMAGE_PREFIX,
-                             cfg.DATA_PREPARATION.MASK_PREFIX)
+        name = mask_name_for(os.path.basename(image_path), masks.image_prefix, masks.mask_prefix)
     except ValueError:
         return None
-    path = os.path.join(mask_dir, name)
-    return np.minimum(read_mask(path), cfg.OUTPUT.CLASSES - 1) if os.path.isfile(path) else None
+    path = os.path.join(masks.folder, name)
+    return network_labels(read_mask(path), masks.classes) if os.path.isfile(path) else None
 
 
 def prediction_file_name(image_path: str) -> str:
@@ -50,17 +63,18 @@ def prediction_file_name(image_path: str) -> str:
     return slice_file_name("prediction", parsed.volume, parsed.slice)
 
 
-def predict_images(cfg, predict_fn, image_paths: List[str]) -> List[Dict]:
-    """For each image: its name, the raw image, the truth (or None) and the predicted labels."""
-    batch_size = cfg.HYPER_PARAMETERS.BATCH_SIZE
+def predict_images(image_paths: List[str], predict_fn, inputs: ImageSettings, batch_size: int,
+                   masks: Optional[SliceMasks] = None) -> List[Dict]:
+    """For each image: its name, the raw image, the truth (or None) and the predicted labels.
+
+    inputs: how a prepared slice becomes the network's input (volumes.slices.image_settings)."""
     results = []
     for start in tqdm(range(0, len(image_paths), batch_size), desc="predicting", unit="batch"):
         batch_paths = image_paths[start:start + batch_size]
-        images = np.stack([load_image(p, cfg.INPUT.CHANNELS, cfg.PREPROCESS_DATA.NORMALIZE_IMAGE)
-                           for p in batch_paths])
+        images = np.stack([load_input(p, inputs) for p in batch_paths])
         for path, labels in zip(batch_paths, to_label_maps(predict_fn(images))):
-            results.append({"name": os.path.basename(path), "image": read_image(path, cfg.INPUT.CHANNELS),
-                            "truth": truth_for(path, cfg), "prediction": labels, "path": path})
+            results.append({"name": os.path.basename(path), "image": read_image(path, inputs.channels),
+                            "truth": truth_for(path, masks), "prediction": labels, "path": path})
     return results
 
 

@@ -70,10 +70,10 @@ class _SlicePipeline:
     NumPy, TensorFlow and ONNX Runtime release the GIL). At most PIPELINE_DEPTH batches wait on each side,
     so memory beyond the CT and its label volume is a few batches."""
 
-    def __init__(self, hu, predict_fn, settings, batch_size, normalize, labels, model_labels, progress, timings):
+    def __init__(self, hu, predict_fn, settings, batch_size, labels, model_labels, progress, timings):
         self.hu, self.predict_fn, self.settings, self.timings = hu, predict_fn, settings, timings
         self.min_foreground = min_foreground_pixels(*model_labels.shape[:2])
-        self.batch_size, self.normalize, self.progress = batch_size, normalize, progress
+        self.batch_size, self.progress = batch_size, progress
         self.labels, self.model_labels = labels, model_labels
 
     def _prepare(self, indices):
@@ -81,7 +81,8 @@ class _SlicePipeline:
             return self._images(indices)
 
     def _images(self, indices):
-        images = normalize_image(np.stack([input_slice(self.hu, i, self.settings) for i in indices]), self.normalize)
+        images = normalize_image(np.stack([input_slice(self.hu, i, self.settings) for i in indices]),
+                                 self.settings.normalize)
         padding = self.batch_size - len(indices)   # one shape for every call: one XLA compilation
         return np.concatenate([images, np.repeat(images[-1:], padding, axis=0)]) if padding else images
 
@@ -121,7 +122,7 @@ class _SlicePipeline:
 
 
 def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
-                   normalize: bool = True, postprocess: bool = False, description: str = None,
+                   postprocess: bool = False, description: str = None,
                    roi: Optional[RoiSettings] = None, timings: Optional[Dict] = None,
                    source=None) -> VolumePrediction:
     """Labels for the slices of an RAS+ volume as read (HU; (x, y, z, C) for several input files), on its own grid
@@ -142,7 +143,7 @@ def predict_volume(hu: np.ndarray, predict_fn: PredictFn, settings: SliceSetting
     model_labels = np.zeros((*model_size, depth), dtype=np.uint8)
     with tqdm(total=depth, desc=description, unit="slice", leave=False, disable=description is None) as progress:
         pipeline = _SlicePipeline(network_volume(hu, settings, description or "volume"), predict_fn, settings,
-                                  batch_size, normalize, labels, model_labels, progress, timings)
+                                  batch_size, labels, model_labels, progress, timings)
         if roi is None:
             pipeline(range(depth))
             predicted = depth
@@ -282,7 +283,7 @@ def _write_ct(path: Source, volume, labels: np.ndarray, settings: SliceSettings,
 
 
 def segment_ct_files(paths: List[Source], predict_fn: PredictFn, settings: SliceSettings, batch_size: int,
-                     out_dir: str, normalize: bool = True, postprocess: bool = False,
+                     out_dir: str, postprocess: bool = False,
                      figures: bool = True, roi: Optional[RoiSettings] = None,
                      timings: Optional[Dict] = None, output_name: OutputName = lits_output_name,
                      output_format: str = "auto", class_names: Optional[Sequence[str]] = None) -> List[Dict]:
@@ -312,7 +313,7 @@ def segment_ct_files(paths: List[Source], predict_fn: PredictFn, settings: Slice
             if isinstance(volume, UserError):
                 warn(f"skipped: {volume}")
                 continue
-            labels = predict_volume(volume.data, predict_fn, settings, batch_size, normalize, postprocess,
+            labels = predict_volume(volume.data, predict_fn, settings, batch_size, postprocess,
                                     description=volume.name, roi=roi, timings=timings, source=volume.source).labels
             if writing is not None:
                 written.append(_written(writing, written))   # one mask in flight: memory for two label volumes at most

@@ -135,8 +135,11 @@ def trained(request, tmp_path_factory, prepared_workdir, raw_lits):
 
 # The tests that take longest on 2 cores (each trains, or starts Pythons that do), longest first. A test
 # missing here, or renamed, only loses its place at the front. Tests sharing a module-scoped fixture that
-# trains (test_images.py's picture_run) are kept together: split up, the fixture would train twice.
+# trains (test_images.py's picture_run) are kept together: split up, the fixture would train twice. First of
+# all, the check of the session's `trained` run: one worker trains it at once, while the other is busy with
+# the next longest test, so that neither waits for it later.
 LONGEST_FIRST = [
+    "test_pipeline.py::test_training_lowers_loss_and_learns_the_liver",
     "test_images.py::test_cross_validation_folds_over_images",
     "test_run_dirs.py::test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use",
     "test_pipeline.py::test_the_same_seed_trains_the_same_weights_another_seed_does_not_and_no_run_touches_another",

@@ -11,6 +11,7 @@ from data_generators.tf_data_generator import SliceSequence
 from tests.helpers import tiny_config
 from utils.errors import UserError
 from data_sets.image_files import png_shape, read_mask, write_png
+from volumes.slices import ImageSettings
 
 needs_dali = pytest.mark.skipif(dali_data_generator.dali_import_error() is not None,
                                 reason="NVIDIA DALI not installed")
@@ -156,8 +157,8 @@ def test_tf_generator_shuffles_each_epoch_and_applies_target_fn(prepared_workdir
 def test_augmentation_flips_image_and_mask_together(prepared_workdir):
     cfg = tiny_config(prepared_workdir)
     image_paths, mask_paths = list_split_pairs(cfg, "train")
-    plain = SliceSequence(image_paths, mask_paths, 4, 3, 3, seed=0)
-    augmented = SliceSequence(image_paths, mask_paths, 4, 3, 3, seed=0, augment_data=True)
+    plain = SliceSequence(image_paths, mask_paths, 4, 3, ImageSettings(3), seed=0)
+    augmented = SliceSequence(image_paths, mask_paths, 4, 3, ImageSettings(3), seed=0, augment_data=True)
     x0, y0 = plain[0]
     x1, y1 = augmented[0]
     assert not np.allclose(x0, x1)
@@ -169,7 +170,7 @@ def test_augmentation_flips_image_and_mask_together(prepared_workdir):
 def test_sequence_shards_split_the_files(prepared_workdir):
     cfg = tiny_config(prepared_workdir)
     image_paths, mask_paths = list_split_pairs(cfg, "train")
-    shards = [SliceSequence(image_paths, mask_paths, 2, 3, 3, shard_id=k, num_shards=2) for k in range(2)]
+    shards = [SliceSequence(image_paths, mask_paths, 2, 3, ImageSettings(3), shard_id=k, num_shards=2) for k in range(2)]
     indices = [set(np.concatenate([s.batch_indices(i) for i in range(len(s))]).tolist()) for s in shards]
     assert indices[0].isdisjoint(indices[1])
     assert indices[0] | indices[1] == set(range(len(image_paths)))

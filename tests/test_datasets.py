@@ -9,6 +9,7 @@ from tests.helpers import tiny_config
 from utils.errors import UserError
 from data_sets.image_files import write_png
 from data_sets.slice_names import case_sort_key, mask_name_for, parse_slice_name, slice_file_name
+from volumes.slices import ImageSettings
 
 
 def test_lits_is_the_default_kind_with_its_classes_and_regions(tmp_path):
@@ -75,7 +76,7 @@ def test_tf_generator_refuses_a_mask_label_beyond_the_classes(prepared_workdir, 
     image, mask = tmp_path / "image_1_0000.png", tmp_path / "mask_1_0000.png"
     write_png(str(image), np.zeros((64, 64, 3), np.uint8))
     write_png(str(mask), np.full((64, 64), 7, np.uint8))
-    sequence = SliceSequence([str(image)], [str(mask)], 1, classes=3, channels=3, label_count=3)
+    sequence = SliceSequence([str(image)], [str(mask)], 1, classes=3, inputs=ImageSettings(3), label_count=3)
     with pytest.raises(UserError, match=f"^{mask} holds label 7"):
         sequence[0]
 

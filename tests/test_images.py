@@ -13,10 +13,11 @@ from data_generators.data_generator import get_data_generator
 from data_generators.dataset_files import list_split_pairs
 from data_sets.synthetic.photos import make_photo, make_synthetic_images, write_pair
 from data_sets.images import find_pairs, held_out, picture_outputs, prediction_inputs
-from data_sets.kinds import dataset_kind
+from data_sets.kinds import ClassSetup, dataset_kind
 from evaluation.images import evaluate_images
 from tests.helpers import run_main, tiny_config
 from utils.errors import UserError
+from volumes.slices import ImageSettings, image_settings, picture_settings
 
 FOUR_CLASSES = "DATASET.CLASSES=[background,red,green,blue]"
 needs_dali = pytest.mark.skipif(dali_data_generator.dali_import_error() is not None,
@@ -234,6 +235,18 @@ def test_dali_resizes_pictures_as_the_tf_generator(photos, tmp_path):
     assert agree > 0.95, agree                                   # nearest vs class coverage: edges only
 
 
+def test_pictures_become_inputs_as_their_settings_say(photos, tmp_path):
+    """One owner of a picture's input settings (volumes.slices): pictures resized to the network's input and
+    normalised per PREPROCESS_DATA.NORMALIZE_IMAGE; prepared slices of a CT kind already have the input size."""
+    cfg = images_config(tmp_path, photos, "HYPER_PARAMETERS.BATCH_SIZE=4", "PREPROCESS_DATA.NORMALIZE_IMAGE=False")
+    assert image_settings(cfg) == picture_settings(cfg) == ImageSettings(3, False, (32, 48))
+    lits = tiny_config(tmp_path)
+    assert image_settings(lits) == ImageSettings(lits.INPUT.CHANNELS, True, None)
+    assert picture_settings(lits).size == (lits.INPUT.HEIGHT, lits.INPUT.WIDTH)   # PREDICTION.IMAGES on a CT run
+    images, _ = get_data_generator(cfg, "train").data[0]
+    assert images.shape == (4, 32, 48, 3) and 1 < images.max() <= 255   # not divided by 255
+
+
 # --- scoring and prediction at each image's own size ---------------------------------------------------
 
 def test_images_are_scored_at_their_own_size(tmp_path):
@@ -253,7 +266,8 @@ def test_images_are_scored_at_their_own_size(tmp_path):
         out[..., 0] = 1
         return out
 
-    result = evaluate_images(pairs, background, (32, 48), 3, True, 4, 3, 3, {"red": (1,), "green": (2,)})
+    setup = ClassSetup(("background", "red", "green"), 3, {"red": (1,), "green": (2,)}, None)
+    result = evaluate_images(pairs, background, ImageSettings(3, True, (32, 48)), setup, 4)
     assert seen == [(2, 32, 48, 3)]
     one, two = result.cases
     assert (one["image"], one["height"], one["width"]) == ("one", 30, 50)

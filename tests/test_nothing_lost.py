@@ -33,7 +33,7 @@ from utils.errors import UserError, WriteError
 from utils.files import list_files, refuse_overwrite, sweep_partial_files, write_atomically
 from data_sets.image_files import write_png
 from volumes.nifti import find_nifti_files, find_volume_pairs, load_pair
-from volumes.slices import SliceSettings
+from volumes.slices import ImageSettings, SliceSettings
 
 
 def digests(folder) -> dict:
@@ -431,10 +431,10 @@ def test_a_mask_label_beyond_the_classes_is_refused_naming_the_file(tmp_path):
     write_png(merged, labels)
     message = rf"^{mask} holds label 7, but DATASET.CLASSES has 3 classes \(labels 0..2\)"
     with pytest.raises(UserError, match=message):
-        SliceSequence([image], [mask], 1, classes=3, channels=3).load_pair(0)
+        SliceSequence([image], [mask], 1, classes=3, inputs=ImageSettings(3)).load_pair(0)
     with pytest.raises(UserError, match=message):                  # DALI: checked before training
         check_mask_files([merged, mask], 3)
-    _, one_hot = SliceSequence([image], [merged], 1, classes=2, channels=3, label_count=3).load_pair(0)
+    _, one_hot = SliceSequence([image], [merged], 1, classes=2, inputs=ImageSettings(3), label_count=3).load_pair(0)
     assert one_hot[3, 3].tolist() == [0, 1]                        # LiTS with 2 classes: tumour merged into liver
 
 

@@ -193,3 +193,26 @@ def test_evaluate_reads_its_config_in_each_room_once_validation_first(trained, p
     assert lines["package returns"] == "none" and len(rooms) == len(set(rooms))
     assert rooms[0] == "app" and {"data_sets", "evaluation", "run_dirs", "deploy"} <= set(rooms)
     assert (tmp_path / "scores" / "summary.csv").is_file()
+
+
+def _library_and_scripts():
+    for path in _source_files():
+        relative = os.path.relpath(path, REPO)
+        if not relative.startswith("tests" + os.sep):
+            yield relative, ast.parse(_python_source(path))
+
+
+def test_normalize_image_is_read_by_its_owner_only():
+    """Issue 19: one owner of how a slice or picture becomes a network input. PREPROCESS_DATA.NORMALIZE_IMAGE is
+    read in volumes/slices.py alone; everything else takes its SliceSettings / ImageSettings."""
+    readers = {relative for relative, tree in _library_and_scripts() for node in ast.walk(tree)
+               if isinstance(node, ast.Attribute) and node.attr == "NORMALIZE_IMAGE"}
+    assert readers == {os.path.join("volumes", "slices.py")}
+
+
+def test_labels_are_merged_into_the_network_classes_in_one_place():
+    """Issue 19: one owner of label handling. `np.minimum(labels, classes - 1)` is data_sets.labels.network_labels."""
+    writers = {relative for relative, tree in _library_and_scripts() for node in ast.walk(tree)
+               if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "minimum"
+               and any(isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Sub) for arg in node.args)}
+    assert writers == {os.path.join("data_sets", "labels.py")}

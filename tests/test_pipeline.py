@@ -146,6 +146,7 @@ def test_predict_writes_slice_masks_and_a_figure(trained, tmp_path):
     from deploy.backends import inference_backend, inference_settings
     from inference.slices import predict_images, prediction_file_name, select_images
     from run_dirs.loading import load_trained_model
+    from volumes.slices import image_settings
 
     cfg = trained[0]
     out = tmp_path / "predictions"
@@ -159,12 +160,12 @@ def test_predict_writes_slice_masks_and_a_figure(trained, tmp_path):
     assert os.path.isfile(out / "predictions.png")
     # the first mask is the model's prediction
     with inference_backend(inference_settings(cfg), load_trained_model(cfg)) as predict_fn:
-        [first] = predict_images(cfg, predict_fn, images[:1])
+        [first] = predict_images(images[:1], predict_fn, image_settings(cfg), 1)
     np.testing.assert_array_equal(read_mask(str(out / prediction_file_name(images[0]))), first["prediction"])
 
 
 def test_predict_a_list_of_names(trained, tmp_path):
-    from inference.slices import prediction_file_name, truth_for
+    from inference.slices import prediction_file_name, slice_masks, truth_for
 
     cfg = trained[0]
     names = sorted(os.listdir(cfg.DATASET.VAL.IMAGES_PATH))[:2]
@@ -175,7 +176,8 @@ def test_predict_a_list_of_names(trained, tmp_path):
     masks = [prediction_file_name(name) for name in names]
     assert sorted(os.listdir(out)) == sorted([*masks, "predictions.png"])
     assert all(read_mask(str(out / mask)).shape == (64, 64) for mask in masks)
-    assert all(truth_for(os.path.join(cfg.PREDICTION.IMAGES_PATH, name), cfg) is not None for name in names)
+    masks_found = slice_masks(cfg)
+    assert all(truth_for(os.path.join(cfg.PREDICTION.IMAGES_PATH, name), masks_found) is not None for name in names)
 
 
 def test_predict_without_a_figure_and_a_negative_row_count_is_one_line(trained, tmp_path):

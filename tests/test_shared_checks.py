@@ -65,6 +65,8 @@ def test_every_key_the_code_chooses_from_has_a_row_in_choices():
     ("SEED=4294967296", "SEED must be an integer from 0 to 2**32 - 1 (NumPy's range), got 4294967296"),
     ("HYPER_PARAMETERS.LEARNING_RATE=-1", "HYPER_PARAMETERS.LEARNING_RATE must be > 0, got -1.0"),
     ("INPUT.CHANNELS=2", "INPUT.CHANNELS must be 1 or 3, got 2"),
+    ("DATA_PREPARATION.SLICES_PER_IMAGE=2", "DATA_PREPARATION.SLICES_PER_IMAGE (2) must equal INPUT.CHANNELS (3): each "
+                                            "prepared slice becomes one network input"),   # so it is 1 or 3
     ("OUTPUT.CLASSES=1", "OUTPUT.CLASSES must be an integer >= 2, got 1"),
     ("INPUT.HEIGHT=50", "INPUT.HEIGHT and INPUT.WIDTH must be multiples of 16 (4 poolings), got 50x64"),
     ("MODEL.FILTERS=[8,16]", "MODEL.FILTERS must list 5 positive filter counts, got [8, 16]"),

@@ -10,7 +10,7 @@ from inference.volume import PHASES, predict_volume
 from tests.helpers import tiny_config
 from utils.errors import UserError
 from volumes.geometry import labels_from_probabilities, labels_on_grid
-from volumes.slices import SliceSettings, input_slice
+from volumes.slices import SliceSettings, input_slice, slice_settings
 
 SETTINGS = SliceSettings(-200, 250, (64, 64), 3)
 
@@ -174,3 +174,23 @@ def test_a_few_stray_pixels_do_not_make_a_slice_hold_the_organ():
 
     assert min_foreground_pixels(320, 320) == 51 and min_foreground_pixels(64, 64) == 2
     assert min_foreground_pixels(16, 16) == 1
+
+
+def test_the_network_sees_what_the_settings_say_normalised_or_not(tmp_path):
+    """PREPROCESS_DATA.NORMALIZE_IMAGE reaches the network through the settings alone: the slices of a CT
+    go in divided by 255 (largest value 1.0) or as the uint8 values they were windowed to (255.0)."""
+    hu = np.full((32, 32, 4), 1000.0, np.float32)   # above the HU window: every pixel windowed to 255
+    largest = {}
+    for normalize in (True, False):
+        settings = SliceSettings(-200, 250, (32, 32), 1)._replace(normalize=normalize)
+        assert settings == slice_settings(tiny_config(tmp_path, "INPUT.CHANNELS=1", "INPUT.HEIGHT=32",
+                                                      "INPUT.WIDTH=32", "DATA_PREPARATION.HU_WINDOW.MIN=-200",
+                                                      "DATA_PREPARATION.HU_WINDOW.MAX=250",
+                                                      f"PREPROCESS_DATA.NORMALIZE_IMAGE={normalize}"))
+
+        def network(images):
+            largest[normalize] = float(images.max())
+            return np.tile(np.array([1.0, 0.0], np.float32), (*images.shape[:3], 1))
+
+        predict_volume(hu, network, settings, 4)
+    assert largest == {True: 1.0, False: 255.0}

@@ -1,4 +1,8 @@
-"""How a volume becomes network inputs: intensity normalisation, slices or channels stacked, resize.
+"""How a volume, a prepared slice or a picture becomes a network input: the one owner of its settings.
+
+`slice_settings` (volumes) and `image_settings` (PNG slices and pictures of data=images) are the only
+readers of the config keys that shape an input, PREPROCESS_DATA.NORMALIZE_IMAGE (inputs divided by
+255) included; the library takes the plain tuples they return.
 
 Preprocessing (PNG files for training) and volume inference (in memory) both call `network_volume`
 then `input_slice`, so a model sees exactly the same pixels whichever way a slice reaches it.
@@ -23,7 +27,6 @@ from utils.errors import UserError
 from volumes.geometry import resize_image, resize_labels
 from volumes.nifti import LITS_LABEL_COUNT, to_canonical_orientation, to_source_orientation
 
-SLICES_PER_IMAGE_CHOICES = (1, 3)
 CT = "ct"            # windowed in HU (DATA_PREPARATION.HU_WINDOW)
 ZSCORE = "zscore"    # per-volume z-score, +-ZSCORE_CLIP sd onto 0..255
 NORMALISATIONS = (CT, ZSCORE)
@@ -41,16 +44,48 @@ class SliceSettings(NamedTuple):
     intensity_scaling: str = "window"   # DATA_PREPARATION.INTENSITY_SCALING (INTENSITY_SCALINGS)
     orientation: str = "ras"            # DATA_PREPARATION.ORIENTATION (ORIENTATIONS)
     normalisation: Tuple[str, ...] = (CT,)   # one of NORMALISATIONS per input file (DATASET.CHANNEL_NAMES)
+    normalize: bool = True              # PREPROCESS_DATA.NORMALIZE_IMAGE: the uint8 input divided by 255
 
     @property
     def channels(self) -> int:
         """Channels of a network input: the slices stacked, or the input files (two padded to three)."""
-        return self.slices_per_image if len(self.normalisation) == 1 else MAX_CHANNELS
+        return input_channels(len(self.normalisation), self.slices_per_image)
+
+
+def input_channels(input_files: int, slices_per_image: int) -> int:
+    """Channels of a network input: the stacked slices of one input file, or several files' slices padded to 3."""
+    return slices_per_image if input_files <= 1 else MAX_CHANNELS
 
 
 def channel_normalisation(name: str) -> str:
     """CT for a channel named CT (any case), else ZSCORE: nnU-Net's rule for dataset.json's channel_names."""
     return CT if str(name).strip().upper() == "CT" else ZSCORE
+
+
+class ImageSettings(NamedTuple):
+    """What turns an image file into a network input: a prepared PNG slice, or a picture of data=images."""
+    channels: int                             # INPUT.CHANNELS: 1 (grey) or 3 (RGB) as read
+    normalize: bool = True                    # PREPROCESS_DATA.NORMALIZE_IMAGE: divided by 255
+    size: Optional[Tuple[int, int]] = None    # (height, width) to resize to at load; None: already the input size
+
+
+def normalize_flag(cfg) -> bool:
+    """PREPROCESS_DATA.NORMALIZE_IMAGE, read here only: every input is divided by 255 alike, or none is."""
+    return bool(cfg.PREPROCESS_DATA.NORMALIZE_IMAGE)
+
+
+def image_settings(cfg) -> ImageSettings:
+    """The inputs of training and calibration: prepared slices as they are, pictures of a 2D kind (data=images)
+    resized to the network's input (INPUT.HEIGHT x WIDTH) at load."""
+    pictures = not choose("DATASET.KIND", cfg.DATASET.KIND).volumetric
+    size = (cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH) if pictures else None
+    return ImageSettings(cfg.INPUT.CHANNELS, normalize_flag(cfg), size)
+
+
+def picture_settings(cfg) -> ImageSettings:
+    """image_settings for pictures of any size (PREDICTION.IMAGES, data=images' scoring): always resized to the
+    network's input."""
+    return image_settings(cfg)._replace(size=(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH))
 
 
 def check_channel_names(names, slices_per_image: int) -> Tuple[str, ...]:
@@ -68,10 +103,9 @@ def check_channel_names(names, slices_per_image: int) -> Tuple[str, ...]:
 
 
 def slice_settings(cfg) -> SliceSettings:
-    """The DATA_PREPARATION options that shape a network input, checked."""
+    """The DATA_PREPARATION options that shape a network input, checked (DATA_PREPARATION.SLICES_PER_IMAGE, 1 or 3,
+    by app.config.validate_config: it equals INPUT.CHANNELS, or is 1 for several input files)."""
     prep = cfg.DATA_PREPARATION
-    if prep.SLICES_PER_IMAGE not in SLICES_PER_IMAGE_CHOICES:
-        raise UserError(f"DATA_PREPARATION.SLICES_PER_IMAGE must be 1 or 3, got {prep.SLICES_PER_IMAGE}")
     size = None
     if prep.RESIZE:
         size = (positive_int(prep.RESIZED_HEIGHT, "DATA_PREPARATION.RESIZED_HEIGHT"),
@@ -86,7 +120,7 @@ def slice_settings(cfg) -> SliceSettings:
     names = OmegaConf.to_container(names) if OmegaConf.is_config(names) else names
     normalisation = check_channel_names(names, prep.SLICES_PER_IMAGE)
     return SliceSettings(hu_min, hu_max, size, prep.SLICES_PER_IMAGE, len(cfg.DATASET.CLASSES), scaling, orientation,
-                         normalisation)
+                         normalisation, normalize_flag(cfg))
 
 
 def inference_slice_settings(cfg) -> SliceSettings:
