@@ -8,101 +8,20 @@ prepared slices), then measures the TF generator (PyDataset with its worker thre
 with 1 and DATA_WORKERS workers, DALI's pipeline when installed, and the model's training step, and writes
 the figures to BENCHMARK.DOC (section BENCHMARK.GENERATOR.SECTION).
 """
-import copy
-import os
-import tempfile
-import time
-
 import app.tf_env  # noqa: F401  (before TensorFlow: no CUDA error line on CPU machines)
 
-import numpy as np
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
-from benchmarks.markdown import replace_section
 from app.cli import hydra_app
-
-
-def variant(cfg: DictConfig, **values) -> DictConfig:
-    """A copy of cfg with these dotted keys (written with __ for .) set; interpolations follow them."""
-    changed = copy.deepcopy(cfg)
-    with open_dict(changed):
-        for key, value in values.items():
-            OmegaConf.update(changed, key.replace("__", "."), value)
-    return changed
-
-
-def prepare_synthetic(cfg: DictConfig, work_dir: str) -> None:
-    """Two training CTs and one validation CT at INPUT's size, prepared as preprocess_data.py does, in work_dir."""
-    from data_sets.synthetic.ct import make_synthetic_splits
-    from data_preparation.preprocess_data import prepare_dataset
-
-    raw = os.path.join(work_dir, "raw")
-    make_synthetic_splits(raw, train=2, val=1, size=cfg.INPUT.HEIGHT, slices=24, seed=0)
-    prepare_dataset(variant(cfg, WORK_DIR=work_dir, DATA_PREPARATION__SCANS_TRAIN_DATA_PATH=f"{raw}/train",
-                            DATA_PREPARATION__SCANS_VAL_DATA_PATH=f"{raw}/val"))
-
-
-def images_per_second(batches, count, batch_size):
-    iterator = iter(batches)
-    next(iterator)   # first batch pays for start-up (threads, DALI pipeline build)
-    start = time.perf_counter()
-    for _ in range(count):
-        next(iterator)
-    return count * batch_size / (time.perf_counter() - start)
-
-
-def endless(sequence):
-    """Batches from a PyDataset the way Keras' enqueuer serves them (worker threads, queue)."""
-    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
-
-    adapter = PyDatasetAdapter(sequence, shuffle=False)
-    while True:
-        adapter.on_epoch_begin()
-        for batch in adapter.get_numpy_iterator():
-            yield batch
-        adapter.on_epoch_end()
-
-
-def model_images_per_second(cfg, steps):
-    from models.model_factory import compile_model, make_targets, prepare_model
-
-    model = compile_model(prepare_model(cfg), cfg)
-    batch = cfg.HYPER_PARAMETERS.BATCH_SIZE
-    rng = np.random.default_rng(0)
-    images = rng.random((batch, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS), dtype=np.float32)
-    masks = np.eye(cfg.OUTPUT.CLASSES, dtype=np.float32)[rng.integers(0, cfg.OUTPUT.CLASSES, images.shape[:3])]
-    targets = make_targets(cfg.MODEL.TYPE, masks)
-    model.train_on_batch(images, targets)
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(images, targets)
-    return steps * batch / (time.perf_counter() - start)
+from benchmarks.generator_speed import throughput_table, throughputs
+from benchmarks.markdown import replace_section
 
 
 def measure(cfg: DictConfig) -> list:
     """The Hydra task: (source, images/s) rows, also written to BENCHMARK.DOC."""
-    from data_generators.dali_data_generator import dali_import_error
-    from data_generators.data_generator import get_data_generator
-
-    bench, batch_size = cfg.BENCHMARK.GENERATOR, cfg.HYPER_PARAMETERS.BATCH_SIZE
-    with tempfile.TemporaryDirectory() as scratch:
-        work_dir = bench.DATA or scratch
-        if not bench.DATA:
-            prepare_synthetic(cfg, work_dir)
-        cfg = variant(cfg, WORK_DIR=work_dir)
-        rows = []
-        for workers in sorted({1, cfg.DATA_WORKERS}):
-            feed = get_data_generator(variant(cfg, DATA_WORKERS=workers), "train")
-            rows.append((f"TF generator, {workers} worker(s)",
-                         images_per_second(endless(feed.data), bench.BATCHES, batch_size)))
-        if dali_import_error() is None:
-            feed = get_data_generator(variant(cfg, DATA_GENERATOR_TYPE="DALI_GENERATOR"), "train")
-            rows.append(("DALI pipeline (CPU backend here)", images_per_second(feed.data, bench.BATCHES, batch_size)))
-        rows.append((f"model training step ({cfg.MODEL.TYPE}, FILTERS {list(cfg.MODEL.FILTERS)})",
-                     model_images_per_second(cfg, bench.MODEL_STEPS)))
-    lines = [f"| source ({cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}, batch {batch_size}, {os.cpu_count()} cores) | images/s |",
-             "|---|---|"] + [f"| {name} | {value:.1f} |" for name, value in rows]
-    table = "\n".join(lines)
+    bench = cfg.BENCHMARK.GENERATOR
+    rows = throughputs(cfg, bench.DATA, bench.BATCHES, bench.MODEL_STEPS)
+    table = throughput_table(rows, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.HYPER_PARAMETERS.BATCH_SIZE)
     print(table)
     replace_section(cfg.BENCHMARK.DOC, bench.SECTION, table)
     print(f"written: {cfg.BENCHMARK.DOC} (section '{bench.SECTION}')")

@@ -1,5 +1,8 @@
-"""Where and how the model runs: device strategy (multi-GPU), precision (OPTIMIZATION.AMP) and XLA."""
+"""Where and how the model runs: device strategy (multi-GPU), precision (OPTIMIZATION.AMP) and XLA; the CPU's name the
+benchmarks report."""
 import contextlib
+import platform
+import subprocess
 
 import keras
 import tensorflow as tf
@@ -151,3 +154,14 @@ def precision_scope(precision: str):
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+def cpu_model_name() -> str:
+    """lscpu's 'Model name' (what the figures depend on), else the platform's processor string."""
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"

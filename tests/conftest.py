@@ -61,7 +61,7 @@ def raw_lits(tmp_path_factory):
 @pytest.fixture(scope="session")
 def prepared_workdir(tmp_path_factory, raw_lits):
     """A WORK_DIR whose data/processed holds PNG slices made from raw_lits by preprocess_data."""
-    from data_preparation.preprocess_data import prepare_dataset
+    from data_sets.preparation import prepare_dataset
 
     work_dir = tmp_path_factory.mktemp("work")
     cfg = tiny_config(work_dir, f"DATA_PREPARATION.SCANS_TRAIN_DATA_PATH={raw_lits}/train",

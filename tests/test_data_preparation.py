@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from data_sets.synthetic.ct import make_synthetic_splits, make_synthetic_volume, write_volume
-from data_preparation.preprocess_data import prepare_checked_dataset, prepare_dataset
-from data_preparation.verify_data import verify_dataset, verify_split
+from data_sets.preparation import prepare_checked_dataset, prepare_dataset
+from data_sets.verification import verify_dataset, verify_split
 from tests.helpers import run_cli, run_main, tiny_config
 from utils.errors import UserError
 from utils.files import list_files

@@ -297,7 +297,7 @@ def dicom_and_nifti_scans(tmp_path_factory):
 
 @pytest.mark.slow
 def test_preparation_makes_the_same_slices_from_dicom_series_and_segs(tmp_path, dicom_and_nifti_scans):
-    from data_preparation.preprocess_data import prepare_dataset
+    from data_sets.preparation import prepare_dataset
     from tests.helpers import tiny_config
     from data_sets.image_files import read_mask
 

@@ -162,7 +162,7 @@ def test_bad_masks_are_refused_before_training_naming_file_and_value(tmp_path, m
 
 
 def test_verify_data_checks_picture_folders_as_training_does(photos, tmp_path):
-    from data_preparation.verify_data import verify_dataset
+    from data_sets.verification import verify_dataset
 
     result = verify_dataset(images_config(tmp_path, photos, "VERIFY.SAMPLES=2"))
     assert (result["train"]["pairs"], result["val"]["pairs"]) == (12, 4) and os.path.isfile(result["figure"])

@@ -306,7 +306,7 @@ def test_predictions_never_replace_nnunets_reference_labels(dataset):
 
 
 def test_the_prepared_slices_manifest_records_the_data_set(dataset, tmp_path):
-    from data_preparation.manifest import recipe
+    from data_sets.manifest import recipe
 
     cfg = tiny_config(tmp_path, "data=nnunet", f"DATA_PREPARATION.DATASET_PATH={dataset}")
     apply_description(cfg, set())

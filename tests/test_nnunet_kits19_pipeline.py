@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from data_sets.synthetic.layouts import make_kits19, make_nnunet
-from data_preparation.preprocess_data import prepare_checked_dataset
+from data_sets.preparation import prepare_checked_dataset
 from tests.helpers import TINY_OVERRIDES, run_main, tiny_config
 
 pytestmark = pytest.mark.slow   # every test trains a model

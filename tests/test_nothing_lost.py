@@ -22,8 +22,8 @@ from callbacks.checkpoint import checkpoint_path
 from data_generators.dataset_files import check_mask_files
 from data_generators.tf_data_generator import SliceSequence
 from data_sets.synthetic.ct import make_synthetic_splits, make_synthetic_volume, write_volume
-from data_preparation.manifest import adopt_recipe, manifest_path, read_manifest
-from data_preparation.preprocess_data import prepare_dataset
+from data_sets.manifest import adopt_recipe, manifest_path, read_manifest
+from data_sets.preparation import prepare_dataset
 from inference.volume import check_inputs_kept, segment_ct_files
 from app.run_config import run_config
 from run_dirs.run_dir import has_weights, latest_trained_run, load_run_config, open_run, prepare_run

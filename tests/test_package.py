@@ -39,35 +39,104 @@ def test_every_code_folder_is_an_installed_package():
     assert {"utils", "models", "data_preparation", "benchmarks"} <= installed
 
 
-SCRIPTS = {name[:-3] for name in os.listdir(REPO) if name.endswith(".py")}   # train.py, evaluate.py, ...
+def _module_name(path: str) -> str:
+    """data_preparation/verify_data.py -> data_preparation.verify_data."""
+    return os.path.splitext(os.path.relpath(path, REPO))[0].replace(os.sep, ".")
+
+
+def _is_script(source: str) -> bool:
+    """A file a user runs: a Hydra app (`main = hydra_app(...)` at module level) or one with an
+    `if __name__ == "__main__":` block."""
+    for node in ast.parse(source).body:
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                and getattr(node.value.func, "id", None) == "hydra_app"):
+            return True
+        if (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+                and getattr(node.test.left, "id", None) == "__name__"
+                and any(getattr(c, "value", None) == "__main__" for c in node.test.comparators)):
+            return True
+    return False
+
+
+# train.py, evaluate.py, ..., data_preparation.preprocess_data, benchmarks.volume_inference, ...
+SCRIPTS = {_module_name(path) for path in _source_files() if path.endswith(".py") and _is_script(open(path).read())}
 IMPORTERS = {"import_module", "__import__", "spec_from_file_location", "SourceFileLoader"}
 
 
-def _script_imports(source: str) -> list:
-    """The scripts a module's source imports: `import evaluate`, `from predict import x`, and an importlib call
-    naming one (`importlib.import_module("export")`, a loader given "train.py"). Running a script's file as
-    __main__ (runpy.run_path, a subprocess) is not importing it."""
+def _names_a_script(name: str) -> bool:
+    """`data_preparation.verify_data`, `train.sub`, or a file path ending in a script (`/repo/train.py`); not the
+    package `data_preparation`, nor a library module beside the scripts."""
+    dotted = name[:-3].replace("/", ".").replace(os.sep, ".") if name.endswith(".py") else name
+    return any(dotted == script or dotted.startswith(script + ".") or (name.endswith(".py") and dotted.endswith("." + script))
+               for script in SCRIPTS)
+
+
+def _script_imports(source: str, package: str = "", strings: bool = True) -> list:
+    """The scripts a module's source imports: `import evaluate`, `from predict import x`,
+    `from data_preparation import verify_data`, a relative import from inside the script's package, an importlib
+    call naming one (`importlib.import_module("export")`, a loader given "train.py"), and code in a string that
+    does so (`python -c "from benchmarks.volume_inference import ..."` in a child process). package: the module's
+    own package, for relative imports; strings=False leaves code in strings out (this file's samples). Running a script's file as __main__ (runpy.run_path, a subprocess) is not
+    importing it."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            found.append(node.module)
+            found += [alias.name for alias in node.names if _names_a_script(alias.name)]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join([*filter(None, base), *([node.module] if node.module else [])])
+            found += [module] if _names_a_script(module) else [
+                f"{module}.{alias.name}".lstrip(".") for alias in node.names
+                if _names_a_script(f"{module}.{alias.name}".lstrip("."))]
         elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in IMPORTERS:
-            found += [arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
-    return [name for name in found if (os.path.basename(name)[:-3] if name.endswith(".py") else name.split(".")[0])
-            in SCRIPTS]
+            found += [arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+                      and _names_a_script(arg.value)]
+        elif strings and isinstance(node, ast.Constant) and isinstance(node.value, str) and "import" in node.value:
+            try:
+                found += _script_imports(node.value)
+            except SyntaxError:   # prose, not code
+                pass
+    return found
 
 
 def test_the_import_check_finds_every_way_of_importing_a_script():
-    assert {"train", "evaluate", "predict", "export", "cross_validate", "benchmark_inference"} <= SCRIPTS
+    assert {"train", "evaluate", "predict", "export", "cross_validate", "benchmark_inference",
+            "data_preparation.preprocess_data", "data_preparation.verify_data", "data_preparation.make_synthetic_data",
+            "benchmarks.volume_inference", "benchmarks.cpu_backends", "benchmarks.generator_throughput"} <= SCRIPTS
+    assert not {"data_sets.preparation", "benchmarks.whole_ct", "benchmarks.markdown", "data_preparation"} & SCRIPTS
     source = ("import evaluate\nfrom predict import predict\nimport cross_validate as cv\nimport importlib\n"
               "importlib.import_module('export')\n__import__('train.sub')\n"
               "importlib.util.spec_from_file_location('m', '/repo/benchmark_inference.py')\n"
               "from evaluation.summary import write_csv\nimport runpy\nrunpy.run_path('evaluate.py')\n"
-              "import_module(name)\n")
-    assert _script_imports(source) == ["evaluate", "predict", "cross_validate", "export", "train.sub",
-                                       "/repo/benchmark_inference.py"]
+              "import_module(name)\n"
+              "from data_preparation.preprocess_data import prepare_dataset\nfrom data_preparation import verify_data\n"
+              "import benchmarks.cpu_backends\nimport data_preparation\nfrom benchmarks.markdown import replace_section\n"
+              "importlib.import_module('benchmarks.volume_inference')\n"
+              "code = 'import json; from benchmarks.generator_throughput import measure'\n"
+              "note = 'what a script imports, said in prose'\n")
+    assert sorted(_script_imports(source)) == sorted(["evaluate", "predict", "cross_validate", "export", "train.sub",
+                                       "/repo/benchmark_inference.py", "data_preparation.preprocess_data",
+                                       "data_preparation.verify_data", "benchmarks.cpu_backends",
+                                       "benchmarks.volume_inference", "benchmarks.generator_throughput"])
+    assert "benchmarks.generator_throughput" not in _script_imports(source, strings=False)
+    relative = "from .make_synthetic_data import make_synthetic_data\nfrom . import verify_data\nfrom . import manifest\n"
+    assert _script_imports(relative, package="data_preparation") == ["data_preparation.make_synthetic_data",
+                                                                       "data_preparation.verify_data"]
+
+
+def test_a_script_is_a_module_level_hydra_app_or_main_block():
+    assert _is_script("main = hydra_app(job)\n") and _is_script("if __name__ == '__main__':\n    main()\n")
+    assert not _is_script("def app():\n    main = hydra_app(job)\n    return main\n")
+    assert not _is_script("from app.cli import hydra_app\n\n\ndef job(cfg):\n    return cfg\n")
+
+
+def test_data_preparation_holds_only_the_scripts_users_run():
+    """Its library (preparation, verification, the manifest, the synthetic data set) lives in data_sets/."""
+    folder = os.path.join(REPO, "data_preparation")
+    modules = {f"data_preparation.{name[:-3]}" for name in os.listdir(folder) if name.endswith(".py")}
+    assert modules - {"data_preparation.__init__"} == {
+        "data_preparation.preprocess_data", "data_preparation.verify_data", "data_preparation.make_synthetic_data"}
+    assert modules - {"data_preparation.__init__"} <= SCRIPTS
 
 
 def _python_source(path: str) -> str:
@@ -80,7 +149,8 @@ def _python_source(path: str) -> str:
 
 
 def test_no_module_imports_a_script():
-    """Imports flow one way: the scripts at the top (train.py, cross_validate.py, ...) import the library,
+    """Imports flow one way: the scripts (train.py, cross_validate.py, ..., and the Hydra apps in data_preparation/
+    and benchmarks/) import the library,
     never the reverse (the training run lives in training/, not in train.py), nor each other. The tests and the
     notebook too use a script only as a user does, by running it (tests/helpers.run_cli, run_main): what they
     check of its logic lives in the library."""
@@ -88,7 +158,9 @@ def test_no_module_imports_a_script():
     for path in _source_files():
         relative = os.path.relpath(path, REPO)
         tests += relative.startswith("tests" + os.sep) and path.endswith(".py")
-        offenders += [f"{relative}: {name}" for name in _script_imports(_python_source(path))]
+        package = _module_name(os.path.dirname(path)) if os.path.dirname(path) != REPO else ""
+        samples = os.path.abspath(path) == os.path.abspath(__file__)   # this file's strings are samples to check
+        offenders += [f"{relative}: {name}" for name in _script_imports(_python_source(path), package, not samples)]
     assert tests > 30
     assert offenders == []
 
@@ -126,20 +198,11 @@ def test_evaluate_reads_its_config_in_each_room_once_validation_first(trained, p
     assert "deploy/quantize.py" in modules
 
 
-def _code(path: str) -> str:
-    """A module's source, or a notebook's code cells joined (its `%magic` lines left out)."""
-    if not path.endswith(".ipynb"):
-        return open(path).read()
-    cells = json.load(open(path))["cells"]
-    lines = [line for cell in cells if cell["cell_type"] == "code" for line in "".join(cell["source"]).splitlines()]
-    return "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
-
-
 def _library_and_scripts():
     for path in _source_files():
         relative = os.path.relpath(path, REPO)
         if not relative.startswith("tests" + os.sep):
-            yield relative, ast.parse(_code(path))
+            yield relative, ast.parse(_python_source(path))
 
 
 def test_normalize_image_is_read_by_its_owner_only():

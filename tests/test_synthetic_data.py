@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from data_preparation.make_synthetic_data import make_synthetic_data
+from data_sets.synthetic.configured import make_synthetic_data
 from data_sets.kinds import dataset_kind, prepared_splits
 from data_sets.synthetic.makers import MAKERS, Synthetic, maker, write_synthetic
 from tests.helpers import run_cli, tiny_config

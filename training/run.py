@@ -18,7 +18,7 @@ from callbacks.interrupt import interrupt_at_batch_end
 from callbacks.timing_callback import TimingCallback, format_duration
 from callbacks.training_callbacks import build_callbacks
 from data_generators.data_generator import get_data_generator
-from data_preparation.manifest import adopt_recipe
+from data_sets.manifest import adopt_recipe
 from data_sets.kinds import apply_description, check_description, described_values
 from figures.plots import plot_training_curves
 from models.model_factory import build_compiled_model, make_targets, monitored_metric
