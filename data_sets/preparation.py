@@ -1,15 +1,9 @@
-"""CT volumes (LiTS NIfTI, or DICOM series with a DICOM SEG) into the PNG slices the generators read: what
-data_preparation/preprocess_data.py runs.
+"""CT volumes (LiTS NIfTI, or DICOM series with a DICOM SEG) into the PNG slices the generators read: the
+library behind data_preparation/preprocess_data.py, whose docstring (its --help) says what is written where.
 
-For every volume-N / segmentation-N pair (and every DICOM CT series with the DICOM SEG referencing
-it; volume id: the series' pseudonym) in DATA_PREPARATION.SCANS_{TRAIN,VAL}_DATA_PATH it
-writes `image_N_SSSS.png` (HU windowed to 0-255; 1 slice, or slices i-1, i, i+1 as channels) and
-`mask_N_SSSS.png` (raw labels 0/1/2) into DATASET.{TRAIN,VAL}.{IMAGES_PATH,MASK_PATH}. Volumes are
-read in RAS+ orientation whatever their files' orientation (volumes.nifti), and images and masks
-are resized with one pixel-centre convention (volumes.geometry). A corrupt, non-3D, NaN or constant
-volume, or a segmentation with labels other than 0/1/2, is reported with one `warning:` line and
-skipped; the others are still written, and the prepared folders then hold exactly the volumes
-that succeeded in this run.
+Each volume is one task (VolumeTask, process_volume) run by a pool of workers; a volume that cannot be
+read is one `warning:` line and skipped, and the prepared folders then hold exactly the volumes that
+succeeded, recorded in their manifest.json (data_sets.manifest).
 """
 import glob
 import os
