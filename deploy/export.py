@@ -50,7 +50,7 @@ def serving_model(model: keras.Model) -> keras.Model:
 def copy_in_precision(model: keras.Model, precision: str, rebuild: Optional[Callable[[], keras.Model]] = None
                       ) -> keras.Model:
     """`model` itself when it already computes in `precision`, else the same network made by `rebuild` (it
-    builds the architecture afresh, in the global precision policy: e.g. `lambda: prepare_model(cfg)`) in that
+    builds the architecture afresh, in the global precision policy: models.model_factory.model_builder) in that
     precision, with `model`'s weights. Variables are float32 under every policy, so the copy is exact; a rebuild
     rather than a clone, since which layers stay float32 under mixed precision is the builder's to say."""
     if model.dtype_policy.name == POLICIES[precision]:

@@ -30,8 +30,8 @@ class CalibrationSlices(NamedTuple):
 def calibration_slices(cfg, inputs: ImageSettings, count: Optional[int] = None) -> CalibrationSlices:
     """The config read once for int8 calibration: up to `count` (default EXPORT.CALIBRATION_IMAGES) training
     slices, read as network inputs the way `inputs` says (volumes.slices.image_settings). Under cross-validation
-    only the fold's training volumes: its held-out volumes must not shape the
-    model that scores them, activation ranges included; likewise data=images' training split."""
+    only the fold's training volumes: its held-out volumes must not shape the model that scores them, activation
+    ranges included; likewise data=images' training split."""
     if count is None:
         count = positive_int(cfg.EXPORT.CALIBRATION_IMAGES, "EXPORT.CALIBRATION_IMAGES")
     images_dir = cfg.DATASET.TRAIN.IMAGES_PATH
