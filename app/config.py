@@ -85,11 +85,9 @@ def validate_config(cfg: DictConfig) -> None:
     _check(not isinstance(overlap, bool) and isinstance(overlap, (int, float)) and 0 <= overlap < 1,
            f"EVALUATION.LESION_OVERLAP must be a number from 0 (any overlap) to below 1, got {overlap!r}")
     _check(cfg.INPUT.CHANNELS in (1, 3), f"INPUT.CHANNELS must be 1 or 3, got {cfg.INPUT.CHANNELS}")
-    _check(cfg.INPUT.HEIGHT % 16 == 0 and cfg.INPUT.WIDTH % 16 == 0,
-           f"INPUT.HEIGHT and INPUT.WIDTH must be multiples of 16 (4 poolings), got "
-           f"{cfg.INPUT.HEIGHT}x{cfg.INPUT.WIDTH}")
-    _check(len(cfg.MODEL.FILTERS) == 5 and all(int(f) > 0 for f in cfg.MODEL.FILTERS),
-           f"MODEL.FILTERS must list 5 positive filter counts, got {list(cfg.MODEL.FILTERS)}")
+    from models.backbones import check_input_size, encoder_levels   # here: models' modules import app
+    levels = encoder_levels(cfg.MODEL.BACKBONE.TYPE, list(cfg.MODEL.FILTERS))
+    check_input_size(cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, levels)
     window = cfg.DATA_PREPARATION.HU_WINDOW
     _check(window.MIN < window.MAX, f"DATA_PREPARATION.HU_WINDOW.MIN must be < DATA_PREPARATION.HU_WINDOW.MAX, got "
                                     f"{window.MIN}..{window.MAX}")

@@ -51,14 +51,14 @@ def endless(sequence):
 
 
 def model_images_per_second(cfg, steps):
-    from models.model_factory import compile_model, make_targets, prepare_model
+    from models.model_factory import compile_model, make_targets, model_levels, prepare_model
 
     model = compile_model(prepare_model(cfg), cfg)
     batch = cfg.HYPER_PARAMETERS.BATCH_SIZE
     rng = np.random.default_rng(0)
     images = rng.random((batch, cfg.INPUT.HEIGHT, cfg.INPUT.WIDTH, cfg.INPUT.CHANNELS), dtype=np.float32)
     masks = np.eye(cfg.OUTPUT.CLASSES, dtype=np.float32)[rng.integers(0, cfg.OUTPUT.CLASSES, images.shape[:3])]
-    targets = make_targets(cfg.MODEL.TYPE, masks)
+    targets = make_targets(cfg.MODEL.TYPE, masks, model_levels(cfg))
     model.train_on_batch(images, targets)
     start = time.perf_counter()
     for _ in range(steps):

@@ -92,7 +92,7 @@ def make_run(args) -> str:
     from omegaconf import open_dict
 
     from callbacks.checkpoint import checkpoint_path
-    from models.model_factory import compile_model, make_targets, prepare_model
+    from models.model_factory import compile_model, make_targets, model_levels, prepare_model
     from run_dirs.run_dir import close_run, open_run
 
     cfg = work_config(args)
@@ -103,11 +103,12 @@ def make_run(args) -> str:
     crop_cfg = work_config(args, f"INPUT.HEIGHT={args.crop}", f"INPUT.WIDTH={args.crop}",
                            "HYPER_PARAMETERS.LEARNING_RATE=1e-3")
     model = compile_model(prepare_model(crop_cfg), crop_cfg)
+    levels = model_levels(crop_cfg)
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     for step in range(args.train_steps):
         batch_images, batch_masks = random_crops(rng, images, masks, args.crop, 4)
-        logs = model.train_on_batch(batch_images, make_targets(args.model, batch_masks), return_dict=True)
+        logs = model.train_on_batch(batch_images, make_targets(args.model, batch_masks, levels), return_dict=True)
         if step % 10 == 0 or step == args.train_steps - 1:
             print(f"training step {step + 1}/{args.train_steps}: loss {float(logs['loss']):.3f} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)

@@ -1,6 +1,7 @@
-"""Encoders: five feature maps [e1..e5] at scales 1, 1/2, 1/4, 1/8 and 1/16 of the input.
+"""Encoders: feature maps [e1..e5] at scales 1, 1/2, 1/4, 1/8 and 1/16 of the input (the paper's five levels).
 
-The UNet 3+ decoder only needs these five maps, so any backbone that yields them plugs in.
+The UNet 3+ decoder only needs these maps, so any backbone that yields them plugs in. The plain encoder has
+one level per MODEL.FILTERS entry (fewer levels: a smaller, faster network for small inputs); VGG has five.
 """
 import os
 from typing import NamedTuple, Optional
@@ -88,6 +89,7 @@ def vgg_encoder(application, feature_layers):
                     layer.kernel.regularizer = keras.regularizers.L2(backbone_l2)
         return [vgg.get_layer(name).output for name in feature_layers]
 
+    build.levels = len(feature_layers)   # fixed by the architecture (encoder_levels)
     return build
 
 
@@ -108,7 +110,8 @@ def load_backbone_weights(model: keras.Model, path: str) -> None:
         raise UserError(f"cannot load MODEL.BACKBONE.WEIGHTS {path} into {model.name}: {reason}") from None
 
 
-# MODEL.BACKBONE.TYPE -> builder(inputs, filters, weights_path, options, backbone_l2) of the five maps [e1..e5]
+# MODEL.BACKBONE.TYPE -> builder(inputs, filters, weights_path, options, backbone_l2) of the maps [e1..e5]; a builder
+# with a `levels` attribute has that many whatever the filters (encoder_levels)
 BACKBONES = {
     "unet3plus": unet3plus_encoder,
     "vgg16": vgg_encoder(keras.applications.VGG16, ("block1_conv2", "block2_conv2", "block3_conv3",
@@ -118,9 +121,32 @@ BACKBONES = {
 }
 
 
+def encoder_levels(backbone: str, filters) -> int:
+    """How many feature maps (levels) the named backbone yields: one per MODEL.FILTERS entry for the plain
+    encoder, VGG's five blocks for a VGG. A UserError naming the key for filters it cannot build."""
+    fixed = getattr(choose("MODEL.BACKBONE.TYPE", backbone), "levels", None)
+    if len(filters) < 2 or any(int(width) <= 0 for width in filters):
+        raise UserError(f"MODEL.FILTERS must list 2 or more positive filter counts (one per encoder level; the "
+                        f"paper's 5), got {list(filters)}")
+    if fixed is not None and len(filters) != fixed:
+        raise UserError(f"MODEL.FILTERS={list(filters)} asks for {len(filters)} levels, but MODEL.BACKBONE.TYPE="
+                        f"{backbone} has {fixed} of its own widths (MODEL.FILTERS shapes the unet3plus backbone): "
+                        f"use that backbone for another depth, or leave MODEL.FILTERS at {fixed} values")
+    return fixed or len(filters)
+
+
+def check_input_size(height: int, width: int, levels: int) -> None:
+    """Each of the levels - 1 poolings halves the input: a UserError unless both sides divide by 2**(levels-1)."""
+    step = 2 ** (levels - 1)
+    if height % step or width % step:
+        raise UserError(f"INPUT.HEIGHT and INPUT.WIDTH must be multiples of {step} ({levels - 1} poolings of a "
+                        f"{levels}-level encoder), got {height}x{width}")
+
+
 def build_encoder(inputs, backbone: str, filters, weights_path=None, options: ConvOptions = ConvOptions(),
                   backbone_l2: float = 0.0) -> list:
-    """[e1..e5] of the named backbone on `inputs`; UserError for unknown names or misplaced weights.
+    """[e1..e5] of the named backbone on `inputs` (encoder_levels maps); UserError for unknown names or misplaced
+    weights.
 
     options shape UNet 3+'s own convolutions (the plain encoder's); backbone_l2 is the L2 weight on
     a pretrained-style backbone's (VGG's) kernels.

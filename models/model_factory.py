@@ -10,14 +10,13 @@ from keras import ops
 
 from losses.loss import make_hybrid_loss
 from losses.metrics import VALIDATION_METRICS
-from models.backbones import ConvOptions, build_encoder
-from models.unet3plus import CLS_OUTPUT, SIDE_OUTPUTS, unet3plus_outputs
+from models.backbones import ConvOptions, build_encoder, encoder_levels
+from models.unet3plus import CLS_OUTPUT, FINAL_OUTPUT, PAPER_LEVELS, side_outputs, unet3plus_outputs
 from app.choices import choose
 from runtime.cluster import build_from_local_batches
 from utils.errors import UserError
 from runtime.devices import make_optimizer, use_xla
 
-FINAL_OUTPUT = SIDE_OUTPUTS[0]   # "d1": the full-resolution prediction every model type has
 # MODEL.TYPE -> (deep supervision, classification-guided module)
 MODEL_VARIANTS = {
     "unet3plus": (False, False),
@@ -30,11 +29,17 @@ def _variant(model_type: str):
     return choose("MODEL.TYPE", model_type)
 
 
-def output_names(model_type: str) -> list:
-    """Names of the model's outputs: ["d1"], or d1..d4, e5 with deep supervision, plus "cls" with CGM."""
+def output_names(model_type: str, levels: int = PAPER_LEVELS) -> list:
+    """Names of the model's outputs: ["d1"], or d1..d4, e5 with deep supervision (of a `levels`-deep encoder:
+    d1..d(L-1), eL), plus "cls" with CGM."""
     deep_supervision, classification_guided = _variant(model_type)
-    names = list(SIDE_OUTPUTS if deep_supervision else SIDE_OUTPUTS[:1])
+    names = list(side_outputs(levels) if deep_supervision else [FINAL_OUTPUT])
     return (names + [CLS_OUTPUT]) if classification_guided else names
+
+
+def model_levels(cfg) -> int:
+    """The configured encoder's depth (MODEL.FILTERS' length for the unet3plus backbone, VGG's five)."""
+    return encoder_levels(cfg.MODEL.BACKBONE.TYPE, list(cfg.MODEL.FILTERS))
 
 
 def _checked(value, key: str, kind, low: float = 0.0, high: float = float("inf")):
@@ -114,13 +119,13 @@ def organ_presence(masks):
     return ops.expand_dims(ops.cast(foreground > 0, "float32"), -1)
 
 
-def make_targets(model_type: str, masks) -> dict:
-    """Targets for each output from a one-hot mask batch (B, H, W, C), numpy or tensor.
+def make_targets(model_type: str, masks, levels: int = PAPER_LEVELS) -> dict:
+    """Targets for each output (output_names) from a one-hot mask batch (B, H, W, C), numpy or tensor.
 
     Every segmentation output is full resolution, so all share the mask itself. Uses only
     tensor ops, so it also runs inside tf.data `map`.
     """
-    names = output_names(model_type)
+    names = output_names(model_type, levels)
     targets = {name: masks for name in names if name != CLS_OUTPUT}
     if CLS_OUTPUT in names:
         targets[CLS_OUTPUT] = organ_presence(masks)
@@ -145,11 +150,11 @@ def hybrid_loss_options(loss_cfg) -> dict:
     return options
 
 
-def compile_arguments(model_type: str, loss_cfg=None) -> dict:
-    """loss, loss_weights and metrics for `model.compile`: hybrid loss per segmentation output
+def compile_arguments(model_type: str, loss_cfg=None, levels: int = PAPER_LEVELS) -> dict:
+    """loss, loss_weights and metrics for `model.compile`: hybrid loss per segmentation output (output_names)
     (configured by the LOSS section `loss_cfg`; None: the paper's), binary cross-entropy for
     "cls", equal weights (as in the paper), both validation Dice metrics on the final output."""
-    names = output_names(model_type)
+    names = output_names(model_type, levels)
     hybrid_loss = make_hybrid_loss(**hybrid_loss_options(loss_cfg))
     loss = {name: keras.losses.binary_crossentropy if name == CLS_OUTPUT else hybrid_loss
             for name in names}
@@ -162,7 +167,7 @@ def compile_model(model: keras.Model, cfg) -> keras.Model:
     optimizer's variables now: made inside `fit`'s first trace instead, they make TensorFlow trace the
     whole training step twice (about 10 s more per run on CPU, even for a tiny model)."""
     model.compile(optimizer=make_optimizer(cfg), jit_compile=use_xla(cfg),
-                  **compile_arguments(cfg.MODEL.TYPE, cfg.LOSS))
+                  **compile_arguments(cfg.MODEL.TYPE, cfg.LOSS, model_levels(cfg)))
     model.optimizer.build(model.trainable_variables)
     return model
 

@@ -1,19 +1,26 @@
 """UNet 3+ decoder and output heads (Huang et al. 2020, arXiv:2004.08790).
 
-Full-scale skip connections: every decoder stage sees all five scales at once, so fine
-detail (from shallow encoder maps) and semantics (from deep decoder maps) meet at every
-resolution. Optional deep supervision adds a full-resolution output per stage, and the
+Full-scale skip connections: every decoder stage sees all the encoder's scales at once (five in
+the paper), so fine detail (from shallow encoder maps) and semantics (from deep decoder maps) meet
+at every resolution. Optional deep supervision adds a full-resolution output per stage, and the
 classification-guided module (CGM) suppresses foreground on slices without organ.
 """
+from typing import Tuple
+
 import keras
 from keras import ops
 
 from models.backbones import ConvOptions, conv_bn_relu
 
-LEVELS = 5
-# Deep-supervision outputs, finest first; the first one is the network's final prediction.
-SIDE_OUTPUTS = ("d1", "d2", "d3", "d4", "e5")
+PAPER_LEVELS = 5   # the paper's (and the recipe's) encoder depth: e1..e5
+FINAL_OUTPUT = "d1"   # the full-resolution prediction every model type has
 CLS_OUTPUT = "cls"
+
+
+def side_outputs(levels: int = PAPER_LEVELS) -> Tuple[str, ...]:
+    """Deep-supervision outputs of a `levels`-deep UNet 3+, finest first: d1..d4, e5 for the paper's five
+    (the first is the network's final prediction; the deepest stage is the encoder's own map)."""
+    return (*(f"d{level}" for level in range(1, levels)), f"e{levels}")
 
 
 def full_scale_skip(source, source_level: int, target_level: int, skip_filters: int, name: str,
@@ -34,22 +41,24 @@ def full_scale_skip(source, source_level: int, target_level: int, skip_filters: 
 
 
 def full_scale_decoder(encoder: list, skip_filters: int, options: ConvOptions = ConvOptions()) -> list:
-    """[d1, d2, d3, d4, e5] from [e1..e5]; each stage is 5*skip_filters channels wide.
+    """[d1, d2, d3, d4, e5] from [e1..e5] (L levels: [d1..d(L-1), eL] from [e1..eL]); each stage is
+    L*skip_filters channels wide.
 
     Stage d gets e1..e(d-1) pooled, e_d as is, and d(d+1)..d4 and e5 upsampled (the
     paper's X_De^5 is X_En^5); the five branches are concatenated and fused by one conv unit.
     """
-    decoder = {LEVELS: encoder[-1]}
-    for level in range(LEVELS - 1, 0, -1):
+    levels = len(encoder)
+    decoder = {levels: encoder[-1]}
+    for level in range(levels - 1, 0, -1):
         branches = []
-        for source_level in range(1, LEVELS + 1):
-            from_encoder = source_level <= level or source_level == LEVELS
+        for source_level in range(1, levels + 1):
+            from_encoder = source_level <= level or source_level == levels
             source = encoder[source_level - 1] if from_encoder else decoder[source_level]
             name = f"decoder{level}_from_{'e' if from_encoder else 'd'}{source_level}"
             branches.append(full_scale_skip(source, source_level, level, skip_filters, name, options))
         fused = keras.layers.Concatenate(name=f"decoder{level}_concat")(branches)
-        decoder[level] = conv_bn_relu(fused, LEVELS * skip_filters, f"decoder{level}_fuse", options=options)
-    return [decoder[level] for level in range(1, LEVELS + 1)]
+        decoder[level] = conv_bn_relu(fused, levels * skip_filters, f"decoder{level}_fuse", options=options)
+    return [decoder[level] for level in range(1, levels + 1)]
 
 
 def segmentation_head(features, level: int, classes: int, name: str, options: ConvOptions = ConvOptions()):
@@ -101,13 +110,14 @@ class ClassificationGate(keras.layers.Layer):
 
 def unet3plus_outputs(encoder: list, classes: int, skip_filters: int, deep_supervision: bool = False,
                       classification_guided: bool = False, options: ConvOptions = ConvOptions()) -> dict:
-    """The model's outputs by name: "d1" always; "d2".."e5" with deep supervision; "cls" with CGM.
+    """The model's outputs by name: "d1" always; "d2".."e5" with deep supervision (side_outputs of the
+    encoder's depth); "cls" with CGM.
 
     options shape every convolution of the decoder and the segmentation heads (the CGM classifier's
     1x1 conv keeps Keras' defaults, as the recipe's does).
     """
     decoder = full_scale_decoder(encoder, skip_filters, options)
-    names = SIDE_OUTPUTS if deep_supervision else SIDE_OUTPUTS[:1]
+    names = side_outputs(len(encoder)) if deep_supervision else (FINAL_OUTPUT,)
     if not classification_guided:
         return {name: segmentation_head(decoder[level - 1], level, classes, name, options)
                 for level, name in enumerate(names, start=1)}

@@ -68,12 +68,20 @@ def test_every_key_the_code_chooses_from_has_a_row_in_choices():
     ("DATA_PREPARATION.SLICES_PER_IMAGE=2", "DATA_PREPARATION.SLICES_PER_IMAGE (2) must equal INPUT.CHANNELS (3): each "
                                             "prepared slice becomes one network input"),   # so it is 1 or 3
     ("OUTPUT.CLASSES=1", "OUTPUT.CLASSES must be an integer >= 2, got 1"),
-    ("INPUT.HEIGHT=50", "INPUT.HEIGHT and INPUT.WIDTH must be multiples of 16 (4 poolings), got 50x64"),
-    ("MODEL.FILTERS=[8,16]", "MODEL.FILTERS must list 5 positive filter counts, got [8, 16]"),
+    ("INPUT.HEIGHT=40 MODEL.FILTERS=[8,16,32,64,128]",
+     "INPUT.HEIGHT and INPUT.WIDTH must be multiples of 16 (4 poolings of a 5-level encoder), got 40x64"),
+    ("INPUT.HEIGHT=50 MODEL.FILTERS=[8,16,32]",
+     "INPUT.HEIGHT and INPUT.WIDTH must be multiples of 4 (2 poolings of a 3-level encoder), got 50x64"),
+    ("MODEL.FILTERS=[8]", "MODEL.FILTERS must list 2 or more positive filter counts (one per encoder level; the "
+                          "paper's 5), got [8]"),
+    ("MODEL.BACKBONE.TYPE=vgg16 MODEL.FILTERS=[8,16,32]",
+     "MODEL.FILTERS=[8, 16, 32] asks for 3 levels, but MODEL.BACKBONE.TYPE=vgg16 has 5 of its own widths "
+     "(MODEL.FILTERS shapes the unet3plus backbone): use that backbone for another depth, or leave MODEL.FILTERS at 5 "
+     "values"),
 ])
 def test_out_of_range_values_are_refused_naming_the_key(tmp_path, override, message):
     with pytest.raises(UserError) as raised:
-        validate_config(tiny_config(tmp_path, override))
+        validate_config(tiny_config(tmp_path, *override.split()))
     assert str(raised.value) == message
 
 

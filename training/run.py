@@ -21,7 +21,7 @@ from data_generators.data_generator import get_data_generator
 from data_sets.manifest import adopt_recipe
 from data_sets.kinds import apply_description, check_description, described_values
 from figures.plots import plot_training_curves
-from models.model_factory import build_compiled_model, make_targets, monitored_metric
+from models.model_factory import build_compiled_model, make_targets, model_levels, monitored_metric
 from run_dirs.run_dir import close_run, discard_unstarted_run, is_run_dir, open_run, prepare_run, resume_command
 from runtime.cluster import is_chief, worker_outputs
 from runtime.devices import configure_precision, get_strategy
@@ -116,10 +116,10 @@ def train(cfg: DictConfig, explicit: AbstractSet[str] = frozenset(),
     configure_precision(cfg)
     strategy = get_strategy(cfg)
     cfg, cleanup_worker_outputs = worker_outputs(cfg, strategy)   # multi-worker: only the chief writes
-    model_type = cfg.MODEL.TYPE
+    model_type, levels = cfg.MODEL.TYPE, model_levels(cfg)
 
     def target_fn(masks):
-        return make_targets(model_type, masks)
+        return make_targets(model_type, masks, levels)
 
     train_feed = get_data_generator(cfg, "train", strategy, target_fn)
     val_feed = get_data_generator(cfg, "val", strategy, target_fn)
