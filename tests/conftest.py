@@ -12,26 +12,44 @@ import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# Under xdist the workers share the machine's cores, but each TensorFlow (and each Python a test starts, which
+# inherits this environment) would size its thread pools to all of them: on CI's 2 cores, 2 workers ran 4+ busy
+# threads that took turns. Each worker's TensorFlow gets its share of the cores instead (the suite: 9 min 49 s
+# instead of about 11 min on 2 cores).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))   # set by xdist before it loads this file
+if _WORKERS > 1:
+    for _pool in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(_pool, str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
-import keras  # noqa: E402
 import pytest  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from tests.helpers import TRAIN_OVERRIDES, tiny_config, workdir_config  # noqa: E402
+
+# Keras is imported where it is used, not here: xdist's controlling process loads this file too, and runs no test
+# (a Keras import costs 3-4 s of a core that the workers' own start-up needs).
 
 
 @pytest.fixture
 def keras_policy():
     """For a test that sets Keras' precision policy (global to the process; the scripts set it once per
     job): the policy it found is set back when it ends."""
+    import keras
+
     before = keras.mixed_precision.global_policy()
     yield
     keras.mixed_precision.set_global_policy(before)
 
 
+def _policy_name() -> str:
+    import keras
+
+    return keras.mixed_precision.global_policy().name
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
-    item.policy_before = keras.mixed_precision.global_policy().name
+    item.policy_before = _policy_name()
     return (yield)
 
 
@@ -40,8 +58,10 @@ def pytest_runtest_teardown(item):
     """A test that leaves Keras' precision policy other than it found it fails here, naming itself,
     instead of silently changing the tests that run after it in this process."""
     result = yield
-    before, after = getattr(item, "policy_before", "float32"), keras.mixed_precision.global_policy().name
+    before, after = getattr(item, "policy_before", "float32"), _policy_name()
     if after != before:
+        import keras
+
         keras.mixed_precision.set_global_policy(before)   # the next test still starts as this one did
         pytest.fail(f"{item.nodeid} left Keras' precision policy at {after} (was {before}): "
                     f"request the keras_policy fixture", pytrace=False)
@@ -104,6 +124,8 @@ def trained(request, tmp_path_factory, prepared_workdir, raw_lits):
     WORK_DIR, with the config's paths moved to it and to the worker's own prepared data, as if it had trained
     there, so a test writing into the run (predictions, exports) never meets another worker's files.
     """
+    import keras
+
     from training.run import train
 
     def train_run(folder):
@@ -140,29 +162,26 @@ def trained(request, tmp_path_factory, prepared_workdir, raw_lits):
 # the next longest test, so that neither waits for it later.
 LONGEST_FIRST = [
     "test_pipeline.py::test_training_lowers_loss_and_learns_the_liver",
-    "test_images.py::test_cross_validation_folds_over_images",
-    "test_run_dirs.py::test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use",
-    "test_pipeline.py::test_the_same_seed_trains_the_same_weights_another_seed_does_not_and_no_run_touches_another",
-    "test_run_dirs.py::test_resume_restores_the_best_and_a_finished_run_trains_nothing",
-    "test_runtime.py::test_amp_sets_mixed_policy_loss_scaling_and_float32_outputs",
-    "test_precision.py::test_bfloat16_training_step_runs_under_xla",
-    ("test_images.py::test_train_evaluate_predict_four_classes_of_non_square_jpgs",
-     "test_images.py::test_notebook_follows_a_picture_run"),
-    "test_run_dirs.py::test_ctrl_c_prints_the_resume_command_and_the_command_resumes",
     "test_pipeline.py::test_train_with_every_switch_on_cpu",
-    "test_images.py::test_grayscale_binary_masks_from_one_folder_train_and_score",
     "test_cross_validation.py::test_two_fold_cross_validation_scores_every_training_volume_once",
     "test_multi_worker.py::test_two_workers_train_to_identical_weights",
+    "test_images.py::test_cross_validation_folds_over_images",
     "test_benchmarks.py::test_volume_benchmark_times_a_ct_per_setting_and_writes_the_table",
+    "test_pipeline.py::test_the_same_seed_trains_the_same_weights_another_seed_does_not_and_no_run_touches_another",
+    "test_run_dirs.py::test_ctrl_c_prints_the_resume_command_and_the_command_resumes",
+    "test_run_dirs.py::test_multirun_sweep_leaves_complete_run_dirs_that_evaluate_and_predict_use",
+    "test_benchmarks.py::test_sweep_writes_markdown_table_and_plot",
+    "test_multi_replica.py::test_dali_iterators_can_be_recreated_under_mirrored_strategy",
     "test_multi_replica.py::test_tf_generator_feeds_global_batches_to_two_replicas",
     "test_multi_replica.py::test_dali_runs_one_sharded_pipeline_per_replica",
-    "test_synthetic_data.py::test_cli_help_lists_the_section_and_the_docstrings_examples",
-    "test_benchmarks.py::test_sweep_writes_markdown_table_and_plot",
-    "test_models.py::test_a_cgm_training_step_gives_a_finite_loss",
-    "test_interrupt.py::test_sigint_is_held_until_the_batch_end_and_the_old_handler_comes_back",
-    "test_run_dirs.py::test_a_run_in_use_by_another_process_is_refused_until_that_process_ends",
-    "test_pipeline.py::test_cli_help_lists_config",
-    "test_multi_replica.py::test_dali_iterators_can_be_recreated_under_mirrored_strategy",
+    "test_run_dirs.py::test_resume_restores_the_best_and_a_finished_run_trains_nothing",
+    "test_benchmarks.py::test_benchmark_scripts_are_hydra_apps_reading_their_section",
+    ("test_images.py::test_train_evaluate_predict_four_classes_of_non_square_jpgs",
+     "test_images.py::test_notebook_follows_a_picture_run"),
+    "test_nnunet_kits19_pipeline.py::test_kits19_case_folders_end_to_end",
+    "test_nnunet_kits19_pipeline.py::test_nnunet_data_set_with_two_channels_regions_and_splits_end_to_end",
+    "test_notebook.py::test_notebook_executes_and_shows_figures",
+    "test_images.py::test_grayscale_binary_masks_from_one_folder_train_and_score",
 ]
 
 

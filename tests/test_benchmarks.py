@@ -114,7 +114,7 @@ def test_matmul_peak_is_a_positive_rate():
 
 def run_benchmark_cli(tmp_path, *overrides, runner=run_cli):
     return runner("benchmark_inference.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=32", "INPUT.WIDTH=32",
-                   "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4", "HYPER_PARAMETERS.BATCH_SIZE=2", *overrides)
+                   "MODEL.FILTERS=[4,8,16]", "MODEL.SKIP_FILTERS=4", "HYPER_PARAMETERS.BATCH_SIZE=2", *overrides)
 
 
 @pytest.mark.slow
@@ -149,7 +149,7 @@ def test_sweep_writes_markdown_table_and_plot(tmp_path):
     completed = run_cli(
         "benchmarks/sweep_inference.py", "BENCHMARK.SWEEP.MODELS=[unet3plus]", "BENCHMARK.SWEEP.BACKBONES=[unet3plus]",
         "BENCHMARK.SWEEP.BATCH_SIZES=[1,2]", "INPUT.HEIGHT=32", "INPUT.WIDTH=32", "BENCHMARK.WARMUP_STEPS=1",
-        "BENCHMARK.STEPS=2", "BENCHMARK.SWEEP.SECTION=test", f"BENCHMARK.DOC={out}", "MODEL.FILTERS=[4,8,16,32,64]",
+        "BENCHMARK.STEPS=2", "BENCHMARK.SWEEP.SECTION=test", f"BENCHMARK.DOC={out}", "MODEL.FILTERS=[4,8,16]",
         "MODEL.SKIP_FILTERS=4", f"WORK_DIR={tmp_path}", cwd=tmp_path)   # any folder: the package is installed
     assert completed.returncode == 0, completed.stderr
     text = out.read_text()
@@ -197,7 +197,7 @@ def test_volume_benchmark_times_a_ct_per_setting_and_writes_the_table(tmp_path):
         "BENCHMARK.VOLUME.LIVER_SLICES=12", "INPUT.HEIGHT=32", "INPUT.WIDTH=32", "BENCHMARK.VOLUME.TRAIN_STEPS=2",
         "BENCHMARK.VOLUME.CROP=32", "BENCHMARK.VOLUME.SETTINGS=[keras:float32,auto+roi]",
         f"BENCHMARK.VOLUME.WORK={tmp_path / 'work'}", "BENCHMARK.VOLUME.SECTION=test", f"BENCHMARK.DOC={out}",
-        "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4")
+        "MODEL.FILTERS=[4,8,16]", "MODEL.SKIP_FILTERS=4")
     assert completed.returncode == 0, completed.stderr
     rows = [line.split(" | ") for line in out.read_text().splitlines() if line.startswith("| keras:float32 |")
             or line.startswith("| auto+roi |")]

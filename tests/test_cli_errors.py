@@ -128,7 +128,7 @@ def test_corrupt_png_met_in_training_names_the_file_and_leaves_no_run_behind(tmp
     bad = sorted((data / "val" / "images").iterdir())[1]
     bad.write_bytes(bad.read_bytes()[:100])   # a PNG cut short, as by a full disk
     result = run_main("train.py", f"WORK_DIR={tmp_path}", f"DATA_PREPARATION.PROCESSED_DATA_PATH={data}",
-                      *TINY_OVERRIDES, "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4",
+                      *TINY_OVERRIDES, "MODEL.FILTERS=[4,8,16]", "MODEL.SKIP_FILTERS=4",
                       "CALLBACKS.TENSORBOARD.VALUE=False")
     assert_one_error_line(result, f"cannot read image {bad}")
     assert glob.glob(f"{tmp_path}/runs/*") == []   # failed before any weights: no run for evaluate.py to pick
@@ -142,7 +142,7 @@ def test_corrupt_png_met_by_dali_gives_one_line(tmp_path, prepared_workdir):
     bad = sorted((data / "val" / "images").iterdir())[1]
     bad.write_bytes(bad.read_bytes()[:100])
     result = run_main("train.py", f"WORK_DIR={tmp_path}", f"DATA_PREPARATION.PROCESSED_DATA_PATH={data}",
-                      *TINY_OVERRIDES, "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4",
+                      *TINY_OVERRIDES, "MODEL.FILTERS=[4,8,16]", "MODEL.SKIP_FILTERS=4",
                       "CALLBACKS.TENSORBOARD.VALUE=False", "DATA_GENERATOR_TYPE=DALI_GENERATOR")
     assert_one_error_line(result, "DALI could not decode a PNG", "verify_data.py")
 
@@ -152,7 +152,7 @@ def test_corrupt_png_met_by_dali_gives_one_line(tmp_path, prepared_workdir):
 def test_no_cuda_error_line_without_a_gpu(tmp_path, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)       # TensorFlow probes CUDA, as on a user's machine
     result = run_cli("benchmark_inference.py", f"WORK_DIR={tmp_path}", *TINY_OVERRIDES,
-                     "MODEL.FILTERS=[4,8,16,32,64]", "MODEL.SKIP_FILTERS=4", "BENCHMARK.WARMUP_STEPS=0",
+                     "MODEL.FILTERS=[4,8,16]", "MODEL.SKIP_FILTERS=4", "BENCHMARK.WARMUP_STEPS=0",
                      "BENCHMARK.STEPS=1", tf_log_level=None)
     assert result.returncode == 0, result.stderr
     assert "cuInit" not in result.stderr and "E external" not in result.stderr, result.stderr
@@ -166,7 +166,7 @@ def test_help_examples_are_the_scripts_own_command_lines():
 
 @pytest.mark.slow
 def test_help_footer_names_the_declared_options():
-    result = run_cli("benchmark_inference.py", "--help", tf_log_level=None)
+    result = run_main("benchmark_inference.py", "--help")
     assert result.returncode == 0
     assert "BENCHMARK:" in result.stdout and "WARMUP_STEPS: 50" in result.stdout
     assert "+warmup_steps" not in result.stdout

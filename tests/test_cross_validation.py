@@ -7,7 +7,7 @@ import pytest
 
 from data_generators.folds import check_fold, fold_split, volume_folds
 from evaluation.cross_validation import fold_config, held_out_pairs, summary_rows
-from tests.helpers import TINY_OVERRIDES, run_cli, run_main, shared_data, workdir_config
+from tests.helpers import TINY_OVERRIDES, run_main, shared_data, workdir_config
 from utils.errors import UserError
 
 
@@ -69,7 +69,7 @@ def test_each_fold_is_its_own_run_holding_out_the_ct_files_of_its_volumes(tmp_pa
 
 @pytest.mark.slow
 def test_fold_out_of_range_gives_one_line_from_the_cli(tmp_path):
-    result = run_cli("train.py", f"WORK_DIR={tmp_path}", "DATASET.NUM_FOLDS=3", "DATASET.FOLD=3")
+    result = run_main("train.py", f"WORK_DIR={tmp_path}", "DATASET.NUM_FOLDS=3", "DATASET.FOLD=3")
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and errors == [
         "error: DATASET.FOLD=3 is out of range: with DATASET.NUM_FOLDS=3 the folds are 0..2"], result.stderr

@@ -305,14 +305,14 @@ def test_dali_and_tf_validate_on_the_same_slices_and_give_the_same_dice(prepared
     from models.model_factory import compile_model, make_targets, prepare_model
 
     cfg = tiny_config(prepared_workdir, "HYPER_PARAMETERS.BATCH_SIZE=5", "INPUT.HEIGHT=64", "INPUT.WIDTH=64",
-                      "MODEL.FILTERS=[4,8,8,8,8]", "MODEL.SKIP_FILTERS=4")
+                      "MODEL.FILTERS=[4,8,8]", "MODEL.SKIP_FILTERS=4")
     image_paths, _ = list_split_pairs(cfg, "val")
 
     def target_fn(masks):
         return make_targets(cfg.MODEL.TYPE, masks)
 
     feeds = {generator: get_data_generator(tiny_config(prepared_workdir, *[f"{k}={v}" for k, v in (
-        ("HYPER_PARAMETERS.BATCH_SIZE", 5), ("MODEL.FILTERS", "[4,8,8,8,8]"), ("MODEL.SKIP_FILTERS", 4),
+        ("HYPER_PARAMETERS.BATCH_SIZE", 5), ("MODEL.FILTERS", "[4,8,8]"), ("MODEL.SKIP_FILTERS", 4),
         ("DATA_GENERATOR_TYPE", generator))]), "val", target_fn=target_fn)
         for generator in ("TF_GENERATOR", "DALI_GENERATOR")}
     assert feeds["TF_GENERATOR"].steps == feeds["DALI_GENERATOR"].steps == 7 and len(image_paths) == 32

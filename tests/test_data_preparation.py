@@ -9,7 +9,7 @@ import pytest
 from data_sets.synthetic.ct import make_synthetic_splits, make_synthetic_volume, write_volume
 from data_sets.preparation import prepare_checked_dataset, prepare_dataset
 from data_sets.verification import verify_dataset, verify_split
-from tests.helpers import run_cli, run_main, tiny_config
+from tests.helpers import run_main, tiny_config
 from utils.errors import UserError
 from utils.files import list_files
 from data_sets.image_files import read_image, read_mask
@@ -271,11 +271,11 @@ def test_cli_make_prepare_and_verify(tmp_path):
     # the synthetic data goes where the same config reads it (DATA_PREPARATION.SCANS_*_DATA_PATH under WORK_DIR)
     make = ["data_preparation/make_synthetic_data.py", f"WORK_DIR={tmp_path}", "SYNTHETIC.TRAIN=2", "SYNTHETIC.VAL=1",
             "SYNTHETIC.SIZE=32", "SYNTHETIC.SLICES=8", "SYNTHETIC.SEED=4"]
-    made = run_cli(*make)
+    made = run_main(*make)   # each script in a fresh Python: test_cli_errors.py, test_synthetic_data.py
     assert made.returncode == 0, made.stderr
     assert f"2 files -> {tmp_path}/data/raw/val (DATA_PREPARATION.SCANS_VAL_DATA_PATH)" in made.stdout
-    prepared = run_cli("data_preparation/preprocess_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
-                       "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "DATA_PREPARATION.WORKERS=2")
+    prepared = run_main("data_preparation/preprocess_data.py", f"WORK_DIR={tmp_path}", "INPUT.HEIGHT=64",
+                        "INPUT.WIDTH=64", "INPUT.CHANNELS=1", "DATA_PREPARATION.WORKERS=2")
     assert prepared.returncode == 0, prepared.stderr
     assert "val: 8 slices from 1 volumes" in prepared.stdout
     assert len(list_files(tmp_path / "data" / "processed" / "val" / "images")) == 8

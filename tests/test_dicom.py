@@ -381,19 +381,23 @@ def test_a_seg_is_paired_by_the_slices_its_frames_name_when_it_lists_no_series(t
 
 
 @pytest.mark.slow
-def test_predict_py_turns_a_dicom_folder_into_a_seg_and_refuses_a_bad_format_in_one_line(trained, tmp_path):
-    from tests.helpers import run_cli, run_main
+def test_predict_py_turns_a_dicom_folder_into_a_seg_and_refuses_a_bad_format_in_one_line(trained, tmp_path, capfd,
+                                                                                          recwarn):
+    from tests.helpers import run_main
 
     hu, _ = phantom(4)
     _, uid, slices = nifti_and_dicom_copies(str(tmp_path), "ct", hu, seed=5)
     args = [f"RUN_DIR={trained[0].RUN_DIR}", f"WORK_DIR={tmp_path}", f"PREDICTION.VOLUMES={tmp_path}/dicom",
             f"PREDICTION.RESULTS_PATH={tmp_path}/out"]
-    completed = run_cli("predict.py", *args)
+    capfd.readouterr()
+    completed = run_main("predict.py", *args)   # in a fresh Python: test_cli_errors.py's first predict.py case
+    written = capfd.readouterr()   # what libraries write to the process's own stdout and stderr
     assert completed.returncode == 0, completed.stderr
     seg_path = str(tmp_path / "out" / f"series3-{pseudonym(uid)}_segmentation.dcm")
     seg, labels = read_seg_frames(seg_path, slices)
     assert labels.shape == hu.shape and np.isin(labels, (1, 2)).any()
-    assert PATIENT_NAME not in completed.stdout + completed.stderr
+    assert PATIENT_NAME not in completed.stdout + completed.stderr + written.out + written.err
+    assert not [w for w in recwarn if PATIENT_NAME in str(w.message)]   # a warning Python would have printed
     refused = run_main("predict.py", *args, "PREDICTION.OUTPUT_FORMAT=seg")
     assert refused.returncode == 2
     assert [line for line in refused.stderr.splitlines() if line.startswith("error:")] == [

@@ -307,7 +307,7 @@ def test_predictions_never_replace_an_input_or_each_other(tmp_path):
 
 # --- end to end, as a user types it (each command line run by its script's main(): tests/helpers.run_main) ---------
 
-TINY_TRAIN = ["MODEL.FILTERS=[8,16,32,64,128]", "MODEL.SKIP_FILTERS=8", "HYPER_PARAMETERS.EPOCHS=1",
+TINY_TRAIN = ["MODEL.FILTERS=[8,16,32]", "MODEL.SKIP_FILTERS=8", "HYPER_PARAMETERS.EPOCHS=1",
               "HYPER_PARAMETERS.BATCH_SIZE=4", "VERBOSE=0", "CALLBACKS.TENSORBOARD.VALUE=False"]
 
 

@@ -19,7 +19,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 from tests.helpers import tiny_config
 from data_generators.data_generator import get_data_generator
-from models.model_factory import make_targets
+from models.model_factory import make_targets, model_levels
 from models.model_factory import build_compiled_model
 
 work_dir, generator = sys.argv[1], sys.argv[2]
@@ -33,7 +33,8 @@ if generator == "DALI_GENERATOR":
     print("per_replica_batch", [len(s) for s in shards])
     # each replica reads its own shard: the batches differ
     print("shards_differ", not np.array_equal(shards[0], shards[1]))
-feed = get_data_generator(cfg, "train", strategy, target_fn=lambda m: make_targets(cfg.MODEL.TYPE, m))
+levels = model_levels(cfg)
+feed = get_data_generator(cfg, "train", strategy, target_fn=lambda m: make_targets(cfg.MODEL.TYPE, m, levels))
 model = build_compiled_model(cfg, strategy)
 history = model.fit(feed.data, steps_per_epoch=feed.steps, epochs=1, verbose=0)
 print("loss_finite", bool(np.isfinite(history.history["loss"][0])))

@@ -13,6 +13,7 @@ import pytest
 
 from data_generators.dali_data_generator import dali_import_error
 from runtime.cluster import parse_tf_config
+from tests.helpers import run_main
 from utils.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -118,8 +119,12 @@ def single_error_line(result, returncode=2):
 
 
 @pytest.mark.slow
-def test_malformed_tf_config_gives_one_line_from_the_cli(tmp_path):
-    line = single_error_line(run_train(tmp_path, '{"cluster": {"worker": ["localhost:1"]}'))
+def test_malformed_tf_config_gives_one_line_from_the_cli(tmp_path, monkeypatch):
+    """Checked before any strategy is made, so train.py runs in this process (tests/helpers.run_main); the test
+    below runs it in a fresh Python, as on a worker."""
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]}')
+    line = single_error_line(run_main("train.py", f"WORK_DIR={tmp_path}", "USE_MULTI_GPUS.VALUE=True",
+                                      "USE_MULTI_GPUS.STRATEGY=multi_worker"))
     assert "TF_CONFIG is not valid JSON" in line
 
 

@@ -8,7 +8,7 @@ import tomllib
 import pytest
 from setuptools import find_packages
 
-from tests.helpers import REPO, TINY_OVERRIDES, run_cli, run_main, shared_data
+from tests.helpers import REPO, TINY_OVERRIDES, run_main, shared_data
 
 SKIPPED = {".git", ".venv", "data", "runs", "outputs", "multirun", "build"}
 
@@ -178,22 +178,23 @@ def test_run_main_runs_a_script_as_python_does_without_importing_it():
 @pytest.mark.slow
 def test_evaluate_reads_its_config_in_each_room_once_validation_first(trained, prepared_workdir, raw_lits, tmp_path):
     """Issue 19's walk: from evaluate.py's config to its scores, each module and package entered once, the config
-    checked before anything else reads it (tests/config_walk.py traces every call that receives the config)."""
+    checked before anything else reads it (tests/walk.py traces every call that receives the config)."""
+    from tests.walk import packages, trace_script
+
     cfg = trained[0]
     # int8, the backend that reads the most rooms (the run's weights file, training slices to calibrate on)
-    result = run_cli("-m", "tests.config_walk", "evaluate.py", *TINY_OVERRIDES, *shared_data(prepared_workdir, raw_lits),
-                     f"WORK_DIR={tmp_path}", f"RUN_DIR={cfg.RUN_DIR}", f"EVALUATION.RESULTS_PATH={tmp_path}/scores",
-                     "INFERENCE.BACKEND=onnxruntime:int8", f"EXPORT.PATH={tmp_path}/export")
-    assert result.returncode == 0, result.stderr[-2000:]
-    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines()
-                 if line.startswith(("modules: ", "module returns: ", "packages: ", "package returns: ")))
-    modules, rooms = lines["modules"].split(" -> "), lines["packages"].split(" -> ")
+    walk = trace_script("evaluate.py", [*TINY_OVERRIDES, *shared_data(prepared_workdir, raw_lits),
+                                        f"WORK_DIR={tmp_path}", f"RUN_DIR={cfg.RUN_DIR}",
+                                        f"EVALUATION.RESULTS_PATH={tmp_path}/scores",
+                                        "INFERENCE.BACKEND=onnxruntime:int8", f"EXPORT.PATH={tmp_path}/export"])
+    assert walk.run.returncode == 0, walk.run.stderr[-2000:]
+    modules, by_package = walk.rooms, packages(walk)
     # made whole (the run's settings taken in) and validated, once, before any room outside app/ reads it
     first_outside_app = next(i for i, module in enumerate(modules) if not module.startswith("app/"))
     assert modules[:2] == ["app/cli.py", "app/run_config.py"] and "app/config.py" in modules[:first_outside_app]
-    assert lines["module returns"] == "none" and len(modules) == len(set(modules))
-    assert lines["package returns"] == "none" and len(rooms) == len(set(rooms))
-    assert rooms[0] == "app" and {"data_sets", "evaluation", "run_dirs", "deploy"} <= set(rooms)
+    assert walk.returns == [] and len(modules) == len(set(modules))
+    assert by_package.returns == [] and len(by_package.rooms) == len(set(by_package.rooms))
+    assert by_package.rooms[0] == "app" and {"data_sets", "evaluation", "run_dirs", "deploy"} <= set(by_package.rooms)
     assert (tmp_path / "scores" / "summary.csv").is_file() and (tmp_path / "export" / "model.int8.onnx").is_file()
     assert "deploy/quantize.py" in modules
 

@@ -17,7 +17,7 @@ from evaluation.volumes import evaluate_volumes
 from inference.predict_fn import make_predict_fn
 from models.model_factory import prepare_model
 from run_dirs.loading import load_trained_model
-from tests.helpers import one_training_step, tiny_config
+from tests.helpers import tiny_config
 from utils.errors import UserError
 from runtime.devices import best_precision, configure_precision, cpu_has_bfloat16, make_optimizer
 from volumes.nifti import find_volume_pairs
@@ -85,20 +85,6 @@ def test_unknown_amp_value_names_the_choices(tmp_path, amp):
 def test_a_number_for_amp_is_refused_by_the_schema(tmp_path):
     with pytest.raises(UserError, match="OPTIMIZATION.AMP must be True or False or a string, got 16"):
         tiny_config(tmp_path, "OPTIMIZATION.AMP=16")
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("keras_policy")   # sets the global precision policy
-def test_bfloat16_training_step_runs_under_xla(tmp_path):
-    """XLA's CPU backend rejected float16 bilinear-resize gradients; bfloat16 must train with XLA too."""
-    cfg = tiny_config(tmp_path, "OPTIMIZATION.AMP=bfloat16", "OPTIMIZATION.XLA=True",
-                      "INPUT.HEIGHT=32", "INPUT.WIDTH=32")
-    configure_precision(cfg)
-    model, logs = one_training_step(cfg)
-    assert model.jit_compile is True        # OPTIMIZATION.XLA reached compile
-    assert np.isfinite(logs["loss"])
-    assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
-    assert all(output.dtype == "float32" for output in model.outputs)
 
 
 def validation_dice(cfg, model):
