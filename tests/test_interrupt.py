@@ -6,6 +6,8 @@ whenever the test does not run on its main thread.
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import REPO
 
 SIGNALLED = """
@@ -30,6 +32,7 @@ print("quiet without a signal")
 """
 
 
+@pytest.mark.slow   # a second Python, importing Keras
 def test_sigint_is_held_until_the_batch_end_and_the_old_handler_comes_back():
     result = subprocess.run([sys.executable, "-c", SIGNALLED], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -149,6 +149,7 @@ def test_resuming_a_run_takes_its_saved_settings_plus_explicit_overrides(tmp_pat
                     explicit={"INPUT.HEIGHT"})
 
 
+@pytest.mark.slow   # a second Python, whose config check imports TensorFlow
 def test_a_run_in_use_by_another_process_is_refused_until_that_process_ends(tmp_path):
     cfg = new_run(tmp_path)
     close_run(cfg)
