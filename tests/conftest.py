@@ -14,8 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # Under xdist the workers share the machine's cores, but each TensorFlow (and each Python a test starts, which
 # inherits this environment) would size its thread pools to all of them: on CI's 2 cores, 2 workers ran 4+ busy
-# threads that took turns. Each worker's TensorFlow gets its share of the cores instead (the suite: 9 min 49 s
-# instead of about 11 min on 2 cores).
+# threads that took turns. Each worker's TensorFlow gets its share of the cores instead.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))   # set by xdist before it loads this file
 if _WORKERS > 1:
     for _pool in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):

@@ -6,6 +6,7 @@ call, a room its module; a return is a room entered again after the walk has bee
 config read in each room once, in order). Rooms are counted by module and by package (the script itself is
 where the walk starts, not a room). `python -m tests.config_walk` prints a script's walk.
 """
+import functools
 import os
 import subprocess
 import sys
@@ -13,9 +14,8 @@ from typing import List, NamedTuple, Tuple
 
 from omegaconf import DictConfig
 
-from tests.helpers import run_main
+from tests.helpers import REPO, run_main
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENTRY = os.path.join("app", "cli.py")
 GENERATOR_FLAGS = 0x20 | 0x200   # CO_GENERATOR | CO_ASYNC_GENERATOR: a generator's resumptions are not new calls
 
@@ -27,6 +27,7 @@ class Walk(NamedTuple):
     run: subprocess.CompletedProcess = None   # the script's exit status and output (trace_script)
 
 
+@functools.lru_cache(maxsize=None)   # the tracer asks for every call of the process, of a few thousand files
 def _project_module(filename: str):
     if not filename.startswith(REPO + os.sep) or os.sep + "." in filename[len(REPO):]:
         return None
@@ -38,16 +39,12 @@ def trace_script(script: str, overrides: List[str]) -> Walk:
     """Run `script` (a path under the repository) with `overrides` on its command line, in this process; its
     config's Walk, with what the script printed and its exit status."""
     stops, resumed, root = [], {}, []   # resumed: id -> generator frame, kept alive so no other frame reuses its id
-    modules = {}   # file name -> _project_module's answer: the tracer sees every call of the process
 
     def tracer(frame, event, _):
         """sys.settrace's global function: called as each frame starts ('call'); returning None traces no lines."""
         if id(frame) in resumed:
             return
-        filename = frame.f_code.co_filename
-        module = modules.get(filename, modules)
-        if module is modules:
-            module = modules[filename] = _project_module(filename)
+        module = _project_module(frame.f_code.co_filename)
         if module is None:
             return
         code = frame.f_code
