@@ -140,7 +140,8 @@ def check_input_size(height: int, width: int, levels: int) -> None:
     step = 2 ** (levels - 1)
     if height % step or width % step:
         raise UserError(f"INPUT.HEIGHT and INPUT.WIDTH must be multiples of {step} ({levels - 1} poolings of a "
-                        f"{levels}-level encoder), got {height}x{width}")
+                        f"{levels}-level encoder), got {height}x{width}; the unet3plus backbone with fewer levels (a "
+                        f"shorter MODEL.FILTERS) takes smaller multiples")
 
 
 def build_encoder(inputs, backbone: str, filters, weights_path=None, options: ConvOptions = ConvOptions(),

@@ -69,9 +69,11 @@ def test_every_key_the_code_chooses_from_has_a_row_in_choices():
                                             "prepared slice becomes one network input"),   # so it is 1 or 3
     ("OUTPUT.CLASSES=1", "OUTPUT.CLASSES must be an integer >= 2, got 1"),
     ("INPUT.HEIGHT=40 MODEL.FILTERS=[8,16,32,64,128]",
-     "INPUT.HEIGHT and INPUT.WIDTH must be multiples of 16 (4 poolings of a 5-level encoder), got 40x64"),
+     "INPUT.HEIGHT and INPUT.WIDTH must be multiples of 16 (4 poolings of a 5-level encoder), got 40x64; the "
+     "unet3plus backbone with fewer levels (a shorter MODEL.FILTERS) takes smaller multiples"),
     ("INPUT.HEIGHT=50 MODEL.FILTERS=[8,16,32]",
-     "INPUT.HEIGHT and INPUT.WIDTH must be multiples of 4 (2 poolings of a 3-level encoder), got 50x64"),
+     "INPUT.HEIGHT and INPUT.WIDTH must be multiples of 4 (2 poolings of a 3-level encoder), got 50x64; the "
+     "unet3plus backbone with fewer levels (a shorter MODEL.FILTERS) takes smaller multiples"),
     ("MODEL.FILTERS=[8]", "MODEL.FILTERS must list 2 or more positive filter counts (one per encoder level; the "
                           "paper's 5), got [8]"),
     ("MODEL.BACKBONE.TYPE=vgg16 MODEL.FILTERS=[8,16,32]",
